@@ -1,0 +1,93 @@
+import { Ajv } from 'ajv';
+import path from 'node:path';
+
+/** Everything the server reads from its environment, validated once at start. */
+export interface Config {
+  host: string;
+  port: number;
+  /** Embedded engine's data directory (journal, blobs, lock, development keys). */
+  dataDir: string;
+  /** When set, the MongoDB engine is used instead of the embedded one. */
+  mongodbUrl?: string;
+  mongodbDb: string;
+  /** Public base URL of the server, without trailing slash (http://127.0.0.1:8080). */
+  publicUrl: string;
+  /** The FHIR base: publicUrl + '/fhir'. Token audiences must equal it. */
+  fhirBase: string;
+  /** JSON file of registered clients; absent: a development client is created. */
+  clientsFile?: string;
+  /** Largest Binary accepted, in bytes. */
+  binaryMaxBytes: number;
+  /** Largest JSON body accepted, in bytes. */
+  bodyLimit: number;
+  accessTokenSeconds: number;
+  searchDefaultCount: number;
+  searchMaxCount: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+const schema = {
+  type: 'object',
+  properties: {
+    host: { type: 'string', minLength: 1 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    dataDir: { type: 'string', minLength: 1 },
+    mongodbUrl: { type: 'string', pattern: '^mongodb(\\+srv)?://' },
+    mongodbDb: { type: 'string', minLength: 1 },
+    publicUrl: { type: 'string', pattern: '^https?://[^/]+(/.*[^/])?$' },
+    fhirBase: { type: 'string' },
+    clientsFile: { type: 'string', minLength: 1 },
+    binaryMaxBytes: { type: 'integer', minimum: 1 },
+    bodyLimit: { type: 'integer', minimum: 1024 },
+    accessTokenSeconds: { type: 'integer', minimum: 10, maximum: 86400 },
+    searchDefaultCount: { type: 'integer', minimum: 1 },
+    searchMaxCount: { type: 'integer', minimum: 1 },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+  },
+  required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit',
+    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel'],
+  additionalProperties: false,
+} as const;
+
+const MiB = 1024 * 1024;
+
+/**
+ * Builds a frozen Config from environment variables (see README "Configuration"),
+ * with `overrides` winning (tests and benchmarks pass their own values rather than
+ * mutating process.env). Throws with every problem listed when a value is wrong.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+  const host = env.HOST ?? '127.0.0.1';
+  const port = intOf(env.PORT, 8080);
+  const publicUrl = (overrides.publicUrl ?? env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${overrides.port ?? port}`).replace(/\/+$/, '');
+  const config: Config = {
+    host,
+    port,
+    dataDir: path.resolve(env.DATA_DIR ?? './data'),
+    mongodbUrl: env.MONGODB_URL || undefined,
+    mongodbDb: env.MONGODB_DB ?? 'carnet',
+    publicUrl,
+    fhirBase: `${publicUrl}/fhir`,
+    clientsFile: env.CLIENTS_FILE ? path.resolve(env.CLIENTS_FILE) : undefined,
+    binaryMaxBytes: intOf(env.BINARY_MAX_BYTES, 20 * MiB),
+    bodyLimit: intOf(env.BODY_LIMIT, 25 * MiB),
+    accessTokenSeconds: intOf(env.ACCESS_TOKEN_SECONDS, 300),
+    searchDefaultCount: intOf(env.SEARCH_DEFAULT_COUNT, 20),
+    searchMaxCount: intOf(env.SEARCH_MAX_COUNT, 1000),
+    logLevel: (env.LOG_LEVEL ?? 'info') as Config['logLevel'],
+    ...overrides,
+  };
+  if (overrides.publicUrl) config.fhirBase = `${config.publicUrl}/fhir`;
+  for (const key of Object.keys(config) as Array<keyof Config>) if (config[key] === undefined) delete config[key];
+  const validate = new Ajv({ allErrors: true }).compile(schema);
+  if (!validate(config)) {
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    throw new Error(`Invalid configuration: ${problems}`);
+  }
+  return Object.freeze(config);
+}
+
+function intOf(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  return /^\d+$/.test(value) ? Number(value) : Number.NaN;
+}
