@@ -1,0 +1,12 @@
+import type { Config } from '../config.js';
+import type { StoreEngine } from '../store/engine.js';
+import type { Repository } from '../store/repository.js';
+
+// Decorations set once by buildServer before any plugin that reads them.
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Readonly<Config>;
+    engine: StoreEngine;
+    repository: Repository;
+  }
+}
