@@ -1,0 +1,26 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * src/generated (tests, through tsx) or dist/src/generated (built server): both
+ * sit two folders above this module. Written by scripts/build-validators.ts.
+ */
+const generatedDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../generated');
+const load = createRequire(path.join(generatedDir, 'index.cjs'));
+
+export function generatedPath(name: string): string {
+  return path.join(generatedDir, name);
+}
+
+export function readGeneratedJson<T>(name: string): T {
+  const file = generatedPath(name);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` (scripts/build-validators.ts) first`);
+  return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** Synchronous on purpose: validation is synchronous and each module is loaded once, on first use. */
+export function requireGenerated<T>(name: string): T {
+  return load('./' + name) as T;
+}
