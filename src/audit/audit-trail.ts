@@ -1,0 +1,100 @@
+import type { AuditEvent, AuditEventAgent, AuditEventEntity } from '@medplum/fhirtypes';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Principal } from '../auth/principal.js';
+import type { Interaction } from '../auth/scopes.js';
+import type { Repository } from '../store/repository.js';
+
+export interface AuditInput {
+  principal: Principal;
+  action: Interaction | 'e';
+  /** FHIR interaction name (read, vread, search-type, create, ...). */
+  interaction: string;
+  resourceType: string;
+  id?: string;
+  compartments: string[];
+  allowed: boolean;
+  rule: string;
+  reason: string;
+  /** v3-ActReason code, e.g. BTG for break-the-glass. */
+  purpose?: string;
+  requestId: string;
+  address?: string;
+}
+
+const ACTION_CODES: Record<AuditInput['action'], AuditEvent['action']> = { c: 'C', r: 'R', u: 'U', d: 'D', s: 'E', e: 'E' };
+
+/**
+ * Writes one AuditEvent per access decision that touches patient data.
+ * Events are written in small batches off the request path, so a read does
+ * not wait for a second durable write; `flush()` (called on close) drains them.
+ */
+export class AuditTrail {
+  private queue: AuditEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly repository: Repository, private readonly log: FastifyBaseLogger, private readonly now: () => number = Date.now) {}
+
+  record(input: AuditInput): void {
+    if (input.compartments.length === 0 && input.resourceType !== 'Patient') return;
+    this.queue.push(toAuditEvent(input, new Date(this.now()).toISOString()));
+    if (this.queue.length >= 200) void this.drain();
+    else this.timer ??= setTimeout(() => void this.drain(), 20);
+  }
+
+  async flush(): Promise<void> {
+    await this.drain();
+    await this.writing;
+  }
+
+  private drain(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return this.writing;
+    this.writing = this.writing.then(async () => {
+      try {
+        const prepared = await Promise.all(batch.map((event) => this.repository.prepareCreate(event)));
+        await this.repository.commit(prepared);
+      } catch (err) {
+        // An audit that cannot be written is an operational emergency, not a client error.
+        this.log.error({ err, count: batch.length }, 'audit events could not be written');
+      }
+    });
+    return this.writing;
+  }
+}
+
+export function toAuditEvent(input: AuditInput, recorded: string): AuditEvent {
+  const who: AuditEventAgent['who'] = input.principal.fhirUser
+    ? { reference: input.principal.fhirUser }
+    : { identifier: { system: 'urn:carnet:client-id', value: input.principal.clientId }, display: input.principal.clientId };
+  const agents: AuditEventAgent[] = [{
+    who,
+    requestor: true,
+    altId: input.principal.subject,
+    ...(input.address ? { network: { address: input.address, type: '2' as const } } : {}),
+  }];
+  if (input.principal.fhirUser && input.principal.kind === 'app') {
+    agents.push({ who: { identifier: { system: 'urn:carnet:client-id', value: input.principal.clientId } }, requestor: false });
+  }
+  const entities: AuditEventEntity[] = [];
+  if (input.id) entities.push({ what: { reference: `${input.resourceType}/${input.id}` }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' } });
+  for (const patient of input.compartments) {
+    entities.push({ what: { reference: patient }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1' } });
+  }
+  return {
+    resourceType: 'AuditEvent',
+    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
+    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: input.interaction }],
+    action: ACTION_CODES[input.action],
+    recorded,
+    outcome: input.allowed ? '0' : '4',
+    outcomeDesc: `${input.allowed ? 'allowed' : 'refused'} by rule ${input.rule}: ${input.reason}`,
+    ...(input.purpose ? { purposeOfEvent: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: input.purpose }] }] } : {}),
+    agent: agents,
+    source: { observer: { display: 'carnet' }, site: input.requestId },
+    entity: entities.length ? entities : undefined,
+  };
+}

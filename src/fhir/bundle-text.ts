@@ -1,0 +1,47 @@
+import type { BundleLink } from '@medplum/fhirtypes';
+import type { VersionRecord } from '../store/engine.js';
+
+/**
+ * Builds Bundle JSON as text around the stored resource texts, so searches and
+ * histories never parse and re-serialise the resources they return.
+ */
+export interface EntryText {
+  fullUrl: string;
+  /** Resource JSON text, or undefined (deleted versions in a history). */
+  resource?: string;
+  search?: { mode: 'match' | 'include' | 'outcome' };
+  request?: { method: string; url: string };
+  response?: { status: string; etag?: string; lastModified?: string; location?: string };
+}
+
+export function bundleText(type: 'searchset' | 'history' | 'transaction-response' | 'batch-response', parts: {
+  id: string; timestamp: string; total?: number; link?: BundleLink[]; entries: EntryText[];
+}): string {
+  const head: Record<string, unknown> = { resourceType: 'Bundle', id: parts.id, meta: { lastUpdated: parts.timestamp }, type };
+  if (parts.total !== undefined) head.total = parts.total;
+  if (parts.link?.length) head.link = parts.link;
+  const headText = JSON.stringify(head);
+  const entries = parts.entries.map(entryText);
+  return entries.length ? `${headText.slice(0, -1)},"entry":[${entries.join(',')}]}` : headText;
+}
+
+function entryText(entry: EntryText): string {
+  const pieces = [`"fullUrl":${JSON.stringify(entry.fullUrl)}`];
+  if (entry.resource !== undefined) pieces.push(`"resource":${entry.resource}`);
+  if (entry.search) pieces.push(`"search":${JSON.stringify(entry.search)}`);
+  if (entry.request) pieces.push(`"request":${JSON.stringify(entry.request)}`);
+  if (entry.response) pieces.push(`"response":${JSON.stringify(entry.response)}`);
+  return `{${pieces.join(',')}}`;
+}
+
+/** A history entry for one version (http.html#history). */
+export function historyEntry(record: VersionRecord, fhirBase: string): EntryText {
+  const url = `${record.type}/${record.id}`;
+  const status = record.deleted ? '410 Gone' : record.vid === 1 || record.method === 'POST' ? '201 Created' : '200 OK';
+  return {
+    fullUrl: `${fhirBase}/${url}`,
+    resource: record.deleted ? undefined : record.json,
+    request: { method: record.method === 'PATCH' ? 'PATCH' : record.method, url: record.method === 'POST' ? record.type : url },
+    response: { status, etag: `W/"${record.vid}"`, lastModified: record.lastUpdated },
+  };
+}

@@ -1,0 +1,72 @@
+import type { CapabilityStatement, CapabilityStatementRestResource, Extension } from '@medplum/fhirtypes';
+import { RESOURCE_TYPES } from './resource-types.js';
+import { listSearchParams } from './search/params.js';
+
+export interface CapabilityOptions {
+  fhirBase: string;
+  publicUrl: string;
+  software: { name: string; version: string };
+  /** OAuth endpoints advertised in the SMART oauth-uris extension. */
+  oauth: Partial<Record<'token' | 'authorize' | 'introspect' | 'revoke' | 'register' | 'manage', string>>;
+  /** Extra rest-level operations (name -> OperationDefinition canonical). */
+  operations?: Array<{ name: string; definition: string }>;
+  /** IHE and other profiles/actors this server claims (CapabilityStatement.instantiates). */
+  instantiates?: string[];
+}
+
+const INTERACTIONS: CapabilityStatementRestResource['interaction'] = [
+  'read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type',
+].map((code) => ({ code: code as NonNullable<CapabilityStatementRestResource['interaction']>[number]['code'] }));
+
+/**
+ * The CapabilityStatement, generated from what is registered: every R4
+ * resource type with the interactions the generic routes implement, and its
+ * search parameters from the registry the search engine itself uses.
+ */
+export function buildCapabilityStatement(options: CapabilityOptions): CapabilityStatement {
+  const oauthExtension: Extension = {
+    url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+    extension: Object.entries(options.oauth).map(([url, valueUri]) => ({ url, valueUri })),
+  };
+  return {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    kind: 'instance',
+    software: options.software,
+    implementation: { description: 'carnet FHIR server for a personal health space', url: options.fhirBase },
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'application/json'],
+    patchFormat: ['application/json-patch+json'],
+    instantiates: options.instantiates,
+    rest: [{
+      mode: 'server',
+      security: {
+        cors: true,
+        service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+        description: 'OAuth2 bearer tokens (SMART App Launch 2 and SMART Backend Services) are required for every request except /metadata and /.well-known',
+        extension: [oauthExtension],
+      },
+      resource: RESOURCE_TYPES.map((type) => ({
+        type,
+        interaction: INTERACTIONS,
+        versioning: 'versioned',
+        readHistory: true,
+        updateCreate: true,
+        conditionalCreate: true,
+        conditionalRead: 'not-match',
+        conditionalUpdate: true,
+        conditionalDelete: 'single',
+        searchParam: listSearchParams(type)
+          .filter((p) => p.type !== 'special' || p.code === '_id')
+          .map((p) => ({ name: p.code, definition: p.definition, type: p.type, ...(p.documentation ? { documentation: p.documentation } : {}) })),
+      })),
+      interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+      searchParam: [
+        { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
+        { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },
+      ],
+      operation: options.operations?.map((o) => ({ name: o.name, definition: o.definition })),
+    }],
+  };
+}

@@ -1,0 +1,41 @@
+import { createServer } from 'node:net';
+import { loadConfig } from './config.js';
+import { buildServer } from './server.js';
+
+/** Reads the environment, builds the server, listens; closes cleanly on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let config = loadConfig();
+  // PORT=0 (tests, tools): pick the free port first, because token audiences and
+  // absolute URLs need the real one before the server is built.
+  if (config.port === 0 && !process.env.PUBLIC_URL) config = loadConfig(process.env, { port: await freePort(config.host) });
+  const app = await buildServer({ config });
+  const shutdown = async (signal: string): Promise<void> => {
+    app.log.info({ signal }, 'carnet shutting down');
+    await app.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  app.log.info({ url, fhirBase: config.fhirBase, store: app.engine.kind }, 'carnet listening');
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+main().catch((err: unknown) => {
+  // Start-up failures (bad configuration, data directory in use) are explained, not dumped.
+  console.error(`carnet failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,67 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { errors as joseErrors } from 'jose';
+import type { OperationOutcome } from '@medplum/fhirtypes';
+import { ERROR_CODE_SYSTEM, FhirError } from '../errors.js';
+import { outcome } from '../fhir/outcome.js';
+import { FHIR_JSON } from '../fhir/media-types.js';
+
+/**
+ * The one place where errors become OperationOutcomes. Domain code throws
+ * FhirError; Fastify's own client errors (bad JSON, media type, size) keep
+ * their 4xx; anything else is our bug: 500 with generic text, cause logged.
+ */
+export const fhirErrors = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const [status, body, headers] = toResponse(err);
+    if (status >= 500) request.log.error({ err }, 'unhandled error');
+    else request.log.info({ code: err instanceof FhirError ? err.code : err.code, status }, err.message);
+    if (headers) reply.headers(headers);
+    return reply.code(status).type(FHIR_JSON).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).type(FHIR_JSON).send(withCode(outcome('not-found', `No route for ${request.method} ${request.url.split('?')[0].slice(0, 200)}`), 'FHIR_ERR_HTTP_NO_ROUTE'));
+  });
+}, { name: 'carnet-fhir-errors', fastify: '5.x' });
+
+function toResponse(err: FastifyError): [number, OperationOutcome, Record<string, string>?] {
+  if (err instanceof FhirError) return [err.statusCode, err.toOperationOutcome(), err.headers];
+  if (err instanceof joseErrors.JOSEError) {
+    return [401, withCode(outcome('login', 'Invalid token'), 'FHIR_ERR_AUTH_TOKEN'), { 'www-authenticate': 'Bearer realm="carnet", error="invalid_token"' }];
+  }
+  if (err.validation) return [400, withCode(outcome('invalid', err.message), 'FHIR_ERR_HTTP_BAD_REQUEST')];
+  const status = err.statusCode ?? 500;
+  if (status >= 400 && status < 500) return [status, withCode(outcome(issueCodeFor(status), clientMessage(err)), fastifyCode(err))];
+  return [500, withCode(outcome('exception', 'Internal server error'), 'FHIR_ERR_SERVER_INTERNAL')];
+}
+
+function issueCodeFor(status: number): OperationOutcome['issue'][number]['code'] {
+  if (status === 413) return 'too-costly';
+  if (status === 415 || status === 406) return 'not-supported';
+  if (status === 429) return 'throttled';
+  return 'invalid';
+}
+
+/** Fastify's client-error messages are safe; we rephrase the common ones. */
+function clientMessage(err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'Unsupported Content-Type: send application/fhir+json';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'Request body is too large';
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return 'The request body is empty';
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return 'The request body is not valid JSON';
+    default: return err instanceof SyntaxError ? 'The request body is not valid JSON' : err.message;
+  }
+}
+
+function fastifyCode(err: FastifyError): `FHIR_ERR_${string}` {
+  switch (err.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'FHIR_ERR_HTTP_MEDIA_TYPE';
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'FHIR_ERR_HTTP_TOO_LARGE';
+    default: return err.statusCode === 400 ? 'FHIR_ERR_HTTP_MALFORMED' : 'FHIR_ERR_HTTP_BAD_REQUEST';
+  }
+}
+
+function withCode(body: OperationOutcome, code: string): OperationOutcome {
+  for (const issue of body.issue) issue.details = { coding: [{ system: ERROR_CODE_SYSTEM, code }] };
+  return body;
+}

@@ -1,0 +1,131 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Binary } from '@medplum/fhirtypes';
+import { BadRequestError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
+import { authorize } from '../access/guard.js';
+import { accepts } from '../fhir/media-types.js';
+import { checkTypeAndId } from '../store/repository.js';
+import type { VersionRecord } from '../store/engine.js';
+import { headerText, writeCheck } from './resource.js';
+import { responseType, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
+
+const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
+
+/**
+ * Binary (https://hl7.org/fhir/R4/binary.html): raw bytes in, raw bytes out,
+ * or the Binary resource with base64 `data` when the client asks for FHIR
+ * JSON. The bytes go straight from the request stream to the blob store and
+ * from the blob store to the response, so a 20 MiB PDF is never held whole.
+ * This plugin owns its content-type parsing: every type is accepted here.
+ */
+export const binaryRoutes: FastifyPluginAsync = async (app) => {
+  const { repository, engine, config } = app;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { bodyLimit: config.binaryMaxBytes }, (_request, payload, done) => done(null, payload));
+
+  app.post('/Binary', async (request, reply) => {
+    responseType(request);
+    authorize(request, 'c', 'create', { resourceType: 'Binary' }, { precheck: true });
+    const { resource, blob } = await receiveBinary(request);
+    const result = await repository.create(resource, { blob, ifNoneExist: headerText(request.headers['if-none-exist']), check: writeCheck(request, 'c', 'create') });
+    if (!result.created) await engine.blobs.delete(blob);
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  app.put<{ Params: { id: string } }>('/Binary/:id', async (request, reply) => {
+    const { id } = request.params;
+    responseType(request);
+    checkTypeAndId('Binary', id);
+    authorize(request, 'u', 'update', { resourceType: 'Binary', id }, { precheck: true });
+    const current = await engine.current('Binary', id);
+    const { resource, blob } = await receiveBinary(request, id);
+    const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
+    try {
+      const result = await repository.update('Binary', id, resource, { blob, ifMatch: headerText(request.headers['if-match']), check });
+      return sendWriteResult(request, reply, engine, result, config.fhirBase);
+    } catch (err) {
+      await engine.blobs.delete(blob);
+      throw err;
+    }
+  });
+
+  app.get<{ Params: { id: string } }>('/Binary/:id', async (request, reply) => {
+    const { id } = request.params;
+    checkTypeAndId('Binary', id);
+    authorize(request, 'r', 'read', { resourceType: 'Binary', id }, { precheck: true });
+    const record = await repository.read('Binary', id);
+    authorize(request, 'r', 'read', { resourceType: 'Binary', id, compartments: record.comp });
+    return sendBinary(request, reply, record);
+  });
+
+  app.get<{ Params: { id: string; vid: string } }>('/Binary/:id/_history/:vid', async (request, reply) => {
+    const { id, vid } = request.params;
+    checkTypeAndId('Binary', id);
+    authorize(request, 'r', 'vread', { resourceType: 'Binary', id }, { precheck: true });
+    const record = await repository.vread('Binary', id, vid);
+    authorize(request, 'r', 'vread', { resourceType: 'Binary', id, compartments: record.comp });
+    return sendBinary(request, reply, record);
+  });
+
+  /** Raw bytes when the client did not ask for FHIR JSON (ITI-68), the resource otherwise. */
+  async function sendBinary(request: FastifyRequest, reply: FastifyReply, record: VersionRecord): Promise<FastifyReply> {
+    const format = (request.query as Record<string, unknown>)._format;
+    const accept = request.headers.accept;
+    const contentType = (JSON.parse(record.json) as Binary).contentType;
+    const wantsJson = format !== undefined || (accept !== undefined && FHIR_JSON_TYPES.test(accept.trim()) && !accepts(accept, contentType));
+    if (wantsJson) return sendRecord(request, reply, engine, record);
+    if (accept && !accepts(accept, contentType) && !/^\s*$/.test(accept)) {
+      throw new NotAcceptableError(`This Binary is ${contentType}; Accept ${accept.slice(0, 120)} cannot be satisfied`);
+    }
+    const blob = record.blob ? await engine.blobs.open(record.blob) : undefined;
+    versionHeaders(reply, record)
+      .header('content-type', contentType)
+      .header('x-content-type-options', 'nosniff')
+      // Stored bytes come from clients: never let a browser run them in our origin.
+      .header('content-security-policy', "sandbox; default-src 'none'");
+    if (!blob) return reply.header('content-length', '0').send('');
+    return reply.header('content-length', String(blob.info.size)).send(blob.stream);
+  }
+
+  /** Streams the body into a new blob: raw bytes, or a Binary resource whose base64 data is decoded. */
+  async function receiveBinary(request: FastifyRequest, id?: string): Promise<{ resource: Binary; blob: string }> {
+    const contentType = (request.headers['content-type'] ?? 'application/octet-stream').trim();
+    const body = request.body as Readable;
+    if (FHIR_JSON_TYPES.test(contentType)) {
+      const resource = await readJsonBinary(body, config.bodyLimit);
+      const { data, ...rest } = resource;
+      if (id !== undefined && rest.id !== id) throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${String(rest.id)} does not match the URL id ${id}`);
+      if (typeof data !== 'undefined' && (typeof data !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}$/.test(data))) {
+        throw new BadRequestError('FHIR_ERR_REST_BINARY_DATA', 'Binary.data must be base64', { expression: ['Binary.data'] });
+      }
+      const info = await engine.blobs.put(Readable.from([Buffer.from(data ?? '', 'base64')]), { maxBytes: config.binaryMaxBytes });
+      const { id: _clientId, ...withoutId } = rest;
+      return { resource: (id === undefined ? withoutId : rest) as Binary, blob: info.key };
+    }
+    const info = await engine.blobs.put(body, { maxBytes: config.binaryMaxBytes });
+    const securityContext = headerText(request.headers['x-security-context']);
+    const resource: Binary = { resourceType: 'Binary', ...(id ? { id } : {}), contentType: contentType.split(';')[0].trim() || 'application/octet-stream' };
+    if (securityContext && /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(securityContext)) resource.securityContext = { reference: securityContext };
+    return { resource, blob: info.key };
+  }
+};
+
+async function readJsonBinary(stream: Readable, limit: number): Promise<Binary> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new PayloadTooLargeError('Request body is too large');
+    chunks.push(chunk as Buffer);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new BadRequestError('FHIR_ERR_HTTP_MALFORMED', 'The request body is not valid JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || (parsed as Binary).resourceType !== 'Binary') {
+    throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', 'The body must be a Binary resource');
+  }
+  return parsed as Binary;
+}

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { BadRequestError } from '../errors.js';
+import { authorize, principalOf } from '../access/guard.js';
+import { decide } from '../access/policy.js';
+import { bundleText, historyEntry } from '../fhir/bundle-text.js';
+import { parseInstant } from '../fhir/instant.js';
+import { checkTypeAndId } from '../store/repository.js';
+import type { VersionRecord } from '../store/engine.js';
+import { responseType } from './respond.js';
+
+interface HistoryQuerystring { _since?: string; _at?: string; _count?: string; _cursor?: string }
+
+/**
+ * History of an instance, a type and the whole system
+ * (https://hl7.org/fhir/R4/http.html#history), newest first, paged by cursor.
+ */
+export const historyRoutes: FastifyPluginAsync = async (app) => {
+  const { repository, config } = app;
+
+  async function sendHistory(request: FastifyRequest<{ Querystring: HistoryQuerystring }>, path: string, scope: { type?: string; id?: string }) {
+    const q = request.query;
+    const count = parseCount(q._count, config.searchDefaultCount, config.searchMaxCount);
+    const since = q._since !== undefined ? parseInstant(q._since, '_since') : undefined;
+    const at = q._at !== undefined ? parseInstant(q._at, '_at') : undefined;
+    const page = await repository.history({ ...scope, since, at, count, cursor: q._cursor });
+    // Each version passes the policy like a read would; refused ones are left out.
+    const principal = principalOf(request);
+    const visible = page.records.filter((r) => decide({ principal, action: 'r', resourceType: r.type, compartments: r.comp }).allow);
+    const compartments = new Set(visible.flatMap((r: VersionRecord) => r.comp));
+    if (compartments.size) authorize(request, 'r', 'history', { resourceType: scope.type ?? 'Resource', id: scope.id, compartments: [...compartments] });
+    const params = new URLSearchParams();
+    if (q._since !== undefined) params.set('_since', q._since);
+    if (q._at !== undefined) params.set('_at', q._at);
+    params.set('_count', String(count));
+    const self = `${config.fhirBase}${path}?${params}${q._cursor ? `&_cursor=${encodeURIComponent(q._cursor)}` : ''}`;
+    const link = [{ relation: 'self', url: self }];
+    if (page.next) link.push({ relation: 'next', url: `${config.fhirBase}${path}?${params}&_cursor=${encodeURIComponent(page.next)}` });
+    return bundleText('history', {
+      id: randomUUID(), timestamp: new Date().toISOString(), link,
+      entries: visible.map((r) => historyEntry(r, config.fhirBase)),
+    });
+  }
+
+  app.get<{ Querystring: HistoryQuerystring }>('/_history', async (request, reply) => {
+    responseType(request);
+    authorize(request, 'r', 'history-system', { resourceType: '*' }, { precheck: true });
+    const body = await sendHistory(request, '/_history', {});
+    return reply.type(responseType(request)).send(body);
+  });
+
+  app.get<{ Params: { type: string }; Querystring: HistoryQuerystring }>('/:type/_history', async (request, reply) => {
+    const { type } = request.params;
+    responseType(request);
+    checkTypeAndId(type, 'x');
+    authorize(request, 'r', 'history-type', { resourceType: type }, { precheck: true });
+    const body = await sendHistory(request, `/${type}/_history`, { type });
+    return reply.type(responseType(request)).send(body);
+  });
+
+  app.get<{ Params: { type: string; id: string }; Querystring: HistoryQuerystring }>('/:type/:id/_history', async (request, reply) => {
+    const { type, id } = request.params;
+    responseType(request);
+    checkTypeAndId(type, id);
+    authorize(request, 'r', 'history-instance', { resourceType: type, id }, { precheck: true });
+    const body = await sendHistory(request, `/${type}/${id}/_history`, { type, id });
+    return reply.type(responseType(request)).send(body);
+  });
+};
+
+/** `_count`: a non-negative integer, capped at the configured maximum. */
+export function parseCount(value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(value)) throw new BadRequestError('FHIR_ERR_SEARCH_BAD_COUNT', `_count must be a non-negative integer, not "${value.slice(0, 40)}"`, { expression: ['_count'] });
+  return Math.min(Number(value), max);
+}

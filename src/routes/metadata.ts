@@ -1,0 +1,21 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { buildCapabilityStatement } from '../fhir/capability.js';
+import { responseType } from './respond.js';
+import { VERSION } from '../version.js';
+
+
+/** `GET /fhir/metadata`: public, as the spec requires; built on first request, then served as text. */
+export const metadataRoutes: FastifyPluginAsync = async (app) => {
+  let text: string | undefined;
+  app.get('/metadata', async (request, reply) => {
+    const type = responseType(request);
+    text ??= JSON.stringify(buildCapabilityStatement({
+      fhirBase: app.config.fhirBase,
+      publicUrl: app.config.publicUrl,
+      software: { name: 'carnet', version: VERSION },
+      oauth: { token: `${app.config.publicUrl}/auth/token` },
+      operations: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+    }));
+    return reply.type(type).header('cache-control', 'no-cache').send(text);
+  });
+};

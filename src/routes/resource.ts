@@ -1,0 +1,175 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Resource } from '@medplum/fhirtypes';
+import fastJsonPatch from 'fast-json-patch';
+import { BadRequestError, FhirError, MethodNotAllowedError, UnprocessableError } from '../errors.js';
+import { authorize } from '../access/guard.js';
+import { checkTypeAndId, queryPairs } from '../store/repository.js';
+import type { WriteCheck } from '../store/repository.js';
+import { allOk } from '../fhir/outcome.js';
+import { responseType, sendRecord, sendWriteResult } from './respond.js';
+
+interface TypeParams { type: string }
+interface InstanceParams { type: string; id: string }
+interface VersionParams extends InstanceParams { vid: string }
+
+/**
+ * The instance and type interactions of the FHIR RESTful API
+ * (https://hl7.org/fhir/R4/http.html) for every resource type. Each handler
+ * asks the policy (authorize) before it reads or writes.
+ */
+export const resourceRoutes: FastifyPluginAsync = async (app) => {
+  const { repository, engine, config } = app;
+
+  app.get<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    responseType(request);
+    checkTypeAndId(type, id);
+    authorize(request, 'r', 'read', { resourceType: type, id }, { precheck: true });
+    const record = await repository.read(type, id);
+    authorize(request, 'r', 'read', { resourceType: type, id, compartments: record.comp });
+    if (etagMatches(request.headers['if-none-match'], record.vid)) return reply.code(304).header('etag', `W/"${record.vid}"`).send();
+    return sendRecord(request, reply, engine, record);
+  });
+
+  app.get<{ Params: VersionParams }>('/:type/:id/_history/:vid', async (request, reply) => {
+    const { type, id, vid } = request.params;
+    responseType(request);
+    checkTypeAndId(type, id);
+    authorize(request, 'r', 'vread', { resourceType: type, id }, { precheck: true });
+    const record = await repository.vread(type, id, vid);
+    authorize(request, 'r', 'vread', { resourceType: type, id, compartments: record.comp });
+    return sendRecord(request, reply, engine, record);
+  });
+
+  app.post<{ Params: TypeParams }>('/:type', async (request, reply) => {
+    const { type } = request.params;
+    responseType(request);
+    const resource = bodyResource(request, type);
+    authorize(request, 'c', 'create', { resourceType: type }, { precheck: true });
+    const ifNoneExist = headerText(request.headers['if-none-exist']);
+    if (ifNoneExist !== undefined) authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    const { id: _ignored, ...withoutId } = resource; // create ignores a client id (http.html#create)
+    const result = await repository.create(withoutId as Resource, { ifNoneExist, check: writeCheck(request, 'c', 'create') });
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  app.put<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    responseType(request);
+    checkTypeAndId(type, id);
+    const resource = bodyResource(request, type);
+    authorize(request, 'u', 'update', { resourceType: type, id }, { precheck: true });
+    if (type === 'AuditEvent') throw auditEventsAreImmutable();
+    const current = await engine.current(type, id);
+    if (current && !current.deleted) authorize(request, 'u', 'update', { resourceType: type, id, compartments: current.comp }, { precheck: true });
+    const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
+    const result = await repository.update(type, id, resource, { ifMatch: headerText(request.headers['if-match']), check });
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  app.put<{ Params: TypeParams }>('/:type', async (request, reply) => {
+    const { type } = request.params;
+    responseType(request);
+    const resource = bodyResource(request, type);
+    if (type === 'AuditEvent') throw auditEventsAreImmutable();
+    authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
+    authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    const result = await repository.conditionalUpdate(type, searchPairs(request), resource, { ifMatch: headerText(request.headers['if-match']), check: writeCheck(request, 'u', 'update') });
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  app.patch<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    responseType(request);
+    checkTypeAndId(type, id);
+    if (!/^application\/json-patch\+json\b/i.test(request.headers['content-type'] ?? '')) {
+      throw new FhirError('FHIR_ERR_HTTP_MEDIA_TYPE', 415, 'not-supported', 'PATCH needs Content-Type application/json-patch+json');
+    }
+    authorize(request, 'u', 'patch', { resourceType: type, id }, { precheck: true });
+    if (type === 'AuditEvent') throw auditEventsAreImmutable();
+    const current = await repository.read(type, id);
+    authorize(request, 'u', 'patch', { resourceType: type, id, compartments: current.comp }, { precheck: true });
+    const patched = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
+    if (patched.resourceType !== type || patched.id !== id) {
+      throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
+    }
+    const result = await repository.update(type, id, patched, { ifMatch: headerText(request.headers['if-match']) ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  app.delete<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
+    const { type, id } = request.params;
+    responseType(request);
+    checkTypeAndId(type, id);
+    authorize(request, 'd', 'delete', { resourceType: type, id }, { precheck: true });
+    const current = await engine.current(type, id);
+    if (type === 'AuditEvent') throw auditEventsAreImmutable();
+    authorize(request, 'd', 'delete', { resourceType: type, id, compartments: current && !current.deleted ? current.comp : [] });
+    const result = await repository.delete(type, id, { ifMatch: headerText(request.headers['if-match']) });
+    if (result) reply.header('etag', `W/"${result.record.vid}"`);
+    return reply.code(200).type(responseType(request)).send(allOk(result ? `${type}/${id} deleted` : `${type}/${id} was not present`));
+  });
+
+  app.delete<{ Params: TypeParams }>('/:type', async (request, reply) => {
+    const { type } = request.params;
+    responseType(request);
+    authorize(request, 'd', 'delete', { resourceType: type }, { precheck: true });
+    authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    if (type === 'AuditEvent') throw auditEventsAreImmutable();
+    const result = await repository.conditionalDelete(type, searchPairs(request), { check: writeCheck(request, 'd', 'delete') });
+    if (result) reply.header('etag', `W/"${result.record.vid}"`);
+    return reply.code(200).type(responseType(request)).send(allOk(result ? `${type}/${result.record.id} deleted` : 'No match: nothing deleted'));
+  });
+};
+
+/** The body of a create or update: a JSON object whose resourceType is the URL's. */
+/** The policy's final word on a write, once the new version (and its compartments) is known. */
+export function writeCheck(request: FastifyRequest, action: 'c' | 'u' | 'd', interaction: string): WriteCheck {
+  return (record) => { authorize(request, action, interaction, { resourceType: record.type, id: record.id, compartments: record.comp }); };
+}
+
+export function bodyResource(request: FastifyRequest, type: string): Resource {
+  const body = request.body as unknown;
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new BadRequestError('FHIR_ERR_REST_NO_RESOURCE', 'The request body must be a FHIR resource (a JSON object)');
+  }
+  const resourceType = (body as { resourceType?: unknown }).resourceType;
+  if (typeof resourceType !== 'string') {
+    throw new BadRequestError('FHIR_ERR_REST_NO_RESOURCE', 'The request body has no resourceType', { expression: ['resourceType'] });
+  }
+  checkTypeAndId(type, 'placeholder');
+  if (resourceType !== type) {
+    throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${resourceType.slice(0, 80)} does not match the URL type ${type}`, { expression: ['resourceType'] });
+  }
+  return body as Resource;
+}
+
+/** Search criteria of a conditional interaction, from the URL query (without `_format`). */
+export function searchPairs(request: FastifyRequest): Array<[string, string]> {
+  const q = request.url.indexOf('?');
+  return q < 0 ? [] : queryPairs(request.url.slice(q + 1)).filter(([k]) => k !== '_format' && k !== '_pretty');
+}
+
+export function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function etagMatches(header: string | string[] | undefined, vid: number): boolean {
+  const text = headerText(header);
+  return text !== undefined && text.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${vid}"`);
+}
+
+function applyJsonPatch(resource: Resource, patch: unknown): Resource {
+  if (!Array.isArray(patch)) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'A JSON Patch body must be an array of operations');
+  const problem = fastJsonPatch.validate(patch as fastJsonPatch.Operation[], resource);
+  if (problem) {
+    const status = problem.name === 'TEST_OPERATION_FAILED' || problem.name === 'OPERATION_PATH_UNRESOLVABLE' ? 422 : 400;
+    throw new FhirError(status === 422 ? 'FHIR_ERR_REST_PATCH_FAILED' : 'FHIR_ERR_REST_PATCH_MALFORMED', status, status === 422 ? 'processing' : 'invalid',
+      `JSON Patch operation ${problem.index ?? 0} failed: ${problem.name}`);
+  }
+  return fastJsonPatch.applyPatch(resource, patch as fastJsonPatch.Operation[], false, false).newDocument;
+}
+
+function auditEventsAreImmutable(): FhirError {
+  return new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted', { headers: { allow: 'GET, POST' } });
+}

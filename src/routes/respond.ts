@@ -1,0 +1,80 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { negotiateFhirType } from '../fhir/media-types.js';
+import { allOk } from '../fhir/outcome.js';
+import type { StoreEngine, VersionRecord } from '../store/engine.js';
+import type { WriteResult } from '../store/repository.js';
+import { base64Stream } from './base64-stream.js';
+
+/** What `Prefer` asks for (http.html#ops and search.html#errors). */
+export interface Preferences {
+  return?: 'minimal' | 'representation' | 'OperationOutcome';
+  handling?: 'strict' | 'lenient';
+}
+
+export function parsePrefer(header: string | string[] | undefined): Preferences {
+  const text = Array.isArray(header) ? header.join(',') : header ?? '';
+  const prefs: Preferences = {};
+  for (const part of text.split(/[,;]/)) {
+    const [name, raw] = part.split('=').map((s) => s?.trim());
+    const value = raw?.replace(/^"|"$/g, '');
+    if (name === 'return' && (value === 'minimal' || value === 'representation' || value === 'OperationOutcome')) prefs.return = value;
+    if (name === 'handling' && (value === 'strict' || value === 'lenient')) prefs.handling = value;
+  }
+  return prefs;
+}
+
+/** The media type this request's answer will have; throws 406 before any work is done. */
+export function responseType(request: FastifyRequest): string {
+  const format = (request.query as Record<string, unknown> | undefined)?._format;
+  return negotiateFhirType(request.headers.accept, typeof format === 'string' ? format : undefined);
+}
+
+export function versionHeaders(reply: FastifyReply, record: VersionRecord): FastifyReply {
+  return reply
+    .header('etag', `W/"${record.vid}"`)
+    .header('last-modified', new Date(record.ts).toUTCString());
+}
+
+/**
+ * Sends a stored version as it was stored: the JSON text, never rebuilt (reads
+ * stay cheap). A Binary's bytes live in the blob store and are streamed into
+ * the JSON as base64, so a large document is never held whole in memory.
+ */
+export async function sendRecord(request: FastifyRequest, reply: FastifyReply, engine: StoreEngine, record: VersionRecord, status = 200): Promise<FastifyReply> {
+  const type = responseType(request);
+  versionHeaders(reply, record).code(status).type(type);
+  if (record.blob) return reply.send(await binaryAsJson(engine, record));
+  return reply.send(record.json);
+}
+
+/** Answers a create/update/patch according to `Prefer: return=`. */
+export async function sendWriteResult(request: FastifyRequest, reply: FastifyReply, engine: StoreEngine, result: WriteResult, fhirBase: string): Promise<FastifyReply> {
+  const { record } = result;
+  const status = result.created ? 201 : 200;
+  const type = responseType(request);
+  reply.header('location', `${fhirBase}/${record.type}/${record.id}/_history/${record.vid}`);
+  versionHeaders(reply, record);
+  const prefer = parsePrefer(request.headers.prefer);
+  if (prefer.return === 'minimal') return reply.code(status).send();
+  if (prefer.return === 'OperationOutcome') {
+    const issues: OperationOutcomeIssue[] = result.warnings.length ? result.warnings : allOk(result.created ? 'Created' : 'Updated').issue;
+    return reply.code(status).type(type).send({ resourceType: 'OperationOutcome', issue: issues });
+  }
+  return sendRecord(request, reply, engine, record, status);
+}
+
+async function binaryAsJson(engine: StoreEngine, record: VersionRecord): Promise<Readable | string> {
+  const blob = await engine.blobs.open(record.blob!);
+  if (!blob) return record.json;
+  // Stored Binary JSON never has `data`: splice it in before the closing brace.
+  const head = record.json.slice(0, record.json.lastIndexOf('}'));
+  return Readable.from(spliceData(head, blob.stream));
+}
+
+async function* spliceData(head: string, bytes: Readable): AsyncGenerator<string | Buffer> {
+  yield `${head},"data":"`;
+  yield* base64Stream(bytes);
+  yield '"}';
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { Config } from './config.js';
+import type { StoreEngine } from './store/engine.js';
+import { openEngine } from './store/open-engine.js';
+import { Repository } from './store/repository.js';
+import { AuditTrail } from './audit/audit-trail.js';
+import { assertValid } from './fhir/validation/validate.js';
+import { fhirErrors } from './plugins/fhir-errors.js';
+import { fhirContent } from './plugins/fhir-content.js';
+import { authPlugin, authenticate } from './plugins/auth.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
+import { metadataRoutes } from './routes/metadata.js';
+import { binaryRoutes } from './routes/binary.js';
+import { resourceRoutes } from './routes/resource.js';
+import { searchRoutes } from './routes/search.js';
+import { historyRoutes } from './routes/history.js';
+import { validateOperationRoutes } from './routes/operations/validate.js';
+import './plugins/types.js';
+
+export interface BuildOptions {
+  config: Readonly<Config>;
+  /** An engine the caller owns (tests share one); otherwise one is opened from config and closed with the server. */
+  engine?: StoreEngine;
+  /** Fastify/pino logger options; false to silence. */
+  logger?: FastifyServerOptions['logger'];
+  /** Injected clock for tests. */
+  now?: () => number;
+}
+
+/**
+ * Builds the whole server without listening (STYLE: main listens, tests inject).
+ * Scopes: root (errors, content parsing, health, the OAuth endpoints), public
+ * FHIR (/fhir/metadata, /fhir/.well-known), protected FHIR (every other /fhir
+ * route, behind the bearer-token hook).
+ */
+export async function buildServer(options: BuildOptions): Promise<FastifyInstance> {
+  const { config } = options;
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel },
+    bodyLimit: config.bodyLimit,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w\-.]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    requestIdLogLabel: 'requestId',
+    ignoreTrailingSlash: true,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  });
+  const engine = options.engine ?? (await openEngine(config, { warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) }));
+  const repository = new Repository({
+    engine,
+    now: options.now,
+    validate: (resource, mode) => assertValid(resource, { mode }),
+    search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
+  });
+  const audit = new AuditTrail(repository, app.log, options.now);
+  app.decorate('config', config);
+  app.decorate('engine', engine);
+  app.decorate('repository', repository);
+  app.decorate('audit', audit);
+  app.addHook('onClose', async () => {
+    await audit.flush();
+    if (!options.engine) await engine.close();
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(fhirErrors);
+  await app.register(fhirContent);
+  await app.register(healthRoutes);
+  await app.register(authPlugin);
+  await app.register(authRoutes);
+
+  await app.register(async (fhir) => {
+    await fhir.register(metadataRoutes);
+    await fhir.register(async (protectedScope) => {
+      protectedScope.addHook('onRequest', authenticate);
+      await protectedScope.register(binaryRoutes);
+      await protectedScope.register(resourceRoutes);
+      await protectedScope.register(searchRoutes);
+      await protectedScope.register(historyRoutes);
+      await protectedScope.register(validateOperationRoutes);
+    });
+  }, { prefix: '/fhir' });
+
+  return app;
+}

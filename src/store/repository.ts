@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { BadRequestError, FhirError, PreconditionFailedError, ResourceGoneError, ResourceNotFoundError, VersionConflictError } from '../errors.js';
+import type { SearchRequest } from '../fhir/search/parse.js';
+import { parseSearchRequest } from '../fhir/search/parse.js';
+import { extractIndex } from '../fhir/search/extract.js';
+import { isResourceType, isValidId } from '../fhir/resource-types.js';
+import type { Filter, HistoryQuery, StoreEngine, VersionRecord, WriteOp } from './engine.js';
+import type { SearchResult } from './search-executor.js';
+import { executeSearch } from './search-executor.js';
+
+/** What the validator hook returns: warnings only (errors are thrown as ValidationError). */
+export type ValidateHook = (resource: Resource, mode: 'create' | 'update') => OperationOutcomeIssue[];
+
+export interface RepositoryOptions {
+  engine: StoreEngine;
+  validate: ValidateHook;
+  /** Injected clock, so tests never sleep. */
+  now?: () => number;
+  newId?: () => string;
+  search: { defaultCount: number; maxCount: number };
+}
+
+export interface WriteResult {
+  record: VersionRecord;
+  /** true for 201 (a new resource), false for 200 (updated or an existing match). */
+  created: boolean;
+  /** Validation warnings, reported with Prefer: return=OperationOutcome. */
+  warnings: OperationOutcomeIssue[];
+}
+
+/** A write waiting for its commit; transactions gather several and commit them at once. */
+export interface PreparedWrite {
+  op?: WriteOp;
+  result: WriteResult;
+}
+
+/**
+ * Called with the version about to be written (its compartments are known
+ * then), before the commit: the access policy's last word on a write.
+ */
+export type WriteCheck = (record: VersionRecord) => void;
+
+export interface HistoryRequest {
+  type?: string;
+  id?: string;
+  since?: number;
+  at?: number;
+  count: number;
+  cursor?: string;
+}
+
+export interface HistoryPage {
+  records: VersionRecord[];
+  next?: string;
+}
+
+/**
+ * FHIR semantics over any StoreEngine: ids, versions, meta, validation, index
+ * extraction, conditional interactions. Engines stay thin; this is the one
+ * tested piece of code that carries the rules for both. It does not know who
+ * is asking: the per-request guard (auth/guarded-repository.ts) applies the
+ * access policy around it.
+ */
+export class Repository {
+  readonly engine: StoreEngine;
+  private readonly validate: ValidateHook;
+  private readonly now: () => number;
+  private readonly newId: () => string;
+  readonly searchLimits: { defaultCount: number; maxCount: number };
+  /**
+   * Conditional interactions (search, then write) are serialised in this process
+   * so two concurrent If-None-Exist creates cannot both create.
+   */
+  private conditionalQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: RepositoryOptions) {
+    this.engine = options.engine;
+    this.validate = options.validate;
+    this.now = options.now ?? Date.now;
+    this.newId = options.newId ?? randomUUID;
+    this.searchLimits = options.search;
+  }
+
+  /** [read](https://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted. */
+  async read(type: string, id: string): Promise<VersionRecord> {
+    checkTypeAndId(type, id);
+    const record = await this.engine.current(type, id);
+    if (!record) throw new ResourceNotFoundError(type, id);
+    if (record.deleted) throw new ResourceGoneError(type, id, String(record.vid), record.lastUpdated);
+    return record;
+  }
+
+  /** [vread](https://hl7.org/fhir/R4/http.html#vread): a deleted version answers 410. */
+  async vread(type: string, id: string, versionId: string): Promise<VersionRecord> {
+    checkTypeAndId(type, id);
+    const vid = /^[1-9]\d{0,9}$/.test(versionId) ? Number(versionId) : 0;
+    const record = vid ? await this.engine.version(type, id, vid) : undefined;
+    if (!record) throw new ResourceNotFoundError(type, id, versionId);
+    if (record.deleted) throw new ResourceGoneError(type, id, versionId, record.lastUpdated);
+    return record;
+  }
+
+  /** [create](https://hl7.org/fhir/R4/http.html#create), with If-None-Exist when `ifNoneExist` is given. */
+  async create(resource: Resource, options: { ifNoneExist?: string; blob?: string; check?: WriteCheck } = {}): Promise<WriteResult> {
+    if (options.ifNoneExist === undefined) return this.commitOne(await this.prepareCreate(resource, options), options.check);
+    return this.serialised(async () => this.commitOne(await this.prepareCreate(resource, options), options.check));
+  }
+
+  /** [update](https://hl7.org/fhir/R4/http.html#update): creates when the id is new (update as create). */
+  async update(type: string, id: string, resource: Resource, options: { ifMatch?: string; blob?: string; method?: 'PUT' | 'PATCH'; check?: WriteCheck } = {}): Promise<WriteResult> {
+    return this.commitOne(await this.prepareUpdate(type, id, resource, options), options.check);
+  }
+
+  /** [conditional update](https://hl7.org/fhir/R4/http.html#cond-update). */
+  async conditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string; check?: WriteCheck } = {}): Promise<WriteResult> {
+    return this.serialised(async () => this.commitOne(await this.prepareConditionalUpdate(type, query, resource, options), options.check));
+  }
+
+  /** [delete](https://hl7.org/fhir/R4/http.html#delete): deleting an unknown or deleted resource succeeds. */
+  async delete(type: string, id: string, options: { ifMatch?: string; check?: WriteCheck } = {}): Promise<WriteResult | undefined> {
+    const prepared = await this.prepareDelete(type, id, options);
+    return prepared ? this.commitOne(prepared, options.check) : undefined;
+  }
+
+  /** [conditional delete](https://hl7.org/fhir/R4/http.html#cdelete): one match deleted; several is 412. */
+  async conditionalDelete(type: string, query: Array<[string, string]>, options: { check?: WriteCheck } = {}): Promise<WriteResult | undefined> {
+    return this.serialised(async () => {
+      const matches = await this.findMatches(type, query, 2);
+      if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional delete matched more than one ${type}`);
+      if (matches.length === 0) return undefined;
+      const prepared = await this.prepareDelete(type, matches[0].id, {});
+      return prepared ? this.commitOne(prepared, options.check) : undefined;
+    });
+  }
+
+  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string } = {}): Promise<PreparedWrite> {
+    const type = resource.resourceType;
+    if (options.ifNoneExist !== undefined) {
+      const matches = await this.findMatches(type, queryPairs(options.ifNoneExist), 2);
+      if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `If-None-Exist matched more than one ${type}`);
+      if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [] } };
+    }
+    const id = options.id ?? this.newId();
+    return this.prepareVersion(resource, type, id, undefined, 'POST', 'create', options.blob);
+  }
+
+  async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string }): Promise<PreparedWrite> {
+    checkTypeAndId(type, id);
+    if (resource.resourceType !== type) {
+      throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match the URL type ${type}`, { expression: ['resourceType'] });
+    }
+    if (resource.id !== undefined && resource.id !== id) {
+      throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${String(resource.id)} does not match the URL id ${id}`, { expression: [`${type}.id`] });
+    }
+    if (resource.id === undefined) {
+      throw new BadRequestError('FHIR_ERR_REST_ID_MISSING', 'An update must carry the resource id in the body', { expression: [`${type}.id`] });
+    }
+    const current = await this.engine.current(type, id);
+    checkIfMatch(options.ifMatch, current);
+    return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options.blob);
+  }
+
+  async prepareConditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string }): Promise<PreparedWrite> {
+    const matches = await this.findMatches(type, query, 2);
+    if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional update matched more than one ${type}`);
+    if (matches.length === 1) {
+      const id = matches[0].id;
+      if (resource.id !== undefined && resource.id !== id) {
+        throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${resource.id} is not the id of the matching ${type} (${id})`);
+      }
+      return this.prepareUpdate(type, id, { ...resource, id }, options);
+    }
+    if (resource.resourceType !== type) {
+      throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match the URL type ${type}`);
+    }
+    // No match: create, with the client's id when it gave one (as HAPI and the spec allow).
+    if (resource.id !== undefined) {
+      checkTypeAndId(type, resource.id);
+      const current = await this.engine.current(type, resource.id);
+      if (current && !current.deleted) throw new VersionConflictError(`${type}/${resource.id} exists but does not match the condition`);
+      return this.prepareVersion(resource, type, resource.id, current, 'PUT', 'update');
+    }
+    return this.prepareVersion(resource, type, this.newId(), undefined, 'PUT', 'create');
+  }
+
+  async prepareDelete(type: string, id: string, options: { ifMatch?: string }): Promise<PreparedWrite | undefined> {
+    checkTypeAndId(type, id);
+    const current = await this.engine.current(type, id);
+    checkIfMatch(options.ifMatch, current);
+    if (!current || current.deleted) return undefined;
+    const record = this.newRecord(type, id, current, 'DELETE');
+    return { op: { record, expectVid: current.vid }, result: { record, created: false, warnings: [] } };
+  }
+
+  /** Commits several prepared writes atomically (transactions). */
+  async commit(prepared: PreparedWrite[]): Promise<void> {
+    const ops = prepared.flatMap((p) => (p.op ? [p.op] : []));
+    if (ops.length) await this.engine.commit(ops);
+  }
+
+  /** [history](https://hl7.org/fhir/R4/http.html#history) of an instance, a type, or the whole system; newest first. */
+  async history(request: HistoryRequest): Promise<HistoryPage> {
+    if (request.type !== undefined && !isResourceType(request.type)) throw unknownType(request.type);
+    if (request.type !== undefined && request.id !== undefined) {
+      checkTypeAndId(request.type, request.id);
+      if (!(await this.engine.current(request.type, request.id))) throw new ResourceNotFoundError(request.type, request.id);
+    }
+    if (request.count === 0) return { records: [] };
+    const query: HistoryQuery = { type: request.type, id: request.id, since: request.since, at: request.at, limit: request.count + 1 };
+    if (request.cursor) query.afterKey = decodeCursor(request.cursor);
+    const records = await this.engine.history(query);
+    const page = records.slice(0, request.count);
+    return { records: page, next: records.length > request.count ? encodeCursor(page[page.length - 1].hk) : undefined };
+  }
+
+  async search(request: SearchRequest, restrict?: (type: string) => Filter | null): Promise<SearchResult> {
+    return executeSearch(this.engine, request, { restrict });
+  }
+
+  parseSearch(types: string[], query: Array<[string, string]>, strict: boolean): SearchRequest {
+    for (const type of types) if (!isResourceType(type)) throw unknownType(type);
+    return parseSearchRequest(types, query, { strict, ...this.searchLimits });
+  }
+
+  /** Builds the stored form of a new version: meta set by the server, validated, indexed. */
+  prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string): PreparedWrite {
+    if (resource.resourceType !== type) {
+      throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
+    }
+    const record = this.newRecord(type, id, current, method);
+    const stored = { ...resource, id, meta: { ...resource.meta, versionId: String(record.vid), lastUpdated: record.lastUpdated } } as Resource;
+    // The client's meta.source is kept; server-maintained fields always win.
+    const warnings = this.validate(stored, mode);
+    const { idx, srt, comp } = extractIndex(stored);
+    record.json = JSON.stringify(reorderForOutput(stored));
+    record.idx = idx;
+    record.srt = srt;
+    record.comp = comp;
+    record.deleted = false;
+    if (blob) record.blob = blob;
+    return { op: { record, expectVid: current?.vid ?? 0 }, result: { record, created: !current || current.deleted, warnings } };
+  }
+
+  private newRecord(type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method']): VersionRecord {
+    // lastUpdated never goes backwards for one resource, even if the clock does.
+    const ts = Math.max(this.now(), (current?.ts ?? 0) + 1);
+    const lastUpdated = new Date(ts).toISOString();
+    return {
+      type, id, vid: (current?.vid ?? 0) + 1, ts, lastUpdated,
+      hk: `${lastUpdated}|${randomUUID()}`,
+      deleted: method === 'DELETE', json: '', idx: {}, srt: {}, comp: method === 'DELETE' ? current?.comp ?? [] : [], method,
+    };
+  }
+
+  private async commitOne(prepared: PreparedWrite, check?: WriteCheck): Promise<WriteResult> {
+    if (prepared.op) {
+      check?.(prepared.op.record);
+      await this.engine.commit([prepared.op]);
+    }
+    return prepared.result;
+  }
+
+  private async findMatches(type: string, query: Array<[string, string]>, limit: number): Promise<VersionRecord[]> {
+    if (!isResourceType(type)) throw unknownType(type);
+    if (query.filter(([k]) => !k.startsWith('_') || k === '_id' || k === '_lastUpdated' || k === '_tag' || k === '_profile' || k === '_security').length === 0) {
+      throw new PreconditionFailedError('FHIR_ERR_STORE_NO_CRITERIA', 'A conditional interaction needs at least one search criterion');
+    }
+    const request = parseSearchRequest([type], [...query.filter(([k]) => k !== '_count'), ['_count', String(limit)]], { strict: true, ...this.searchLimits });
+    const result = await executeSearch(this.engine, request, {});
+    return result.matches;
+  }
+
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.conditionalQueue.then(work, work);
+    this.conditionalQueue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+export function checkTypeAndId(type: string, id: string): void {
+  if (!isResourceType(type)) throw unknownType(type);
+  if (!isValidId(id)) throw new BadRequestError('FHIR_ERR_REST_INVALID_ID', `"${id.slice(0, 80)}" is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`);
+}
+
+export function unknownType(type: string): FhirError {
+  return new FhirError('FHIR_ERR_REST_UNKNOWN_TYPE', 404, 'not-supported', `Unknown resource type "${type.slice(0, 80)}"`);
+}
+
+function checkIfMatch(ifMatch: string | undefined, current: VersionRecord | undefined): void {
+  if (ifMatch === undefined) return;
+  const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ifMatch.trim())?.[1];
+  if (!current || current.deleted || wanted !== String(current.vid)) {
+    throw new VersionConflictError(`If-Match ${ifMatch} does not match the current version${current ? ` (W/"${current.vid}")` : ''}`, 412);
+  }
+}
+
+/** `a=1&b=2` (an If-None-Exist header, or a URL query) to ordered pairs. */
+export function queryPairs(query: string): Array<[string, string]> {
+  const q = query.startsWith('?') ? query.slice(1) : query.includes('?') ? query.slice(query.indexOf('?') + 1) : query;
+  return [...new URLSearchParams(q)];
+}
+
+export function encodeCursor(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!key || !/^\d{4}-\d\d-\d\dT[\d:.]+Z\|/.test(key)) throw new BadRequestError('FHIR_ERR_REST_BAD_CURSOR', 'The paging cursor is not valid');
+  return key;
+}
+
+/** resourceType, id and meta first, as people expect to read them. */
+function reorderForOutput(resource: Resource): Resource {
+  const { resourceType, id, meta, ...rest } = resource as Resource & Record<string, unknown>;
+  return { resourceType, id, meta, ...rest } as Resource;
+}
