@@ -20,6 +20,8 @@ export interface Config {
   binaryMaxBytes: number;
   /** Largest JSON body accepted, in bytes. */
   bodyLimit: number;
+  /** Most entries a batch or transaction Bundle may hold. */
+  bundleMaxEntries: number;
   accessTokenSeconds: number;
   searchDefaultCount: number;
   searchMaxCount: number;
@@ -39,12 +41,13 @@ const schema = {
     clientsFile: { type: 'string', minLength: 1 },
     binaryMaxBytes: { type: 'integer', minimum: 1 },
     bodyLimit: { type: 'integer', minimum: 1024 },
+    bundleMaxEntries: { type: 'integer', minimum: 1 },
     accessTokenSeconds: { type: 'integer', minimum: 10, maximum: 86400 },
     searchDefaultCount: { type: 'integer', minimum: 1 },
     searchMaxCount: { type: 'integer', minimum: 1 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
   },
-  required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit',
+  required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit', 'bundleMaxEntries',
     'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel'],
   additionalProperties: false,
 } as const;
@@ -71,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     clientsFile: env.CLIENTS_FILE ? path.resolve(env.CLIENTS_FILE) : undefined,
     binaryMaxBytes: intOf(env.BINARY_MAX_BYTES, 20 * MiB),
     bodyLimit: intOf(env.BODY_LIMIT, 25 * MiB),
+    bundleMaxEntries: intOf(env.BUNDLE_MAX_ENTRIES, 5000),
     accessTokenSeconds: intOf(env.ACCESS_TOKEN_SECONDS, 300),
     searchDefaultCount: intOf(env.SEARCH_DEFAULT_COUNT, 20),
     searchMaxCount: intOf(env.SEARCH_MAX_COUNT, 1000),

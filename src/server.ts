@@ -18,6 +18,7 @@ import { resourceRoutes } from './routes/resource.js';
 import { searchRoutes } from './routes/search.js';
 import { historyRoutes } from './routes/history.js';
 import { validateOperationRoutes } from './routes/operations/validate.js';
+import { bundleRoutes } from './routes/bundle.js';
 import './plugins/types.js';
 
 export interface BuildOptions {
@@ -85,6 +86,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
       await protectedScope.register(searchRoutes);
       await protectedScope.register(historyRoutes);
       await protectedScope.register(validateOperationRoutes);
+      await protectedScope.register(bundleRoutes);
     });
   }, { prefix: '/fhir' });
 

@@ -1,0 +1,365 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Binary, Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import fastJsonPatch from 'fast-json-patch';
+import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, UnprocessableError } from '../errors.js';
+import type { Interaction } from '../auth/scopes.js';
+import { isResourceType, isValidId } from '../fhir/resource-types.js';
+import type { VersionRecord } from './engine.js';
+import type { PreparedWrite, Repository, WriteCheck } from './repository.js';
+import { queryPairs } from './repository.js';
+
+/** What the caller (the HTTP route) supplies: the access policy and what GET entries do. */
+export interface BundleContext {
+  fhirBase: string;
+  maxEntries: number;
+  binaryMaxBytes: number;
+  /** Throws 403 when refused (precheck: before the target is loaded). */
+  authorize(action: Interaction, interaction: string, target: { resourceType: string; id?: string; compartments?: string[] }, precheck: boolean): void;
+  writeCheck(action: 'c' | 'u' | 'd', interaction: string): WriteCheck;
+  /** Runs a GET entry (read, vread, search, history) and returns its response entry. */
+  read(url: string): Promise<BundleEntry>;
+  /** `Prefer: return=` for the entries of the answer. */
+  returnPreference?: 'minimal' | 'representation' | 'OperationOutcome';
+}
+
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/** FHIR's processing order for a transaction (http.html#trules). */
+const ORDER: Record<Method, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+
+interface Parsed {
+  index: number;
+  method: Method;
+  url: string;
+  path: string[];
+  query: Array<[string, string]>;
+  entry: BundleEntry;
+  resource?: Resource;
+  /** `Type/id` this entry creates or updates, once known. */
+  target?: { type: string; id: string };
+}
+
+interface Done {
+  prepared?: PreparedWrite;
+  response: BundleEntry['response'];
+  record?: VersionRecord;
+  resourceJson?: string;
+}
+
+/**
+ * Processes a batch or transaction Bundle (https://hl7.org/fhir/R4/http.html#transaction).
+ * A transaction prepares every write (validation, policy, version checks) and
+ * commits them in one atomic engine commit: on any failure nothing is stored,
+ * and the OperationOutcome names the failing entry. Blobs written for Binary
+ * entries of a failed transaction are removed again.
+ */
+export async function processBundle(repository: Repository, body: unknown, context: BundleContext): Promise<Bundle> {
+  const bundle = checkBundle(body, context.maxEntries);
+  return bundle.type === 'transaction' ? processTransaction(repository, bundle, context) : processBatch(repository, bundle, context);
+}
+
+async function processTransaction(repository: Repository, bundle: Bundle, context: BundleContext): Promise<Bundle> {
+  const entries = (bundle.entry ?? []).map((entry, index) => parseEntry(entry, index, context.fhirBase));
+  const seen = new Set<string>();
+  const blobs: string[] = [];
+  try {
+    // Ids first, so every reference in the Bundle can be rewritten before any resource is prepared.
+    const idMap = new Map<string, string>();
+    for (const e of entries) await assignTarget(repository, e, idMap, context);
+    for (const e of entries) {
+      if (e.target) {
+        const key = `${e.target.type}/${e.target.id}`;
+        if (seen.has(key)) throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_DUPLICATE', `${key} appears more than once in the transaction`));
+        seen.add(key);
+      }
+    }
+    for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e) as Resource;
+    const done = new Map<number, Done>();
+    for (const e of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
+      if (e.method === 'GET' || e.method === 'HEAD') continue;
+      try {
+        done.set(e.index, await prepareWrite(repository, e, context, blobs));
+      } catch (err) {
+        throw entryError(e, err);
+      }
+    }
+    const prepared = [...done.values()].flatMap((d) => (d.prepared ? [d.prepared] : []));
+    // The policy's last word on each new version, then one atomic commit.
+    for (const e of entries) {
+      const d = done.get(e.index);
+      const op = d?.prepared?.op;
+      if (op) {
+        try {
+          context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
+        } catch (err) {
+          throw entryError(e, err);
+        }
+      }
+    }
+    await repository.commit(prepared);
+    const out: BundleEntry[] = [];
+    for (const e of entries) {
+      if (e.method === 'GET' || e.method === 'HEAD') out.push(await context.read(e.url));
+      else out.push(responseEntry(done.get(e.index)!, context));
+    }
+    return { resourceType: 'Bundle', id: randomUUID(), type: 'transaction-response', entry: out };
+  } catch (err) {
+    await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
+    throw err;
+  }
+}
+
+async function processBatch(repository: Repository, bundle: Bundle, context: BundleContext): Promise<Bundle> {
+  const out: BundleEntry[] = [];
+  for (const [index, entry] of (bundle.entry ?? []).entries()) {
+    const blobs: string[] = [];
+    try {
+      const e = parseEntry(entry, index, context.fhirBase);
+      if (e.method === 'GET' || e.method === 'HEAD') {
+        out.push(await context.read(e.url));
+        continue;
+      }
+      await assignTarget(repository, e, new Map(), context);
+      const d = await prepareWrite(repository, e, context, blobs);
+      const op = d.prepared?.op;
+      if (op) {
+        context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
+        await repository.commit([d.prepared!]);
+      }
+      out.push(responseEntry(d, context));
+    } catch (err) {
+      await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
+      if (!(err instanceof FhirError)) throw err;
+      out.push({ response: { status: `${err.statusCode}`, outcome: err.toOperationOutcome() } });
+    }
+  }
+  return { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', entry: out };
+}
+
+function checkBundle(body: unknown, maxEntries: number): Bundle {
+  if (!body || typeof body !== 'object' || Array.isArray(body) || (body as Resource).resourceType !== 'Bundle') {
+    throw new BadRequestError('FHIR_ERR_BUNDLE_NOT_BUNDLE', 'POST to the base URL needs a Bundle of type batch or transaction');
+  }
+  const bundle = body as Bundle;
+  if (bundle.type !== 'transaction' && bundle.type !== 'batch') {
+    throw new BadRequestError('FHIR_ERR_BUNDLE_TYPE', `Bundle.type must be batch or transaction, not ${String(bundle.type)}`, { expression: ['Bundle.type'] });
+  }
+  if (bundle.entry !== undefined && !Array.isArray(bundle.entry)) throw new BadRequestError('FHIR_ERR_BUNDLE_ENTRY', 'Bundle.entry must be an array', { expression: ['Bundle.entry'] });
+  if ((bundle.entry?.length ?? 0) > maxEntries) {
+    throw new PayloadTooLargeError(`A Bundle may hold at most ${maxEntries} entries; this one has ${bundle.entry!.length}`);
+  }
+  return bundle;
+}
+
+function parseEntry(entry: BundleEntry, index: number, fhirBase: string): Parsed {
+  const where = `Bundle.entry[${index}]`;
+  if (!entry || typeof entry !== 'object') throw new BadRequestError('FHIR_ERR_BUNDLE_ENTRY', `${where} is not an object`, { expression: [where] });
+  const method = entry.request?.method;
+  const url = entry.request?.url;
+  if (!method || !(method in ORDER) || typeof url !== 'string' || url === '') {
+    throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request needs a method (GET, POST, PUT, PATCH, DELETE) and a url`, { expression: [`${where}.request`] });
+  }
+  const relative = url.startsWith(fhirBase + '/') ? url.slice(fhirBase.length + 1) : url.replace(/^\//, '');
+  const [pathPart, queryPart] = relative.split('?', 2);
+  const parsed: Parsed = { index, method: method as Method, url: relative, path: pathPart.split('/').filter(Boolean), query: queryPart ? queryPairs(queryPart) : [], entry };
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    const resource = entry.resource;
+    if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') {
+      throw new BadRequestError('FHIR_ERR_BUNDLE_RESOURCE', `${where} needs a resource for ${method}`, { expression: [`${where}.resource`] });
+    }
+    parsed.resource = structuredClone(resource);
+  }
+  const type = parsed.path[0];
+  if (type && method !== 'GET' && method !== 'HEAD' && !isResourceType(type)) {
+    throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request.url names an unknown resource type ${type.slice(0, 60)}`, { expression: [`${where}.request.url`] });
+  }
+  return parsed;
+}
+
+/** Decides which Type/id each write entry targets and records fullUrl -> Type/id. */
+async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string, string>, context: BundleContext): Promise<void> {
+  const [type, id] = e.path;
+  const fullUrl = e.entry.fullUrl;
+  const map = (target: { type: string; id: string }) => {
+    e.target = target;
+    if (fullUrl) idMap.set(fullUrl, `${target.type}/${target.id}`);
+    // Resource ids may also be referenced by their Type/oldId within the Bundle.
+    const own = e.resource?.id;
+    if (own && e.method === 'POST') idMap.set(`${target.type}/${own}`, `${target.type}/${target.id}`);
+  };
+  if (e.method === 'POST') {
+    if (e.path.length !== 1) throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', 'POST entries need url = the resource type'));
+    if (e.resource!.resourceType !== type) throw entryError(e, new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `resourceType ${e.resource!.resourceType} does not match url ${type}`));
+    const ifNoneExist = e.entry.request?.ifNoneExist;
+    if (ifNoneExist) {
+      context.authorize('s', 'search-type', { resourceType: type }, true);
+      const existing = await conditionalMatch(repository, type, queryPairs(ifNoneExist), e);
+      if (existing) {
+        map({ type, id: existing.id });
+        (e as Parsed & { existing?: VersionRecord }).existing = existing;
+        return;
+      }
+    }
+    map({ type, id: randomUUID() });
+    return;
+  }
+  if (e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE') {
+    if (e.path.length === 2) {
+      if (!isValidId(id)) throw entryError(e, new BadRequestError('FHIR_ERR_REST_INVALID_ID', `"${id.slice(0, 64)}" is not a valid FHIR id`));
+      map({ type, id });
+      return;
+    }
+    if (e.path.length === 1 && e.query.length) {
+      context.authorize('s', 'search-type', { resourceType: type }, true);
+      const existing = await conditionalMatch(repository, type, e.query, e);
+      if (existing) map({ type, id: existing.id });
+      else if (e.method === 'PUT') map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
+      return;
+    }
+    throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${e.method} entries need url = Type/id or Type?criteria`));
+  }
+}
+
+async function conditionalMatch(repository: Repository, type: string, query: Array<[string, string]>, e: Parsed): Promise<VersionRecord | undefined> {
+  const request = repository.parseSearch([type], [...query, ['_count', '2']], true);
+  const { matches } = await repository.search(request);
+  if (matches.length > 1) throw entryError(e, new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `The condition matched more than one ${type}`));
+  return matches[0];
+}
+
+/**
+ * Rewrites every `reference` (and Attachment `url`) that names another entry's
+ * fullUrl or Type/id to the id it got; conditional references (`Patient?identifier=...`)
+ * resolve by search to exactly one match.
+ */
+async function rewriteReferences(value: unknown, idMap: Map<string, string>, repository: Repository, e: Parsed): Promise<unknown> {
+  if (Array.isArray(value)) return Promise.all(value.map((v) => rewriteReferences(v, idMap, repository, e)));
+  if (!value || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    if ((key === 'reference' || key === 'url') && typeof v === 'string') {
+      const mapped = idMap.get(v);
+      if (mapped) {
+        out[key] = mapped;
+        continue;
+      }
+      if (key === 'reference' && /^[A-Z][A-Za-z]+\?./.test(v)) {
+        const [type, query] = v.split('?', 2);
+        if (isResourceType(type)) {
+          const request = repository.parseSearch([type], [...queryPairs(query), ['_count', '2']], true);
+          const { matches } = await repository.search(request);
+          if (matches.length !== 1) {
+            throw entryError(e, new PreconditionFailedError('FHIR_ERR_BUNDLE_CONDITIONAL_REFERENCE', `Conditional reference ${v.slice(0, 120)} matched ${matches.length} resources (needs exactly one)`));
+          }
+          out[key] = `${type}/${matches[0].id}`;
+          continue;
+        }
+      }
+    }
+    out[key] = await rewriteReferences(v, idMap, repository, e);
+  }
+  return out;
+}
+
+async function prepareWrite(repository: Repository, e: Parsed, context: BundleContext, blobs: string[]): Promise<Done> {
+  const type = e.target?.type ?? e.path[0];
+  const existing = (e as Parsed & { existing?: VersionRecord }).existing;
+  if (e.method === 'POST') {
+    context.authorize('c', 'create', { resourceType: type }, true);
+    if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
+    const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
+    const prepared = await repository.prepareCreate({ ...resource, id: undefined } as Resource, { id: e.target!.id, blob });
+    return created(prepared);
+  }
+  if (e.method === 'DELETE') {
+    context.authorize('d', 'delete', { resourceType: type, id: e.target?.id }, true);
+    if (!e.target) return { response: { status: '204 No Content' } };
+    if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
+    const prepared = await repository.prepareDelete(type, e.target.id, { ifMatch: e.entry.request?.ifMatch });
+    return { prepared, response: { status: '204 No Content' } };
+  }
+  if (!e.target) throw new PreconditionFailedError('FHIR_ERR_STORE_NO_MATCH', 'The conditional patch matched nothing');
+  context.authorize('u', e.method === 'PATCH' ? 'patch' : 'update', { resourceType: type, id: e.target.id }, true);
+  if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
+  if (e.method === 'PATCH') {
+    const current = await repository.read(type, e.target.id);
+    const patched = applyBundlePatch(JSON.parse(current.json) as Resource, e.resource!);
+    const prepared = await repository.prepareUpdate(type, e.target.id, patched, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH' });
+    return created(prepared);
+  }
+  const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
+  const prepared = await repository.prepareUpdate(type, e.target.id, { ...resource, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob });
+  return created(prepared);
+}
+
+function created(prepared: PreparedWrite): Done {
+  const r = prepared.result.record;
+  return {
+    prepared, record: r,
+    response: { status: prepared.result.created ? '201 Created' : '200 OK', location: `${r.type}/${r.id}/_history/${r.vid}`, etag: `W/"${r.vid}"`, lastModified: r.lastUpdated },
+  };
+}
+
+/** Binary entries keep their bytes in the blob store, like POST /Binary does. */
+async function takeBinaryData(repository: Repository, resource: Resource, context: BundleContext, blobs: string[]): Promise<{ resource: Resource; blob?: string }> {
+  if (resource.resourceType !== 'Binary') return { resource };
+  const { data, ...rest } = resource as Binary;
+  if (data !== undefined && (typeof data !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}$/.test(data))) {
+    throw new BadRequestError('FHIR_ERR_REST_BINARY_DATA', 'Binary.data must be base64', { expression: ['Binary.data'] });
+  }
+  const info = await repository.engine.blobs.put(Readable.from([Buffer.from(data ?? '', 'base64')]), { maxBytes: context.binaryMaxBytes });
+  blobs.push(info.key);
+  return { resource: rest as Resource, blob: info.key };
+}
+
+/** PATCH inside a Bundle: a Binary holding a JSON Patch document (http.html#patch). */
+function applyBundlePatch(current: Resource, carrier: Resource): Resource {
+  if (carrier.resourceType !== 'Binary' || !/json-patch\+json/.test((carrier as Binary).contentType ?? '')) {
+    throw new UnprocessableError('FHIR_ERR_BUNDLE_PATCH', 'PATCH entries need a Binary with contentType application/json-patch+json');
+  }
+  let patch: unknown;
+  try {
+    patch = JSON.parse(Buffer.from((carrier as Binary).data ?? '', 'base64').toString('utf8'));
+  } catch {
+    throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'The JSON Patch in the Binary is not valid JSON');
+  }
+  if (!Array.isArray(patch)) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'A JSON Patch must be an array');
+  const problem = fastJsonPatch.validate(patch as fastJsonPatch.Operation[], current);
+  if (problem) throw new UnprocessableError('FHIR_ERR_REST_PATCH_FAILED', `JSON Patch operation ${problem.index ?? 0} failed: ${problem.name}`);
+  const patched = fastJsonPatch.applyPatch(current, patch as fastJsonPatch.Operation[], false, false).newDocument;
+  if (patched.resourceType !== current.resourceType || patched.id !== current.id) throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
+  return patched;
+}
+
+function responseEntry(done: Done, context: BundleContext): BundleEntry {
+  const entry: BundleEntry = { response: done.response };
+  const record = done.record;
+  if (record && !record.deleted) {
+    entry.fullUrl = `${context.fhirBase}/${record.type}/${record.id}`;
+    if (context.returnPreference !== 'minimal' && context.returnPreference !== 'OperationOutcome' && !record.blob) {
+      entry.resource = JSON.parse(record.json) as Resource;
+    }
+  }
+  if (context.returnPreference === 'OperationOutcome' && done.prepared?.result.warnings.length) {
+    entry.response = { ...entry.response!, outcome: { resourceType: 'OperationOutcome', issue: done.prepared.result.warnings } };
+  }
+  return entry;
+}
+
+function interactionOf(e: Parsed): string {
+  return e.method === 'POST' ? 'create' : e.method === 'DELETE' ? 'delete' : e.method === 'PATCH' ? 'patch' : 'update';
+}
+
+/** Wraps an entry's failure so the OperationOutcome names the entry (Bundle.entry[n]). */
+function entryError(e: Parsed, err: unknown): unknown {
+  if (!(err instanceof FhirError)) return err;
+  if (err.issues.some((i) => i.expression?.some((x) => x.startsWith('Bundle.entry[')))) return err;
+  const where = `Bundle.entry[${e.index}]`;
+  const issues: OperationOutcomeIssue[] = err.issues.map((i) => ({
+    ...i,
+    diagnostics: `${where} (${e.method} ${e.url.slice(0, 120)}): ${i.diagnostics ?? ''}`,
+    expression: i.expression?.length ? i.expression.map((x) => `${where}.resource.${x.replace(/^[A-Z][A-Za-z]+\./, '')}`) : [where],
+  }));
+  return new FhirError(err.code, err.statusCode, err.issueCode, issues[0]?.diagnostics ?? err.message, { issues, headers: err.headers, cause: err });
+}
+
