@@ -1,0 +1,81 @@
+import type { VersionRecord } from '../engine.js';
+
+/** A key-value mutation; `v` is the value as JSON text. */
+export type KvOp =
+  | { op: 'put'; ns: string; key: string; v: string; exp?: number }
+  | { op: 'del'; ns: string; key: string };
+
+/** What one journal frame holds: the versions of one commit, or kv mutations. */
+export interface Batch {
+  records: VersionRecord[];
+  kv: KvOp[];
+}
+
+interface BatchMeta {
+  /** records without their `json` */
+  r?: Array<Omit<VersionRecord, 'json'>>;
+  /** byte length of each record's json, same order */
+  l?: number[];
+  kv?: KvOp[];
+}
+
+/*
+ * Payload layout: u32 length of a JSON "meta" part, the meta JSON, then the
+ * records' json texts back to back. Keeping the resource text out of the meta
+ * avoids escaping every quote of it, and lets a reader slice one text without
+ * parsing the others.
+ */
+
+export function encodeBatch(batch: Batch): Buffer {
+  const meta: BatchMeta = {};
+  const texts: Buffer[] = [];
+  if (batch.records.length > 0) {
+    meta.r = [];
+    meta.l = [];
+    for (const record of batch.records) {
+      const { json, ...rest } = record;
+      const text = Buffer.from(json, 'utf8');
+      meta.r.push(rest);
+      meta.l.push(text.length);
+      texts.push(text);
+    }
+  }
+  if (batch.kv.length > 0) meta.kv = batch.kv;
+  const metaText = Buffer.from(JSON.stringify(meta), 'utf8');
+  const head = Buffer.allocUnsafe(4);
+  head.writeUInt32LE(metaText.length, 0);
+  return Buffer.concat([head, metaText, ...texts]);
+}
+
+export function decodeBatch(payload: Buffer): Batch {
+  const { meta, textStart } = readMeta(payload);
+  const records: VersionRecord[] = [];
+  let at = textStart;
+  const rs = meta.r ?? [];
+  for (let i = 0; i < rs.length; i++) {
+    const length = meta.l![i]!;
+    records.push(withJson(rs[i]!, payload.toString('utf8', at, at + length)));
+    at += length;
+  }
+  return { records, kv: meta.kv ?? [] };
+}
+
+/** The record at position `slot` of a batch payload. */
+export function decodeRecordAt(payload: Buffer, slot: number): VersionRecord {
+  const { meta, textStart } = readMeta(payload);
+  const rest = meta.r?.[slot];
+  if (!rest) throw new Error(`journal batch has no record ${slot}`);
+  let at = textStart;
+  for (let i = 0; i < slot; i++) at += meta.l![i]!;
+  return withJson(rest, payload.toString('utf8', at, at + meta.l![slot]!));
+}
+
+function readMeta(payload: Buffer): { meta: BatchMeta; textStart: number } {
+  const metaLength = payload.readUInt32LE(0);
+  const meta = JSON.parse(payload.toString('utf8', 4, 4 + metaLength)) as BatchMeta;
+  return { meta, textStart: 4 + metaLength };
+}
+
+function withJson(rest: Omit<VersionRecord, 'json'>, json: string): VersionRecord {
+  return { ...rest, json } as VersionRecord;
+}

@@ -1,0 +1,269 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Query } from 'mingo';
+import { VersionConflictError } from '../../errors.js';
+import type {
+  BlobStore,
+  FindQuery,
+  HistoryQuery,
+  KeyValueStore,
+  StoreEngine,
+  VersionRecord,
+  WriteOp,
+} from '../engine.js';
+import { decodeBatch, decodeRecordAt, encodeBatch, type KvOp } from './batch-codec.js';
+import { FileBlobStore } from './blob-files.js';
+import { acquireDataLock, type DataLock } from './data-lock.js';
+import { Journal, type EngineLog } from './journal.js';
+import { isExpired, KvTable, type KvEntry } from './kv-table.js';
+import { ResourceTable, type VersionRef } from './resource-table.js';
+import { sortAndLimit } from './sort-records.js';
+
+export interface EmbeddedEngineOptions {
+  dataDir: string;
+  log?: EngineLog;
+  /** Clock for key-value expiry; tests pass their own instead of sleeping. */
+  now?: () => number;
+}
+
+/** The default engine: everything in memory, made durable by an fsynced journal in `dataDir`. */
+export function createEmbeddedEngine(options: EmbeddedEngineOptions): StoreEngine {
+  return new EmbeddedEngine(options);
+}
+
+const silentInfo: EngineLog = { info: () => undefined, warn: (msg) => console.warn(msg) };
+
+/** Owner tag of pending (not yet durable) state, so a batch clears only what it set. */
+type Owner = object;
+
+class EmbeddedEngine implements StoreEngine {
+  readonly kind = 'embedded' as const;
+  readonly kv: KeyValueStore;
+  readonly blobs: BlobStore;
+
+  private readonly dataDir: string;
+  private readonly log: EngineLog;
+  private readonly now: () => number;
+  private journal: Journal | undefined;
+  private lock: DataLock | undefined;
+  private table = new ResourceTable();
+  private kvTable: KvTable;
+  /**
+   * Versions and kv entries whose frame is queued but not yet synced. Checks
+   * (expectVid, putIfAbsent, take) look here first, so concurrent commits are
+   * ordered as the journal orders them; reads do not, so nobody sees a write
+   * before it is durable.
+   */
+  private readonly pendingVids = new Map<string, { vid: number; owner: Owner }>();
+  private readonly pendingKv = new Map<string, { entry: KvEntry | undefined; owner: Owner }>();
+
+  constructor(options: EmbeddedEngineOptions) {
+    this.dataDir = path.resolve(options.dataDir);
+    this.log = options.log ?? silentInfo;
+    this.now = options.now ?? Date.now;
+    this.kvTable = new KvTable(this.now);
+    this.blobs = new FileBlobStore(path.join(this.dataDir, 'blobs'));
+    this.kv = this.keyValueStore();
+  }
+
+  async open(): Promise<void> {
+    if (this.journal) throw new Error(`embedded store ${this.dataDir} is already open`);
+    await mkdir(this.dataDir, { recursive: true });
+    const lock = await acquireDataLock(this.dataDir, this.log);
+    try {
+      const started = performance.now();
+      this.table = new ResourceTable();
+      this.kvTable = new KvTable(this.now);
+      let versions = 0;
+      const now = this.now();
+      this.journal = await Journal.open(path.join(this.dataDir, 'journal'), this.log, (payload, frame) => {
+        const batch = decodeBatch(payload);
+        batch.records.forEach((record, slot) => this.table.apply(record, frame, slot));
+        versions += batch.records.length;
+        // Expired values are dead on arrival: keep them out of memory.
+        for (const op of batch.kv) this.kvTable.apply(op.op === 'put' && op.exp !== undefined && op.exp <= now ? { op: 'del', ns: op.ns, key: op.key } : op);
+      });
+      await (this.blobs as FileBlobStore).init();
+      this.log.info(`embedded store ${this.dataDir}: ${versions} versions replayed in ${Math.round(performance.now() - started)} ms`);
+      this.lock = lock;
+    } catch (err) {
+      await this.journal?.close().catch(() => undefined);
+      this.journal = undefined;
+      await lock.release();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const journal = this.journal;
+    if (!journal) return;
+    this.journal = undefined;
+    await journal.close();
+    await this.lock?.release();
+    this.lock = undefined;
+  }
+
+  async isReady(): Promise<boolean> {
+    return this.journal !== undefined && this.journal.failed === undefined;
+  }
+
+  async current(type: string, id: string): Promise<VersionRecord | undefined> {
+    this.openJournal();
+    return this.table.get(type, id)?.current;
+  }
+
+  async version(type: string, id: string, vid: number): Promise<VersionRecord | undefined> {
+    const journal = this.openJournal();
+    const state = this.table.get(type, id);
+    const ref = state?.versions.find((v) => v.vid === vid);
+    return ref ? this.load(journal, ref, new Map()) : undefined;
+  }
+
+  async commit(ops: WriteOp[]): Promise<void> {
+    const journal = this.openJournal();
+    if (ops.length === 0) return;
+    // Every check before anything is queued: a failing batch leaves no trace.
+    const planned = new Map<string, number>();
+    for (const { record, expectVid } of ops) {
+      const key = `${record.type}/${record.id}`;
+      const currentVid = planned.get(key) ?? this.pendingVids.get(key)?.vid ?? this.table.get(record.type, record.id)?.current.vid ?? 0;
+      if (currentVid !== expectVid) {
+        throw new VersionConflictError(
+          expectVid === 0
+            ? `${key} already exists`
+            : `${key} is at version ${currentVid === 0 ? '(none)' : currentVid}, not ${expectVid}`,
+        );
+      }
+      planned.set(key, record.vid);
+    }
+    const records = ops.map((op) => op.record);
+    const payload = encodeBatch({ records, kv: [] });
+    const owner: Owner = {};
+    for (const [key, vid] of planned) this.pendingVids.set(key, { vid, owner });
+    const settle = (): void => {
+      for (const key of planned.keys()) if (this.pendingVids.get(key)?.owner === owner) this.pendingVids.delete(key);
+    };
+    try {
+      await journal.append(payload, (frame) => {
+        records.forEach((record, slot) => this.table.apply(record, frame, slot));
+        settle();
+      });
+    } catch (err) {
+      settle();
+      throw err;
+    }
+  }
+
+  async find(query: FindQuery): Promise<VersionRecord[]> {
+    return sortAndLimit(this.matching(query), query.sort, query.limit);
+  }
+
+  async count(query: Omit<FindQuery, 'sort' | 'limit'>): Promise<number> {
+    return this.matching(query).length;
+  }
+
+  async history(query: HistoryQuery): Promise<VersionRecord[]> {
+    const journal = this.openJournal();
+    const frames = new Map<number, Promise<Buffer>>();
+    return Promise.all(this.table.history(query).map((ref) => this.load(journal, ref, frames)));
+  }
+
+  private matching(query: Omit<FindQuery, 'sort' | 'limit'>): VersionRecord[] {
+    this.openJournal();
+    const { types, filter } = query;
+    const test = Object.keys(filter).length > 0 ? new Query<VersionRecord>(filter as never) : undefined;
+    const narrowing = this.table.index.narrow(filter, (ids) => this.table.byIds(types, ids));
+    const out: VersionRecord[] = [];
+    for (const state of this.table.candidates(types, narrowing)) {
+      if (!test || test.test(state.current)) out.push(state.current);
+    }
+    return out;
+  }
+
+  /** A version from memory when it is the current one, else from its journal frame. */
+  private async load(journal: Journal, ref: VersionRef, frames: Map<number, Promise<Buffer>>): Promise<VersionRecord> {
+    const current = ref.resource.current;
+    if (current.vid === ref.vid && current.hk === ref.hk) return current;
+    let payload = frames.get(ref.frame);
+    if (!payload) frames.set(ref.frame, (payload = journal.read(ref.frame)));
+    return decodeRecordAt(await payload, ref.slot);
+  }
+
+  private openJournal(): Journal {
+    if (!this.journal) throw new Error(`embedded store ${this.dataDir} is not open`);
+    return this.journal;
+  }
+
+  /** Queues kv mutations; the pending overlay makes them visible to later checks at once. */
+  private async writeKv(ops: KvOp[]): Promise<void> {
+    const journal = this.openJournal();
+    const owner: Owner = {};
+    const keys = ops.map((op) => kvKey(op.ns, op.key));
+    ops.forEach((op, i) => this.pendingKv.set(keys[i]!, { entry: op.op === 'put' ? toEntry(op) : undefined, owner }));
+    const settle = (): void => {
+      for (const key of keys) if (this.pendingKv.get(key)?.owner === owner) this.pendingKv.delete(key);
+    };
+    const payload = encodeBatch({ records: [], kv: ops });
+    try {
+      await journal.append(payload, () => {
+        for (const op of ops) this.kvTable.apply(op);
+        settle();
+      });
+    } catch (err) {
+      settle();
+      throw err;
+    }
+  }
+
+  /** The entry a check must see: pending state first, then the published one. */
+  private liveKv(ns: string, key: string): KvEntry | undefined {
+    this.openJournal();
+    const pending = this.pendingKv.get(kvKey(ns, key));
+    if (pending) return pending.entry && !isExpired(pending.entry, this.now()) ? pending.entry : undefined;
+    return this.kvTable.get(ns, key);
+  }
+
+  private keyValueStore(): KeyValueStore {
+    return {
+      get: async <T>(ns: string, key: string) => {
+        this.openJournal();
+        const entry = this.kvTable.get(ns, key);
+        return entry ? (JSON.parse(entry.v) as T) : undefined;
+      },
+      put: async <T>(ns: string, key: string, value: T, options?: { expiresAt?: number }) => {
+        await this.writeKv([putOp(ns, key, value, options?.expiresAt)]);
+      },
+      putIfAbsent: async <T>(ns: string, key: string, value: T, options?: { expiresAt?: number }) => {
+        if (this.liveKv(ns, key)) return false;
+        await this.writeKv([putOp(ns, key, value, options?.expiresAt)]);
+        return true;
+      },
+      take: async <T>(ns: string, key: string) => {
+        const entry = this.liveKv(ns, key);
+        if (!entry) return undefined;
+        await this.writeKv([{ op: 'del', ns, key }]);
+        return JSON.parse(entry.v) as T;
+      },
+      delete: async (ns: string, key: string) => {
+        await this.writeKv([{ op: 'del', ns, key }]);
+      },
+      list: async <T>(ns: string) => {
+        this.openJournal();
+        return this.kvTable.list(ns).map(({ key, entry }) => ({ key, value: JSON.parse(entry.v) as T }));
+      },
+    };
+  }
+}
+
+function kvKey(ns: string, key: string): string {
+  return `${ns}\u0000${key}`;
+}
+
+function putOp(ns: string, key: string, value: unknown, expiresAt: number | undefined): KvOp {
+  const v = JSON.stringify(value ?? null);
+  return expiresAt === undefined ? { op: 'put', ns, key, v } : { op: 'put', ns, key, v, exp: expiresAt };
+}
+
+function toEntry(op: Extract<KvOp, { op: 'put' }>): KvEntry {
+  return op.exp === undefined ? { v: op.v } : { v: op.v, exp: op.exp };
+}

@@ -1,0 +1,197 @@
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import { fsyncDirectory } from './fsync-directory.js';
+
+export interface EngineLog {
+  warn(msg: string): void;
+  info(msg: string): void;
+}
+
+/** File header: identifies the format, so a stray file is refused rather than "repaired". */
+const MAGIC = Buffer.from('CARNETJ1', 'latin1');
+/** Each frame: u32 payload length, u32 crc32 of the payload, then the payload. */
+const FRAME_HEADER = 8;
+/** Larger than any sane batch; a bigger length can only come from corruption. */
+const MAX_PAYLOAD = 1024 * 1024 * 1024;
+const READ_CHUNK = 8 * 1024 * 1024;
+
+interface Pending {
+  frame: Buffer;
+  offset: number;
+  onDurable: (offset: number) => void;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * An append-only file of checksummed frames. `append` resolves once its frame
+ * is written and fdatasync'ed; frames queued while a sync is in flight are
+ * written and synced together by the next round (group commit), so many
+ * concurrent writers share one fsync.
+ */
+export class Journal {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private end: number,
+  ) {}
+
+  /**
+   * Opens (or creates) the journal and replays every intact frame in order.
+   * A torn or corrupt tail (short header, short payload, bad checksum) is cut
+   * off: those bytes were never acknowledged, since a commit resolves only
+   * after its whole frame is synced.
+   */
+  static async open(file: string, log: EngineLog, replay: (payload: Buffer, offset: number) => void): Promise<Journal> {
+    const fh = await open(file, constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      const size = (await fh.stat()).size;
+      if (size < MAGIC.length) {
+        const head = Buffer.alloc(size);
+        if (size > 0) await fh.read(head, 0, size, 0);
+        if (!MAGIC.subarray(0, size).equals(head)) throw new Error(`${file} is not a carnet journal`);
+        await fh.truncate(0);
+        await fh.write(MAGIC, 0, MAGIC.length, 0);
+        await fh.datasync();
+        await fsyncDirectory(file);
+        return new Journal(fh, MAGIC.length);
+      }
+      const head = Buffer.alloc(MAGIC.length);
+      await fh.read(head, 0, MAGIC.length, 0);
+      if (!head.equals(MAGIC)) throw new Error(`${file} is not a carnet journal`);
+      const end = await scan(fh, size, replay);
+      if (end < size) {
+        log.warn(`journal ${file}: dropped a torn or corrupt tail of ${size - end} bytes at offset ${end}`);
+        await fh.truncate(end);
+        await fh.datasync();
+      }
+      return new Journal(fh, end);
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
+  }
+
+  /** The error that stopped the journal, if any: no write is accepted after one. */
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  get size(): number {
+    return this.end;
+  }
+
+  /**
+   * Queues one frame. `onDurable` runs once the frame is on disk, in journal
+   * order and before the promise resolves, so callers publish state in the
+   * same order the journal holds it.
+   */
+  append(payload: Buffer, onDurable: (offset: number) => void): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (payload.length === 0 || payload.length > MAX_PAYLOAD) return Promise.reject(new Error(`journal frame of ${payload.length} bytes refused`));
+    const frame = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
+    frame.writeUInt32LE(payload.length, 0);
+    frame.writeUInt32LE(crc32(payload), 4);
+    payload.copy(frame, FRAME_HEADER);
+    const offset = this.end;
+    this.end += frame.length;
+    return new Promise((resolve, reject) => {
+      this.queue.push({ frame, offset, onDurable, resolve, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  /** Reads back the payload of the frame at `offset` (an offset given to onDurable or replay). */
+  async read(offset: number): Promise<Buffer> {
+    const header = Buffer.alloc(FRAME_HEADER);
+    await readFully(this.fh, header, offset);
+    const length = header.readUInt32LE(0);
+    const payload = Buffer.allocUnsafe(length);
+    await readFully(this.fh, payload, offset + FRAME_HEADER);
+    if (crc32(payload) !== header.readUInt32LE(4)) throw new Error(`journal frame at offset ${offset} fails its checksum`);
+    return payload;
+  }
+
+  /** Waits for queued frames, then closes the file. */
+  async close(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    await this.fh.close();
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const group = this.queue;
+        this.queue = [];
+        try {
+          const bytes = group.length === 1 ? group[0]!.frame : Buffer.concat(group.map((p) => p.frame));
+          await writeFully(this.fh, bytes, group[0]!.offset);
+          await this.fh.datasync();
+        } catch (cause) {
+          // What reached the disk is unknown: refuse every later write; the next
+          // open cuts whatever partial frame was left.
+          this.failure = new Error('journal write failed; the store accepts no more writes', { cause });
+          for (const p of [...group, ...this.queue]) p.reject(this.failure);
+          this.queue = [];
+          return;
+        }
+        for (const p of group) {
+          p.onDurable(p.offset);
+          p.resolve();
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+}
+
+async function scan(fh: FileHandle, size: number, replay: (payload: Buffer, offset: number) => void): Promise<number> {
+  let buf = Buffer.alloc(0);
+  let bufStart = MAGIC.length;
+  /** Makes buf cover [pos, pos + n); false when the file is shorter. */
+  const cover = async (pos: number, n: number): Promise<boolean> => {
+    if (pos + n > size) return false;
+    if (pos >= bufStart && pos + n <= bufStart + buf.length) return true;
+    const length = Math.min(Math.max(n, READ_CHUNK), size - pos);
+    buf = Buffer.allocUnsafe(length);
+    await readFully(fh, buf, pos);
+    bufStart = pos;
+    return true;
+  };
+  let pos = MAGIC.length;
+  while (pos < size) {
+    if (!(await cover(pos, FRAME_HEADER))) return pos;
+    const length = buf.readUInt32LE(pos - bufStart);
+    const sum = buf.readUInt32LE(pos - bufStart + 4);
+    if (length === 0 || length > MAX_PAYLOAD) return pos;
+    if (!(await cover(pos, FRAME_HEADER + length))) return pos;
+    const from = pos - bufStart + FRAME_HEADER;
+    const payload = buf.subarray(from, from + length);
+    if (crc32(payload) !== sum) return pos;
+    replay(payload, pos);
+    pos += FRAME_HEADER + length;
+  }
+  return pos;
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`journal ends before offset ${position + buf.length}`);
+    done += bytesRead;
+  }
+}
+
+async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}

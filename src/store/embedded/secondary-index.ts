@@ -1,0 +1,196 @@
+import type { Filter, VersionRecord } from '../engine.js';
+
+/** What the index points at: the live state of one (type, id). */
+export interface Indexed {
+  current: VersionRecord;
+}
+
+/** One value's entries; a lone entry is kept bare, since most identifier values are unique. */
+type Posting<T> = T | Set<T>;
+
+/**
+ * A set of candidates that is a superset of the records a filter can match:
+ * the union of its postings. `undefined` when the filter gives no handle.
+ */
+export interface Narrowing<T> {
+  size: number;
+  has(item: T): boolean;
+  items(): Iterable<T>;
+}
+
+/** Fields of `idx.<param>[]` whose string values are worth an exact-match index. */
+const INDEXED_FIELDS = ['sc', 'c', 'r', 'i', 'u', 'f'] as const;
+
+/**
+ * In-memory inverted indexes over the current, non-deleted versions: `comp`
+ * and `idx.<param>.<field>` for the fields above. They only narrow the
+ * candidates of a filter; the filter itself (mingo) still decides, so an
+ * index can never change a result, only its cost.
+ */
+export class SecondaryIndex<T extends Indexed> {
+  /** path -> value -> posting. Two levels so values reuse the records' own strings. */
+  private readonly byPath = new Map<string, Map<string, Posting<T>>>();
+
+  add(item: T, record: VersionRecord): void {
+    this.visit(record, (path, value) => {
+      let values = this.byPath.get(path);
+      if (!values) this.byPath.set(path, (values = new Map()));
+      const posting = values.get(value);
+      if (posting === undefined) values.set(value, item);
+      else if (posting instanceof Set) posting.add(item);
+      else if (posting !== item) values.set(value, new Set([posting, item]));
+    });
+  }
+
+  remove(item: T, record: VersionRecord): void {
+    this.visit(record, (path, value) => {
+      const values = this.byPath.get(path);
+      const posting = values?.get(value);
+      if (posting === undefined) return;
+      if (posting instanceof Set) {
+        posting.delete(item);
+        if (posting.size === 1) values!.set(value, posting.values().next().value as T);
+        else if (posting.size === 0) values!.delete(value);
+      } else if (posting === item) {
+        values!.delete(value);
+      }
+    });
+  }
+
+  /**
+   * The smallest narrowing the filter offers, from equality conditions ($eq,
+   * $in, bare values, $elemMatch fields) at its top level or inside top-level
+   * $and, and from $or when every branch narrows. `byId` answers `id`
+   * conditions from the caller's primary map.
+   */
+  narrow(filter: Filter, byId: (ids: string[]) => T[]): Narrowing<T> | undefined {
+    const options: Array<Narrowing<T>> = [];
+    this.collect(filter, byId, options);
+    if (options.length === 0) return undefined;
+    options.sort((a, b) => a.size - b.size);
+    const [smallest, ...others] = options as [Narrowing<T>, ...Array<Narrowing<T>>];
+    if (others.length === 0) return smallest;
+    // Intersect: cheap membership tests against the others spare mingo calls.
+    const kept: T[] = [];
+    for (const item of smallest.items()) if (others.every((o) => o.has(item))) kept.push(item);
+    return listNarrowing(kept);
+  }
+
+  private collect(filter: Filter, byId: (ids: string[]) => T[], out: Array<Narrowing<T>>): void {
+    for (const [key, cond] of Object.entries(filter)) {
+      if (key === '$and' && Array.isArray(cond)) {
+        for (const sub of cond) if (isPlainObject(sub)) this.collect(sub, byId, out);
+      } else if (key === '$or' && Array.isArray(cond) && cond.length > 0) {
+        const branches: Array<Narrowing<T>> = [];
+        for (const sub of cond) {
+          const branch = isPlainObject(sub) ? this.narrow(sub, byId) : undefined;
+          if (!branch) {
+            branches.length = 0;
+            break;
+          }
+          branches.push(branch);
+        }
+        if (branches.length > 0) out.push(unionNarrowing(branches));
+      } else if (key === 'id') {
+        const ids = equalityValues(cond);
+        if (ids) out.push(listNarrowing(byId(ids)));
+      } else if (key === 'comp' || isIndexedIdxPath(key)) {
+        const values = equalityValues(cond);
+        if (values) out.push(this.postingsNarrowing(key, values));
+      } else if (key.startsWith('idx.') && key.indexOf('.', 4) === -1 && isPlainObject(cond) && isPlainObject(cond.$elemMatch)) {
+        // { 'idx.code': { $elemMatch: { sc: 'x', ... } } }: any equality field narrows.
+        for (const [field, sub] of Object.entries(cond.$elemMatch)) {
+          if (!(INDEXED_FIELDS as readonly string[]).includes(field)) continue;
+          const values = equalityValues(sub);
+          if (values) out.push(this.postingsNarrowing(`${key}.${field}`, values));
+        }
+      }
+    }
+  }
+
+  private postingsNarrowing(path: string, values: string[]): Narrowing<T> {
+    const map = this.byPath.get(path);
+    const postings: Array<Posting<T>> = [];
+    for (const value of new Set(values)) {
+      const posting = map?.get(value);
+      if (posting !== undefined) postings.push(posting);
+    }
+    return postingNarrowing(postings);
+  }
+
+  private visit(record: VersionRecord, fn: (path: string, value: string) => void): void {
+    for (const c of record.comp) fn('comp', c);
+    for (const [param, values] of Object.entries(record.idx)) {
+      for (const value of values) {
+        if (!isPlainObject(value)) continue;
+        for (const field of INDEXED_FIELDS) {
+          const v = (value as Record<string, unknown>)[field];
+          if (typeof v === 'string') fn(`idx.${param}.${field}`, v);
+          else if (Array.isArray(v)) for (const e of v) if (typeof e === 'string') fn(`idx.${param}.${field}`, e);
+        }
+      }
+    }
+  }
+}
+
+function isIndexedIdxPath(key: string): boolean {
+  if (!key.startsWith('idx.')) return false;
+  const dot = key.indexOf('.', 4);
+  return dot > 4 && (INDEXED_FIELDS as readonly string[]).includes(key.slice(dot + 1));
+}
+
+/** The strings a condition requires equality with, or undefined when it is anything else. */
+function equalityValues(cond: unknown): string[] | undefined {
+  if (typeof cond === 'string') return [cond];
+  if (!isPlainObject(cond)) return undefined;
+  if (typeof cond.$eq === 'string') return [cond.$eq];
+  if (Array.isArray(cond.$in) && cond.$in.every((v) => typeof v === 'string')) return cond.$in as string[];
+  return undefined;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegExp);
+}
+
+function postingNarrowing<T>(postings: Array<Posting<T>>): Narrowing<T> {
+  let size = 0;
+  for (const p of postings) size += p instanceof Set ? p.size : 1;
+  return {
+    size,
+    has: (item) => postings.some((p) => (p instanceof Set ? p.has(item) : p === item)),
+    *items() {
+      const seen = postings.length > 1 ? new Set<T>() : undefined;
+      for (const p of postings) {
+        for (const item of p instanceof Set ? p : [p]) {
+          if (seen) {
+            if (seen.has(item)) continue;
+            seen.add(item);
+          }
+          yield item;
+        }
+      }
+    },
+  };
+}
+
+function listNarrowing<T>(items: T[]): Narrowing<T> {
+  const set = new Set(items);
+  return { size: set.size, has: (item) => set.has(item), items: () => set };
+}
+
+function unionNarrowing<T>(parts: Array<Narrowing<T>>): Narrowing<T> {
+  return {
+    size: parts.reduce((n, p) => n + p.size, 0),
+    has: (item) => parts.some((p) => p.has(item)),
+    *items() {
+      const seen = new Set<T>();
+      for (const p of parts) {
+        for (const item of p.items()) {
+          if (seen.has(item)) continue;
+          seen.add(item);
+          yield item;
+        }
+      }
+    },
+  };
+}

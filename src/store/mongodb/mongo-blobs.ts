@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
+import { GridFSBucket, ObjectId, type Db } from 'mongodb';
+import { PayloadTooLargeError } from '../../errors.js';
+import type { BlobInfo, BlobStore } from '../engine.js';
+
+const BUCKET = 'blobs';
+
+/**
+ * Blobs in a GridFS bucket. The SHA-1 is computed while streaming and stored
+ * in the file's metadata once the upload is complete; a file without it is an
+ * upload that never finished and counts as unknown.
+ */
+export class GridFsBlobStore implements BlobStore {
+  private readonly bucket: GridFSBucket;
+
+  constructor(private readonly db: Db) {
+    this.bucket = new GridFSBucket(db, { bucketName: BUCKET });
+  }
+
+  async put(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<BlobInfo> {
+    const id = new ObjectId();
+    const upload = this.bucket.openUploadStreamWithId(id, id.toHexString());
+    const hash = createHash('sha1');
+    let size = 0;
+    try {
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > options.maxBytes) throw new PayloadTooLargeError(`Content exceeds the limit of ${options.maxBytes} bytes`);
+        hash.update(chunk);
+        if (!upload.write(chunk)) await once(upload, 'drain');
+      }
+      await new Promise<void>((resolve, reject) => {
+        upload.once('error', reject);
+        upload.end(() => resolve());
+      });
+    } catch (err) {
+      // abort() removes the chunks written so far.
+      await upload.abort().catch(() => undefined);
+      throw err;
+    }
+    const sha1 = hash.digest('base64');
+    await this.db.collection(`${BUCKET}.files`).updateOne({ _id: id }, { $set: { 'metadata.sha1': sha1 } });
+    return { key: id.toHexString(), size, sha1 };
+  }
+
+  async open(key: string): Promise<{ info: BlobInfo; stream: Readable } | undefined> {
+    const id = toObjectId(key);
+    if (!id) return undefined;
+    const file = await this.bucket.find({ _id: id }).next();
+    const sha1 = (file?.metadata as { sha1?: unknown } | undefined)?.sha1;
+    if (!file || typeof sha1 !== 'string') return undefined;
+    return { info: { key, size: file.length, sha1 }, stream: this.bucket.openDownloadStream(id) };
+  }
+
+  async delete(key: string): Promise<void> {
+    const id = toObjectId(key);
+    if (!id) return;
+    await this.bucket.delete(id).catch((err: unknown) => {
+      // Deleting an unknown blob is not an error for callers.
+      if (!/not found/i.test((err as Error).message)) throw err;
+    });
+  }
+}
+
+function toObjectId(key: string): ObjectId | undefined {
+  return /^[0-9a-f]{24}$/.test(key) ? new ObjectId(key) : undefined;
+}

@@ -1,0 +1,219 @@
+import { MongoClient, type ClientSession, type Collection, type Db, type Document } from 'mongodb';
+import { VersionConflictError } from '../../errors.js';
+import type {
+  BlobStore,
+  FindQuery,
+  HistoryQuery,
+  KeyValueStore,
+  SortSpec,
+  StoreEngine,
+  VersionRecord,
+  WriteOp,
+} from '../engine.js';
+import { GridFsBlobStore } from './mongo-blobs.js';
+import { createMongoKv, isDuplicateKey, type KvDoc } from './mongo-kv.js';
+
+export interface MongoEngineOptions {
+  url: string;
+  dbName: string;
+  /** A client the caller owns: used as is and never closed here. */
+  client?: MongoClient;
+  /** Clock for key-value expiry. */
+  now?: () => number;
+}
+
+type ResourceDoc = VersionRecord & { _id: string };
+
+/**
+ * Equality lookups the search layer issues on every request; each gets an
+ * index (prefixed with type, so the multikey field is the only array one).
+ */
+const HOT_INDEX_FIELDS = [
+  'idx.patient.r',
+  'idx.subject.r',
+  'idx.code.sc',
+  'idx.identifier.sc',
+  'idx.identifier.c',
+  'idx.status.c',
+  'idx.type.sc',
+  'idx.category.sc',
+];
+
+/**
+ * MongoDB engine: a thin layer over the driver. `resources` holds current
+ * versions (tombstones included), `history` every version, `kv` small shared
+ * state with a TTL index, and a GridFS bucket the blobs. Search filters come
+ * from store/filter.ts and run natively.
+ */
+export function createMongoEngine(options: MongoEngineOptions): StoreEngine {
+  return new MongoEngine(options);
+}
+
+class MongoEngine implements StoreEngine {
+  readonly kind = 'mongodb' as const;
+  private readonly client: MongoClient;
+  private readonly ownsClient: boolean;
+  private readonly db: Db;
+  private readonly resources: Collection<ResourceDoc>;
+  private readonly versions: Collection<ResourceDoc>;
+  readonly kv: KeyValueStore;
+  readonly blobs: BlobStore;
+
+  constructor(options: MongoEngineOptions) {
+    this.ownsClient = options.client === undefined;
+    this.client = options.client ?? new MongoClient(options.url);
+    this.db = this.client.db(options.dbName);
+    this.resources = this.db.collection<ResourceDoc>('resources');
+    this.versions = this.db.collection<ResourceDoc>('history');
+    this.kv = createMongoKv(this.db.collection<KvDoc>('kv'), options.now ?? Date.now);
+    this.blobs = new GridFsBlobStore(this.db);
+  }
+
+  async open(): Promise<void> {
+    await this.client.connect();
+    await this.resources.createIndexes([
+      { key: { type: 1, id: 1 }, unique: true },
+      { key: { comp: 1 } },
+      { key: { type: 1, ts: -1 } },
+      ...HOT_INDEX_FIELDS.map((field) => ({ key: { type: 1, [field]: 1 } })),
+    ]);
+    await this.versions.createIndexes([
+      { key: { type: 1, id: 1, vid: 1 }, unique: true },
+      { key: { hk: -1 }, unique: true },
+      { key: { type: 1, hk: -1 } },
+    ]);
+    await this.db.collection<KvDoc>('kv').createIndexes([
+      { key: { expiresAt: 1 }, expireAfterSeconds: 0 },
+      { key: { ns: 1 } },
+    ]);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClient) await this.client.close();
+  }
+
+  async isReady(): Promise<boolean> {
+    try {
+      await this.db.command({ ping: 1 });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async current(type: string, id: string): Promise<VersionRecord | undefined> {
+    return (await this.resources.findOne({ _id: keyOf(type, id) }, { projection: { _id: 0 } })) ?? undefined;
+  }
+
+  async version(type: string, id: string, vid: number): Promise<VersionRecord | undefined> {
+    return (await this.versions.findOne({ _id: `${keyOf(type, id)}/${vid}` }, { projection: { _id: 0 } })) ?? undefined;
+  }
+
+  async commit(ops: WriteOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    if (ops.length === 1) {
+      await this.write(ops[0]!, undefined);
+      return;
+    }
+    const session = this.client.startSession();
+    try {
+      await session.withTransaction(async () => {
+        for (const op of ops) await this.write(op, session);
+      });
+    } finally {
+      await session.endSession();
+    }
+  }
+
+  /**
+   * One version, checked by the database itself so that two replicas cannot
+   * both win: the current document is inserted only when absent, or replaced
+   * only while it still holds `expectVid`. The history copy follows as an
+   * upsert, so a crash between the two never blocks the next write.
+   */
+  private async write({ record, expectVid }: WriteOp, session: ClientSession | undefined): Promise<void> {
+    const key = keyOf(record.type, record.id);
+    let won: boolean;
+    try {
+      if (expectVid === 0) {
+        await this.resources.insertOne({ ...record, _id: key }, { session });
+        won = true;
+      } else {
+        const res = await this.resources.replaceOne({ _id: key, vid: expectVid }, record, { session });
+        won = res.matchedCount === 1;
+      }
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      won = false;
+    }
+    if (!won) {
+      throw new VersionConflictError(expectVid === 0 ? `${key} already exists` : `${key} is no longer at version ${expectVid}`);
+    }
+    const historyId = `${key}/${record.vid}`;
+    await this.versions.replaceOne({ _id: historyId }, record, { session, upsert: true });
+  }
+
+  async find(query: FindQuery): Promise<VersionRecord[]> {
+    if (query.limit <= 0) return [];
+    const match = matchOf(query);
+    const optional = query.sort.filter(([field]) => !ALWAYS_PRESENT.has(field));
+    if (optional.length === 0) {
+      return this.resources.find(match, { projection: { _id: 0 }, sort: toSortDoc(query.sort), limit: query.limit }).toArray();
+    }
+    // Records lacking a sort value go last in either direction (as the embedded engine does):
+    // a 0/1 "missing" flag per optional key sorts ahead of the value itself.
+    const flags: Document = {};
+    const sort: Document = {};
+    optional.forEach(([field], i) => {
+      flags[`_m${i}`] = { $cond: [{ $in: [{ $type: `$${field}` }, ['missing', 'null']] }, 1, 0] };
+    });
+    for (const [field, direction] of query.sort) {
+      const i = optional.findIndex(([f]) => f === field);
+      if (i >= 0) sort[`_m${i}`] = 1;
+      sort[field] = direction;
+    }
+    const unset = ['_id', ...optional.map((_, i) => `_m${i}`)];
+    return this.resources
+      .aggregate<VersionRecord>([{ $match: match }, { $addFields: flags }, { $sort: sort }, { $limit: query.limit }, { $unset: unset }])
+      .toArray();
+  }
+
+  async count(query: Omit<FindQuery, 'sort' | 'limit'>): Promise<number> {
+    return this.resources.countDocuments(matchOf(query));
+  }
+
+  async history(query: HistoryQuery): Promise<VersionRecord[]> {
+    const filter: Document = {};
+    if (query.type !== undefined) filter.type = query.type;
+    if (query.id !== undefined) filter.id = query.id;
+    if (query.afterKey !== undefined) filter.hk = { $lt: query.afterKey };
+    if (query.since !== undefined || query.at !== undefined) {
+      filter.ts = {
+        ...(query.since !== undefined ? { $gte: query.since } : {}),
+        ...(query.at !== undefined ? { $lte: query.at } : {}),
+      };
+    }
+    if (query.limit <= 0) return [];
+    return this.versions.find(filter, { projection: { _id: 0 }, sort: { hk: -1 }, limit: query.limit }).toArray();
+  }
+}
+
+/** Fields every record has, so MongoDB's own ordering of them needs no help. */
+const ALWAYS_PRESENT = new Set(['type', 'id', 'vid', 'ts', 'hk', 'lastUpdated']);
+
+function keyOf(type: string, id: string): string {
+  return `${type}/${id}`;
+}
+
+function matchOf(query: Omit<FindQuery, 'sort' | 'limit'>): Document {
+  const base: Document = { deleted: false };
+  if (query.types.length === 1) base.type = query.types[0];
+  else if (query.types.length > 1) base.type = { $in: query.types };
+  return Object.keys(query.filter).length === 0 ? base : { $and: [base, query.filter] };
+}
+
+function toSortDoc(sort: SortSpec): Record<string, 1 | -1> {
+  const doc: Record<string, 1 | -1> = {};
+  for (const [field, direction] of sort) doc[field] = direction;
+  return doc;
+}
