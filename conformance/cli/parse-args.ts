@@ -1,0 +1,95 @@
+import { parseArgs } from 'node:util';
+import { SUITE_IDS } from '../runner/types.js';
+import type { Severity, SuiteId } from '../runner/types.js';
+
+export interface CliOptions {
+  base: string;
+  suites: SuiteId[];
+  clientId?: string;
+  privateKey?: string;
+  token?: string;
+  tokenEndpoint?: string;
+  reportDir?: string;
+  failOn: Severity[];
+  timeoutMs: number;
+  runId?: string;
+  help: boolean;
+}
+
+export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
+
+  --base URL             FHIR R4 base, e.g. https://example.org/fhir (required)
+  --suite LIST           comma-separated suites: ${SUITE_IDS.join(',')} (default: all)
+  --client-id ID         SMART Backend Services client id
+  --private-key FILE     JSON file with the client's private JWK (kid, alg RS384 or ES384),
+                         or an object { clientId, privateJwk }
+  --token TOKEN          use this bearer token instead of getting one
+  --token-endpoint URL   override the discovered token endpoint
+  --report-dir DIR       write junit.xml, report.html and TestReport-<suite>.json there
+  --fail-on LIST         exit 1 when a check of these severities fails: error,warning (default: error)
+  --timeout SECONDS      per request (default: 30)
+  --run-id ID            suffix for fixture names (default: random)
+  -h, --help             show this help
+`;
+
+export class UsageError extends Error {}
+
+export function parseCli(argv: string[]): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        base: { type: 'string' },
+        suite: { type: 'string', multiple: true },
+        'client-id': { type: 'string' },
+        'private-key': { type: 'string' },
+        token: { type: 'string' },
+        'token-endpoint': { type: 'string' },
+        'report-dir': { type: 'string' },
+        'fail-on': { type: 'string' },
+        timeout: { type: 'string' },
+        'run-id': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return { base: '', suites: [], failOn: ['error'], timeoutMs: 30_000, help: true };
+  if (!v.base) throw new UsageError('--base is required');
+  let base: URL;
+  try {
+    base = new URL(v.base);
+  } catch {
+    throw new UsageError(`--base is not a URL: ${v.base}`);
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--base must be an http(s) URL');
+
+  const suites = (v.suite ?? [SUITE_IDS.join(',')]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  for (const s of suites) if (!SUITE_IDS.includes(s as SuiteId)) throw new UsageError(`unknown suite '${s}' (known: ${SUITE_IDS.join(', ')})`);
+
+  const failOn = (v['fail-on'] ?? 'error').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const f of failOn) if (f !== 'error' && f !== 'warning') throw new UsageError(`--fail-on takes error and/or warning, not '${f}'`);
+
+  if (v.token && v['private-key']) throw new UsageError('give either --token or --private-key, not both');
+  const timeout = v.timeout === undefined ? 30 : Number(v.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds');
+
+  return {
+    base: v.base.replace(/\/+$/, ''),
+    suites: [...new Set(suites)] as SuiteId[],
+    clientId: v['client-id'],
+    privateKey: v['private-key'],
+    token: v.token,
+    tokenEndpoint: v['token-endpoint'],
+    reportDir: v['report-dir'],
+    failOn: [...new Set(failOn)] as Severity[],
+    timeoutMs: timeout * 1000,
+    runId: v['run-id'],
+    help: false,
+  };
+}

@@ -1,0 +1,47 @@
+import cliProgress from 'cli-progress';
+import type { ProgressListener } from '../runner/run-suites.js';
+import type { CheckResult } from '../runner/types.js';
+
+const MARK: Record<CheckResult['outcome'], string> = { passed: 'PASS', failed: 'FAIL', skipped: 'SKIP' };
+
+/** A progress bar on a terminal, one plain line per check otherwise (CI logs). */
+export function createProgress(stream: NodeJS.WriteStream): ProgressListener {
+  return stream.isTTY ? barProgress(stream) : lineProgress(stream);
+}
+
+export function lineProgress(stream: NodeJS.WritableStream): ProgressListener {
+  let done = 0;
+  let total = 0;
+  return {
+    start(n, target) {
+      total = n;
+      stream.write(`carnet-conformance: ${n} checks against ${target.base}\n`);
+      if (target.capabilityError) stream.write(`  note: no CapabilityStatement (${target.capabilityError}); checks needing declared features will be skipped\n`);
+    },
+    checkDone(r) {
+      done += 1;
+      stream.write(`[${done}/${total}] ${MARK[r.outcome]} ${r.id}${r.message && r.outcome !== 'passed' ? ` — ${r.message}` : ''}\n`);
+    },
+    end() {},
+  };
+}
+
+function barProgress(stream: NodeJS.WriteStream): ProgressListener {
+  const bar = new cliProgress.SingleBar(
+    { stream, format: '{bar} {value}/{total} | {passed} passed {failed} failed {skipped} skipped | {check}', hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  return {
+    start(n) {
+      bar.start(n, 0, { ...counts, check: '' });
+    },
+    checkDone(r) {
+      counts[r.outcome] += 1;
+      bar.increment(1, { ...counts, check: r.id });
+    },
+    end() {
+      bar.stop();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+import { loadPrivateKeyFile } from '../auth/backend-services.js';
+import type { AuthOptions } from '../auth/token-source.js';
+import { shouldFail } from '../reports/tally.js';
+import { writeReports } from '../reports/write-reports.js';
+import { runConformance } from '../runner/run-suites.js';
+import type { RunResult } from '../runner/types.js';
+import { selectSuites } from '../suites/index.js';
+import { parseCli, USAGE, UsageError } from './parse-args.js';
+import type { CliOptions } from './parse-args.js';
+import { createProgress } from './progress.js';
+import { formatSummary } from './summary-table.js';
+
+export interface CliIo {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+/** Exit codes: 0 conformant (for the chosen severities), 1 failures, 2 bad usage or the kit could not run. */
+export async function runCli(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseCli(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.stderr.write(`carnet-conformance: ${err.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  let run: RunResult;
+  try {
+    run = await runConformance({
+      base: options.base,
+      suites: selectSuites(options.suites),
+      auth: await authOptions(options),
+      runId: options.runId,
+      timeoutMs: options.timeoutMs,
+      progress: createProgress(io.stderr),
+    });
+  } catch (err) {
+    io.stderr.write(`carnet-conformance: ${(err as Error).message}\n`);
+    return 2;
+  }
+  io.stdout.write(formatSummary(run));
+  if (options.reportDir) {
+    const written = await writeReports(run, options.reportDir);
+    io.stdout.write(`\nReports:\n${written.map((p) => `  ${p}`).join('\n')}\n`);
+  }
+  return shouldFail(run, options.failOn) ? 1 : 0;
+}
+
+async function authOptions(o: CliOptions): Promise<AuthOptions> {
+  if (o.token) return { kind: 'static', token: o.token };
+  if (!o.privateKey) {
+    if (o.clientId) throw new Error('--client-id needs --private-key');
+    return { kind: 'none' };
+  }
+  const key = await loadPrivateKeyFile(o.privateKey);
+  const clientId = o.clientId ?? key.clientId;
+  if (!clientId) throw new Error('--private-key needs --client-id (the key file names no clientId)');
+  return { kind: 'backend', clientId, privateJwk: key.privateJwk, tokenEndpoint: o.tokenEndpoint, fallbackTokenEndpoint: key.tokenUrl };
+}

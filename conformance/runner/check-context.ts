@@ -1,0 +1,152 @@
+import type { CapabilityStatement, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import type { TokenSource } from '../auth/token-source.js';
+import {
+  hasConditional,
+  hasInteraction,
+  hasOperation,
+  hasSearchInclude,
+  hasSearchParam,
+  hasSearchRevInclude,
+  hasSystemInteraction,
+  resourceCapability,
+} from './capabilities.js';
+import type { ConditionalMode } from './capabilities.js';
+import { CheckFailure, CheckSkipped } from './check-errors.js';
+import type { HttpClient, HttpResponse } from './http-client.js';
+import type { SuiteId, Target } from './types.js';
+
+/** Everything a check may use. Assertions throw; a check that returns has passed. */
+export class CheckContext {
+  readonly notes: string[] = [];
+
+  constructor(
+    readonly suite: SuiteId,
+    readonly runId: string,
+    readonly target: Target,
+    readonly http: HttpClient,
+    readonly tokens: TokenSource,
+    /** The scope the suite's own token asks for. */
+    readonly scope: string,
+  ) {}
+
+  get base(): string {
+    return this.target.base;
+  }
+
+  get capabilities(): CapabilityStatement | undefined {
+    return this.target.capabilityStatement;
+  }
+
+  note(message: string): void {
+    this.notes.push(message);
+  }
+
+  skip(reason: string): never {
+    throw new CheckSkipped(reason);
+  }
+
+  fail(message: string): never {
+    throw new CheckFailure(message);
+  }
+
+  // Not an assertion signature: checks take `ctx` untyped (contextually), and TS only
+  // narrows through assertion methods on explicitly typed names. Use `present` to narrow.
+  expect(condition: unknown, message: string): void {
+    if (!condition) this.fail(message);
+  }
+
+  /** The value itself, failing when it is missing (undefined, null, false or empty). */
+  present<T>(value: T | undefined | null | false | '', message: string): T {
+    if (value === undefined || value === null || value === false || value === '') this.fail(message);
+    return value;
+  }
+
+  expectEqual<T>(actual: T, expected: T, what: string): void {
+    if (actual !== expected) this.fail(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+
+  /** Fails unless the status is one of the expected, quoting the server's own diagnostics. */
+  expectStatus(res: HttpResponse, expected: number | number[], what: string): void {
+    const list = Array.isArray(expected) ? expected : [expected];
+    if (list.includes(res.status)) return;
+    this.fail(`${what}: expected HTTP ${list.join(' or ')}, got ${res.status}${diagnostics(res)}`);
+  }
+
+  /** The response body as a resource of that type (or any type), failing otherwise. */
+  resource<T extends Resource = Resource>(res: HttpResponse, type?: T['resourceType'], what = 'response body'): T {
+    const body = res.json as Resource | undefined;
+    if (!body || typeof body !== 'object' || typeof body.resourceType !== 'string') {
+      this.fail(`${what}: expected a FHIR JSON resource${type ? ` (${type})` : ''}, got ${describeBody(res)}`);
+    }
+    if (type && body.resourceType !== type) this.fail(`${what}: expected a ${type}, got a ${body.resourceType}`);
+    return body as T;
+  }
+
+  /** Skips when the server sent no CapabilityStatement, since nothing can then be called declared. */
+  private requireCapabilities(): CapabilityStatement {
+    if (!this.capabilities) this.skip(`no CapabilityStatement to read declared features from (${this.target.capabilityError ?? 'unknown'})`);
+    return this.capabilities;
+  }
+
+  requireResource(type: string): void {
+    if (!resourceCapability(this.requireCapabilities(), type)) this.skip(`not declared in the CapabilityStatement: resource ${type}`);
+  }
+
+  requireInteraction(type: string, code: string): void {
+    if (!hasInteraction(this.requireCapabilities(), type, code)) {
+      this.skip(`not declared in the CapabilityStatement: ${type} interaction '${code}'`);
+    }
+  }
+
+  requireSystemInteraction(code: string): void {
+    if (!hasSystemInteraction(this.requireCapabilities(), code)) {
+      this.skip(`not declared in the CapabilityStatement: system interaction '${code}'`);
+    }
+  }
+
+  requireSearchParam(type: string, name: string): void {
+    this.requireInteraction(type, 'search-type');
+    if (!hasSearchParam(this.capabilities, type, name)) this.skip(`not declared in the CapabilityStatement: ${type} search parameter '${name}'`);
+  }
+
+  requireInclude(type: string, include: string): void {
+    if (!hasSearchInclude(this.requireCapabilities(), type, include)) this.skip(`not declared in the CapabilityStatement: ${type} searchInclude '${include}'`);
+  }
+
+  requireRevInclude(type: string, revinclude: string): void {
+    if (!hasSearchRevInclude(this.requireCapabilities(), type, revinclude)) {
+      this.skip(`not declared in the CapabilityStatement: ${type} searchRevInclude '${revinclude}'`);
+    }
+  }
+
+  requireConditional(type: string, mode: ConditionalMode): void {
+    if (!hasConditional(this.requireCapabilities(), type, mode)) this.skip(`not declared in the CapabilityStatement: ${type} ${mode}`);
+  }
+
+  requireOperation(name: string, type?: string): void {
+    if (!hasOperation(this.requireCapabilities(), name, type)) this.skip(`not declared in the CapabilityStatement: operation ${name}`);
+  }
+
+  /** Skips checks that need an access token when the run was given no credentials. */
+  requireCredentials(): void {
+    if (this.tokens.kind === 'none') this.skip('the run has no credentials (--client-id/--private-key or --token)');
+  }
+
+  requireBackendCredentials(): NonNullable<TokenSource['backend']> {
+    if (!this.tokens.backend) this.skip('needs Backend Services credentials (--client-id and --private-key) and a discovered token endpoint');
+    return this.tokens.backend;
+  }
+}
+
+function describeBody(res: HttpResponse): string {
+  if (!res.text) return 'an empty body';
+  const type = res.headers['content-type'] ?? 'no content type';
+  return `${type}: ${res.text.slice(0, 120)}`;
+}
+
+function diagnostics(res: HttpResponse): string {
+  const body = res.json as OperationOutcome | undefined;
+  if (body?.resourceType !== 'OperationOutcome') return '';
+  const text = body.issue?.map((i) => i.diagnostics ?? i.details?.text ?? i.code).filter(Boolean).join('; ');
+  return text ? ` (${text})` : '';
+}

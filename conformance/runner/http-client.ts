@@ -1,0 +1,145 @@
+import { request as undiciRequest } from 'undici';
+import type { Exchange } from './types.js';
+
+export const FHIR_JSON = 'application/fhir+json';
+
+export interface HttpRequest {
+  method?: string;
+  /** Relative to the FHIR base (`Patient/1`, `?_id=x`, `''`) or an absolute URL. */
+  path: string;
+  query?: Record<string, string | string[] | undefined>;
+  headers?: Record<string, string>;
+  /** Objects are sent as FHIR JSON; strings and bytes as they are. */
+  body?: unknown;
+  /**
+   * `default`: the suite's token, when the run has one; `none`: no Authorization
+   * header at all; any other string is sent as the bearer token.
+   */
+  auth?: 'default' | 'none' | { token: string };
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  bytes: Buffer;
+  text: string;
+  url: string;
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json: unknown;
+}
+
+/** Where exchanges of the current check are kept; one per check. */
+export type ExchangeSink = (exchange: Exchange) => void;
+
+const MAX_RECORDED_BODY = 64 * 1024;
+
+export function resolveUrl(base: string, path: string, query?: HttpRequest['query']): string {
+  const url = /^https?:\/\//.test(path) ? new URL(path) : new URL(joinBase(base, path));
+  for (const [name, value] of Object.entries(query ?? {})) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) url.searchParams.append(name, v);
+  }
+  return url.toString();
+}
+
+function joinBase(base: string, path: string): string {
+  const trimmed = base.replace(/\/+$/, '');
+  if (path === '') return trimmed;
+  if (path.startsWith('?')) return trimmed + path;
+  return `${trimmed}/${path.replace(/^\/+/, '')}`;
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+function recordable(body: string | Buffer | undefined, contentType: string | undefined): string | undefined {
+  if (body === undefined) return undefined;
+  if (Buffer.isBuffer(body) && !isTextual(contentType)) return `<${body.length} bytes of ${contentType ?? 'unknown type'}>`;
+  const text = body.toString();
+  return text.length > MAX_RECORDED_BODY ? `${text.slice(0, MAX_RECORDED_BODY)}\n... (${text.length - MAX_RECORDED_BODY} more characters)` : text;
+}
+
+function isTextual(contentType: string | undefined): boolean {
+  return contentType === undefined || /json|xml|text|x-www-form-urlencoded|javascript/.test(contentType);
+}
+
+/** Tokens in reports are cut short: a report is shared, a token must not be. */
+function redact(headers: Record<string, string>): Record<string, string> {
+  const out = { ...headers };
+  if (out.authorization) out.authorization = out.authorization.replace(/^(Bearer\s+.{0,8}).*$/i, '$1…');
+  return out;
+}
+
+function parseJson(text: string, contentType: string | undefined): unknown {
+  if (!text || (contentType && !/json/.test(contentType))) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A small HTTP client that remembers every exchange, so a failed check can
+ * show exactly what was sent and what came back.
+ */
+export class HttpClient {
+  constructor(
+    readonly base: string,
+    private readonly sink: ExchangeSink,
+    private readonly defaultToken: () => Promise<string | undefined>,
+    private readonly timeoutMs = 30_000,
+  ) {}
+
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const url = resolveUrl(this.base, req.path, req.query);
+    const headers: Record<string, string> = { accept: FHIR_JSON };
+    let body: string | Buffer | undefined;
+    if (req.body !== undefined) {
+      if (typeof req.body === 'string' || Buffer.isBuffer(req.body)) body = req.body;
+      else {
+        body = JSON.stringify(req.body);
+        headers['content-type'] = FHIR_JSON;
+      }
+    }
+    for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
+    const auth = req.auth ?? 'default';
+    if (auth !== 'none' && headers.authorization === undefined) {
+      const token = auth === 'default' ? await this.defaultToken() : auth.token;
+      if (token) headers.authorization = `Bearer ${token}`;
+    }
+    const exchange: Exchange = {
+      request: { method, url, headers: redact(headers), body: recordable(body, headers['content-type']) },
+    };
+    try {
+      const res = await undiciRequest(url, {
+        method: method as 'GET',
+        headers,
+        body,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      const bytes = Buffer.from(await res.body.arrayBuffer());
+      const resHeaders = flattenHeaders(res.headers);
+      const text = bytes.toString('utf8');
+      exchange.response = { status: res.statusCode, headers: resHeaders, body: recordable(bytes, resHeaders['content-type']) ?? '' };
+      return { status: res.statusCode, headers: resHeaders, bytes, text, url, json: parseJson(text, resHeaders['content-type']) };
+    } catch (err) {
+      exchange.error = err instanceof Error ? err.message : String(err);
+      throw new Error(`${method} ${url} could not complete: ${exchange.error}`, { cause: err });
+    } finally {
+      this.sink(exchange);
+    }
+  }
+
+  get(path: string, options: Omit<HttpRequest, 'path' | 'method'> = {}): Promise<HttpResponse> {
+    return this.request({ ...options, path, method: 'GET' });
+  }
+}

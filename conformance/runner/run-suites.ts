@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { createTokenSource } from '../auth/token-source.js';
+import type { AuthOptions } from '../auth/token-source.js';
+import { CheckContext } from './check-context.js';
+import { CheckFailure, CheckSkipped } from './check-errors.js';
+import { HttpClient } from './http-client.js';
+import type { Suite } from './suite.js';
+import { discoverTarget } from './target.js';
+import type { CheckResult, Exchange, RunResult, SuiteResult, Target } from './types.js';
+
+export const KIT_VERSION = '0.1.0';
+
+export interface ProgressListener {
+  start(total: number, target: Target): void;
+  checkDone(result: CheckResult): void;
+  end(): void;
+}
+
+export interface RunOptions {
+  base: string;
+  suites: Suite[];
+  auth: AuthOptions;
+  /** Makes fixture names unique to the run; random by default. */
+  runId?: string;
+  progress?: ProgressListener;
+  timeoutMs?: number;
+}
+
+export async function runConformance(options: RunOptions): Promise<RunResult> {
+  const base = options.base.replace(/\/+$/, '');
+  const runId = options.runId ?? randomBytes(4).toString('hex');
+  const startedAt = new Date();
+  const discovery = new HttpClient(base, () => {}, async () => undefined, options.timeoutMs);
+  const target = await discoverTarget(discovery);
+  const tokens = createTokenSource(options.auth, target.tokenEndpoint);
+  const total = options.suites.reduce((n, s) => n + s.checks.length, 0);
+  options.progress?.start(total, target);
+
+  const suites: SuiteResult[] = [];
+  for (const suite of options.suites) {
+    const suiteStart = Date.now();
+    const scope = suite.scope(target);
+    const state = suite.createState();
+    const checks: CheckResult[] = [];
+    for (const check of suite.checks) {
+      const exchanges: Exchange[] = [];
+      const http = new HttpClient(base, (e) => exchanges.push(e), () => tokens.token(scope), options.timeoutMs);
+      const ctx = new CheckContext(suite.id, runId, target, http, tokens, scope);
+      const t0 = Date.now();
+      let outcome: CheckResult['outcome'] = 'passed';
+      let message: string | undefined;
+      try {
+        await check.run(ctx, state);
+      } catch (err) {
+        if (err instanceof CheckSkipped) {
+          outcome = 'skipped';
+          message = err.reason;
+        } else if (err instanceof CheckFailure) {
+          outcome = 'failed';
+          message = err.message;
+        } else {
+          // The check could not reach a verdict: the server broke a prerequisite (or the kit has a bug).
+          // Either way it is not a pass.
+          outcome = 'failed';
+          message = `check could not complete: ${(err as Error)?.message ?? String(err)}`;
+        }
+      }
+      const result: CheckResult = {
+        suite: suite.id,
+        id: check.id,
+        title: check.title,
+        requirement: check.requirement,
+        severity: check.severity ?? 'error',
+        outcome,
+        message,
+        notes: ctx.notes,
+        exchanges,
+        durationMs: Date.now() - t0,
+      };
+      checks.push(result);
+      options.progress?.checkDone(result);
+    }
+    suites.push({
+      id: suite.id,
+      title: suite.title,
+      spec: suite.spec,
+      checks,
+      startedAt: new Date(suiteStart).toISOString(),
+      durationMs: Date.now() - suiteStart,
+    });
+  }
+  options.progress?.end();
+  return { base, runId, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime(), suites, kitVersion: KIT_VERSION };
+}

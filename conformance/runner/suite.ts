@@ -1,0 +1,42 @@
+import type { CheckContext } from './check-context.js';
+import type { Requirement, Severity, SuiteId, Target } from './types.js';
+
+export interface Check<S> {
+  /** Stable id, `<suite>.<area>.<what>`, used in reports and JUnit. */
+  id: string;
+  title: string;
+  requirement: Requirement;
+  /** Defaults to `error` (a SHALL); `warning` for SHOULD. */
+  severity?: Severity;
+  run(ctx: CheckContext, state: S): Promise<void>;
+}
+
+export interface Suite<S = unknown> {
+  id: SuiteId;
+  title: string;
+  spec: string;
+  /** The scope the suite's token asks for. */
+  scope(target: Target): string;
+  /** Per-run shared fixtures, built lazily by the checks that need them. */
+  createState(): S;
+  checks: Check<S>[];
+}
+
+/** Erases the state type so suites of different states fit in one list. */
+export function defineSuite<S>(suite: Suite<S>): Suite<unknown> {
+  return suite as unknown as Suite<unknown>;
+}
+
+/**
+ * A fixture built once per run by whichever check needs it first. If building
+ * it fails, every later check needing it fails with the same cause.
+ */
+export function fixture<T>(build: (ctx: CheckContext) => Promise<T>): (ctx: CheckContext) => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return (ctx) => {
+    pending ??= build(ctx).catch((err: unknown) => {
+      throw new Error(`fixture could not be prepared (see the check that first needed it): ${(err as Error).message}`, { cause: err });
+    });
+    return pending;
+  };
+}
