@@ -1,0 +1,132 @@
+import { SignJWT, errors as joseErrors, jwtVerify, decodeProtectedHeader } from 'jose';
+import type { JWTPayload } from 'jose';
+import { randomUUID } from 'node:crypto';
+import { UnauthorizedError } from '../errors.js';
+import type { Config } from '../config.js';
+import type { ServerKeys } from './keys.js';
+import { SERVER_SIGNING_ALG } from './keys.js';
+import type { Principal } from './principal.js';
+import { PRINCIPAL_KINDS } from './principal.js';
+import { parseScopes } from './scopes.js';
+import type { ResourceScope } from './scopes.js';
+
+/** JWT `typ` of our access tokens (RFC 9068), so an id_token can never pass as one. */
+export const ACCESS_TOKEN_TYP = 'at+jwt';
+
+export interface AccessTokenClaims extends JWTPayload {
+  client_id: string;
+  scope: string;
+  kind: Principal['kind'];
+  patient?: string;
+  fhirUser?: string;
+}
+
+export interface IssueAccessTokenInput {
+  clientId: string;
+  subject: string;
+  kind: Principal['kind'];
+  scope: string;
+  patient?: string;
+  fhirUser?: string;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  jti: string;
+  expiresIn: number;
+  /** Epoch seconds. */
+  exp: number;
+}
+
+/** Signs and verifies the server's access tokens (JWTs signed with the newest server key). */
+export class AccessTokens {
+  private readonly scopeCache = new Map<string, ResourceScope[]>();
+
+  constructor(
+    private readonly config: Pick<Config, 'publicUrl' | 'fhirBase' | 'accessTokenSeconds'>,
+    private readonly keys: ServerKeys,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async issue(input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
+    const signing = await this.keys.signingKey();
+    const iat = Math.floor(this.now() / 1000);
+    const exp = iat + this.config.accessTokenSeconds;
+    const jti = randomUUID();
+    const claims: AccessTokenClaims = { client_id: input.clientId, scope: input.scope, kind: input.kind };
+    if (input.patient) claims.patient = input.patient;
+    if (input.fhirUser) claims.fhirUser = input.fhirUser;
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: SERVER_SIGNING_ALG, kid: signing.kid, typ: ACCESS_TOKEN_TYP })
+      .setIssuer(this.config.publicUrl)
+      .setAudience(this.config.fhirBase)
+      .setSubject(input.subject)
+      .setJti(jti)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(signing.key);
+    return { token, jti, expiresIn: this.config.accessTokenSeconds, exp };
+  }
+
+  /**
+   * Verifies a token and returns the caller. Every failure is an UnauthorizedError
+   * with our own text; the jose error is kept as the cause for the logs.
+   */
+  async verify(token: string): Promise<Principal> {
+    let payload: JWTPayload;
+    try {
+      const { kid } = decodeProtectedHeader(token);
+      if (typeof kid !== 'string') throw new UnauthorizedError('The access token names no signing key');
+      const key = await this.keys.publicKey(kid);
+      if (!key) throw new UnauthorizedError('The access token was not signed by this server');
+      ({ payload } = await jwtVerify(token, key, {
+        algorithms: [SERVER_SIGNING_ALG],
+        issuer: this.config.publicUrl,
+        audience: this.config.fhirBase,
+        typ: ACCESS_TOKEN_TYP,
+        requiredClaims: ['exp', 'iat', 'jti', 'sub'],
+        currentDate: new Date(this.now()),
+      }));
+    } catch (err) {
+      if (err instanceof UnauthorizedError) throw err;
+      const failure = new UnauthorizedError(describeJoseFailure(err));
+      failure.cause = err;
+      throw failure;
+    }
+    const claims = payload as AccessTokenClaims;
+    if (typeof claims.client_id !== 'string' || typeof claims.scope !== 'string' || !PRINCIPAL_KINDS.has(claims.kind)) {
+      throw new UnauthorizedError('The access token lacks required claims');
+    }
+    const principal: Principal = {
+      kind: claims.kind,
+      clientId: claims.client_id,
+      subject: claims.sub!,
+      scopes: this.resourceScopes(claims.scope),
+      scope: claims.scope,
+      tokenId: claims.jti!,
+      expiresAt: claims.exp! * 1000,
+    };
+    if (typeof claims.patient === 'string') principal.patient = claims.patient;
+    if (typeof claims.fhirUser === 'string') principal.fhirUser = claims.fhirUser;
+    return principal;
+  }
+
+  /** Scope strings repeat across requests; parse each once (bounded cache). */
+  private resourceScopes(scope: string): ResourceScope[] {
+    let scopes = this.scopeCache.get(scope);
+    if (!scopes) {
+      scopes = parseScopes(scope).resources;
+      if (this.scopeCache.size >= 1000) this.scopeCache.clear();
+      this.scopeCache.set(scope, scopes);
+    }
+    return scopes;
+  }
+}
+
+function describeJoseFailure(err: unknown): string {
+  if (err instanceof joseErrors.JWTExpired) return 'The access token has expired';
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return `The access token's "${err.claim}" claim is not acceptable`;
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'The access token is signed with an algorithm this server does not accept';
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'The access token signature is invalid';
+  return 'The access token is malformed or invalid';
+}

@@ -1,0 +1,55 @@
+import type { Config } from '../config.js';
+import type { KeyValueStore } from '../store/engine.js';
+import { AccessTokens } from './access-tokens.js';
+import { ClientRegistry, ensureDevClient, loadClientsFile } from './clients.js';
+import { ServerKeys } from './keys.js';
+
+/** Everything the token endpoint and the bearer check share, built once per server. */
+export interface AuthServer {
+  config: Readonly<Config>;
+  kv: KeyValueStore;
+  keys: ServerKeys;
+  clients: ClientRegistry;
+  accessTokens: AccessTokens;
+  /** `${publicUrl}/auth/token`: the audience of client assertions. */
+  tokenUrl: string;
+  now: () => number;
+}
+
+export interface AuthServerDeps {
+  config: Readonly<Config>;
+  kv: KeyValueStore;
+  log: { warn: (msg: string) => void };
+  now?: () => number;
+}
+
+/**
+ * Loads the registered clients (or sets up the development client when no
+ * clients file is configured). Signing keys are loaded from kv on first use, so
+ * the store need not be open yet.
+ */
+export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer> {
+  const { config, kv } = deps;
+  const now = deps.now ?? Date.now;
+  let clients: ClientRegistry;
+  if (config.clientsFile) {
+    clients = new ClientRegistry(await loadClientsFile(config.clientsFile));
+  } else {
+    const dev = await ensureDevClient(config.dataDir);
+    deps.log.warn(
+      `No CLIENTS_FILE configured: development set-up with the single client "${dev.client.clientId}" ` +
+        `(${dev.client.scope}), private key in ${dev.file}${dev.created ? ' (just created)' : ''}. Do not use this in production.`,
+    );
+    clients = new ClientRegistry([dev.client]);
+  }
+  const keys = new ServerKeys(kv, 60_000, now);
+  return {
+    config,
+    kv,
+    keys,
+    clients,
+    accessTokens: new AccessTokens(config, keys, now),
+    tokenUrl: `${config.publicUrl}/auth/token`,
+    now,
+  };
+}

@@ -1,0 +1,27 @@
+import type { ResourceScope } from './scopes.js';
+
+/**
+ * Who is calling, as established by a verified access token. Everything the
+ * policy needs about the caller comes from here, never from request input.
+ */
+export interface Principal {
+  kind: 'system' | 'patient' | 'related-person' | 'practitioner' | 'app' | 'admin';
+  /** OAuth client the token was issued to. */
+  clientId: string;
+  /** Token subject: the client id for backend services, the account id for a person. */
+  subject: string;
+  /** Resource scopes granted, parsed. */
+  scopes: ResourceScope[];
+  /** Granted scope string exactly as in the token. */
+  scope: string;
+  /** Launch context: the patient id (no 'Patient/' prefix) the token is bound to. */
+  patient?: string;
+  /** The user's own resource, as 'Practitioner/123', 'Patient/1' or 'RelatedPerson/9'. */
+  fhirUser?: string;
+  /** The token's jti (audit, revocation). */
+  tokenId: string;
+  /** Token expiry, epoch milliseconds. */
+  expiresAt: number;
+}
+
+export const PRINCIPAL_KINDS: ReadonlySet<Principal['kind']> = new Set(['system', 'patient', 'related-person', 'practitioner', 'app', 'admin']);

@@ -1,0 +1,58 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { UnauthorizedError } from '../errors.js';
+import { createAuthServer } from '../auth/auth-server.js';
+import type { AuthServer } from '../auth/auth-server.js';
+import type { Principal } from '../auth/principal.js';
+import './types.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The authorization server's shared state (keys, clients, token signer). */
+    carnetAuth: AuthServer;
+  }
+  interface FastifyRequest {
+    /** The verified caller; set by `authenticate`, null on public routes. */
+    principal: Principal | null;
+  }
+}
+
+export interface AuthPluginOptions {
+  /** Clock for token issue and checks (tests); Date.now by default. */
+  now?: () => number;
+}
+
+/**
+ * Sets up the authorization server state on the root instance and decorates
+ * `request.principal`. Needs `app.config` and `app.engine` (decorated by
+ * buildServer first). Keys are created or loaded from the engine's kv at ready
+ * time when the engine is open, else on first use.
+ */
+async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Promise<void> {
+  if (!app.hasDecorator('config') || !app.hasDecorator('engine')) {
+    throw new Error('carnet-auth needs app.config and app.engine to be decorated first');
+  }
+  const auth = await createAuthServer({ config: app.config, kv: app.engine.kv, log: app.log, now: options.now });
+  app.decorate('carnetAuth', auth);
+  app.decorateRequest('principal', null);
+  app.addHook('onReady', async () => {
+    if (await app.engine.isReady()) await auth.keys.init();
+  });
+}
+
+export const authPlugin = fp(carnetAuth, { name: 'carnet-auth', fastify: '5.x' });
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/**
+ * onRequest hook of the protected scope: requires a valid access token of this
+ * server and sets `request.principal`. Every failure is a 401 UnauthorizedError
+ * (with WWW-Authenticate); no token detail reaches the client beyond our text.
+ */
+export async function authenticate(request: FastifyRequest): Promise<void> {
+  const header = request.headers.authorization;
+  if (header === undefined || header.trim() === '') throw new UnauthorizedError('A bearer token is required');
+  const match = BEARER.exec(header);
+  if (!match) throw new UnauthorizedError('The Authorization header must be "Bearer <token>"', 'invalid_request');
+  request.principal = await request.server.carnetAuth.accessTokens.verify(match[1]!);
+}

@@ -1,0 +1,75 @@
+import formbody from '@fastify/formbody';
+import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { FhirError } from '../errors.js';
+import { OAuthError } from '../auth/oauth-error.js';
+import { clientCredentialsGrant } from '../auth/oauth/client-credentials.js';
+import type { TokenForm } from '../auth/oauth/token-types.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+const TOKEN_PARAMS: ReadonlySet<string> = new Set<keyof TokenForm>([
+  'grant_type', 'scope', 'client_id', 'client_assertion_type', 'client_assertion', 'code', 'redirect_uri', 'code_verifier', 'refresh_token',
+]);
+
+/**
+ * The OAuth endpoints (`POST /auth/token`, `GET /auth/jwks`), registered at the
+ * root after the carnet-auth plugin. Errors here are OAuth JSON, not
+ * OperationOutcome: this scope has its own error handler.
+ */
+export const authRoutes: FastifyPluginAsync = async (app) => {
+  if (!app.hasDecorator('carnetAuth')) throw new Error('authRoutes needs the carnet-auth plugin (plugins/auth.ts) registered first');
+  if (!app.hasContentTypeParser(FORM)) await app.register(formbody);
+  app.setErrorHandler(sendOAuthError);
+
+  app.post('/auth/token', async (request, reply) => {
+    const form = readTokenForm(request);
+    noStore(reply);
+    switch (form.grant_type) {
+      case undefined:
+        throw new OAuthError('invalid_request', 'grant_type is required');
+      case 'client_credentials':
+        return clientCredentialsGrant(form, app.carnetAuth);
+      default:
+        throw new OAuthError('unsupported_grant_type', 'grant_type must be client_credentials');
+    }
+  });
+
+  app.get('/auth/jwks', async (_request, reply) => {
+    // Short caching: clients refetch soon after a key rotation.
+    reply.header('cache-control', 'public, max-age=300');
+    return app.carnetAuth.keys.publicJwks();
+  });
+};
+
+/** The form, each parameter a single string (RFC 6749 §3.2: no repeats). */
+export function readTokenForm(request: FastifyRequest): TokenForm {
+  const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  if (type !== FORM) throw new OAuthError('invalid_request', `The token request must be ${FORM}`);
+  const body = (request.body ?? {}) as Record<string, unknown>;
+  const form: Record<string, string> = {};
+  for (const [name, value] of Object.entries(body)) {
+    if (!TOKEN_PARAMS.has(name)) continue;
+    if (typeof value !== 'string') throw new OAuthError('invalid_request', `${name} must be given once`);
+    if (value !== '') form[name] = value;
+  }
+  return form as TokenForm;
+}
+
+function noStore(reply: FastifyReply): void {
+  reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
+}
+
+/** Answers every failure of the OAuth endpoints as RFC 6749 §5.2 JSON; never a stack trace. */
+export function sendOAuthError(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  noStore(reply);
+  if (err instanceof OAuthError) {
+    if (err.statusCode === 401) request.log.info({ err: err.cause ?? err }, 'OAuth client authentication failed');
+    return reply.code(err.statusCode).send(err.toOAuthJson());
+  }
+  const status = err instanceof FhirError ? err.statusCode : (err as FastifyError).statusCode;
+  if (status !== undefined && status >= 400 && status < 500) {
+    const description = err instanceof FhirError ? err.message : 'The request could not be read';
+    return reply.code(status).send({ error: 'invalid_request', error_description: description });
+  }
+  request.log.error({ err }, 'OAuth endpoint failed');
+  return reply.code(500).send({ error: 'server_error', error_description: 'Internal server error' });
+}
