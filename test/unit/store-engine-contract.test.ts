@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { MongoClient } from 'mongodb';
+import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
+import { createMongoEngine } from '../../src/store/mongodb/mongo-engine.js';
+import { runEngineContract, type MakeEngine } from '../helpers/engine-contract.js';
+
+const quiet = { warn: () => undefined, info: () => undefined };
+
+const makeEmbedded: MakeEngine = async (t, clock) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'carnet-engine-'));
+  const opened: Array<{ close(): Promise<void> }> = [];
+  t.teardown(async () => {
+    for (const engine of opened) await engine.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const start = async () => {
+    const engine = createEmbeddedEngine({ dataDir, log: quiet, now: clock.now });
+    await engine.open();
+    opened.push(engine);
+    return engine;
+  };
+  return { engine: await start(), reopen: start };
+};
+
+t.test('embedded engine', async (t) => {
+  runEngineContract(t, makeEmbedded);
+});
+
+const mongoUrl = process.env.MONGODB_URL;
+if (!mongoUrl) {
+  t.comment('MongoDB engine: SKIPPED (set MONGODB_URL to run the contract suite against MongoDB)');
+} else {
+  t.test('MongoDB engine', async (t) => {
+    const client = new MongoClient(mongoUrl);
+    await client.connect();
+    t.teardown(() => client.close());
+    const makeMongo: MakeEngine = async (t, clock) => {
+      const dbName = `carnet_contract_${randomUUID().slice(0, 8)}`;
+      t.teardown(() => client.db(dbName).dropDatabase());
+      const start = async () => {
+        const engine = createMongoEngine({ url: mongoUrl, dbName, client, now: clock.now });
+        await engine.open();
+        return engine;
+      };
+      return { engine: await start(), reopen: start };
+    };
+    runEngineContract(t, makeMongo);
+  });
+}
