@@ -19,7 +19,7 @@ app.get<{ Params: { id: string } }>('/fhir/Observation/:id', async (request, rep
 });
 
 app.post('/fhir/Observation', async (request, reply) => {
-  const resource = { ...(request.body as Record<string, unknown>), id: randomUUID(), meta: { versionId: '1', lastUpdated: new Date().toISOString() } };
+  const resource: Record<string, unknown> & { id: string } = { ...(request.body as Record<string, unknown>), id: randomUUID(), meta: { versionId: '1', lastUpdated: new Date().toISOString() } };
   const json = JSON.stringify(resource);
   store.set(resource.id, json);
   const subject = (resource.subject as { reference?: string } | undefined)?.reference ?? '';

@@ -47,8 +47,8 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
         description: 'OAuth2 bearer tokens (SMART App Launch 2 and SMART Backend Services) are required for every request except /metadata and /.well-known',
         extension: [oauthExtension],
       },
-      resource: RESOURCE_TYPES.map((type) => ({
-        type,
+      resource: RESOURCE_TYPES.map((type): CapabilityStatementRestResource => ({
+        type: type as CapabilityStatementRestResource['type'],
         interaction: INTERACTIONS,
         versioning: 'versioned',
         readHistory: true,

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { StoreEngine } from '../store/engine.js';
 import type { Repository } from '../store/repository.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
 
 // Decorations set once by buildServer before any plugin that reads them.
 declare module 'fastify' {
@@ -8,5 +9,6 @@ declare module 'fastify' {
     config: Readonly<Config>;
     engine: StoreEngine;
     repository: Repository;
+    audit: AuditTrail;
   }
 }

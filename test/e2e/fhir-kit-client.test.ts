@@ -1,5 +1,5 @@
 import t from 'tap';
-import Client from 'fhir-kit-client';
+import { Client } from 'fhir-kit-client';
 import { request } from 'undici';
 import { buildTestServer } from '../helpers/server.js';
 import { freePort } from '../helpers/child-server.js';
@@ -15,22 +15,32 @@ async function listeningServer(t: { teardown: (fn: () => unknown) => void }) {
   return { ...server, publicUrl, authorization, client };
 }
 
+/** The HTTP status fhir-kit-client reports for a failed call (it rejects with `response.status`). */
+async function statusOf(call: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await call;
+    return 200;
+  } catch (err) {
+    return (err as { response?: { status?: number } }).response?.status;
+  }
+}
+
 t.test('CRUD, history and conditional operations through fhir-kit-client', async (t) => {
   const { client, publicUrl, authorization } = await listeningServer(t);
 
-  const created = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: 'Lefèvre', given: ['Émile'] }], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180017512345678' }] } }) as { id: string; meta: { versionId: string } };
+  const created = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: 'Lefèvre', given: ['Émile'] }], identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180017512345678' }] } }) as unknown as { id: string; meta: { versionId: string } };
   t.ok(created.id);
   t.equal(created.meta.versionId, '1');
 
-  const read = await client.read({ resourceType: 'Patient', id: created.id }) as { name: Array<{ family: string }> };
+  const read = await client.read({ resourceType: 'Patient', id: created.id }) as unknown as { resourceType: 'Patient'; name: Array<{ family: string }> };
   t.equal(read.name[0].family, 'Lefèvre');
 
-  const updated = await client.update({ resourceType: 'Patient', id: created.id, body: { ...read, id: created.id, gender: 'male' } }) as { meta: { versionId: string } };
+  const updated = await client.update({ resourceType: 'Patient', id: created.id, body: { ...read, id: created.id, gender: 'male' } }) as unknown as { meta: { versionId: string } };
   t.equal(updated.meta.versionId, '2');
-  const v1 = await client.vread({ resourceType: 'Patient', id: created.id, version: '1' }) as { gender?: string };
+  const v1 = await client.vread({ resourceType: 'Patient', id: created.id, version: '1' }) as unknown as { gender?: string };
   t.notOk(v1.gender);
 
-  const history = await client.history({ resourceType: 'Patient', id: created.id }) as { type: string; entry: unknown[] };
+  const history = await client.history({ resourceType: 'Patient', id: created.id }) as unknown as { type: string; entry: unknown[] };
   t.equal(history.type, 'history');
   t.equal(history.entry.length, 2);
 
@@ -38,18 +48,18 @@ t.test('CRUD, history and conditional operations through fhir-kit-client', async
     resourceType: 'Patient',
     body: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180017512345678' }] },
     options: { headers: { 'If-None-Exist': 'identifier=urn:oid:1.2.250.1.213.1.4.8|180017512345678' } },
-  }) as { id: string };
+  }) as unknown as { id: string };
   t.equal(same.id, created.id, 'conditional create found the existing patient');
 
   const conditional = await client.update({
     resourceType: 'Patient', searchParams: { identifier: 'urn:oid:1.2.250.1.213.1.4.8|180017512345678' },
     body: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '180017512345678' }], gender: 'female' },
-  }) as { id: string; meta: { versionId: string } };
+  }) as unknown as { id: string; meta: { versionId: string } };
   t.equal(conditional.id, created.id);
   t.equal(conditional.meta.versionId, '3');
 
   await client.delete({ resourceType: 'Patient', id: created.id });
-  await t.rejects(client.read({ resourceType: 'Patient', id: created.id }), { response: { status: 410 } }, 'deleted: 410');
+  t.equal(await statusOf(client.read({ resourceType: 'Patient', id: created.id })), 410, 'deleted: 410');
 
   // undici, as another independent client: ETag and If-Match over the wire.
   const res = await request(`${publicUrl}/fhir/Patient`, {
@@ -73,7 +83,7 @@ t.test('without a token, every FHIR request but metadata is 401', async (t) => {
   const cs = await anonymous.capabilityStatement() as { resourceType: string; fhirVersion: string };
   t.equal(cs.resourceType, 'CapabilityStatement');
   t.equal(cs.fhirVersion, '4.0.1');
-  await t.rejects(anonymous.read({ resourceType: 'Patient', id: 'x' }), { response: { status: 401 } });
+  t.equal(await statusOf(anonymous.read({ resourceType: 'Patient', id: 'x' })), 401);
   const res = await request(`${publicUrl}/fhir/Patient`, { headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' } });
   t.equal(res.statusCode, 401, 'alg none is refused');
   t.match(res.headers['www-authenticate'], /Bearer/);

@@ -1,4 +1,5 @@
 import t from 'tap';
+import type { InjectOptions } from 'fastify';
 import { buildTestServer } from '../helpers/server.js';
 
 const FHIR = 'application/fhir+json';
@@ -70,7 +71,7 @@ t.test('FHIR REST interactions over inject', async (t) => {
   });
 
   t.test('bad input gets the right 4xx OperationOutcome and writes nothing', async (t) => {
-    const cases: Array<[string, Parameters<typeof app.inject>[0], number]> = [
+    const cases: Array<[string, InjectOptions, number]> = [
       ['malformed JSON', { method: 'POST', url: '/fhir/Patient', headers, payload: '{"resourceType": "Patient",' }, 400],
       ['resourceType differs from URL', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Observation' } }, 400],
       ['body is not an object', { method: 'POST', url: '/fhir/Patient', headers, payload: '[1,2]' }, 400],
