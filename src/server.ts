@@ -57,6 +57,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     now: options.now,
     validate: (resource, mode) => assertValid(resource, { mode }),
     search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
+    fhirBase: config.fhirBase,
   });
   const audit = new AuditTrail(repository, app.log, options.now);
   app.decorate('config', config);

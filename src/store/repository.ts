@@ -19,6 +19,8 @@ export interface RepositoryOptions {
   now?: () => number;
   newId?: () => string;
   search: { defaultCount: number; maxCount: number };
+  /** The FHIR base, so that absolute references to this server search like relative ones. */
+  fhirBase?: string;
 }
 
 export interface WriteResult {
@@ -67,7 +69,7 @@ export class Repository {
   private readonly validate: ValidateHook;
   private readonly now: () => number;
   private readonly newId: () => string;
-  readonly searchLimits: { defaultCount: number; maxCount: number };
+  readonly searchLimits: { defaultCount: number; maxCount: number; baseUrl?: string };
   /**
    * Conditional interactions (search, then write) are serialised in this process
    * so two concurrent If-None-Exist creates cannot both create.
@@ -79,7 +81,7 @@ export class Repository {
     this.validate = options.validate;
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? randomUUID;
-    this.searchLimits = options.search;
+    this.searchLimits = { ...options.search, baseUrl: options.fhirBase };
   }
 
   /** [read](https://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted. */

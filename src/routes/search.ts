@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { BundleLink, Resource } from '@medplum/fhirtypes';
+import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
+import { bundleText } from '../fhir/bundle-text.js';
+import type { EntryText } from '../fhir/bundle-text.js';
+import type { SearchRequest } from '../fhir/search/parse.js';
+import { applyElements, applySummary } from '../fhir/summary.js';
+import type { VersionRecord } from '../store/engine.js';
+import { checkTypeAndId, queryPairs } from '../store/repository.js';
+import { formatSearchQuery } from '../store/search-executor.js';
+import { parsePrefer, responseType } from './respond.js';
+
+/**
+ * Search (https://hl7.org/fhir/R4/search.html): `GET [type]?...`,
+ * `POST [type]/_search` (form body; GET and POST give the same answer) and the
+ * system level `GET [base]?_type=...`. Every entry, `_include`d ones and the
+ * total included, passes the access policy through the search restriction.
+ */
+export const searchRoutes: FastifyPluginAsync = async (app) => {
+  const { repository, config } = app;
+
+  async function search(request: FastifyRequest, types: string[], path: string): Promise<string> {
+    responseType(request);
+    const pairs = requestPairs(request);
+    const strict = parsePrefer(request.headers.prefer).handling === 'strict';
+    const parsed = repository.parseSearch(types, pairs, strict);
+    for (const type of types) authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    const result = await repository.search(parsed, searchRestriction(request));
+    auditSearch(request, types.length === 1 ? types[0] : '*', [...result.matches, ...result.included].flatMap((r) => r.comp));
+    return searchBundle(parsed, result.matches, result.included, result.total, linksFor(path, parsed, result.next, result.previous));
+  }
+
+  function linksFor(path: string, parsed: SearchRequest, next?: string, previous?: string): BundleLink[] {
+    const base = formatSearchQuery(parsed).filter(([k]) => k !== '_cursor');
+    const url = (cursor?: string) => {
+      const params = new URLSearchParams(cursor ? [...base, ['_cursor', cursor]] : base);
+      return `${config.fhirBase}${path}${params.size ? `?${params}` : ''}`;
+    };
+    const links: BundleLink[] = [{ relation: 'self', url: url(parsed.cursor) }];
+    if (next) links.push({ relation: 'next', url: url(next) });
+    if (previous) links.push({ relation: 'previous', url: url(previous) });
+    return links;
+  }
+
+  function searchBundle(parsed: SearchRequest, matches: VersionRecord[], included: VersionRecord[], total: number | undefined, link: BundleLink[]): string {
+    const entries: EntryText[] = [];
+    if (parsed.summary !== 'count') {
+      for (const r of matches) entries.push(entry(r, 'match', parsed));
+      for (const r of included) entries.push(entry(r, 'include', parsed));
+    }
+    if (parsed.unknown.length) {
+      entries.push({
+        fullUrl: `urn:uuid:${randomUUID()}`,
+        resource: JSON.stringify({
+          resourceType: 'OperationOutcome',
+          issue: parsed.unknown.map((name) => ({ severity: 'warning', code: 'not-supported', diagnostics: `Unknown search parameter ${name} was ignored`, expression: [name] })),
+        }),
+        search: { mode: 'outcome' },
+      });
+    }
+    return bundleText('searchset', { id: randomUUID(), timestamp: new Date().toISOString(), total, link, entries });
+  }
+
+  function entry(record: VersionRecord, mode: 'match' | 'include', parsed: SearchRequest): EntryText {
+    let resource = record.json;
+    // Most searches send the stored text untouched; only _summary/_elements rebuild it.
+    if ((parsed.summary && parsed.summary !== 'false') || parsed.elements?.length) {
+      let shaped = JSON.parse(record.json) as Resource;
+      if (parsed.summary && parsed.summary !== 'false' && parsed.summary !== 'count') shaped = applySummary(shaped, parsed.summary);
+      if (parsed.elements?.length) shaped = applyElements(shaped, parsed.elements);
+      resource = JSON.stringify(shaped);
+    }
+    return { fullUrl: `${config.fhirBase}/${record.type}/${record.id}`, resource, search: { mode } };
+  }
+
+  app.get<{ Params: { type: string } }>('/:type', async (request, reply) => {
+    const { type } = request.params;
+    checkTypeAndId(type, 'x');
+    const body = await search(request, [type], `/${type}`);
+    return reply.type(responseType(request)).send(body);
+  });
+
+  app.post<{ Params: { type: string } }>('/:type/_search', async (request, reply) => {
+    const { type } = request.params;
+    checkTypeAndId(type, 'x');
+    const body = await search(request, [type], `/${type}`);
+    return reply.type(responseType(request)).send(body);
+  });
+
+  app.get('/', async (request, reply) => {
+    const body = await search(request, [], '');
+    return reply.type(responseType(request)).send(body);
+  });
+
+  app.post('/_search', async (request, reply) => {
+    const body = await search(request, [], '');
+    return reply.type(responseType(request)).send(body);
+  });
+};
+
+/** The query's name/value pairs in order, plus a form body's for POST _search. */
+function requestPairs(request: FastifyRequest): Array<[string, string]> {
+  const q = request.url.indexOf('?');
+  const pairs = q < 0 ? [] : queryPairs(request.url.slice(q + 1));
+  if (request.method === 'POST' && request.body && typeof request.body === 'object') {
+    for (const [name, value] of Object.entries(request.body as Record<string, string | string[]>)) {
+      for (const v of Array.isArray(value) ? value : [value]) pairs.push([name, String(v)]);
+    }
+  }
+  return pairs.filter(([k]) => k !== '_format' && k !== '_pretty');
+}
