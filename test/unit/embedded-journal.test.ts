@@ -1,0 +1,151 @@
+import { spawn } from 'node:child_process';
+import { appendFile, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import type { Test } from 'tap';
+import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
+import type { StoreEngine } from '../../src/store/engine.js';
+import { create, observation } from '../helpers/engine-contract.js';
+
+async function tempDataDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-journal-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function recordingLog() {
+  const warnings: string[] = [];
+  return { warnings, log: { warn: (m: string) => void warnings.push(m), info: () => undefined } };
+}
+
+async function openEngine(t: Test, dataDir: string, log = recordingLog().log): Promise<StoreEngine> {
+  const engine = createEmbeddedEngine({ dataDir, log });
+  await engine.open();
+  t.teardown(() => engine.close());
+  return engine;
+}
+
+/** Three commits, closed; returns the journal size after each commit. */
+async function writeThree(t: Test, dataDir: string): Promise<number[]> {
+  const engine = await openEngine(t, dataDir);
+  const sizes: number[] = [];
+  for (const id of ['a', 'b', 'c']) {
+    await engine.commit([create(observation({ id, patient: 'p1', code: '29463-7', value: 70 }))]);
+    sizes.push((await stat(path.join(dataDir, 'journal'))).size);
+  }
+  await engine.close();
+  return sizes;
+}
+
+async function present(engine: StoreEngine): Promise<string[]> {
+  const found = await engine.find({ types: ['Observation'], filter: {}, sort: [['id', 1]], limit: 10 });
+  return found.map((r) => r.id);
+}
+
+t.test('garbage appended after the last record is dropped with a warning', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const sizes = await writeThree(t, dataDir);
+  await appendFile(path.join(dataDir, 'journal'), Buffer.from([0x42, 0x00, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]));
+  const { warnings, log } = recordingLog();
+  const engine = await openEngine(t, dataDir, log);
+  t.same(await present(engine), ['a', 'b', 'c'], 'every acknowledged record is intact');
+  t.match(warnings, [/torn or corrupt tail of 11 bytes/], 'the operator is told');
+  t.equal((await stat(path.join(dataDir, 'journal'))).size, sizes[2], 'the tail is cut off the file');
+  await engine.commit([create(observation({ id: 'd', patient: 'p1', code: '29463-7' }))]);
+  await engine.close();
+  const again = await openEngine(t, dataDir);
+  t.same(await present(again), ['a', 'b', 'c', 'd'], 'writes after the repair are kept');
+});
+
+t.test('a record cut in the middle (torn write) is dropped, earlier ones kept', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const sizes = await writeThree(t, dataDir);
+  await truncate(path.join(dataDir, 'journal'), sizes[2]! - 25);
+  const { warnings, log } = recordingLog();
+  const engine = await openEngine(t, dataDir, log);
+  t.same(await present(engine), ['a', 'b']);
+  t.equal(warnings.length, 1);
+  t.equal((await stat(path.join(dataDir, 'journal'))).size, sizes[1]);
+});
+
+t.test('a record whose bytes changed fails its checksum and is dropped', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const sizes = await writeThree(t, dataDir);
+  const fh = await open(path.join(dataDir, 'journal'), 'r+');
+  await fh.write(Buffer.from('X'), 0, 1, sizes[2]! - 10);
+  await fh.close();
+  const { warnings, log } = recordingLog();
+  const engine = await openEngine(t, dataDir, log);
+  t.same(await present(engine), ['a', 'b']);
+  t.match(warnings, [/torn or corrupt/]);
+});
+
+t.test('a file that is not a journal is refused, not repaired', async (t) => {
+  const dataDir = await tempDataDir(t);
+  await writeFile(path.join(dataDir, 'journal'), 'hello, this is somebody else\'s file');
+  const engine = createEmbeddedEngine({ dataDir, log: recordingLog().log });
+  await t.rejects(engine.open(), /is not a carnet journal/);
+  await t.rejects(stat(path.join(dataDir, 'LOCK')), { code: 'ENOENT' }, 'a failed open leaves no lock behind');
+});
+
+t.test('old versions are read back from the journal after many writes', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const engine = await openEngine(t, dataDir);
+  let record = observation({ id: 'x', patient: 'p1', code: '29463-7', value: 1 });
+  const texts = [record.json];
+  await engine.commit([create(record)]);
+  for (let v = 2; v <= 20; v++) {
+    const next = observation({ id: 'x', vid: v, patient: 'p1', code: '29463-7', value: v });
+    await engine.commit([{ record: next, expectVid: v - 1 }]);
+    texts.push(next.json);
+    record = next;
+  }
+  for (let v = 1; v <= 20; v++) t.equal((await engine.version('Observation', 'x', v))?.json, texts[v - 1], `version ${v}`);
+});
+
+const engineModule = fileURLToPath(new URL('../../src/store/embedded/embedded-engine.ts', import.meta.url));
+const fixtureModule = fileURLToPath(new URL('../helpers/engine-contract.ts', import.meta.url));
+
+t.test('every acknowledged commit survives kill -9', async (t) => {
+  const dataDir = await tempDataDir(t);
+  // A writer with 8 commits in flight at all times, printing each id once its commit resolved.
+  const script = `
+    import { createEmbeddedEngine } from ${JSON.stringify(engineModule)};
+    import { create, observation } from ${JSON.stringify(fixtureModule)};
+    const engine = createEmbeddedEngine({ dataDir: ${JSON.stringify(dataDir)} });
+    await engine.open();
+    let n = 0;
+    const worker = async () => {
+      for (;;) {
+        const id = 'k' + n++;
+        await engine.commit([create(observation({ id, patient: 'p1', code: '29463-7', value: n }))]);
+        process.stdout.write(id + '\\n');
+      }
+    };
+    for (let i = 0; i < 8; i++) void worker();
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const acknowledged: string[] = [];
+  let buffered = '';
+  await new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      acknowledged.push(...lines);
+      if (acknowledged.length >= 300 && !child.killed) {
+        child.kill('SIGKILL');
+        resolve();
+      }
+    });
+    child.on('exit', () => resolve());
+  });
+  await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.on('exit', resolve)));
+  t.equal(child.signalCode, 'SIGKILL', 'the writer was killed mid-burst');
+  const engine = await openEngine(t, dataDir);
+  const stored = new Set((await engine.find({ types: ['Observation'], filter: {}, sort: [], limit: 100_000 })).map((r) => r.id));
+  const lost = acknowledged.filter((id) => !stored.has(id));
+  t.same(lost, [], `all ${acknowledged.length} acknowledged commits are there (${stored.size} stored)`);
+});
