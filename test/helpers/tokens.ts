@@ -11,7 +11,8 @@ import { JWT_BEARER_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
 import { loadConfig } from '../../src/config.js';
 import { authenticate, authPlugin } from '../../src/plugins/auth.js';
 import { authRoutes } from '../../src/routes/auth.js';
-import type { KeyValueStore, StoreEngine } from '../../src/store/engine.js';
+import type { StoreEngine } from '../../src/store/engine.js';
+import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 
 /**
  * Test clients are registered like real ones (a clients file with their public
@@ -132,79 +133,48 @@ export async function bearer(app: FastifyInstance, client: TestClient, scope: st
 }
 
 /**
- * Minimal app for the auth tests: config + engine decorations, the auth plugin,
- * the auth routes and a protected route echoing the principal.
- * TODO(switch): use buildServer and the embedded engine once they land; until
- * then the engine is a stand-in whose only used part is an in-memory kv.
+ * Minimal app for the auth tests: config + the real embedded engine (temp dir),
+ * the auth plugin, the auth routes and a protected route echoing the principal.
+ * Pass `engine` to share one store between two apps (two replicas).
  */
 export interface AuthTestApp {
   app: FastifyInstance;
   dataDir: string;
+  engine: StoreEngine;
 }
 
-export async function buildAuthTestApp(
-  t: { teardown: (fn: () => unknown) => void },
-  options: { clients?: Array<TestClient | RegisteredClient>; clientsFile?: string | null; now?: () => number; kv?: KeyValueStore; dataDir?: string; publicUrl?: string } = {},
-): Promise<AuthTestApp> {
+export interface AuthTestAppOptions {
+  clients?: Array<TestClient | RegisteredClient>;
+  /** null: no clients file (development client); a path: that file. */
+  clientsFile?: string | null;
+  now?: () => number;
+  engine?: StoreEngine;
+  dataDir?: string;
+  publicUrl?: string;
+}
+
+export async function buildAuthTestApp(t: { teardown: (fn: () => unknown) => void }, options: AuthTestAppOptions = {}): Promise<AuthTestApp> {
   const dataDir = options.dataDir ?? (await tempDir(t));
   let clientsFile: string | undefined;
   if (options.clientsFile !== null) clientsFile = options.clientsFile ?? (await writeClientsFile(dataDir, options.clients ?? []));
   const config = loadConfig({}, { dataDir, publicUrl: options.publicUrl ?? 'http://carnet.test', logLevel: 'silent', ...(clientsFile ? { clientsFile } : {}) });
+  let engine = options.engine;
+  if (!engine) {
+    engine = createEmbeddedEngine({ dataDir: path.join(dataDir, 'store'), now: options.now });
+    await engine.open();
+    const opened = engine;
+    t.teardown(() => opened.close());
+  }
   const app = Fastify({ logger: false });
-  const kv = options.kv ?? memoryKv();
   app.decorate('config', config);
-  app.decorate('engine', { kind: 'embedded', kv, isReady: async () => true } as unknown as StoreEngine);
+  app.decorate('engine', engine);
+  t.teardown(() => app.close());
   await app.register(authPlugin, { now: options.now });
   await app.register(authRoutes);
   await app.register(async (fhir) => {
     fhir.addHook('onRequest', authenticate);
     fhir.get('/whoami', async (request) => ({ ...request.principal, scopes: request.principal?.scopes.map((s) => s.raw) }));
   }, { prefix: '/fhir' });
-  t.teardown(() => app.close());
   await app.ready();
-  return { app, dataDir };
-}
-
-export function memoryKv(now: () => number = Date.now): KeyValueStore {
-  const data = new Map<string, { v: string; exp?: number }>();
-  const live = (k: string) => {
-    const e = data.get(k);
-    if (e && e.exp !== undefined && e.exp <= now()) {
-      data.delete(k);
-      return undefined;
-    }
-    return e;
-  };
-  const entry = (value: unknown, options?: { expiresAt?: number }) => ({ v: JSON.stringify(value), exp: options?.expiresAt });
-  return {
-    async get<T>(ns: string, key: string) {
-      const e = live(`${ns}\u0000${key}`);
-      return e ? (JSON.parse(e.v) as T) : undefined;
-    },
-    async put(ns, key, value, options) {
-      data.set(`${ns}\u0000${key}`, entry(value, options));
-    },
-    async putIfAbsent(ns, key, value, options) {
-      if (live(`${ns}\u0000${key}`)) return false;
-      data.set(`${ns}\u0000${key}`, entry(value, options));
-      return true;
-    },
-    async take<T>(ns: string, key: string) {
-      const e = live(`${ns}\u0000${key}`);
-      data.delete(`${ns}\u0000${key}`);
-      return e ? (JSON.parse(e.v) as T) : undefined;
-    },
-    async delete(ns, key) {
-      data.delete(`${ns}\u0000${key}`);
-    },
-    async list<T>(ns: string) {
-      const out: Array<{ key: string; value: T }> = [];
-      for (const k of [...data.keys()]) {
-        if (!k.startsWith(`${ns}\u0000`)) continue;
-        const e = live(k);
-        if (e) out.push({ key: k.slice(ns.length + 1), value: JSON.parse(e.v) as T });
-      }
-      return out;
-    },
-  };
+  return { app, dataDir, engine };
 }

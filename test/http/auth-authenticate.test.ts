@@ -83,7 +83,7 @@ t.test('wrong key, audience, issuer, type, expiry are refused', async (t) => {
 
 t.test('a key added by another replica is picked up from the store', async (t) => {
   // Rotation through the same kv: this instance learns the new kid on first sight.
-  const other = await buildAuthTestApp(t, { clients: [lab], kv: app.engine.kv });
+  const other = await buildAuthTestApp(t, { clients: [lab], engine: app.engine });
   await other.app.carnetAuth.keys.rotate();
   const token = await getAccessToken(other.app, lab, 'system/*.rs');
   t.equal((await whoami(`Bearer ${token}`)).statusCode, 200);

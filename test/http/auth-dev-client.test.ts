@@ -33,7 +33,7 @@ t.test('without a clients file a development client is created once, and scripts
   const dev = JSON.parse(await readFile(file, 'utf8'));
   t.match(dev, { clientId: 'carnet-dev', scope: 'system/*.cruds', alg: 'ES384', privateJwk: { kty: 'EC', crv: 'P-384', kid: String, d: String } });
 
-  const again = await buildAuthTestApp(t, { clientsFile: null, dataDir, publicUrl: url });
+  const again = await buildAuthTestApp(t, { clientsFile: null, dataDir, publicUrl: url, engine: app.engine });
   t.same(JSON.parse(await readFile(file, 'utf8')), dev, 'a later start reuses the same client');
   await again.app.close();
 
@@ -65,11 +65,12 @@ t.test('scripts/token.ts explains a missing dev client and a stopped server', as
 
 t.test('a bad clients file stops the start with a clear message', async (t) => {
   const dir = await tempDir(t);
+  const { engine } = await buildAuthTestApp(t, { clientsFile: null, dataDir: dir });
   const { writeFile } = await import('node:fs/promises');
   const file = path.join(dir, 'clients.json');
   await writeFile(file, JSON.stringify([{ clientId: 'x', name: 'X', kind: 'system', scope: 'system/Foo.rs' }]));
-  await t.rejects(buildAuthTestApp(t, { clientsFile: file, dataDir: dir }), /Invalid clients file .*clients\.json: .*unknown resource type.*needs exactly one of jwks or jwksUri|Invalid clients file .*jwks/);
+  await t.rejects(buildAuthTestApp(t, { clientsFile: file, dataDir: dir, engine }), /Invalid clients file .*clients\.json: .*unknown resource type.*needs exactly one of jwks or jwksUri|Invalid clients file .*jwks/);
   await writeFile(file, '{ not json');
-  await t.rejects(buildAuthTestApp(t, { clientsFile: file, dataDir: dir }), /not valid JSON/);
-  await t.rejects(buildAuthTestApp(t, { clientsFile: path.join(dir, 'absent.json'), dataDir: dir }), /Cannot read clients file .*ENOENT/);
+  await t.rejects(buildAuthTestApp(t, { clientsFile: file, dataDir: dir, engine }), /not valid JSON/);
+  await t.rejects(buildAuthTestApp(t, { clientsFile: path.join(dir, 'absent.json'), dataDir: dir, engine }), /Cannot read clients file .*ENOENT/);
 });
