@@ -53,9 +53,36 @@ export function patchSchema(schema: JsonSchema): JsonSchema {
   defs.Resource ??= NESTED_RESOURCE;
   defs.integer64 ??= { type: 'string', pattern: '^-?([0]|([1-9][0-9]*))$' };
   defs.xhtml = { ...defs.xhtml, type: 'string' };
+  // The schema's regexes were written for XML Schema, where \s is only space, tab, CR and LF;
+  // in JavaScript \s also covers non-breaking and other Unicode spaces, which FHIR allows.
+  const fixPatterns = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const d = node as JsonSchema;
+    if (typeof d.pattern === 'string') {
+      if (d.pattern === '^[ \\r\\n\\t\\S]+$') d.pattern = '^[\\s\\S]+$';
+      else d.pattern = d.pattern.replaceAll('[^\\s]', '[^ \\t\\r\\n]').replaceAll('\\s', '[ \\t\\r\\n]');
+    }
+    for (const v of Object.values(d)) fixPatterns(v);
+  };
+  fixPatterns(defs);
+  addPrimitiveExtensionProperties(defs);
   const fhirVersion = defs.CapabilityStatement?.properties?.fhirVersion;
   if (Array.isArray(fhirVersion?.enum) && !fhirVersion.enum.includes('4.0.1')) fhirVersion.enum.push('4.0.1');
   return schema;
+}
+
+/** Some primitives (canonical, in particular) lack their `_name` sibling for extensions and ids. */
+function addPrimitiveExtensionProperties(defs: Record<string, JsonSchema>): void {
+  const isPrimitive = (ref: unknown): boolean => typeof ref === 'string' && /^#\/definitions\/[a-z]/.test(ref);
+  for (const d of Object.values(defs)) {
+    const props = d.properties as Record<string, JsonSchema> | undefined;
+    if (!props) continue;
+    for (const [name, p] of Object.entries({ ...props })) {
+      if (name.startsWith('_') || props[`_${name}`]) continue;
+      if (isPrimitive(p.$ref)) props[`_${name}`] = { $ref: '#/definitions/Element' };
+      else if (p.type === 'array' && isPrimitive(p.items?.$ref)) props[`_${name}`] = { type: 'array', items: { $ref: '#/definitions/Element' } };
+    }
+  }
 }
 
 function resourceTypes(schema: JsonSchema): string[] {
@@ -79,7 +106,7 @@ function buildStructureModules(): Record<string, string> {
 
 /** pattern -> primitive type name, so that a format error can say "not a valid dateTime". */
 function primitivePatterns(): Record<string, string> {
-  const defs = readJson(path.join(r4, 'fhir.schema.json')).definitions as Record<string, JsonSchema>;
+  const defs = patchSchema(readJson(path.join(r4, 'fhir.schema.json'))).definitions as Record<string, JsonSchema>;
   const out: Record<string, string> = {};
   for (const [name, d] of Object.entries(defs)) if (typeof d.pattern === 'string' && /^[a-z]/.test(name)) out[d.pattern] ??= name;
   return out;

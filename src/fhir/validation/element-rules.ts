@@ -1,6 +1,240 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { ElementInfo } from './element-model-types.js';
+import { isPrimitiveType, typeIndex, valueSetCodes, type ChildLookup, type TypeIndex } from './element-index.js';
+import { compileFastInvariant } from './fast-invariant.js';
+import { NATIVE_INVARIANTS, type InvariantEnv } from './invariants.js';
+import { checkStructure, type StructureIssue } from './structure.js';
 
-/** Cardinality, bindings and invariants from the R4 StructureDefinitions. */
-export function checkElements(_resource: Record<string, unknown>, _base: string): OperationOutcomeIssue[] {
-  return [];
+const MAX_STRING = 1024 * 1024;
+
+interface Ctx {
+  issues: StructureIssue[];
+  env: InvariantEnv;
+}
+
+/**
+ * The rules the JSON schema cannot express, from the R4 StructureDefinitions:
+ * minimum and maximum cardinality, no empty element or array, one choice per
+ * `[x]`, string size, real calendar dates, required bindings, FHIRPath invariants;
+ * and nested resources (contained, Bundle entries, Parameters) validated in full.
+ */
+export function checkElements(resource: Record<string, unknown>, base: string, rootResource: unknown = resource): StructureIssue[] {
+  const ctx: Ctx = { issues: [], env: { resource, rootResource } };
+  const index = typeIndex(resource.resourceType as string);
+  if (index) checkObject(ctx, index, '', resource, base);
+  if (Array.isArray(resource.contained)) checkContainedReferenced(ctx, resource, base);
+  if (resource.resourceType === 'Bundle') checkUniqueFullUrls(ctx, resource, base);
+  return ctx.issues;
+}
+
+function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<string, unknown>, expr: string): void {
+  const lookup = index.byJsonName(path);
+  const seenChoice = new Map<string, string>();
+  let hasContent = false;
+  for (const key in node) {
+    const value = node[key];
+    if (key === 'resourceType' || value === undefined) continue;
+    hasContent = true;
+    if (key.charCodeAt(0) === 95 /* _ */) {
+      checkPrimitiveExtension(ctx, value, `${expr}.${key}`);
+      continue;
+    }
+    const child = lookup.get(key);
+    if (!child) continue; // reported by the structure check
+    if (child.def.info.choice) {
+      const other = seenChoice.get(child.name);
+      if (other) error(ctx, 'structure', `${expr}.${key}`, `Only one of ${other} and ${key} may be present (${child.name}[x] holds one value)`);
+      else seenChoice.set(child.name, key);
+    }
+    if (Array.isArray(value)) {
+      if (value.length === 0) {
+        error(ctx, 'structure', `${expr}.${key}`, `${expr}.${key} is an empty array: leave the element out instead`);
+        continue;
+      }
+      const max = child.def.info.max;
+      if (max > 1 && value.length > max) {
+        error(ctx, 'structure', `${expr}.${key}`, `${expr}.${key} has ${value.length} items; at most ${max} allowed`);
+      }
+      for (let i = 0; i < value.length; i++) checkValue(ctx, index, child, value[i], `${expr}.${key}[${i}]`);
+    } else {
+      checkValue(ctx, index, child, value, `${expr}.${key}`);
+    }
+  }
+  if (!hasContent && path !== '') error(ctx, 'structure', expr, `${expr} is empty: an element must have a value or children (ele-1)`);
+  for (const def of index.childrenOf(path)) {
+    if (def.info.min === 0) continue;
+    if (isPresent(node, def.name, def.info)) continue;
+    error(ctx, 'required', `${expr}.${def.name}${def.info.choice ? '[x]' : ''}`,
+      `${expr}.${def.name}${def.info.choice ? '[x]' : ''} is required (minimum cardinality ${def.info.min}) but missing`);
+  }
+  const info = index.model.elements[path];
+  if (info?.constraints) checkInvariants(ctx, index, path, info, node, expr);
+}
+
+function isPresent(node: Record<string, unknown>, name: string, info: ElementInfo): boolean {
+  if (info.choice) {
+    for (const key in node) if (key.startsWith(name) && /^[A-Z]/.test(key.slice(name.length))) return true;
+    return false;
+  }
+  return node[name] !== undefined || node[`_${name}`] !== undefined;
+}
+
+function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unknown, expr: string): void {
+  const type = child.type;
+  const info = child.def.info;
+  if (value === null || typeof value !== 'object') {
+    if (isPrimitiveType(type)) checkPrimitive(ctx, type, info, value, expr);
+    return; // wrong JSON types are reported by the structure check
+  }
+  if (Array.isArray(value)) return;
+  const obj = value as Record<string, unknown>;
+  if (type === 'Resource') {
+    checkNestedResource(ctx, obj, expr);
+    return;
+  }
+  if (info.contentReference !== undefined) {
+    checkObject(ctx, index, info.contentReference, obj, expr);
+    return;
+  }
+  if ((type === 'BackboneElement' || type === 'Element') && index.hasChildren(child.def.path)) {
+    checkObject(ctx, index, child.def.path, obj, expr);
+    return;
+  }
+  const dataType = typeIndex(type);
+  if (!dataType) return;
+  if (info.binding) checkCodedBinding(ctx, type, info.binding, obj, expr);
+  if (type === 'Extension' && obj.extension !== undefined && Object.keys(obj).some((k) => k.startsWith('value'))) {
+    error(ctx, 'invariant', expr, `${expr}: an extension must have either extensions or a value, not both (ext-1)`);
+  }
+  checkObject(ctx, dataType, '', obj, expr);
+  if (info.constraints) checkInvariants(ctx, index, child.def.path, info, obj, expr);
+}
+
+function checkNestedResource(ctx: Ctx, res: Record<string, unknown>, expr: string): void {
+  const structure = checkStructure(res, expr);
+  ctx.issues.push(...structure);
+  if (structure.some((i) => i.malformed && i.expression?.[0] === expr)) return;
+  ctx.issues.push(...checkElements(res, expr, ctx.env.rootResource));
+}
+
+function checkPrimitiveExtension(ctx: Ctx, value: unknown, expr: string): void {
+  const element = typeIndex('Element');
+  if (!element) return;
+  const items = Array.isArray(value) ? value : [value];
+  items.forEach((item, i) => {
+    if (item === null || typeof item !== 'object') return;
+    checkObject(ctx, element, '', item as Record<string, unknown>, Array.isArray(value) ? `${expr}[${i}]` : expr);
+  });
+}
+
+function checkPrimitive(ctx: Ctx, type: string, info: ElementInfo, value: unknown, expr: string): void {
+  if (typeof value === 'string') {
+    if (value.length > MAX_STRING && type !== 'xhtml' && type !== 'base64Binary') error(ctx, 'too-long', expr, `${expr} is longer than 1 MiB`);
+    if ((type === 'date' || type === 'dateTime' || type === 'instant') && !isCalendarDate(value)) {
+      error(ctx, 'value', expr, `${JSON.stringify(value.slice(0, 40))} is not a real calendar date (${expr})`);
+    }
+    if (info.binding && (type === 'code' || type === 'string' || type === 'uri')) {
+      const vs = valueSetCodes(info.binding);
+      if (vs && ![...vs.values()].some((codes) => codes.has(value))) {
+        error(ctx, 'code-invalid', expr, `Code ${JSON.stringify(value)} is not in the required value set ${info.binding} (${expr})`);
+      }
+    }
+  }
+}
+
+function isCalendarDate(value: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (!m) return true;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+  return days !== undefined && d >= 1 && d <= days;
+}
+
+function checkCodedBinding(ctx: Ctx, type: string, binding: string, obj: Record<string, unknown>, expr: string): void {
+  const vs = valueSetCodes(binding);
+  if (!vs) return;
+  const inSet = (c: Record<string, unknown>): boolean => {
+    if (typeof c.code !== 'string') return false;
+    if (typeof c.system === 'string') return vs.get(c.system)?.has(c.code) ?? false;
+    return [...vs.values()].some((codes) => codes.has(c.code as string));
+  };
+  if (type === 'Coding') {
+    if (obj.code !== undefined && !inSet(obj)) {
+      error(ctx, 'code-invalid', expr, `${describeCoding(obj)} is not in the required value set ${binding} (${expr})`);
+    }
+  } else if (type === 'CodeableConcept') {
+    const codings = Array.isArray(obj.coding) ? (obj.coding as Record<string, unknown>[]) : [];
+    const coded = codings.filter((c) => c && c.code !== undefined);
+    if (coded.length && !coded.some(inSet)) {
+      error(ctx, 'code-invalid', expr, `None of ${coded.map(describeCoding).join(', ')} is in the required value set ${binding} (${expr})`);
+    }
+  }
+}
+
+function describeCoding(c: Record<string, unknown>): string {
+  return c.system ? `${String(c.system)}|${String(c.code)}` : JSON.stringify(c.code);
+}
+
+function checkInvariants(ctx: Ctx, index: TypeIndex, path: string, info: ElementInfo, node: unknown, expr: string): void {
+  const base = path ? `${index.name}.${path}` : index.name;
+  for (const c of info.constraints ?? []) {
+    if (NATIVE_INVARIANTS.has(c.key)) continue;
+    const inv = compileFastInvariant(index, path, base, c);
+    if (!inv) continue;
+    const env = path === '' && index.model.kind === 'resource' ? { ...ctx.env, resource: node } : ctx.env;
+    if (inv.holds(node, env) === false) {
+      ctx.issues.push({ severity: inv.severity, code: 'invariant', expression: [expr], diagnostics: `${inv.key}: ${inv.human} (${expr})` });
+    }
+  }
+}
+
+/** dom-3: each contained resource is referred to from elsewhere in the resource, or refers to its container ('#'). */
+function checkContainedReferenced(ctx: Ctx, resource: Record<string, unknown>, base: string): void {
+  const contained = resource.contained as unknown[];
+  const refs = new Set<string>();
+  collectLocalRefs(resource, refs);
+  contained.forEach((c, i) => {
+    if (!c || typeof c !== 'object') return;
+    const id = (c as Record<string, unknown>).id;
+    if (typeof id !== 'string' || refs.has(`#${id}`)) return;
+    const own = new Set<string>();
+    collectLocalRefs(c, own);
+    if (own.has('#')) return;
+    ctx.issues.push({ severity: 'error', code: 'invariant', expression: [`${base}.contained[${i}]`],
+      diagnostics: `dom-3: contained resource '${id}' is not referenced from the rest of the resource (${base}.contained[${i}])` });
+  });
+}
+
+function collectLocalRefs(node: unknown, into: Set<string>): void {
+  if (typeof node === 'string') {
+    if (node.charCodeAt(0) === 35 /* # */) into.add(node);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  if (Array.isArray(node)) {
+    for (const v of node) collectLocalRefs(v, into);
+    return;
+  }
+  for (const k in node) if (k !== 'id') collectLocalRefs((node as Record<string, unknown>)[k], into);
+}
+
+/** bdl-7: fullUrl unique in a Bundle, unless versions differ (history bundles excepted). */
+function checkUniqueFullUrls(ctx: Ctx, bundle: Record<string, unknown>, base: string): void {
+  if (bundle.type === 'history' || !Array.isArray(bundle.entry)) return;
+  const seen = new Set<string>();
+  for (const e of bundle.entry as Array<Record<string, unknown> | null>) {
+    if (!e || typeof e.fullUrl !== 'string') continue;
+    const meta = (e.resource as { meta?: { versionId?: string } } | undefined)?.meta;
+    const key = `${e.fullUrl}|${meta?.versionId ?? ''}`;
+    if (seen.has(key)) {
+      ctx.issues.push({ severity: 'error', code: 'invariant', expression: [base],
+        diagnostics: `bdl-7: fullUrl ${e.fullUrl} appears more than once in the Bundle (${base})` });
+      return;
+    }
+    seen.add(key);
+  }
+}
+
+function error(ctx: Ctx, code: OperationOutcomeIssue['code'], expr: string, diagnostics: string): void {
+  ctx.issues.push({ severity: 'error', code, expression: [expr], diagnostics });
 }

@@ -60,7 +60,16 @@ export function createValidator(options: ValidatorOptions = {}): Validator {
 
 function finish(issues: StructureIssue[]): ValidationResult {
   const malformed = issues.some((i) => i.malformed && isError(i));
-  return { malformed, issues: issues.map(({ malformed: _m, ...issue }) => issue) };
+  // The schema's enumerations and the required bindings may both catch a bad code: say it once.
+  const seen = new Set<string>();
+  const unique = issues.filter((i) => {
+    const key = `${i.code}|${i.expression?.[0] ?? ''}`;
+    if (i.code !== 'code-invalid') return true;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { malformed, issues: unique.map(({ malformed: _m, ...issue }) => issue) };
 }
 
 function isError(issue: OperationOutcomeIssue): boolean {
