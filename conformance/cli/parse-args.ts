@@ -10,6 +10,8 @@ export interface CliOptions {
   token?: string;
   tokenEndpoint?: string;
   reportDir?: string;
+  appClientId?: string;
+  redirectUri?: string;
   failOn: Severity[];
   timeoutMs: number;
   runId?: string;
@@ -25,6 +27,8 @@ export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
                          or an object { clientId, privateJwk }
   --token TOKEN          use this bearer token instead of getting one
   --token-endpoint URL   override the discovered token endpoint
+  --app-client-id ID     a registered user-facing app, for the authorization-code (PKCE) checks
+  --redirect-uri URL     one of that app's registered redirect URIs
   --report-dir DIR       write junit.xml, report.html and TestReport-<suite>.json there
   --fail-on LIST         exit 1 when a check of these severities fails: error,warning (default: error)
   --timeout SECONDS      per request (default: 30)
@@ -49,6 +53,8 @@ export function parseCli(argv: string[]): CliOptions {
         token: { type: 'string' },
         'token-endpoint': { type: 'string' },
         'report-dir': { type: 'string' },
+        'app-client-id': { type: 'string' },
+        'redirect-uri': { type: 'string' },
         'fail-on': { type: 'string' },
         timeout: { type: 'string' },
         'run-id': { type: 'string' },
@@ -75,6 +81,7 @@ export function parseCli(argv: string[]): CliOptions {
   const failOn = (v['fail-on'] ?? 'error').split(',').map((s) => s.trim()).filter(Boolean);
   for (const f of failOn) if (f !== 'error' && f !== 'warning') throw new UsageError(`--fail-on takes error and/or warning, not '${f}'`);
 
+  if (Boolean(v['app-client-id']) !== Boolean(v['redirect-uri'])) throw new UsageError('--app-client-id and --redirect-uri go together');
   if (v.token && v['private-key']) throw new UsageError('give either --token or --private-key, not both');
   const timeout = v.timeout === undefined ? 30 : Number(v.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds');
@@ -87,6 +94,8 @@ export function parseCli(argv: string[]): CliOptions {
     token: v.token,
     tokenEndpoint: v['token-endpoint'],
     reportDir: v['report-dir'],
+    appClientId: v['app-client-id'],
+    redirectUri: v['redirect-uri'],
     failOn: [...new Set(failOn)] as Severity[],
     timeoutMs: timeout * 1000,
     runId: v['run-id'],

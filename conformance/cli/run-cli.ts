@@ -37,6 +37,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       auth: await authOptions(options),
       runId: options.runId,
       timeoutMs: options.timeoutMs,
+      appClient: options.appClientId && options.redirectUri ? { clientId: options.appClientId, redirectUri: options.redirectUri } : undefined,
       progress: createProgress(io.stderr),
     });
   } catch (err) {

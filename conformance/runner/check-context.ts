@@ -15,6 +15,11 @@ import { CheckFailure, CheckSkipped } from './check-errors.js';
 import type { HttpClient, HttpResponse } from './http-client.js';
 import type { SuiteId, Target } from './types.js';
 
+export interface AppClient {
+  clientId: string;
+  redirectUri: string;
+}
+
 /** Everything a check may use. Assertions throw; a check that returns has passed. */
 export class CheckContext {
   readonly notes: string[] = [];
@@ -27,6 +32,8 @@ export class CheckContext {
     readonly tokens: TokenSource,
     /** The scope the suite's own token asks for. */
     readonly scope: string,
+    /** A registered user-facing app, for authorization-code checks (optional). */
+    readonly appClient?: AppClient,
   ) {}
 
   get base(): string {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createTokenSource } from '../auth/token-source.js';
 import type { AuthOptions } from '../auth/token-source.js';
 import { CheckContext } from './check-context.js';
+import type { AppClient } from './check-context.js';
 import { CheckFailure, CheckSkipped } from './check-errors.js';
 import { HttpClient } from './http-client.js';
 import type { Suite } from './suite.js';
@@ -24,6 +25,7 @@ export interface RunOptions {
   runId?: string;
   progress?: ProgressListener;
   timeoutMs?: number;
+  appClient?: AppClient;
 }
 
 export async function runConformance(options: RunOptions): Promise<RunResult> {
@@ -45,7 +47,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
     for (const check of suite.checks) {
       const exchanges: Exchange[] = [];
       const http = new HttpClient(base, (e) => exchanges.push(e), () => tokens.token(scope), options.timeoutMs);
-      const ctx = new CheckContext(suite.id, runId, target, http, tokens, scope);
+      const ctx = new CheckContext(suite.id, runId, target, http, tokens, scope, options.appClient);
       const t0 = Date.now();
       let outcome: CheckResult['outcome'] = 'passed';
       let message: string | undefined;

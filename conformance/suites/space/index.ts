@@ -1,0 +1,56 @@
+import { defineSuite } from '../../runner/suite.js';
+import type { Check } from '../../runner/suite.js';
+import { systemScope } from '../../runner/target.js';
+import type { Requirement } from '../../runner/types.js';
+
+const SPEC = 'Health space rules (carnet DOMAIN)';
+export const NOT_YET = 'feature not yet available on the server';
+
+/** The health space's own rules, listed so a report shows them; none is checked yet. */
+const RULES: { id: string; section: string; text: string }[] = [
+  { id: 'masked-from-professionals', section: 'Documents masked from professionals',
+    text: 'A document the patient masked (securityLabel MASQUE_PS) is not returned to professionals other than the regular doctor, by read, search, _include or count.' },
+  { id: 'invisible-to-patient', section: 'Documents not visible to the patient',
+    text: 'A document marked INVISIBLE_PATIENT is hidden from the holder and becomes visible automatically after one month.' },
+  { id: 'invisible-to-representatives', section: 'Documents not visible to legal representatives',
+    text: 'A document marked INVISIBLE_REPRESENTANTS_LEGAUX is hidden from the legal representatives of a minor.' },
+  { id: 'regular-doctor', section: 'Regular doctor',
+    text: 'The regular doctor sees all data, masked items included, and cannot be blocked.' },
+  { id: 'blocked-professional', section: 'Blocking a professional', anchor: 'consent-fhir-r4-ihe-pcf',
+    text: 'A professional the patient blocked (Consent deny naming that Practitioner) gets 403 on every read and search.' },
+  { id: 'break-the-glass', section: 'Emergency access',
+    text: 'Emergency access (purpose BTG) is allowed unless the patient objected beforehand, and the holder and regular doctor are told.' },
+  { id: 'no-insurer', section: 'Forbidden parties',
+    text: 'No insurer, mutual fund, bank or employer gets access, even with the holder\'s agreement.' },
+  { id: 'patient-cannot-start-thread', section: 'Messaging',
+    text: 'Only professionals and care institutions start a conversation (Communication); a patient may only reply.' },
+  { id: 'access-history', section: 'Access history',
+    text: 'The holder can read the AuditEvents of every access to their space.' },
+  { id: 'app-consent', section: 'Catalogue apps',
+    text: 'A referenced app reads or writes a space only with the holder\'s express, revocable consent for that app.' },
+  { id: 'document-origin', section: 'Document origin',
+    text: 'Documents added by the patient and by professionals are always distinguishable.' },
+];
+
+function requirement(r: (typeof RULES)[number]): Requirement {
+  return { id: `space-${r.id}`, spec: SPEC, section: r.section, url: `urn:carnet:space-rule:${r.id}`, text: r.text };
+}
+
+const checks: Check<undefined>[] = RULES.map((r) => ({
+  id: `space.${r.id}`,
+  title: r.section,
+  requirement: requirement(r),
+  // Skipped, never passed: nothing is verified until the server has the feature and a real check exists.
+  async run(ctx) {
+    ctx.skip(NOT_YET);
+  },
+}));
+
+export const spaceSuite = defineSuite<undefined>({
+  id: 'space',
+  title: 'Health space rules',
+  spec: SPEC,
+  scope: (target) => systemScope(target, '*', 'rs'),
+  createState: () => undefined,
+  checks,
+});
