@@ -1,0 +1,292 @@
+import { BadRequestError, FhirError } from '../errors.js';
+import { decodeCursor, encodeCursor } from '../fhir/search/cursor.js';
+import type { CursorState } from '../fhir/search/cursor.js';
+import type { ReferenceIndex } from '../fhir/search/index-types.js';
+import { getSearchParam, indexedSearchParams, listResourceTypes } from '../fhir/search/params.js';
+import type { IncludeRule, ResolvedClause, SearchClause, SearchRequest } from '../fhir/search/request.js';
+import type { Filter, SortSpec, StoreEngine, VersionRecord } from './engine.js';
+import { andOf, compileFilter, MATCH_NOTHING, orOf } from './filter.js';
+
+export interface SearchResult {
+  matches: VersionRecord[];
+  /** `_include` / `_revinclude` results (search mode `include`). */
+  included: VersionRecord[];
+  total?: number;
+  /** Opaque tokens for `_cursor=` in the next / previous links. */
+  next?: string;
+  previous?: string;
+}
+
+export interface ExecuteOptions {
+  /**
+   * The access policy's hook: a filter AND'ed into every query on `type`
+   * (matches, chains, `_has`, includes, counts); null hides the type entirely.
+   */
+  restrict?: (type: string) => Filter | null;
+}
+
+/** Most resources a chain or `_has` sub-query may select before the search is refused as too costly. */
+export const SUBQUERY_LIMIT = 10_000;
+/** Most resources `_revinclude` adds per rule and page. */
+export const REVINCLUDE_LIMIT = 1_000;
+const ITERATE_ROUNDS = 4;
+
+/**
+ * Runs a parsed search on an engine: resolves chains and `_has` as
+ * sub-queries, pages by keyset (sort values plus (type, id) tie-breakers,
+ * stable while data changes), counts when asked, and adds includes. Every
+ * query goes through `restrict`.
+ */
+export async function executeSearch(engine: StoreEngine, request: SearchRequest, options: ExecuteOptions = {}): Promise<SearchResult> {
+  const scope = new Scope(engine, options.restrict);
+  const visible = scope.visibleTypes(request.types);
+  if (visible.length === 0) return { matches: [], included: [], ...(wantsTotal(request) ? { total: 0 } : {}) };
+
+  const clauses = await Promise.all(request.clauses.map((c) => resolveClause(scope, request.types, c)));
+  const base = andOf([compileFilter({ clauses }), scope.typeFilter(visible)]);
+  const findTypes = request.types.length ? visible : [];
+
+  if (request.summary === 'count' || request.count === 0) {
+    return { matches: [], included: [], total: await engine.count({ types: findTypes, filter: base }) };
+  }
+
+  const sort = sortSpec(request);
+  const sig = sort.map(([f, d]) => (d === 1 ? f : `-${f}`)).join(',');
+  const cursor = request.cursor ? decodeCursor(request.cursor) : undefined;
+  if (cursor && cursor.sig !== sig) throw new BadRequestError('FHIR_ERR_SEARCH_CURSOR', '_cursor belongs to a search with another _sort', { expression: ['_cursor'] });
+
+  const backwards = cursor?.dir === 'prev';
+  const effectiveSort: SortSpec = backwards ? sort.map(([f, d]) => [f, d === 1 ? -1 : 1]) : sort;
+  const filter = cursor ? andOf([base, afterFilter(sort, cursor, backwards)]) : base;
+  const found = await engine.find({ types: findTypes, filter, sort: effectiveSort, limit: request.count + 1 });
+  const hasMore = found.length > request.count;
+  const page = found.slice(0, request.count);
+  if (backwards) page.reverse();
+
+  const result: SearchResult = { matches: page, included: [] };
+  if (page.length > 0) {
+    const first = page[0]!;
+    const last = page[page.length - 1]!;
+    // Going forward there is a next page when we saw one more; a previous one when we came from a cursor.
+    const hasNext = backwards ? true : hasMore;
+    const hasPrev = backwards ? hasMore : cursor !== undefined;
+    if (hasNext) result.next = encodeCursor(position(last, sort, 'next', sig));
+    if (hasPrev) result.previous = encodeCursor(position(first, sort, 'prev', sig));
+  }
+
+  if (request.total === 'accurate' || request.total === 'estimate') {
+    result.total = await engine.count({ types: findTypes, filter: base });
+  } else if (request.total === undefined && !cursor && !hasMore) {
+    // Cheap and exact: the whole result fits on this first page.
+    result.total = page.length;
+  }
+
+  if (request.include.length || request.revinclude.length) result.included = await addIncludes(scope, request, page);
+  return result;
+}
+
+function wantsTotal(request: SearchRequest): boolean {
+  return request.summary === 'count' || request.count === 0 || request.total === 'accurate' || request.total === 'estimate' || request.total === undefined;
+}
+
+/** Types visible to the caller, and the policy filters per type. */
+class Scope {
+  private readonly filters = new Map<string, Filter | null>();
+  constructor(readonly engine: StoreEngine, private readonly restrict?: (type: string) => Filter | null) {}
+
+  filterFor(type: string): Filter | null {
+    if (!this.restrict) return {};
+    if (!this.filters.has(type)) this.filters.set(type, this.restrict(type));
+    return this.filters.get(type)!;
+  }
+
+  visibleTypes(types: string[]): string[] {
+    const all = types.length ? types : listResourceTypes();
+    if (!this.restrict) return all;
+    return all.filter((t) => this.filterFor(t) !== null);
+  }
+
+  /** `{}` when no policy filter applies, else an OR over the types of `{type, ...policy}`. */
+  typeFilter(types: string[]): Filter {
+    if (!this.restrict) return {};
+    const parts = types.map((t) => ({ type: t, f: this.filterFor(t) ?? MATCH_NOTHING }));
+    if (parts.every((p) => Object.keys(p.f).length === 0)) return {};
+    return orOf(parts.map((p) => andOf([{ type: p.type }, p.f])));
+  }
+
+  async find(types: string[], filter: Filter, limit: number): Promise<VersionRecord[]> {
+    const visible = this.visibleTypes(types);
+    if (visible.length === 0) return [];
+    return this.engine.find({ types: visible, filter: andOf([filter, this.typeFilter(visible)]), sort: [['type', 1], ['id', 1]], limit });
+  }
+}
+
+async function resolveClause(scope: Scope, types: string[], clause: SearchClause): Promise<SearchClause> {
+  if (clause.kind === 'chain') {
+    const next = await resolveClause(scope, clause.targets, clause.next);
+    const found = await scope.find(clause.targets, compileFilter({ clauses: [next] }), SUBQUERY_LIMIT + 1);
+    tooCostly(found, clause.name);
+    return resolved(clause.name, clause.raw, clause.code, found.map((r) => `${r.type}/${r.id}`));
+  }
+  if (clause.kind === 'has') {
+    const next = await resolveClause(scope, [clause.type], clause.next);
+    const found = await scope.find([clause.type], compileFilter({ clauses: [next] }), SUBQUERY_LIMIT + 1);
+    tooCostly(found, clause.name);
+    const ids = new Set<string>();
+    for (const r of found) {
+      for (const v of (r.idx[clause.ref] ?? []) as ReferenceIndex[]) {
+        if (v.r && v.i && v.t && (types.length === 0 || types.includes(v.t) || types[0] === 'Resource')) ids.add(v.i);
+      }
+    }
+    return resolved(clause.name, clause.raw, '_id', [...ids]);
+  }
+  return clause;
+}
+
+function resolved(name: string, raw: string, code: string, values: string[]): ResolvedClause {
+  return { kind: 'resolved', name, raw, code, values };
+}
+
+function tooCostly(found: VersionRecord[], name: string): void {
+  if (found.length > SUBQUERY_LIMIT) {
+    throw new FhirError('FHIR_ERR_SEARCH_TOO_COSTLY', 400, 'too-costly', `${name} selects more than ${SUBQUERY_LIMIT} resources; narrow it down`, { expression: [name] });
+  }
+}
+
+/** Record fields of the requested sort, ending with the (type, id) tie-breakers. */
+export function sortSpec(request: Pick<SearchRequest, 'sort'>): SortSpec {
+  const spec: SortSpec = [];
+  for (const rule of request.sort) {
+    const dir = rule.descending ? -1 : 1;
+    if (rule.code === '_id') spec.push(['id', dir]);
+    else if (rule.code === '_lastUpdated') spec.push(['ts', dir]);
+    else spec.push([`srt.${rule.descending ? '-' : ''}${rule.code}`, dir]);
+  }
+  if (!spec.some(([f]) => f === 'type')) spec.push(['type', 1]);
+  if (!spec.some(([f]) => f === 'id')) spec.push(['id', 1]);
+  return spec;
+}
+
+function fieldValue(record: VersionRecord, field: string): string | number | null {
+  if (field === 'id') return record.id;
+  if (field === 'type') return record.type;
+  if (field === 'ts') return record.ts;
+  if (field.startsWith('srt.')) return record.srt[field.slice(4)] ?? null;
+  return null;
+}
+
+function position(record: VersionRecord, sort: SortSpec, dir: CursorState['dir'], sig: string): CursorState {
+  return { dir, keys: sort.map(([f]) => fieldValue(record, f)), type: record.type, id: record.id, sig };
+}
+
+/**
+ * Records strictly after (or, reading backwards, before) a position in `sort`
+ * order. A missing sort value counts as the greatest in both directions: the
+ * order in which the engines put records lacking the parameter last.
+ */
+function afterFilter(sort: SortSpec, cursor: CursorState, backwards: boolean): Filter {
+  const branches: Filter[] = [];
+  const equalSoFar: Filter[] = [];
+  sort.forEach(([field, dir], i) => {
+    const v = cursor.keys[i] ?? null;
+    const after = backwards ? beforeCondition(field, dir, v) : afterCondition(field, dir, v);
+    if (after) branches.push(andOf([...equalSoFar, after]));
+    equalSoFar.push(v === null ? { [field]: { $exists: false } } : { [field]: v });
+  });
+  return orOf(branches);
+}
+
+/** Records whose `field` comes after v in direction dir (missing last). */
+function afterCondition(field: string, dir: 1 | -1, v: string | number | null): Filter | undefined {
+  if (v === null) return undefined;
+  return { $or: [{ [field]: { [dir === 1 ? '$gt' : '$lt']: v } }, { [field]: { $exists: false } }] };
+}
+
+/** Records whose `field` comes before v in direction dir (missing last). */
+function beforeCondition(field: string, dir: 1 | -1, v: string | number | null): Filter | undefined {
+  if (v === null) return { [field]: { $exists: true } };
+  return { [field]: { [dir === 1 ? '$lt' : '$gt']: v } };
+}
+
+async function addIncludes(scope: Scope, request: SearchRequest, page: VersionRecord[]): Promise<VersionRecord[]> {
+  const seen = new Set(page.map(key));
+  const included: VersionRecord[] = [];
+  let frontier = page;
+  for (let round = 0; round < ITERATE_ROUNDS && frontier.length > 0; round++) {
+    const added: VersionRecord[] = [];
+    const rules = (iterate: boolean) => (r: IncludeRule) => round === 0 || (iterate && r.iterate);
+    for (const rule of request.include.filter(rules(true))) {
+      for (const r of await forwardInclude(scope, rule, frontier, seen)) added.push(r);
+    }
+    for (const rule of request.revinclude.filter(rules(true))) {
+      for (const r of await reverseInclude(scope, rule, frontier, seen)) added.push(r);
+    }
+    included.push(...added);
+    frontier = added;
+    if (!request.include.some((r) => r.iterate) && !request.revinclude.some((r) => r.iterate)) break;
+  }
+  return included;
+}
+
+function key(r: VersionRecord): string {
+  return `${r.type}/${r.id}`;
+}
+
+async function forwardInclude(scope: Scope, rule: IncludeRule, sources: VersionRecord[], seen: Set<string>): Promise<VersionRecord[]> {
+  const wanted = new Map<string, Set<string>>();
+  for (const rec of sources) {
+    if (rule.type !== '*' && rec.type !== rule.type) continue;
+    const codes = rule.code === '*' ? indexedSearchParams(rec.type).filter((d) => d.type === 'reference').map((d) => d.code) : [rule.code];
+    for (const code of codes) {
+      for (const v of (rec.idx[code] ?? []) as ReferenceIndex[]) {
+        if (!v.r || !v.t || !v.i || v.r.includes(':')) continue;
+        if (rule.target && v.t !== rule.target) continue;
+        if (seen.has(v.r)) continue;
+        let ids = wanted.get(v.t);
+        if (!ids) wanted.set(v.t, (ids = new Set()));
+        ids.add(v.i);
+      }
+    }
+  }
+  const out: VersionRecord[] = [];
+  for (const [type, ids] of wanted) {
+    for (const r of await scope.find([type], { id: { $in: [...ids] } }, ids.size)) {
+      if (seen.has(key(r))) continue;
+      seen.add(key(r));
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+async function reverseInclude(scope: Scope, rule: IncludeRule, targets: VersionRecord[], seen: Set<string>): Promise<VersionRecord[]> {
+  if (rule.type === '*' || targets.length === 0) return [];
+  const refs = targets.filter((t) => !rule.target || t.type === rule.target).map(key);
+  if (refs.length === 0) return [];
+  const codes = rule.code === '*'
+    ? indexedSearchParams(rule.type).filter((d) => d.type === 'reference').map((d) => d.code)
+    : getSearchParam(rule.type, rule.code) ? [rule.code] : [];
+  if (codes.length === 0) return [];
+  const filter = orOf(codes.map((code) => ({ [`idx.${code}.r`]: { $in: refs } })));
+  const out: VersionRecord[] = [];
+  for (const r of await scope.find([rule.type], filter, REVINCLUDE_LIMIT)) {
+    if (seen.has(key(r))) continue;
+    seen.add(key(r));
+    out.push(r);
+  }
+  return out;
+}
+
+/** The canonical parameters of a search, for its `self` link (the page token excluded). */
+export function formatSearchQuery(request: SearchRequest): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const c of request.clauses) out.push([c.name, c.raw]);
+  if (request.sort.length) out.push(['_sort', request.sort.map((r) => (r.descending ? `-${r.code}` : r.code)).join(',')]);
+  out.push(['_count', String(request.count)]);
+  if (request.total) out.push(['_total', request.total]);
+  if (request.summary) out.push(['_summary', request.summary]);
+  if (request.elements?.length) out.push(['_elements', request.elements.join(',')]);
+  for (const r of request.include) out.push([r.iterate ? '_include:iterate' : '_include', r.raw]);
+  for (const r of request.revinclude) out.push([r.iterate ? '_revinclude:iterate' : '_revinclude', r.raw]);
+  return out;
+}
