@@ -16,7 +16,7 @@ const RULES: { id: string; section: string; text: string }[] = [
     text: 'A document marked INVISIBLE_REPRESENTANTS_LEGAUX is hidden from the legal representatives of a minor.' },
   { id: 'regular-doctor', section: 'Regular doctor',
     text: 'The regular doctor sees all data, masked items included, and cannot be blocked.' },
-  { id: 'blocked-professional', section: 'Blocking a professional', anchor: 'consent-fhir-r4-ihe-pcf',
+  { id: 'blocked-professional', section: 'Blocking a professional',
     text: 'A professional the patient blocked (Consent deny naming that Practitioner) gets 403 on every read and search.' },
   { id: 'break-the-glass', section: 'Emergency access',
     text: 'Emergency access (purpose BTG) is allowed unless the patient objected beforehand, and the holder and regular doctor are told.' },
