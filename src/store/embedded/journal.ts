@@ -125,6 +125,9 @@ export class Journal {
   private async flush(): Promise<void> {
     try {
       while (this.queue.length > 0) {
+        // One turn of the event loop lets writers woken by the previous round
+        // queue their next frame, so they share this round's fsync.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const group = this.queue;
         this.queue = [];
         try {

@@ -1,5 +1,6 @@
 import type { HistoryQuery, VersionRecord } from '../engine.js';
 import { SecondaryIndex, type Narrowing } from './secondary-index.js';
+import { StringPool } from './string-pool.js';
 
 /** Where a version lives: its journal frame and its position in that batch. */
 export interface VersionRef {
@@ -29,6 +30,7 @@ export class ResourceTable {
   private readonly historyAll: VersionRef[] = [];
   private readonly historyByType = new Map<string, VersionRef[]>();
   readonly index = new SecondaryIndex<ResourceState>();
+  private readonly strings = new StringPool();
 
   get(type: string, id: string): ResourceState | undefined {
     return this.byType.get(type)?.get(id);
@@ -40,6 +42,7 @@ export class ResourceTable {
 
   /** Publishes a durable version found at `slot` of the journal frame at `frame`. */
   apply(record: VersionRecord, frame: number, slot: number): void {
+    this.strings.internRecord(record);
     let ids = this.byType.get(record.type);
     if (!ids) this.byType.set(record.type, (ids = new Map()));
     let state = ids.get(record.id);

@@ -28,13 +28,16 @@ const INDEXED_FIELDS = ['sc', 'c', 'r', 'i', 'u', 'f'] as const;
  * index can never change a result, only its cost.
  */
 export class SecondaryIndex<T extends Indexed> {
-  /** path -> value -> posting. Two levels so values reuse the records' own strings. */
-  private readonly byPath = new Map<string, Map<string, Posting<T>>>();
+  /**
+   * value -> posting, per `comp` and per idx parameter and field. Nested maps
+   * rather than one map keyed by path: no key string is built per write, and
+   * the values are the records' own strings.
+   */
+  private readonly comp = new Map<string, Posting<T>>();
+  private readonly byParam = new Map<string, Map<string, Map<string, Posting<T>>>>();
 
   add(item: T, record: VersionRecord): void {
-    this.visit(record, (path, value) => {
-      let values = this.byPath.get(path);
-      if (!values) this.byPath.set(path, (values = new Map()));
+    this.visit(record, true, (values, value) => {
       const posting = values.get(value);
       if (posting === undefined) values.set(value, item);
       else if (posting instanceof Set) posting.add(item);
@@ -43,16 +46,15 @@ export class SecondaryIndex<T extends Indexed> {
   }
 
   remove(item: T, record: VersionRecord): void {
-    this.visit(record, (path, value) => {
-      const values = this.byPath.get(path);
-      const posting = values?.get(value);
+    this.visit(record, false, (values, value) => {
+      const posting = values.get(value);
       if (posting === undefined) return;
       if (posting instanceof Set) {
         posting.delete(item);
-        if (posting.size === 1) values!.set(value, posting.values().next().value as T);
-        else if (posting.size === 0) values!.delete(value);
+        if (posting.size === 1) values.set(value, posting.values().next().value as T);
+        else if (posting.size === 0) values.delete(value);
       } else if (posting === item) {
-        values!.delete(value);
+        values.delete(value);
       }
     });
   }
@@ -94,49 +96,66 @@ export class SecondaryIndex<T extends Indexed> {
       } else if (key === 'id') {
         const ids = equalityValues(cond);
         if (ids) out.push(listNarrowing(byId(ids)));
-      } else if (key === 'comp' || isIndexedIdxPath(key)) {
+      } else if (key === 'comp') {
         const values = equalityValues(cond);
-        if (values) out.push(this.postingsNarrowing(key, values));
-      } else if (key.startsWith('idx.') && key.indexOf('.', 4) === -1 && isPlainObject(cond) && isPlainObject(cond.$elemMatch)) {
-        // { 'idx.code': { $elemMatch: { sc: 'x', ... } } }: any equality field narrows.
-        for (const [field, sub] of Object.entries(cond.$elemMatch)) {
-          if (!(INDEXED_FIELDS as readonly string[]).includes(field)) continue;
-          const values = equalityValues(sub);
-          if (values) out.push(this.postingsNarrowing(`${key}.${field}`, values));
+        if (values) out.push(postingsNarrowing(this.comp, values));
+      } else if (key.startsWith('idx.')) {
+        const dot = key.indexOf('.', 4);
+        if (dot === -1) {
+          // { 'idx.code': { $elemMatch: { sc: 'x', ... } } }: any equality field narrows.
+          if (!isPlainObject(cond) || !isPlainObject(cond.$elemMatch)) continue;
+          for (const [field, sub] of Object.entries(cond.$elemMatch)) {
+            const values = isIndexedField(field) ? equalityValues(sub) : undefined;
+            if (values) out.push(postingsNarrowing(this.byParam.get(key.slice(4))?.get(field), values));
+          }
+        } else {
+          const field = key.slice(dot + 1);
+          const values = isIndexedField(field) ? equalityValues(cond) : undefined;
+          if (values) out.push(postingsNarrowing(this.byParam.get(key.slice(4, dot))?.get(field), values));
         }
       }
     }
   }
 
-  private postingsNarrowing(path: string, values: string[]): Narrowing<T> {
-    const map = this.byPath.get(path);
-    const postings: Array<Posting<T>> = [];
-    for (const value of new Set(values)) {
-      const posting = map?.get(value);
-      if (posting !== undefined) postings.push(posting);
-    }
-    return postingNarrowing(postings);
-  }
-
-  private visit(record: VersionRecord, fn: (path: string, value: string) => void): void {
-    for (const c of record.comp) fn('comp', c);
-    for (const [param, values] of Object.entries(record.idx)) {
-      for (const value of values) {
+  /** Calls `fn` with the value map and value of every indexed string; `create` makes missing maps. */
+  private visit(record: VersionRecord, create: boolean, fn: (values: Map<string, Posting<T>>, value: string) => void): void {
+    for (const c of record.comp) fn(this.comp, c);
+    const idx = record.idx;
+    for (const param in idx) {
+      let fields = this.byParam.get(param);
+      for (const value of idx[param]!) {
         if (!isPlainObject(value)) continue;
         for (const field of INDEXED_FIELDS) {
           const v = (value as Record<string, unknown>)[field];
-          if (typeof v === 'string') fn(`idx.${param}.${field}`, v);
-          else if (Array.isArray(v)) for (const e of v) if (typeof e === 'string') fn(`idx.${param}.${field}`, e);
+          if (v === undefined) continue;
+          if (!fields) {
+            if (!create) break;
+            this.byParam.set(param, (fields = new Map()));
+          }
+          let values = fields.get(field);
+          if (!values) {
+            if (!create) continue;
+            fields.set(field, (values = new Map()));
+          }
+          if (typeof v === 'string') fn(values, v);
+          else if (Array.isArray(v)) for (const e of v) if (typeof e === 'string') fn(values, e);
         }
       }
     }
   }
 }
 
-function isIndexedIdxPath(key: string): boolean {
-  if (!key.startsWith('idx.')) return false;
-  const dot = key.indexOf('.', 4);
-  return dot > 4 && (INDEXED_FIELDS as readonly string[]).includes(key.slice(dot + 1));
+function isIndexedField(field: string): boolean {
+  return (INDEXED_FIELDS as readonly string[]).includes(field);
+}
+
+function postingsNarrowing<T>(map: Map<string, Posting<T>> | undefined, values: string[]): Narrowing<T> {
+  const postings: Array<Posting<T>> = [];
+  for (const value of new Set(values)) {
+    const posting = map?.get(value);
+    if (posting !== undefined) postings.push(posting);
+  }
+  return postingNarrowing(postings);
 }
 
 /** The strings a condition requires equality with, or undefined when it is anything else. */
