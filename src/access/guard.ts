@@ -1,31 +1,56 @@
 import type { FastifyRequest } from 'fastify';
+import { Query } from 'mingo';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { Principal } from '../auth/principal.js';
-import type { Interaction } from '../auth/scopes.js';
-import type { Filter } from '../store/engine.js';
+import type { Interaction, ResourceScope } from '../auth/scopes.js';
+import { scopeAllows } from '../auth/scopes.js';
+import { parseSearchRequest } from '../fhir/search/parse.js';
+import { compileFilter } from '../store/filter.js';
+import type { Filter, VersionRecord } from '../store/engine.js';
+import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_PATIENT_MS, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS, visibilityLabels, withoutLabel, VISIBILITY_SYSTEM } from './labels.js';
 import type { Decision } from './policy.js';
 import { ACTION_NAMES, decide } from './policy.js';
+import type { PatientFacts } from './patient-facts.js';
+import { loadPatientFacts, patientsOfProfessional } from './patient-facts.js';
 
 export interface Target {
   resourceType: string;
   id?: string;
   compartments?: string[];
+  /** The stored version concerned, when known (labels, write time, scope restrictions). */
+  record?: Pick<VersionRecord, 'idx' | 'ts' | 'comp' | 'type' | 'id'>;
 }
+
+/** Header through which a professional asks for emergency access, with the reason as value. */
+export const BREAK_THE_GLASS_HEADER = 'x-break-the-glass';
 
 /**
  * Asks the policy about one access, audits the decision and throws 403 (naming
  * the rule) when refused. Every route goes through here: no route reads the
  * principal's scopes itself.
  */
-export function authorize(request: FastifyRequest, action: Interaction, interaction: string, target: Target, options: { precheck?: boolean } = {}): Decision {
+export async function authorize(request: FastifyRequest, action: Interaction, interaction: string, target: Target, options: { precheck?: boolean } = {}): Promise<Decision> {
   const principal = principalOf(request);
-  const decision = decide({ principal, action, resourceType: target.resourceType, compartments: target.compartments });
-  // A precheck (before the resource is loaded) audits only refusals: the final check audits the access itself.
-  if (!options.precheck || !decision.allow) request.server.audit.record({
-    principal, action, interaction, resourceType: target.resourceType, id: target.id,
-    compartments: target.compartments ?? [], allowed: decision.allow, rule: decision.rule, reason: decision.reason,
-    requestId: request.id, address: request.ip,
+  const compartments = target.compartments ?? target.record?.comp;
+  const now = Date.now();
+  let decision = decide({
+    principal, action, resourceType: target.resourceType, compartments,
+    labels: target.record ? visibilityLabels(target.record) : undefined,
+    writtenAt: target.record?.ts,
+    now,
+    facts: compartments?.length && principal.kind !== 'system' ? await factsFor(request, compartments, now) : undefined,
+    breakTheGlass: breakTheGlassReason(request),
   });
+  if (decision.allow && target.record) decision = checkScopeQueries(principal, action, target.record) ?? decision;
+  // A precheck (before the resource is loaded) audits only refusals: the final check audits the access itself.
+  if (!options.precheck || !decision.allow) {
+    request.server.audit.record({
+      principal, action, interaction, resourceType: target.resourceType, id: target.id ?? target.record?.id,
+      compartments: compartments ?? [], allowed: decision.allow, rule: decision.rule, reason: decision.reason, purpose: decision.purpose,
+      requestId: request.id, address: request.ip,
+    });
+  }
+  if (decision.allow && decision.purpose === 'BTG' && !options.precheck) await noticeEmergencyAccess(request, principal, compartments ?? [], now);
   if (!decision.allow) throw new ForbiddenError(`Access refused (rule ${decision.rule}): ${decision.reason}`, decision.rule);
   return decision;
 }
@@ -33,19 +58,71 @@ export function authorize(request: FastifyRequest, action: Interaction, interact
 /**
  * The policy as a search restriction: a filter AND'ed into every query of a
  * type (matches, _include, counts), or null when the type is not visible at
- * all. Search then never returns what a read would refuse.
+ * all. Search then never returns what a read would refuse. Built once per
+ * request (it may need the store), then applied synchronously per type.
  */
-export function searchRestriction(request: FastifyRequest): (type: string) => Filter | null {
+export async function searchRestriction(request: FastifyRequest): Promise<(type: string) => Filter | null> {
   const principal = principalOf(request);
-  return (type) => (decide({ principal, action: 's', resourceType: type }).allow ? {} : null);
+  const now = Date.now();
+  let people: Filter | null = {};
+  if (principal.kind === 'patient' || principal.kind === 'app' || principal.kind === 'related-person') {
+    if (!principal.patient) people = null;
+    else {
+      const patient = `Patient/${principal.patient}`;
+      const facts = await factsFor(request, [patient], now);
+      const probe = decide({ principal, action: 's', resourceType: 'Patient', compartments: [patient], facts, now });
+      if (!probe.allow && probe.rule !== 'scope' && probe.rule !== 'app-consent-scope') people = null;
+      else {
+        const hidden: Filter[] = [{ $or: [withoutLabel(HIDDEN_FROM_PATIENT), { ts: { $lte: now - HIDDEN_FROM_PATIENT_MS } }] }];
+        const isRepresentative = principal.kind === 'related-person' || principal.fhirUser?.startsWith('RelatedPerson/');
+        if (isRepresentative) hidden.push(withoutLabel(HIDDEN_FROM_REPRESENTATIVES));
+        people = { $and: [{ comp: patient }, ...hidden] };
+      }
+    }
+  } else if (principal.kind === 'practitioner') {
+    const { asDoctor, byConsent } = await patientsOfProfessional(request.server.engine, principal.fhirUser ?? '', now);
+    const btgPatient = breakTheGlassReason(request) ? breakTheGlassPatient(request) : undefined;
+    const consented = btgPatient && !asDoctor.includes(btgPatient) ? [...byConsent, btgPatient] : byConsent;
+    people = { $or: [{ comp: { $in: asDoctor } }, { $and: [{ comp: { $in: consented } }, withoutLabel(MASKED_FROM_PROFESSIONALS)] }] };
+  } else if (principal.kind === 'admin') {
+    people = null;
+  }
+  return (type) => {
+    const byScope = decide({ principal, action: 's', resourceType: type });
+    if (!byScope.allow || people === null) return null;
+    const scopeFilter = scopeQueryFilter(principal.scopes, 's', type);
+    if (scopeFilter === null) return null;
+    const parts: Filter[] = [];
+    if (principal.kind !== 'system') parts.push(people);
+    if (scopeFilter) parts.push(scopeFilter);
+    return parts.length === 0 ? {} : parts.length === 1 ? parts[0] : { $and: parts };
+  };
 }
 
-/** Audits a search once, naming every patient whose data it returned. */
-export function auditSearch(request: FastifyRequest, resourceType: string, compartments: Iterable<string>): void {
+/**
+ * Whether a read of this version would be allowed, without auditing it (the
+ * caller audits the whole answer once): used to filter history pages.
+ */
+export async function isReadable(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
   const principal = principalOf(request);
+  const now = Date.now();
+  const decision = decide({
+    principal, action: 'r', resourceType: record.type, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now,
+    facts: record.comp.length && principal.kind !== 'system' ? await factsFor(request, record.comp, now) : undefined,
+    breakTheGlass: breakTheGlassReason(request),
+  });
+  return decision.allow && !checkScopeQueries(principal, 'r', record);
+}
+
+/** Audits a search or history answer once, naming every patient whose data it returned. */
+export function auditSearch(request: FastifyRequest, resourceType: string, compartments: Iterable<string>, interaction = 'search-type'): void {
+  const principal = principalOf(request);
+  const patients = [...new Set(compartments)];
+  const btg = breakTheGlassReason(request);
   request.server.audit.record({
-    principal, action: 's', interaction: 'search-type', resourceType, compartments: [...new Set(compartments)],
+    principal, action: 's', interaction, resourceType, compartments: patients,
     allowed: true, rule: 'search', reason: `${ACTION_NAMES.s} results filtered by policy`, requestId: request.id, address: request.ip,
+    ...(btg && principal.kind === 'practitioner' ? { purpose: 'BTG' } : {}),
   });
 }
 
@@ -54,3 +131,63 @@ export function principalOf(request: FastifyRequest): Principal {
   if (!principal) throw new UnauthorizedError();
   return principal;
 }
+
+/** Facts per patient, loaded once per request. */
+async function factsFor(request: FastifyRequest, compartments: string[], now: number): Promise<Map<string, PatientFacts>> {
+  const cache = ((request as FastifyRequest & { patientFacts?: Map<string, Promise<PatientFacts>> }).patientFacts ??= new Map());
+  const out = new Map<string, PatientFacts>();
+  for (const patient of compartments) {
+    let pending = cache.get(patient);
+    if (!pending) cache.set(patient, (pending = loadPatientFacts(request.server.engine, patient, now)));
+    out.set(patient, await pending);
+  }
+  return out;
+}
+
+/** Tells each patient (and their regular doctor) once per request about an emergency access. */
+async function noticeEmergencyAccess(request: FastifyRequest, principal: Principal, compartments: string[], now: number): Promise<void> {
+  const flags = request as FastifyRequest & { emergencyNoticed?: Set<string> };
+  const told = (flags.emergencyNoticed ??= new Set());
+  const fresh = compartments.filter((p) => !told.has(p));
+  if (!fresh.length) return;
+  const facts = await factsFor(request, fresh, now);
+  for (const p of fresh) told.add(p);
+  request.server.audit.emergencyAccess(principal, fresh.map((patient) => ({ patient, doctors: [...(facts.get(patient)?.generalPractitioners ?? [])] })), breakTheGlassReason(request) ?? '');
+}
+
+function breakTheGlassReason(request: FastifyRequest): string | undefined {
+  const value = request.headers[BREAK_THE_GLASS_HEADER];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text && text.trim().length >= 3 ? text.trim().slice(0, 500) : undefined;
+}
+
+/** For a search under break-the-glass: the one patient named by `patient=`/`subject=`. */
+function breakTheGlassPatient(request: FastifyRequest): string | undefined {
+  const url = new URL(request.url, 'http://x');
+  const value = url.searchParams.get('patient') ?? url.searchParams.get('subject') ?? (request.url.startsWith('/fhir/Patient/') ? request.url : null);
+  if (!value) return undefined;
+  const id = value.replace(/^.*Patient\//, '').split(/[/?]/)[0];
+  return /^[A-Za-z0-9\-.]{1,64}$/.test(id) ? `Patient/${id}` : undefined;
+}
+
+/**
+ * v2 scopes restricted by a query (`patient/Observation.rs?category=...`):
+ * the resource must match the query of at least one granting scope.
+ * Undefined: no restriction applies; null: no scope grants at all.
+ */
+function scopeQueryFilter(scopes: ResourceScope[], action: Interaction, type: string): Filter | undefined | null {
+  const grants = scopeAllows(scopes, action, type);
+  if (!grants.length) return null;
+  if (grants.some((g) => !g.query?.length)) return undefined;
+  const filters = grants.map((g) => compileFilter(parseSearchRequest([type], g.query!, { strict: true, defaultCount: 1, maxCount: 1 })));
+  return filters.length === 1 ? filters[0] : { $or: filters };
+}
+
+function checkScopeQueries(principal: Principal, action: Interaction, record: NonNullable<Target['record']>): Decision | undefined {
+  const filter = scopeQueryFilter(principal.scopes, action, record.type);
+  if (filter === undefined) return undefined;
+  if (filter !== null && new Query(filter).test(record as unknown as Record<string, unknown>)) return undefined;
+  return { allow: false, rule: 'scope-query', reason: `the resource is outside the search restriction of the granted ${ACTION_NAMES[action]} scopes` };
+}
+
+export { VISIBILITY_SYSTEM };

@@ -1,14 +1,25 @@
 import type { Principal } from '../auth/principal.js';
 import type { Interaction } from '../auth/scopes.js';
-import { scopeAllows } from '../auth/scopes.js';
+import { parseScopes, scopeAllows } from '../auth/scopes.js';
+import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_PATIENT_MS, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS } from './labels.js';
+import type { PatientFacts } from './patient-facts.js';
 
 /** What is being attempted, as the policy sees it. */
 export interface AccessRequest {
   principal: Principal;
   action: Interaction;
   resourceType: string;
-  /** Patient compartments of the resource concerned, when known ('Patient/123'). */
+  /** Patient compartments of the resource concerned ('Patient/123'); absent when not known yet (prechecks). */
   compartments?: string[];
+  /** Visibility label codes on the resource (labels.ts). */
+  labels?: string[];
+  /** When the version was written (epoch ms), for the one-month rule. */
+  writtenAt?: number;
+  now?: number;
+  /** Facts of each patient in `compartments`, loaded by the guard. */
+  facts?: Map<string, PatientFacts>;
+  /** Break-the-glass requested, with its reason. */
+  breakTheGlass?: string;
 }
 
 export interface Decision {
@@ -16,21 +27,115 @@ export interface Decision {
   /** The rule that decided, named so that the caller and the audit can tell why. */
   rule: string;
   reason: string;
-}
-
-/**
- * The one policy decision point. Denies by default: a request is allowed only
- * when a rule below grants it. Rules are checked in order; the first that
- * decides wins.
- */
-export function decide(request: AccessRequest): Decision {
-  const { principal, action, resourceType } = request;
-  if (principal.kind === 'system') {
-    const grants = scopeAllows(principal.scopes, action, resourceType);
-    if (grants.length) return { allow: true, rule: 'system-scope', reason: `granted by scope ${grants[0].raw}` };
-    return { allow: false, rule: 'system-scope', reason: `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}` };
-  }
-  return { allow: false, rule: 'default-deny', reason: `no rule grants ${principal.kind} access yet` };
+  /** v3-ActReason purpose to record (BTG for an emergency access). */
+  purpose?: string;
 }
 
 export const ACTION_NAMES: Record<Interaction, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+/**
+ * Resource types that hold no patient data and that any signed-in person may
+ * read (reference data: who the professionals are, what a medication is).
+ */
+const SHARED_REFERENCE_TYPES = new Set(['Practitioner', 'PractitionerRole', 'Organization', 'Location', 'HealthcareService', 'Medication',
+  'Substance', 'PlanDefinition', 'ActivityDefinition', 'Questionnaire', 'ValueSet', 'CodeSystem', 'StructureDefinition', 'SearchParameter', 'Endpoint']);
+
+const allow = (rule: string, reason: string, purpose?: string): Decision => ({ allow: true, rule, reason, ...(purpose ? { purpose } : {}) });
+const deny = (rule: string, reason: string): Decision => ({ allow: false, rule, reason });
+
+/**
+ * The one policy decision point (DOMAIN.md "Who may read what"). Denies by
+ * default: a request is allowed only when a rule grants it, and the first rule
+ * that decides names itself in the answer. There is no role for insurers,
+ * mutual funds, banks or employers: such callers cannot hold a principal kind
+ * that any rule grants.
+ */
+export function decide(request: AccessRequest): Decision {
+  const { principal, action, resourceType } = request;
+  const scopes = scopeAllows(principal.scopes, action, resourceType);
+  if (principal.kind === 'system') {
+    return scopes.length ? allow('system-scope', `granted by scope ${scopes[0].raw}`) : deny('scope', `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}`);
+  }
+  if (principal.kind === 'admin') return deny('admin-no-patient-data', 'administrators manage the catalogue, not patient data');
+  if (!scopes.length) return deny('scope', `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}`);
+
+  const compartments = request.compartments;
+  if (compartments === undefined) return allow('precheck', 'scope allows the interaction; the resource is checked once loaded');
+  if (compartments.length === 0) {
+    if (SHARED_REFERENCE_TYPES.has(resourceType) && (action === 'r' || action === 's')) return allow('shared-reference-data', `${resourceType} holds no patient data`);
+    if (principal.kind === 'practitioner' && action === 'c' && resourceType !== 'AuditEvent') return allow('professional-outside-space', 'a professional may create resources outside any space');
+    return deny('outside-space', `${resourceType} outside a patient space is not available to ${principal.kind}`);
+  }
+  // A resource in several compartments must be allowed for each of them.
+  let last: Decision | undefined;
+  for (const patient of compartments) {
+    const decision = decideForPatient(request, patient, request.facts?.get(patient));
+    if (!decision.allow) return decision;
+    last = decision;
+  }
+  return last!;
+}
+
+function decideForPatient(request: AccessRequest, patient: string, facts: PatientFacts | undefined): Decision {
+  const { principal, action } = request;
+  const labels = request.labels ?? [];
+  const now = request.now ?? Date.now();
+  // An app acts as the person who launched it; its Consent is checked on top.
+  const person = principal.kind === 'app' ? (principal.fhirUser?.startsWith('RelatedPerson/') ? 'related-person' : 'patient') : principal.kind;
+  switch (person) {
+    case 'patient': {
+      if (principal.patient === undefined || `Patient/${principal.patient}` !== patient) return deny('own-space-only', 'a patient reaches only their own space');
+      const appCheck = checkApp(request, facts);
+      if (appCheck) return appCheck;
+      if (labels.includes(HIDDEN_FROM_PATIENT) && (request.writtenAt ?? 0) > now - HIDDEN_FROM_PATIENT_MS && action !== 'c') {
+        return deny('hidden-from-patient', 'a professional marked this item not visible to the patient for one month');
+      }
+      return allow('holder', 'the holder sees their own space');
+    }
+    case 'related-person': {
+      if (principal.patient === undefined || `Patient/${principal.patient}` !== patient) return deny('represented-space-only', 'a representative reaches only the space of the person they represent');
+      if (!facts?.representatives.has(principal.fhirUser ?? '')) return deny('not-a-representative', `${principal.fhirUser ?? 'this person'} is not a legal representative of ${patient}`);
+      const appCheck = checkApp(request, facts);
+      if (appCheck) return appCheck;
+      if (labels.includes(HIDDEN_FROM_REPRESENTATIVES)) return deny('hidden-from-representatives', 'this item is not visible to legal representatives');
+      if (labels.includes(HIDDEN_FROM_PATIENT) && (request.writtenAt ?? 0) > now - HIDDEN_FROM_PATIENT_MS && action !== 'c') {
+        return deny('hidden-from-patient', 'a professional marked this item not visible to the patient for one month');
+      }
+      return allow('legal-representative', 'a legal representative manages the space of the person they represent');
+    }
+    case 'practitioner': {
+      const me = principal.fhirUser ?? '';
+      if (!facts) return deny('unknown-patient', `${patient} is unknown`);
+      if (facts.generalPractitioners.has(me)) return allow('regular-doctor', 'the regular doctor sees the whole space');
+      if (facts.denied.has(me)) return deny('blocked-by-patient', 'the patient blocked this professional');
+      const authorised = facts.permitted.has(me) || facts.careTeam.has(me);
+      if (authorised) {
+        if (labels.includes(MASKED_FROM_PROFESSIONALS)) return deny('masked-from-professionals', 'the patient masked this document from professionals');
+        return allow(facts.careTeam.has(me) ? 'care-team' : 'patient-consent', 'authorised by the patient');
+      }
+      if (request.breakTheGlass && (action === 'r' || action === 's')) {
+        if (facts.emergencyRefused) return deny('emergency-access-refused', 'the patient refused emergency access beforehand');
+        if (labels.includes(MASKED_FROM_PROFESSIONALS)) return deny('masked-from-professionals', 'the patient masked this document from professionals');
+        return allow('break-the-glass', `emergency access: ${request.breakTheGlass}`, 'BTG');
+      }
+      return deny('no-consent', 'this professional has no authorisation from the patient');
+    }
+    default:
+      return deny('default-deny', `no rule grants ${principal.kind} access`);
+  }
+}
+
+/** An app acting for a person works only while the person's Consent for it stands. */
+function checkApp(request: AccessRequest, facts: PatientFacts | undefined): Decision | undefined {
+  const { principal } = request;
+  if (principal.kind !== 'app') return undefined;
+  const granted = facts?.appScopes.get(principal.clientId);
+  if (!facts?.permitted.has(`client:${principal.clientId}`) || granted === undefined) {
+    return deny('app-without-consent', `the holder has not consented to (or withdrew) the app ${principal.clientId}`);
+  }
+  const consented = parseScopes(granted).resources;
+  if (!scopeAllows(consented, request.action, request.resourceType).length) {
+    return deny('app-consent-scope', `the holder's consent does not cover ${ACTION_NAMES[request.action]} on ${request.resourceType}`);
+  }
+  return undefined;
+}

@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditEventAgent, AuditEventEntity } from '@medplum/fhirtypes';
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Communication, Resource } from '@medplum/fhirtypes';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import type { Interaction } from '../auth/scopes.js';
@@ -29,7 +29,7 @@ const ACTION_CODES: Record<AuditInput['action'], AuditEvent['action']> = { c: 'C
  * not wait for a second durable write; `flush()` (called on close) drains them.
  */
 export class AuditTrail {
-  private queue: AuditEvent[] = [];
+  private queue: Resource[] = [];
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
 
@@ -40,6 +40,19 @@ export class AuditTrail {
     this.queue.push(toAuditEvent(input, new Date(this.now()).toISOString()));
     if (this.queue.length >= 200) void this.drain();
     else this.timer ??= setTimeout(() => void this.drain(), 20);
+  }
+
+  /**
+   * Break-the-glass: besides the AuditEvent (purpose BTG), the holder and their
+   * regular doctor are told, through a notification Communication in the space.
+   */
+  emergencyAccess(principal: Principal, notices: Array<{ patient: string; doctors: string[] }>, reason: string): void {
+    const who = principal.fhirUser ?? principal.clientId;
+    for (const { patient, doctors } of notices) {
+      this.queue.push(notification(patient, [patient, ...doctors], 'emergency-access',
+        `Accès en urgence à votre espace par ${who} : ${reason} / Emergency access to your space by ${who}: ${reason}`, new Date(this.now()).toISOString()));
+    }
+    this.timer ??= setTimeout(() => void this.drain(), 20);
   }
 
   async flush(): Promise<void> {
@@ -64,6 +77,23 @@ export class AuditTrail {
     });
     return this.writing;
   }
+}
+
+/** The system under which the server's own notifications are categorised. */
+export const NOTIFICATION_SYSTEM = 'https://carnet.dev/fhir/CodeSystem/notification-type';
+
+/** A notification from the system to a patient's space (read by the holder's apps as Communications). */
+export function notification(patient: string, recipients: string[], code: string, text: string, sent: string): Communication {
+  return {
+    resourceType: 'Communication',
+    status: 'completed',
+    category: [{ coding: [{ system: NOTIFICATION_SYSTEM, code }] }],
+    subject: { reference: patient },
+    recipient: recipients.map((reference) => ({ reference })),
+    sender: { display: 'carnet' },
+    sent,
+    payload: [{ contentString: text }],
+  };
 }
 
 export function toAuditEvent(input: AuditInput, recorded: string): AuditEvent {

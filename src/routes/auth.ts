@@ -2,48 +2,83 @@ import formbody from '@fastify/formbody';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError } from '../errors.js';
 import { OAuthError } from '../auth/oauth-error.js';
+import { authorizationCodeGrant } from '../auth/oauth/authorization-code-grant.js';
+import { authenticateClient } from '../auth/oauth/client-auth.js';
 import { clientCredentialsGrant } from '../auth/oauth/client-credentials.js';
+import { openidConfiguration } from '../auth/oauth/discovery.js';
+import { introspect, revoke } from '../auth/oauth/introspection.js';
+import { refreshTokenGrant } from '../auth/oauth/refresh-token-grant.js';
 import type { TokenForm } from '../auth/oauth/token-types.js';
+import { authorizeRoutes } from './auth-authorize.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const TOKEN_PARAMS: ReadonlySet<string> = new Set<keyof TokenForm>([
-  'grant_type', 'scope', 'client_id', 'client_assertion_type', 'client_assertion', 'code', 'redirect_uri', 'code_verifier', 'refresh_token',
+  'grant_type', 'scope', 'client_id', 'client_assertion_type', 'client_assertion', 'code', 'redirect_uri', 'code_verifier',
+  'refresh_token', 'token', 'token_type_hint',
 ]);
 
 /**
- * The OAuth endpoints (`POST /auth/token`, `GET /auth/jwks`), registered at the
- * root after the carnet-auth plugin. Errors here are OAuth JSON, not
- * OperationOutcome: this scope has its own error handler.
+ * The OAuth endpoints, registered at the root after the carnet-auth plugin:
+ * `POST /auth/token`, `POST /auth/introspect`, `POST /auth/revoke`,
+ * `GET /auth/jwks`, `GET /.well-known/openid-configuration`, and the
+ * authorization pages under `/auth/authorize` (routes/auth-authorize.ts).
+ * Errors here are OAuth JSON, not OperationOutcome: this scope has its own error handler.
  */
 export const authRoutes: FastifyPluginAsync = async (app) => {
   if (!app.hasDecorator('carnetAuth')) throw new Error('authRoutes needs the carnet-auth plugin (plugins/auth.ts) registered first');
   if (!app.hasContentTypeParser(FORM)) await app.register(formbody);
   app.setErrorHandler(sendOAuthError);
+  const auth = app.carnetAuth;
 
   app.post('/auth/token', async (request, reply) => {
-    const form = readTokenForm(request);
     noStore(reply);
+    const form = readTokenForm(request);
     switch (form.grant_type) {
       case undefined:
         throw new OAuthError('invalid_request', 'grant_type is required');
       case 'client_credentials':
-        return clientCredentialsGrant(form, app.carnetAuth);
+        return clientCredentialsGrant(form, auth);
+      case 'authorization_code':
+        return authorizationCodeGrant(request, form, auth, auth.refreshTokens);
+      case 'refresh_token':
+        return refreshTokenGrant(request, form, auth, auth.refreshTokens);
       default:
-        throw new OAuthError('unsupported_grant_type', 'grant_type must be client_credentials');
+        throw new OAuthError('unsupported_grant_type', 'grant_type must be client_credentials, authorization_code or refresh_token');
     }
+  });
+
+  app.post('/auth/introspect', async (request, reply) => {
+    noStore(reply);
+    const form = readTokenForm(request);
+    const { client } = await authenticateClient(request, form, auth, { allowPublic: false });
+    if (!form.token) throw new OAuthError('invalid_request', 'token is required');
+    return introspect(form.token, form.token_type_hint, client, auth);
+  });
+
+  app.post('/auth/revoke', async (request, reply) => {
+    noStore(reply);
+    const form = readTokenForm(request);
+    const { client } = await authenticateClient(request, form, auth, { allowPublic: true });
+    if (!form.token) throw new OAuthError('invalid_request', 'token is required');
+    await revoke(form.token, form.token_type_hint, client, auth);
+    return reply.code(200).send();
   });
 
   app.get('/auth/jwks', async (_request, reply) => {
     // Short caching: clients refetch soon after a key rotation.
     reply.header('cache-control', 'public, max-age=300');
-    return app.carnetAuth.keys.publicJwks();
+    return auth.keys.publicJwks();
   });
+
+  app.get('/.well-known/openid-configuration', async () => openidConfiguration(auth.config));
+
+  await app.register(authorizeRoutes);
 };
 
 /** The form, each parameter a single string (RFC 6749 §3.2: no repeats). */
 export function readTokenForm(request: FastifyRequest): TokenForm {
   const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
-  if (type !== FORM) throw new OAuthError('invalid_request', `The token request must be ${FORM}`);
+  if (type !== FORM) throw new OAuthError('invalid_request', `The request body must be ${FORM}`);
   const body = (request.body ?? {}) as Record<string, unknown>;
   const form: Record<string, string> = {};
   for (const [name, value] of Object.entries(body)) {
@@ -62,7 +97,11 @@ function noStore(reply: FastifyReply): void {
 export function sendOAuthError(err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   noStore(reply);
   if (err instanceof OAuthError) {
-    if (err.statusCode === 401) request.log.info({ err: err.cause ?? err }, 'OAuth client authentication failed');
+    if (err.statusCode === 401) {
+      request.log.info({ err: err.cause ?? err }, 'OAuth client authentication failed');
+      // RFC 6749 §5.2: answer a failed Basic authentication with a Basic challenge.
+      if (/^Basic\b/i.test(request.headers.authorization ?? '')) reply.header('www-authenticate', 'Basic realm="carnet"');
+    }
     return reply.code(err.statusCode).send(err.toOAuthJson());
   }
   const status = err instanceof FhirError ? err.statusCode : (err as FastifyError).statusCode;

@@ -25,7 +25,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
 
   app.post('/Binary', async (request, reply) => {
     responseType(request);
-    authorize(request, 'c', 'create', { resourceType: 'Binary' }, { precheck: true });
+    await authorize(request, 'c', 'create', { resourceType: 'Binary' }, { precheck: true });
     const { resource, blob } = await receiveBinary(request);
     const result = await repository.create(resource, { blob, ifNoneExist: headerText(request.headers['if-none-exist']), check: writeCheck(request, 'c', 'create') });
     if (!result.created) await engine.blobs.delete(blob);
@@ -36,7 +36,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     const { id } = request.params;
     responseType(request);
     checkTypeAndId('Binary', id);
-    authorize(request, 'u', 'update', { resourceType: 'Binary', id }, { precheck: true });
+    await authorize(request, 'u', 'update', { resourceType: 'Binary', id }, { precheck: true });
     const current = await engine.current('Binary', id);
     const { resource, blob } = await receiveBinary(request, id);
     const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
@@ -52,18 +52,18 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: { id: string } }>('/Binary/:id', async (request, reply) => {
     const { id } = request.params;
     checkTypeAndId('Binary', id);
-    authorize(request, 'r', 'read', { resourceType: 'Binary', id }, { precheck: true });
+    await authorize(request, 'r', 'read', { resourceType: 'Binary', id }, { precheck: true });
     const record = await repository.read('Binary', id);
-    authorize(request, 'r', 'read', { resourceType: 'Binary', id, compartments: record.comp });
+    await authorize(request, 'r', 'read', { resourceType: 'Binary', id, record });
     return sendBinary(request, reply, record);
   });
 
   app.get<{ Params: { id: string; vid: string } }>('/Binary/:id/_history/:vid', async (request, reply) => {
     const { id, vid } = request.params;
     checkTypeAndId('Binary', id);
-    authorize(request, 'r', 'vread', { resourceType: 'Binary', id }, { precheck: true });
+    await authorize(request, 'r', 'vread', { resourceType: 'Binary', id }, { precheck: true });
     const record = await repository.vread('Binary', id, vid);
-    authorize(request, 'r', 'vread', { resourceType: 'Binary', id, compartments: record.comp });
+    await authorize(request, 'r', 'vread', { resourceType: 'Binary', id, record });
     return sendBinary(request, reply, record);
   });
 

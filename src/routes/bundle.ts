@@ -20,7 +20,7 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       maxEntries: config.bundleMaxEntries,
       binaryMaxBytes: config.binaryMaxBytes,
       returnPreference: parsePrefer(request.headers.prefer).return,
-      authorize: (action, interaction, target, precheck) => { authorize(request, action, interaction, target, { precheck }); },
+      authorize: (action, interaction, target, precheck) => authorize(request, action, interaction, target, { precheck }),
       writeCheck: (action, interaction) => writeCheck(request, action, interaction),
       read: async (url): Promise<BundleEntry> => {
         const res = await app.inject({ method: 'GET', url: `/fhir/${url.replace(/^\//, '')}`, headers: { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' } });

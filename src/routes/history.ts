@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
-import { authorize, principalOf } from '../access/guard.js';
-import { decide } from '../access/policy.js';
+import { auditSearch, authorize, isReadable } from '../access/guard.js';
 import { bundleText, historyEntry } from '../fhir/bundle-text.js';
 import { parseInstant } from '../fhir/instant.js';
 import { checkTypeAndId } from '../store/repository.js';
@@ -25,10 +24,9 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const at = q._at !== undefined ? parseInstant(q._at, '_at') : undefined;
     const page = await repository.history({ ...scope, since, at, count, cursor: q._cursor });
     // Each version passes the policy like a read would; refused ones are left out.
-    const principal = principalOf(request);
-    const visible = page.records.filter((r) => decide({ principal, action: 'r', resourceType: r.type, compartments: r.comp }).allow);
-    const compartments = new Set(visible.flatMap((r: VersionRecord) => r.comp));
-    if (compartments.size) authorize(request, 'r', 'history', { resourceType: scope.type ?? 'Resource', id: scope.id, compartments: [...compartments] });
+    const visible: VersionRecord[] = [];
+    for (const r of page.records) if (r.deleted ? await isReadable(request, { ...r, idx: {} }) : await isReadable(request, r)) visible.push(r);
+    auditSearch(request, scope.type ?? '*', visible.flatMap((r) => r.comp), scope.id ? 'history-instance' : scope.type ? 'history-type' : 'history-system');
     const params = new URLSearchParams();
     if (q._since !== undefined) params.set('_since', q._since);
     if (q._at !== undefined) params.set('_at', q._at);
@@ -44,7 +42,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
 
   app.get<{ Querystring: HistoryQuerystring }>('/_history', async (request, reply) => {
     responseType(request);
-    authorize(request, 'r', 'history-system', { resourceType: '*' }, { precheck: true });
+    await authorize(request, 'r', 'history-system', { resourceType: '*' }, { precheck: true });
     const body = await sendHistory(request, '/_history', {});
     return reply.type(responseType(request)).send(body);
   });
@@ -53,7 +51,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const { type } = request.params;
     responseType(request);
     checkTypeAndId(type, 'x');
-    authorize(request, 'r', 'history-type', { resourceType: type }, { precheck: true });
+    await authorize(request, 'r', 'history-type', { resourceType: type }, { precheck: true });
     const body = await sendHistory(request, `/${type}/_history`, { type });
     return reply.type(responseType(request)).send(body);
   });
@@ -62,7 +60,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const { type, id } = request.params;
     responseType(request);
     checkTypeAndId(type, id);
-    authorize(request, 'r', 'history-instance', { resourceType: type, id }, { precheck: true });
+    await authorize(request, 'r', 'history-instance', { resourceType: type, id }, { precheck: true });
     const body = await sendHistory(request, `/${type}/${id}/_history`, { type, id });
     return reply.type(responseType(request)).send(body);
   });

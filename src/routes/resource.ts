@@ -24,9 +24,9 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const { type, id } = request.params;
     responseType(request);
     checkTypeAndId(type, id);
-    authorize(request, 'r', 'read', { resourceType: type, id }, { precheck: true });
+    await authorize(request, 'r', 'read', { resourceType: type, id }, { precheck: true });
     const record = await repository.read(type, id);
-    authorize(request, 'r', 'read', { resourceType: type, id, compartments: record.comp });
+    await authorize(request, 'r', 'read', { resourceType: type, id, record });
     if (etagMatches(request.headers['if-none-match'], record.vid)) return reply.code(304).header('etag', `W/"${record.vid}"`).send();
     return sendRecord(request, reply, engine, record);
   });
@@ -35,9 +35,9 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const { type, id, vid } = request.params;
     responseType(request);
     checkTypeAndId(type, id);
-    authorize(request, 'r', 'vread', { resourceType: type, id }, { precheck: true });
+    await authorize(request, 'r', 'vread', { resourceType: type, id }, { precheck: true });
     const record = await repository.vread(type, id, vid);
-    authorize(request, 'r', 'vread', { resourceType: type, id, compartments: record.comp });
+    await authorize(request, 'r', 'vread', { resourceType: type, id, record });
     return sendRecord(request, reply, engine, record);
   });
 
@@ -45,9 +45,9 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const { type } = request.params;
     responseType(request);
     const resource = bodyResource(request, type);
-    authorize(request, 'c', 'create', { resourceType: type }, { precheck: true });
+    await authorize(request, 'c', 'create', { resourceType: type }, { precheck: true });
     const ifNoneExist = headerText(request.headers['if-none-exist']);
-    if (ifNoneExist !== undefined) authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     const { id: _ignored, ...withoutId } = resource; // create ignores a client id (http.html#create)
     const result = await repository.create(withoutId as Resource, { ifNoneExist, check: writeCheck(request, 'c', 'create') });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
@@ -58,10 +58,10 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     responseType(request);
     checkTypeAndId(type, id);
     const resource = bodyResource(request, type);
-    authorize(request, 'u', 'update', { resourceType: type, id }, { precheck: true });
+    await authorize(request, 'u', 'update', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     const current = await engine.current(type, id);
-    if (current && !current.deleted) authorize(request, 'u', 'update', { resourceType: type, id, compartments: current.comp }, { precheck: true });
+    if (current && !current.deleted) await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
     const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
     const result = await repository.update(type, id, resource, { ifMatch: headerText(request.headers['if-match']), check });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
@@ -72,8 +72,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     responseType(request);
     const resource = bodyResource(request, type);
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
-    authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
-    authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    await authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
+    await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     const result = await repository.conditionalUpdate(type, searchPairs(request), resource, { ifMatch: headerText(request.headers['if-match']), check: writeCheck(request, 'u', 'update') });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
@@ -85,10 +85,10 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (!/^application\/json-patch\+json\b/i.test(request.headers['content-type'] ?? '')) {
       throw new FhirError('FHIR_ERR_HTTP_MEDIA_TYPE', 415, 'not-supported', 'PATCH needs Content-Type application/json-patch+json');
     }
-    authorize(request, 'u', 'patch', { resourceType: type, id }, { precheck: true });
+    await authorize(request, 'u', 'patch', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     const current = await repository.read(type, id);
-    authorize(request, 'u', 'patch', { resourceType: type, id, compartments: current.comp }, { precheck: true });
+    await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
     const patched = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
     if (patched.resourceType !== type || patched.id !== id) {
       throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
@@ -101,10 +101,10 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const { type, id } = request.params;
     responseType(request);
     checkTypeAndId(type, id);
-    authorize(request, 'd', 'delete', { resourceType: type, id }, { precheck: true });
+    await authorize(request, 'd', 'delete', { resourceType: type, id }, { precheck: true });
     const current = await engine.current(type, id);
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
-    authorize(request, 'd', 'delete', { resourceType: type, id, compartments: current && !current.deleted ? current.comp : [] });
+    await authorize(request, 'd', 'delete', { resourceType: type, id, ...(current && !current.deleted ? { record: current } : { compartments: [] }) });
     const result = await repository.delete(type, id, { ifMatch: headerText(request.headers['if-match']) });
     if (result) reply.header('etag', `W/"${result.record.vid}"`);
     return reply.code(200).type(responseType(request)).send(allOk(result ? `${type}/${id} deleted` : `${type}/${id} was not present`));
@@ -113,8 +113,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
   app.delete<{ Params: TypeParams }>('/:type', async (request, reply) => {
     const { type } = request.params;
     responseType(request);
-    authorize(request, 'd', 'delete', { resourceType: type }, { precheck: true });
-    authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    await authorize(request, 'd', 'delete', { resourceType: type }, { precheck: true });
+    await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     const result = await repository.conditionalDelete(type, searchPairs(request), { check: writeCheck(request, 'd', 'delete') });
     if (result) reply.header('etag', `W/"${result.record.vid}"`);
@@ -122,11 +122,14 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
-/** The body of a create or update: a JSON object whose resourceType is the URL's. */
-/** The policy's final word on a write, once the new version (and its compartments) is known. */
+/** The policy's final word on a write, once the new version (its compartments and labels) is known. */
 export function writeCheck(request: FastifyRequest, action: 'c' | 'u' | 'd', interaction: string): WriteCheck {
-  return (record) => { authorize(request, action, interaction, { resourceType: record.type, id: record.id, compartments: record.comp }); };
+  return async (record) => {
+    await authorize(request, action, interaction, { resourceType: record.type, id: record.id, record });
+  };
 }
+
+/** The body of a create or update: a JSON object whose resourceType is the URL's. */
 
 export function bodyResource(request: FastifyRequest, type: string): Resource {
   const body = request.body as unknown;

@@ -25,8 +25,8 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     const pairs = requestPairs(request);
     const strict = parsePrefer(request.headers.prefer).handling === 'strict';
     const parsed = repository.parseSearch(types, pairs, strict);
-    for (const type of types) authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
-    const result = await repository.search(parsed, searchRestriction(request));
+    for (const type of types) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    const result = await repository.search(parsed, await searchRestriction(request));
     auditSearch(request, types.length === 1 ? types[0] : '*', [...result.matches, ...result.included].flatMap((r) => r.comp));
     return searchBundle(parsed, result.matches, result.included, result.total, linksFor(path, parsed, result.next, result.previous));
   }

@@ -15,7 +15,7 @@ export interface BundleContext {
   maxEntries: number;
   binaryMaxBytes: number;
   /** Throws 403 when refused (precheck: before the target is loaded). */
-  authorize(action: Interaction, interaction: string, target: { resourceType: string; id?: string; compartments?: string[] }, precheck: boolean): void;
+  authorize(action: Interaction, interaction: string, target: { resourceType: string; id?: string; compartments?: string[] }, precheck: boolean): Promise<unknown>;
   writeCheck(action: 'c' | 'u' | 'd', interaction: string): WriteCheck;
   /** Runs a GET entry (read, vread, search, history) and returns its response entry. */
   read(url: string): Promise<BundleEntry>;
@@ -90,7 +90,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
       const op = d?.prepared?.op;
       if (op) {
         try {
-          context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
+          await context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
         } catch (err) {
           throw entryError(e, err);
         }
@@ -123,7 +123,7 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
       const d = await prepareWrite(repository, e, context, blobs);
       const op = d.prepared?.op;
       if (op) {
-        context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
+        await context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
         await repository.commit([d.prepared!]);
       }
       out.push(responseEntry(d, context));
@@ -192,7 +192,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     if (e.resource!.resourceType !== type) throw entryError(e, new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `resourceType ${e.resource!.resourceType} does not match url ${type}`));
     const ifNoneExist = e.entry.request?.ifNoneExist;
     if (ifNoneExist) {
-      context.authorize('s', 'search-type', { resourceType: type }, true);
+      await context.authorize('s', 'search-type', { resourceType: type }, true);
       const existing = await conditionalMatch(repository, type, queryPairs(ifNoneExist), e);
       if (existing) {
         map({ type, id: existing.id });
@@ -210,7 +210,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
       return;
     }
     if (e.path.length === 1 && e.query.length) {
-      context.authorize('s', 'search-type', { resourceType: type }, true);
+      await context.authorize('s', 'search-type', { resourceType: type }, true);
       const existing = await conditionalMatch(repository, type, e.query, e);
       if (existing) map({ type, id: existing.id });
       else if (e.method === 'PUT') map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
@@ -265,21 +265,21 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const type = e.target?.type ?? e.path[0];
   const existing = (e as Parsed & { existing?: VersionRecord }).existing;
   if (e.method === 'POST') {
-    context.authorize('c', 'create', { resourceType: type }, true);
+    await context.authorize('c', 'create', { resourceType: type }, true);
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
     const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
     const prepared = await repository.prepareCreate({ ...resource, id: undefined } as Resource, { id: e.target!.id, blob });
     return created(prepared);
   }
   if (e.method === 'DELETE') {
-    context.authorize('d', 'delete', { resourceType: type, id: e.target?.id }, true);
+    await context.authorize('d', 'delete', { resourceType: type, id: e.target?.id }, true);
     if (!e.target) return { response: { status: '204 No Content' } };
     if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
     const prepared = await repository.prepareDelete(type, e.target.id, { ifMatch: e.entry.request?.ifMatch });
     return { prepared, response: { status: '204 No Content' } };
   }
   if (!e.target) throw new PreconditionFailedError('FHIR_ERR_STORE_NO_MATCH', 'The conditional patch matched nothing');
-  context.authorize('u', e.method === 'PATCH' ? 'patch' : 'update', { resourceType: type, id: e.target.id }, true);
+  await context.authorize('u', e.method === 'PATCH' ? 'patch' : 'update', { resourceType: type, id: e.target.id }, true);
   if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
   if (e.method === 'PATCH') {
     const current = await repository.read(type, e.target.id);

@@ -41,7 +41,7 @@ export interface PreparedWrite {
  * Called with the version about to be written (its compartments are known
  * then), before the commit: the access policy's last word on a write.
  */
-export type WriteCheck = (record: VersionRecord) => void;
+export type WriteCheck = (record: VersionRecord) => void | Promise<void>;
 
 export interface HistoryRequest {
   type?: string;
@@ -257,7 +257,7 @@ export class Repository {
 
   private async commitOne(prepared: PreparedWrite, check?: WriteCheck): Promise<WriteResult> {
     if (prepared.op) {
-      check?.(prepared.op.record);
+      await check?.(prepared.op.record);
       await this.engine.commit([prepared.op]);
     }
     return prepared.result;

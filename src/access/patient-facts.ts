@@ -1,0 +1,133 @@
+import type { Consent, ConsentProvision, Patient, RelatedPerson } from '@medplum/fhirtypes';
+import type { StoreEngine, VersionRecord } from '../store/engine.js';
+
+/** The system under which Consents name an app (an OAuth client) as actor. */
+export const CLIENT_ID_SYSTEM = 'urn:carnet:client-id';
+
+/**
+ * What the policy needs to know about one patient's space: who their regular
+ * doctor is, who is in their care team, who represents them, and what their
+ * active Consents permit or deny. Loaded from the store per request (never
+ * cached across requests: a withdrawn consent takes effect at once).
+ */
+export interface PatientFacts {
+  /** 'Patient/123' */
+  patient: string;
+  exists: boolean;
+  generalPractitioners: Set<string>;
+  careTeam: Set<string>;
+  /** RelatedPerson references whose `patient` is this patient (legal representatives). */
+  representatives: Set<string>;
+  /** Actors with an active permit: 'Practitioner/1', 'client:<client id>'. */
+  permitted: Set<string>;
+  /** Actors with an active deny (blocked). */
+  denied: Set<string>;
+  /** The patient refused emergency access (a deny with purpose BTG). */
+  emergencyRefused: boolean;
+  /** Scopes each consenting app was granted ('client id' -> scope string). */
+  appScopes: Map<string, string>;
+}
+
+const BTG = 'BTG';
+
+/** Reads the facts of `patient` ('Patient/123') from the store. */
+export async function loadPatientFacts(engine: StoreEngine, patient: string, now: number): Promise<PatientFacts> {
+  const id = patient.slice('Patient/'.length);
+  const facts: PatientFacts = {
+    patient, exists: false, generalPractitioners: new Set(), careTeam: new Set(), representatives: new Set(),
+    permitted: new Set(), denied: new Set(), emergencyRefused: false, appScopes: new Map(),
+  };
+  const [record, consents, teams, related] = await Promise.all([
+    engine.current('Patient', id),
+    engine.find({ types: ['Consent'], filter: { 'idx.patient.r': patient, 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 1000 }),
+    engine.find({ types: ['CareTeam'], filter: { 'idx.patient.r': patient, 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 200 }),
+    engine.find({ types: ['RelatedPerson'], filter: { 'idx.patient.r': patient }, sort: [['id', 1]], limit: 200 }),
+  ]);
+  if (record && !record.deleted) {
+    facts.exists = true;
+    for (const gp of (JSON.parse(record.json) as Patient).generalPractitioner ?? []) if (gp.reference) facts.generalPractitioners.add(gp.reference);
+  }
+  for (const team of teams) {
+    for (const p of (JSON.parse(team.json) as { participant?: Array<{ member?: { reference?: string }; period?: { start?: string; end?: string } }> }).participant ?? []) {
+      if (p.member?.reference && inPeriod(p.period, now)) facts.careTeam.add(p.member.reference);
+    }
+  }
+  for (const r of related) {
+    const person = JSON.parse(r.json) as RelatedPerson;
+    if (person.active !== false && inPeriod(person.period, now)) facts.representatives.add(`RelatedPerson/${r.id}`);
+  }
+  for (const c of consents) applyConsent(facts, JSON.parse(c.json) as Consent, now);
+  return facts;
+}
+
+/** Folds one active Consent's provisions (and nested exceptions) into the facts. */
+export function applyConsent(facts: PatientFacts, consent: Consent, now: number): void {
+  if (consent.status !== 'active') return;
+  const walk = (provision: ConsentProvision | undefined, inherited: 'permit' | 'deny' | undefined) => {
+    if (!provision) return;
+    const type = provision.type ?? inherited;
+    if (inPeriod(provision.period, now) && type) {
+      const actors = (provision.actor ?? []).map((a) => actorKey(a.reference)).filter((a): a is string => !!a);
+      const purposes = (provision.purpose ?? []).map((p) => p.code);
+      if (type === 'deny' && purposes.includes(BTG)) facts.emergencyRefused = true;
+      else {
+        for (const actor of actors) {
+          (type === 'permit' ? facts.permitted : facts.denied).add(actor);
+          if (type === 'permit' && actor.startsWith('client:')) {
+            const scope = consent.extension?.find((e) => e.url === GRANTED_SCOPE_EXTENSION)?.valueString;
+            if (scope) facts.appScopes.set(actor.slice('client:'.length), scope);
+          }
+        }
+      }
+    }
+    for (const nested of provision.provision ?? []) walk(nested, type === 'permit' ? 'deny' : 'permit');
+  };
+  walk(consent.provision, undefined);
+}
+
+/** Extension on an app's Consent carrying the scopes granted on the consent screen. */
+export const GRANTED_SCOPE_EXTENSION = 'https://carnet.dev/fhir/StructureDefinition/granted-scope';
+
+function actorKey(reference: { reference?: string; identifier?: { system?: string; value?: string } } | undefined): string | undefined {
+  if (reference?.reference) return reference.reference;
+  if (reference?.identifier?.system === CLIENT_ID_SYSTEM && reference.identifier.value) return `client:${reference.identifier.value}`;
+  return undefined;
+}
+
+function inPeriod(period: { start?: string; end?: string } | undefined, now: number): boolean {
+  if (!period) return true;
+  if (period.start && Date.parse(period.start) > now) return false;
+  if (period.end && Date.parse(period.end) < now) return false;
+  return true;
+}
+
+/**
+ * The patients a professional may see through the regular-doctor, care-team
+ * or consent rules (for search restrictions), minus those who blocked them.
+ */
+export async function patientsOfProfessional(engine: StoreEngine, practitioner: string, now: number): Promise<{ asDoctor: string[]; byConsent: string[] }> {
+  const [doctorOf, consents, teams] = await Promise.all([
+    engine.find({ types: ['Patient'], filter: { 'idx.general-practitioner.r': practitioner }, sort: [['id', 1]], limit: 100_000 }),
+    engine.find({ types: ['Consent'], filter: { 'idx.actor.r': practitioner, 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 100_000 }),
+    engine.find({ types: ['CareTeam'], filter: { 'idx.participant.r': practitioner, 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 100_000 }),
+  ]);
+  const asDoctor = doctorOf.map((r) => `Patient/${r.id}`);
+  const permitted = new Set<string>();
+  const denied = new Set<string>();
+  for (const c of consents) {
+    const consent = JSON.parse(c.json) as Consent;
+    const patient = consent.patient?.reference;
+    if (!patient) continue;
+    const facts = { patient, permitted: new Set<string>(), denied: new Set<string>() } as PatientFacts;
+    Object.assign(facts, { generalPractitioners: new Set(), careTeam: new Set(), representatives: new Set(), emergencyRefused: false, appScopes: new Map(), exists: true });
+    applyConsent(facts, consent, now);
+    if (facts.denied.has(practitioner)) denied.add(patient);
+    if (facts.permitted.has(practitioner)) permitted.add(patient);
+  }
+  for (const team of teams) for (const p of comps(team)) permitted.add(p);
+  return { asDoctor, byConsent: [...permitted].filter((p) => !denied.has(p) && !asDoctor.includes(p)) };
+}
+
+function comps(record: VersionRecord): string[] {
+  return record.comp;
+}

@@ -1,0 +1,88 @@
+import type { OperationOutcome, OperationOutcomeIssue, Parameters, Resource } from '@medplum/fhirtypes';
+import type { FastifyPluginAsync } from 'fastify';
+import { BadRequestError } from '../../errors.js';
+import { allOk } from '../../fhir/outcome.js';
+import { createValidator, type ValidateOptions, type Validator } from '../../fhir/validation/validate.js';
+
+export interface ValidateOperationOptions {
+  /** The server's validator (with its required profiles); a default one otherwise. */
+  validator?: Validator;
+}
+
+interface ValidateParams {
+  type: string;
+  id?: string;
+}
+
+interface ValidateQuery {
+  mode?: string;
+  profile?: string | string[];
+}
+
+const MODES = new Set(['create', 'update', 'delete']);
+
+/**
+ * `$validate` (resource-operation-validate): POST [base]/[type]/$validate and
+ * POST [base]/[type]/[id]/$validate. The body is the resource, or a Parameters
+ * with `resource`, `mode` and `profile`. Answers 200 with every issue found (or an
+ * informational "All OK") and never stores anything.
+ */
+export const validateOperationRoutes: FastifyPluginAsync<ValidateOperationOptions> = async (app, opts) => {
+  const validator = opts.validator ?? createValidator();
+  const handler = async (params: ValidateParams, query: ValidateQuery, body: unknown): Promise<OperationOutcome> => {
+    const { resource, mode, profiles } = readInput(body, query);
+    if (mode === 'delete') return allOk('Nothing prevents the delete');
+    const issues: OperationOutcomeIssue[] = [];
+    if (resource && typeof resource === 'object' && !Array.isArray(resource)) {
+      const r = resource as Record<string, unknown>;
+      if (r.resourceType !== params.type) {
+        issues.push({ severity: 'error', code: 'invalid', expression: ['resourceType'],
+          diagnostics: `The resource is a ${String(r.resourceType)}, not a ${params.type}` });
+      }
+      if (params.id !== undefined && r.id !== undefined && r.id !== params.id) {
+        issues.push({ severity: 'error', code: 'invalid', expression: [`${params.type}.id`],
+          diagnostics: `The resource id '${String(r.id)}' differs from '${params.id}' in the URL` });
+      }
+      if (mode === 'update' && r.id === undefined) {
+        issues.push({ severity: 'error', code: 'required', expression: [`${params.type}.id`], diagnostics: 'An update needs the resource id' });
+      }
+    }
+    const options: ValidateOptions = { mode: mode as ValidateOptions['mode'], profiles };
+    issues.push(...validator.validateResource(resource, options));
+    return issues.length ? { resourceType: 'OperationOutcome', issue: issues } : allOk();
+  };
+
+  app.post<{ Params: ValidateParams; Querystring: ValidateQuery }>('/:type/$validate', async (req, reply) =>
+    reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body)));
+  app.post<{ Params: ValidateParams; Querystring: ValidateQuery }>('/:type/:id/$validate', async (req, reply) =>
+    reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body)));
+};
+
+function readInput(body: unknown, query: ValidateQuery): { resource: unknown; mode?: string; profiles: string[] } {
+  let resource: unknown = body;
+  let mode = query.mode;
+  const profiles = query.profile === undefined ? [] : Array.isArray(query.profile) ? [...query.profile] : [query.profile];
+  if (body && typeof body === 'object' && (body as Resource).resourceType === 'Parameters') {
+    const params = (body as Parameters).parameter ?? [];
+    const given = params.find((p) => p.name === 'resource');
+    // A Parameters resource is itself validated when it carries no `resource` parameter.
+    if (given) {
+      resource = given.resource;
+      if (!resource) throw new BadRequestError('FHIR_ERR_VALIDATION_INPUT', "The 'resource' parameter must hold a resource");
+    }
+    for (const p of params) {
+      if (p.name === 'mode' && p.valueCode) mode = p.valueCode;
+      if (p.name === 'profile') {
+        const url = p.valueUri ?? p.valueCanonical ?? p.valueString;
+        if (url) profiles.push(url);
+      }
+    }
+  }
+  if (body === undefined || body === null || body === '') {
+    throw new BadRequestError('FHIR_ERR_VALIDATION_INPUT', 'The body must be the resource to validate, or a Parameters holding it');
+  }
+  if (mode !== undefined && !MODES.has(mode)) {
+    throw new BadRequestError('FHIR_ERR_VALIDATION_INPUT', `Unknown mode '${mode}': expected create, update or delete`);
+  }
+  return { resource, mode, profiles };
+}
