@@ -64,7 +64,7 @@ function compileParam(clause: ParamClause): Filter {
   const alternatives: Elem[] = [];
   const negatives: Elem[] = [];
   for (const v of clause.values) {
-    if ((v.kind === 'date' || v.kind === 'number' || v.kind === 'quantity') && v.prefix === 'ne') {
+    if (v.kind === 'date' && v.prefix === 'ne') {
       negatives.push(...elementConditions({ ...v, prefix: 'eq' } as ParsedValue, clause));
     } else {
       alternatives.push(...elementConditions(v, clause));
@@ -108,7 +108,7 @@ function positive(path: string, alternatives: Elem[]): Filter {
       const list = byField.get(keys[0]!) ?? [];
       list.push(e[keys[0]!]);
       byField.set(keys[0]!, list);
-    } else if (keys.length === 1 && !keys[0]!.startsWith('$') && isSingleCondition(e[keys[0]!])) {
+    } else if (keys.length === 1 && !keys[0]!.startsWith('$') && isSingleCondition(e[keys[0]!]) && !('$not' in (e[keys[0]!] as object))) {
       // One condition on one field: the dotted path matches the same elements and keeps index use.
       rest.push({ [`${path}.${keys[0]}`]: e[keys[0]!] });
     } else {
@@ -133,6 +133,9 @@ function elementConditions(v: ParsedValue, clause: ParamClause): Elem[] {
     case 'token-set': {
       const out: Elem[] = v.codes.map((sc) => ({ sc }));
       for (const s of v.systems) out.push({ s });
+      // A `code` element (status, gender) carries no system: its system is the bound one.
+      const bare = [...new Set(v.codes.map((sc) => sc.slice(sc.lastIndexOf('|') + 1)))];
+      if (bare.length) out.push({ c: { $in: bare }, s: { $exists: false } });
       return out.length ? out : [{ sc: { $in: [] } }];
     }
     case 'of-type':
@@ -208,7 +211,9 @@ function pointCondition(field: string, v: DateValue): Filter {
 
 function numberConditions(v: NumberValue | QuantityValue): Elem[] {
   switch (v.prefix) {
-    case 'eq': case 'ne': return [{ n: { $gte: v.lo, $lt: v.hi } }];
+    case 'eq': return [{ n: { $gte: v.lo, $lt: v.hi } }];
+    // A value (with the unit asked for, for quantities) outside the precision range.
+    case 'ne': return [{ n: { $not: { $gte: v.lo, $lt: v.hi } } }];
     case 'ap': return [{ n: { $gte: v.lo, $lte: v.hi } }];
     case 'gt': case 'sa': return [{ n: { $gt: v.n } }];
     case 'lt': case 'eb': return [{ n: { $lt: v.n } }];
