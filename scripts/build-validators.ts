@@ -133,4 +133,9 @@ const expansions = buildValueSetExpansions(model.requiredValueSets, [
   readJson(path.join(r4, 'v3-codesystems.json')),
 ]);
 write('fhir-value-sets.json', JSON.stringify(expansions));
+const VITAL_SIGNS = new Set(['vitalsigns', 'vitalspanel', 'bp', 'bmi', 'bodyweight', 'bodyheight', 'heartrate', 'resprate',
+  'bodytemp', 'headcircum', 'oxygensat']);
+const others = readJson(path.join(r4, 'profiles-others.json')) as { entry: Array<{ resource: { id?: string; resourceType: string } }> };
+write('fhir-other-profiles.json', JSON.stringify(others.entry.map((e) => e.resource)
+  .filter((r) => r.resourceType === 'StructureDefinition' && VITAL_SIGNS.has(r.id ?? ''))));
 console.log(`validators built in ${Date.now() - started} ms`);

@@ -1,0 +1,288 @@
+import type { ElementDefinition, ElementDefinitionSlicingDiscriminator, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
+import { compileInvariant } from './invariants.js';
+
+/** The snapshot as a tree: element children by name, and the slices of each sliced element. */
+interface PNode {
+  ed: ElementDefinition;
+  name: string;
+  children: PNode[];
+  slices: PNode[];
+}
+
+interface Item {
+  value: unknown;
+  expr: string;
+  /** The JSON property the value came from (valueQuantity for value[x]). */
+  key: string;
+}
+
+export type CodeLookup = (valueSet: string) => Map<string, Set<string>> | null | undefined;
+
+const trees = new WeakMap<StructureDefinition, PNode>();
+
+function treeOf(sd: StructureDefinition): PNode | undefined {
+  let root = trees.get(sd);
+  if (root) return root;
+  const elements = sd.snapshot?.element ?? [];
+  if (!elements.length) return undefined;
+  const byId = new Map<string, PNode>();
+  for (const ed of elements) {
+    const id = ed.id ?? ed.path ?? '';
+    const node: PNode = { ed, name: lastName(id), children: [], slices: [] };
+    byId.set(id, node);
+    const cut = Math.max(id.lastIndexOf('.'), id.lastIndexOf(':'));
+    if (cut < 0) {
+      root = node;
+      continue;
+    }
+    const parent = byId.get(id.slice(0, cut));
+    if (!parent) continue;
+    if (id[cut] === ':') parent.slices.push(node);
+    else parent.children.push(node);
+  }
+  if (root) trees.set(sd, root);
+  return root;
+}
+
+function lastName(id: string): string {
+  const seg = id.slice(id.lastIndexOf('.') + 1);
+  return seg.split(':')[0];
+}
+
+/** Checks `resource` against a profile's snapshot: cardinality, types, fixed and pattern values, min/max values, lengths, required bindings, slices. */
+export function checkAgainstProfile(resource: Record<string, unknown>, base: string, sd: StructureDefinition, codes: CodeLookup): OperationOutcomeIssue[] {
+  const issues: OperationOutcomeIssue[] = [];
+  const root = treeOf(sd);
+  if (!root) return issues;
+  const label = sd.name ?? sd.url ?? 'profile';
+  const top = { value: resource, expr: base, key: '' };
+  checkProfileInvariants(root.ed, sd.url, top, resource, issues);
+  checkChildren(root, [top], issues, label, codes, sd.url, resource);
+  return issues;
+}
+
+/** Invariants the profile itself adds (their source is the profile); the base ones were checked already. */
+function checkProfileInvariants(ed: ElementDefinition, url: string | undefined, item: Item, resource: unknown, issues: OperationOutcomeIssue[]): void {
+  for (const c of ed.constraint ?? []) {
+    if (!c.expression || !c.key || (c.source !== undefined && c.source !== url)) continue;
+    const inv = compileInvariant(ed.path as string, { key: c.key, severity: c.severity === 'warning' ? 'warning' : 'error', human: c.human ?? c.key, expression: c.expression });
+    if (inv?.holds(item.value, { resource, rootResource: resource }) === false) {
+      issues.push({ severity: inv.severity, code: 'invariant', expression: [item.expr], diagnostics: `${c.key}: ${inv.human} (${item.expr})` });
+    }
+  }
+}
+
+function checkChildren(node: PNode, parents: Item[], issues: OperationOutcomeIssue[], label: string, codes: CodeLookup, url: string | undefined, resource: unknown): void {
+  for (const child of node.children) {
+    const all: Item[] = [];
+    for (const parent of parents) {
+      const values = navigate(parent, child);
+      checkCardinality(child.ed, values.length, `${parent.expr}.${displayName(child)}`, issues, label);
+      for (const v of values) {
+        checkValue(child.ed, v, issues, label, codes);
+        checkProfileInvariants(child.ed, url, v, resource, issues);
+      }
+      for (const slice of child.slices) {
+        const matched = values.filter((v) => matchesSlice(child, slice, v));
+        checkCardinality(slice.ed, matched.length, `${parent.expr}.${displayName(child)}`, issues, label, slice.ed.sliceName);
+        for (const v of matched) checkValue(slice.ed, v, issues, label, codes);
+        checkChildren(slice, matched, issues, label, codes, url, resource);
+      }
+      if (child.ed.slicing?.rules === 'closed' && child.slices.length) {
+        for (const v of values) {
+          if (!child.slices.some((s) => matchesSlice(child, s, v))) {
+            issues.push(issue('structure', v.expr, `${v.expr} matches none of the slices of ${displayName(child)} allowed by ${label}`));
+          }
+        }
+      }
+      all.push(...values);
+    }
+    if (all.length && child.children.length) checkChildren(child, all, issues, label, codes, url, resource);
+  }
+}
+
+function displayName(node: PNode): string {
+  return node.ed.path?.endsWith('[x]') ? `${node.name}` : node.name;
+}
+
+function navigate(parent: Item, child: PNode): Item[] {
+  const v = parent.value;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return [];
+  const obj = v as Record<string, unknown>;
+  const out: Item[] = [];
+  const push = (key: string, value: unknown): void => {
+    if (Array.isArray(value)) value.forEach((x, i) => out.push({ value: x, expr: `${parent.expr}.${key}[${i}]`, key }));
+    else if (value !== undefined) out.push({ value, expr: `${parent.expr}.${key}`, key });
+  };
+  if (child.name.endsWith('[x]')) {
+    const stem = child.name.slice(0, -3);
+    for (const key in obj) if (key.startsWith(stem) && /^[A-Z]/.test(key.slice(stem.length))) push(key, obj[key]);
+  } else {
+    push(child.name, obj[child.name]);
+  }
+  return out;
+}
+
+function checkCardinality(ed: ElementDefinition, count: number, expr: string, issues: OperationOutcomeIssue[], label: string, slice?: string): void {
+  const min = ed.min ?? 0;
+  const max = ed.max === '*' || ed.max === undefined ? Infinity : Number(ed.max);
+  // The base rules already report the base cardinality; only what the profile tightens is said here.
+  const baseMin = slice ? 0 : ed.base?.min ?? 0;
+  const baseMax = slice ? Infinity : ed.base?.max === '*' || ed.base?.max === undefined ? Infinity : Number(ed.base.max);
+  const what = slice ? `${expr} (slice '${slice}')` : expr;
+  if (count < min && min > baseMin) issues.push(issue('required', expr, `${what}: at least ${min} required by ${label}, found ${count}`));
+  if (count > max && max < baseMax) issues.push(issue('structure', expr, `${what}: at most ${max} allowed by ${label}, found ${count}`));
+}
+
+function checkValue(ed: ElementDefinition, item: Item, issues: OperationOutcomeIssue[], label: string, codes: CodeLookup): void {
+  const types = ed.type?.map((t) => t.code) ?? [];
+  if (ed.path?.endsWith('[x]') && types.length) {
+    const stem = lastName(ed.path).slice(0, -3);
+    const chosen = item.key.slice(stem.length);
+    if (!types.some((t) => t && t.toLowerCase() === chosen.toLowerCase())) {
+      issues.push(issue('structure', item.expr, `${item.expr}: type ${chosen} is not allowed by ${label} (expected ${types.join(' or ')})`));
+      return;
+    }
+  }
+  for (const key in ed) {
+    if (key.startsWith('fixed')) {
+      const fixed = (ed as unknown as Record<string, unknown>)[key];
+      if (!deepEqual(item.value, fixed)) issues.push(issue('value', item.expr, `${item.expr} must be exactly ${JSON.stringify(fixed)} (${label})`));
+    } else if (key.startsWith('pattern')) {
+      const pattern = (ed as unknown as Record<string, unknown>)[key];
+      if (!matchesPattern(item.value, pattern)) issues.push(issue('value', item.expr, `${item.expr} must match ${JSON.stringify(pattern)} (${label})`));
+    } else if (key.startsWith('minValue') || key.startsWith('maxValue')) {
+      const bound = (ed as unknown as Record<string, unknown>)[key];
+      const actual = comparable(item.value);
+      const limit = comparable(bound);
+      if (actual === undefined || limit === undefined) continue;
+      const low = key.startsWith('min');
+      if (low ? actual < limit : actual > limit) {
+        issues.push(issue('value', item.expr, `${item.expr} must be ${low ? 'at least' : 'at most'} ${JSON.stringify(limit)} (${label})`));
+      }
+    }
+  }
+  if (ed.maxLength && typeof item.value === 'string' && item.value.length > ed.maxLength) {
+    issues.push(issue('too-long', item.expr, `${item.expr} is longer than ${ed.maxLength} characters (${label})`));
+  }
+  const targets = ed.type?.find((t) => t.code === 'Reference')?.targetProfile;
+  const ref = (item.value as { reference?: unknown } | null)?.reference;
+  if (targets?.length && typeof ref === 'string' && /^[A-Z][A-Za-z]+\/[^/]+$/.test(ref)) {
+    const allowed = targets.map((t) => t.slice(t.lastIndexOf('/') + 1));
+    if (!allowed.includes('Resource') && !allowed.includes(ref.split('/')[0])) {
+      issues.push(issue('structure', item.expr, `${item.expr} must refer to ${allowed.join(' or ')}, not ${ref.split('/')[0]} (${label})`));
+    }
+  }
+  if (ed.binding?.strength === 'required' && ed.binding.valueSet) checkBinding(ed.binding.valueSet.split('|')[0], item, issues, label, codes);
+}
+
+function checkBinding(valueSet: string, item: Item, issues: OperationOutcomeIssue[], label: string, codes: CodeLookup): void {
+  const vs = codes(valueSet);
+  if (!vs) return;
+  const ok = (system: unknown, code: unknown): boolean =>
+    typeof code === 'string' && (typeof system === 'string' ? vs.get(system)?.has(code) ?? false : [...vs.values()].some((s) => s.has(code)));
+  const v = item.value;
+  let pass: boolean;
+  if (typeof v === 'string') pass = ok(undefined, v);
+  else if (v && typeof v === 'object' && Array.isArray((v as { coding?: unknown }).coding)) {
+    pass = ((v as { coding: Array<{ system?: string; code?: string }> }).coding).some((c) => ok(c?.system, c?.code));
+  } else if (v && typeof v === 'object' && 'code' in v) pass = ok((v as { system?: string }).system, (v as { code?: string }).code);
+  else return;
+  if (!pass) issues.push(issue('code-invalid', item.expr, `${item.expr}: code not in the value set ${valueSet} required by ${label}`));
+}
+
+function comparable(v: unknown): number | string | undefined {
+  if (typeof v === 'number' || typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { value?: unknown }).value === 'number') return (v as { value: number }).value;
+  return undefined;
+}
+
+function matchesSlice(sliced: PNode, slice: PNode, item: Item): boolean {
+  const discriminators = sliced.ed.slicing?.discriminator ?? [];
+  if (!discriminators.length) return false;
+  return discriminators.every((d) => matchesDiscriminator(d, slice, item));
+}
+
+function matchesDiscriminator(d: ElementDefinitionSlicingDiscriminator, slice: PNode, item: Item): boolean {
+  const path = d.path ?? '$this';
+  if (d.type === 'type') return path === '$this' ? item.key === slice.ed.sliceName || typeMatches(slice, item) : true;
+  if (d.type === 'exists') return true;
+  if (d.type !== 'value' && d.type !== 'pattern') return false;
+  const segments = path === '$this' ? [] : path.split('.');
+  const wanted = expectedValues(slice, segments);
+  if (!wanted.length) return true;
+  const actual = valuesAt(item.value, segments);
+  return wanted.every((w) => actual.some((a) => matchesPattern(a, w)));
+}
+
+function typeMatches(slice: PNode, item: Item): boolean {
+  const types = slice.ed.type?.map((t) => t.code?.toLowerCase()) ?? [];
+  const stem = slice.name.endsWith('[x]') ? slice.name.slice(0, -3) : slice.name;
+  return types.includes(item.key.slice(stem.length).toLowerCase());
+}
+
+/** Fixed/pattern values a slice puts on the discriminator path, looking through nested slices too. */
+function expectedValues(node: PNode, segments: string[]): unknown[] {
+  if (!segments.length) return fixedOrPattern(node.ed);
+  const [head, ...rest] = segments;
+  const out: unknown[] = [];
+  for (const child of node.children) {
+    if (child.name !== head && child.name !== `${head}[x]`) continue;
+    const own = expectedValues(child, rest);
+    out.push(...own);
+    for (const s of child.slices) if ((s.ed.min ?? 0) > 0) out.push(...expectedValues(s, rest));
+    if (!own.length && rest.length) {
+      // a pattern on an ancestor (code = patternCodeableConcept) constrains the discriminator path below it
+      for (const p of fixedOrPattern(child.ed)) out.push(...valuesAt(p, rest));
+    }
+  }
+  return out;
+}
+
+function fixedOrPattern(ed: ElementDefinition): unknown[] {
+  const out: unknown[] = [];
+  for (const key in ed) if (key.startsWith('fixed') || key.startsWith('pattern')) out.push((ed as unknown as Record<string, unknown>)[key]);
+  return out;
+}
+
+function valuesAt(value: unknown, segments: string[]): unknown[] {
+  let current = [value];
+  for (const seg of segments) {
+    const next: unknown[] = [];
+    for (const v of current) {
+      if (v === null || typeof v !== 'object') continue;
+      const child = (v as Record<string, unknown>)[seg];
+      if (Array.isArray(child)) next.push(...child);
+      else if (child !== undefined) next.push(child);
+    }
+    current = next;
+  }
+  return current;
+}
+
+/** FHIR pattern semantics: every property of the pattern is present with a matching value; arrays match item by item, in any order. */
+export function matchesPattern(actual: unknown, pattern: unknown): boolean {
+  if (pattern === null || typeof pattern !== 'object') return actual === pattern;
+  if (Array.isArray(pattern)) {
+    const list = Array.isArray(actual) ? actual : [actual];
+    return pattern.every((p) => list.some((a) => matchesPattern(a, p)));
+  }
+  if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return false;
+  for (const key in pattern) {
+    if (!matchesPattern((actual as Record<string, unknown>)[key], (pattern as Record<string, unknown>)[key])) return false;
+  }
+  return true;
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a as object);
+  const kb = Object.keys(b as object);
+  return ka.length === kb.length && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+function issue(code: OperationOutcomeIssue['code'], expr: string, diagnostics: string): OperationOutcomeIssue {
+  return { severity: 'error', code, expression: [expr], diagnostics };
+}

@@ -1,0 +1,74 @@
+import Fastify, { type FastifyError } from 'fastify';
+import t from 'tap';
+import { FhirError } from '../../src/errors.js';
+import { validateOperationRoutes } from '../../src/routes/operations/validate.js';
+
+async function buildApp(t: { teardown(fn: () => unknown): void }) {
+  const app = Fastify({ logger: false });
+  app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err instanceof FhirError) return reply.code(err.statusCode).send(err.toOperationOutcome());
+    return reply.code(err.statusCode ?? 500).send({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: err.message }] });
+  });
+  await app.register(validateOperationRoutes, { prefix: '/fhir' });
+  t.teardown(() => app.close());
+  return app;
+}
+
+const heartRate = {
+  resourceType: 'Observation',
+  status: 'final',
+  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+  code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+  subject: { reference: 'Patient/p1' },
+  effectiveDateTime: '2024-03-01T10:00:00+01:00',
+  valueQuantity: { value: 72, unit: 'beats/minute', system: 'http://unitsofmeasure.org', code: '/min' },
+};
+
+const post = (url: string, body: unknown) => ({
+  method: 'POST' as const, url, payload: JSON.stringify(body), headers: { 'content-type': 'application/fhir+json' },
+});
+
+t.test('a valid resource: 200 and an informational All OK', async (t) => {
+  const app = await buildApp(t);
+  const res = await app.inject(post('/fhir/Observation/$validate', heartRate));
+  t.equal(res.statusCode, 200);
+  t.match(res.headers['content-type'], /application\/fhir\+json/);
+  t.match(res.json(), { resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational' }] });
+});
+
+t.test('an invalid resource: 200 with every issue and its location', async (t) => {
+  const app = await buildApp(t);
+  const { status: _s, ...noStatus } = heartRate;
+  const res = await app.inject(post('/fhir/Observation/$validate', { ...noStatus, foo: true, effectiveDateTime: '2024-13-01' }));
+  t.equal(res.statusCode, 200);
+  const issues = res.json().issue as Array<{ expression?: string[]; severity: string }>;
+  const at = issues.map((i) => i.expression?.[0]);
+  t.ok(at.includes('Observation.status'), 'missing status');
+  t.ok(at.includes('Observation.foo'), 'unknown element');
+  t.ok(at.includes('Observation.effectiveDateTime'), 'bad date');
+  t.ok(issues.every((i) => i.severity === 'error'));
+});
+
+t.test('a Parameters body with resource and mode; type and id checked against the URL', async (t) => {
+  const app = await buildApp(t);
+  const params = { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: { ...heartRate, id: 'a' } }, { name: 'mode', valueCode: 'update' }] };
+  const ok = await app.inject(post('/fhir/Observation/a/$validate', params));
+  t.equal(ok.statusCode, 200);
+  t.match(ok.json(), { issue: [{ severity: 'information' }] });
+  const wrongId = await app.inject(post('/fhir/Observation/b/$validate', params));
+  t.match(wrongId.json(), { issue: [{ severity: 'error', expression: ['Observation.id'] }] });
+  const wrongType = await app.inject(post('/fhir/Patient/$validate', heartRate));
+  t.match(wrongType.json(), { issue: [{ severity: 'error', diagnostics: /not a Patient/ }] });
+});
+
+t.test('mode and profile from the query; unknown profile is a warning', async (t) => {
+  const app = await buildApp(t);
+  const res = await app.inject(post('/fhir/Observation/$validate?profile=https://example.org/unknown', heartRate));
+  t.equal(res.statusCode, 200);
+  t.match(res.json(), { issue: [{ severity: 'warning', diagnostics: /unknown/i }] });
+  const bad = await app.inject(post('/fhir/Observation/$validate?mode=destroy', heartRate));
+  t.equal(bad.statusCode, 400);
+  const del = await app.inject(post('/fhir/Observation/x/$validate?mode=delete', {}));
+  t.equal(del.statusCode, 200);
+});
