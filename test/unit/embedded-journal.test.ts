@@ -105,6 +105,36 @@ t.test('old versions are read back from the journal after many writes', async (t
   for (let v = 1; v <= 20; v++) t.equal((await engine.version('Observation', 'x', v))?.json, texts[v - 1], `version ${v}`);
 });
 
+t.test('the key-value journal is compacted on open when mostly dead', async (t) => {
+  const dataDir = await tempDataDir(t);
+  let now = 1_700_000_000_000;
+  const clock = () => now;
+  const quiet = recordingLog().log;
+  const engine = createEmbeddedEngine({ dataDir, log: quiet, now: clock });
+  await engine.open();
+  await Promise.all(Array.from({ length: 600 }, (_, i) => engine.kv.put('jti', `j${i}`, true, { expiresAt: now + 1000 })));
+  await Promise.all(Array.from({ length: 300 }, (_, i) => engine.kv.put('codes', `c${i}`, { i })));
+  await Promise.all(Array.from({ length: 299 }, (_, i) => engine.kv.take('codes', `c${i}`)));
+  await engine.kv.put('keys', 'signing', { kid: 'k1' });
+  await engine.close();
+  const file = path.join(dataDir, 'kv-journal');
+  const before = (await stat(file)).size;
+  now += 1000;
+  const again = createEmbeddedEngine({ dataDir, log: quiet, now: clock });
+  await again.open();
+  t.teardown(() => again.close());
+  t.ok((await stat(file)).size < before / 10, 'the file shrank to its live entries');
+  t.same(await again.kv.get('keys', 'signing'), { kid: 'k1' });
+  t.same(await again.kv.list('codes'), [{ key: 'c299', value: { i: 299 } }]);
+  t.same(await again.kv.list('jti'), []);
+  await again.kv.put('keys', 'other', 1);
+  await again.close();
+  const third = createEmbeddedEngine({ dataDir, log: quiet, now: clock });
+  await third.open();
+  t.teardown(() => third.close());
+  t.same((await third.kv.list('keys')).map((e) => e.key).sort(), ['other', 'signing'], 'writes after compaction are kept');
+});
+
 const engineModule = fileURLToPath(new URL('../../src/store/embedded/embedded-engine.ts', import.meta.url));
 const fixtureModule = fileURLToPath(new URL('../helpers/engine-contract.ts', import.meta.url));
 

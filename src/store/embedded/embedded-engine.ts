@@ -15,6 +15,7 @@ import { decodeBatch, decodeRecordAt, encodeBatch, type KvOp } from './batch-cod
 import { FileBlobStore } from './blob-files.js';
 import { acquireDataLock, type DataLock } from './data-lock.js';
 import { Journal, type EngineLog } from './journal.js';
+import { openKvJournal } from './kv-journal.js';
 import { isExpired, KvTable, type KvEntry } from './kv-table.js';
 import { ResourceTable, type VersionRef } from './resource-table.js';
 import { sortAndLimit } from './sort-records.js';
@@ -45,6 +46,7 @@ class EmbeddedEngine implements StoreEngine {
   private readonly log: EngineLog;
   private readonly now: () => number;
   private journal: Journal | undefined;
+  private kvJournal: Journal | undefined;
   private lock: DataLock | undefined;
   private table = new ResourceTable();
   private kvTable: KvTable;
@@ -75,20 +77,20 @@ class EmbeddedEngine implements StoreEngine {
       this.table = new ResourceTable();
       this.kvTable = new KvTable(this.now);
       let versions = 0;
-      const now = this.now();
       this.journal = await Journal.open(path.join(this.dataDir, 'journal'), this.log, (payload, frame) => {
         const batch = decodeBatch(payload);
         batch.records.forEach((record, slot) => this.table.apply(record, frame, slot));
         versions += batch.records.length;
-        // Expired values are dead on arrival: keep them out of memory.
-        for (const op of batch.kv) this.kvTable.apply(op.op === 'put' && op.exp !== undefined && op.exp <= now ? { op: 'del', ns: op.ns, key: op.key } : op);
       });
+      this.kvJournal = await openKvJournal(path.join(this.dataDir, 'kv-journal'), this.log, this.kvTable, this.now());
       await (this.blobs as FileBlobStore).init();
       this.log.info(`embedded store ${this.dataDir}: ${versions} versions replayed in ${Math.round(performance.now() - started)} ms`);
       this.lock = lock;
     } catch (err) {
       await this.journal?.close().catch(() => undefined);
+      await this.kvJournal?.close().catch(() => undefined);
       this.journal = undefined;
+      this.kvJournal = undefined;
       await lock.release();
       throw err;
     }
@@ -99,12 +101,14 @@ class EmbeddedEngine implements StoreEngine {
     if (!journal) return;
     this.journal = undefined;
     await journal.close();
+    await this.kvJournal?.close();
+    this.kvJournal = undefined;
     await this.lock?.release();
     this.lock = undefined;
   }
 
   async isReady(): Promise<boolean> {
-    return this.journal !== undefined && this.journal.failed === undefined;
+    return this.journal !== undefined && this.journal.failed === undefined && this.kvJournal?.failed === undefined;
   }
 
   async current(type: string, id: string): Promise<VersionRecord | undefined> {
@@ -196,7 +200,8 @@ class EmbeddedEngine implements StoreEngine {
 
   /** Queues kv mutations; the pending overlay makes them visible to later checks at once. */
   private async writeKv(ops: KvOp[]): Promise<void> {
-    const journal = this.openJournal();
+    this.openJournal();
+    const journal = this.kvJournal!;
     const owner: Owner = {};
     const keys = ops.map((op) => kvKey(op.ns, op.key));
     ops.forEach((op, i) => this.pendingKv.set(keys[i]!, { entry: op.op === 'put' ? toEntry(op) : undefined, owner }));

@@ -36,6 +36,13 @@ export class KvTable {
     return out;
   }
 
+  /** Every live entry of every namespace. */
+  entries(): Array<{ ns: string; key: string; entry: KvEntry }> {
+    const out: Array<{ ns: string; key: string; entry: KvEntry }> = [];
+    for (const ns of this.byNs.keys()) for (const { key, entry } of this.list(ns)) out.push({ ns, key, entry });
+    return out;
+  }
+
   apply(op: KvOp): void {
     if (op.op === 'put') {
       let map = this.byNs.get(op.ns);
