@@ -36,7 +36,9 @@ export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
   -h, --help             show this help
 `;
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
 
 export function parseCli(argv: string[]): CliOptions {
   let parsed;

@@ -1,0 +1,105 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+
+/**
+ * A deliberately broken FHIR server: a proxy in front of a real one that
+ * injects one kind of fault. The conformance kit must report each fault as a
+ * failure of the check that covers it.
+ */
+export type Fault =
+  /** Strips ETag headers from every response. */
+  | 'drop-etag'
+  /** Answers 200 where the server answered 404. */
+  | 'not-found-as-200'
+  /** Serves requests that carry no token as if they had a full-access one. */
+  | 'no-auth-200'
+  /** Offers the plain PKCE method and issues a code for plain challenges. */
+  | 'pkce-plain'
+  /** Ignores the scopes of the caller's token: any bearer gets full access. */
+  | 'leak-hidden';
+
+export interface FaultProxy {
+  /** The proxy's origin, e.g. http://127.0.0.1:40123 */
+  origin: string;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'content-length']);
+
+function isPublicPath(path: string): boolean {
+  return /\/(metadata|\.well-known\/|auth\/)/.test(path) || !path.startsWith('/fhir');
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function startFaultProxy(options: {
+  /** Origin of the real server, e.g. http://127.0.0.1:3000 */
+  target: string;
+  fault: Fault;
+  /** A full-access token of the real server, used by the faults that leak. */
+  privilegedToken: () => Promise<string>;
+}): Promise<FaultProxy> {
+  const { fault } = options;
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = req.url ?? '/';
+    const body = await readBody(req);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    if (fault === 'no-auth-200' && !headers.authorization && !isPublicPath(path)) headers.authorization = `Bearer ${await options.privilegedToken()}`;
+    if (fault === 'leak-hidden' && headers.authorization && !isPublicPath(path)) headers.authorization = `Bearer ${await options.privilegedToken()}`;
+
+    if (fault === 'pkce-plain' && /\/authorize\?/.test(path)) {
+      const q = new URL(path, 'http://proxy').searchParams;
+      if (q.get('code_challenge_method') === 'plain' && q.get('redirect_uri')) {
+        res.writeHead(302, { location: `${q.get('redirect_uri')}?code=accepted-plain&state=${q.get('state') ?? ''}` }).end();
+        return;
+      }
+    }
+
+    const upstream = await request(`${options.target}${path}`, {
+      method: (req.method ?? 'GET') as 'GET',
+      headers,
+      body: body.length ? body : undefined,
+    });
+    let status = upstream.statusCode;
+    let out = Buffer.from(await upstream.body.arrayBuffer());
+    const outHeaders: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
+
+    if (fault === 'drop-etag') delete outHeaders.etag;
+    if (fault === 'not-found-as-200' && status === 404) status = 200;
+    if (fault === 'pkce-plain' && /\.well-known\/smart-configuration/.test(path) && status === 200) {
+      const conf = JSON.parse(out.toString('utf8')) as { code_challenge_methods_supported?: string[] };
+      conf.code_challenge_methods_supported = [...(conf.code_challenge_methods_supported ?? []), 'plain'];
+      out = Buffer.from(JSON.stringify(conf));
+    }
+    outHeaders['content-length'] = String(out.length);
+    res.writeHead(status, outHeaders).end(out);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+      res.end(`fault proxy: ${(err as Error).message}`);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,79 @@
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { formatSummary } from '../../conformance/cli/summary-table.js';
+import { toHtml } from '../../conformance/reports/html.js';
+import { toJUnitXml } from '../../conformance/reports/junit.js';
+import { shouldFail } from '../../conformance/reports/tally.js';
+import { toTestReport } from '../../conformance/reports/test-report.js';
+import { writeReports } from '../../conformance/reports/write-reports.js';
+import { sampleRun } from './sample-run.js';
+
+t.test('JUnit XML counts each outcome and escapes what the server sent', async (t) => {
+  const xml = toJUnitXml(sampleRun());
+  t.match(xml, /<testsuites name="carnet-conformance" tests="5" failures="2" errors="0" skipped="2"/);
+  t.match(xml, /<testsuite name="rest" tests="4" failures="2" errors="0" skipped="1"/);
+  t.match(xml, /<testcase classname="rest.http-read" name="rest.read.current: read works" time="0.005"\/>/);
+  t.match(xml, /<skipped message="feature not yet available on the server"\/>/);
+  t.match(xml, /<failure message="read of an unknown Patient: expected HTTP 404, got 200 &amp; &quot;&lt;script&gt;/);
+  t.match(xml, /type="warning"/);
+  t.notMatch(xml, /<script>/, 'no raw markup from the server');
+  t.match(xml, /&gt; GET http:\/\/server.test\/fhir\/Patient\/nope\n&lt; 200/, 'the failure names the request and the status received');
+});
+
+t.test('a TestReport per suite maps outcomes to assert results', async (t) => {
+  const run = sampleRun();
+  const rest = toTestReport(run, run.suites[0]!);
+  t.equal(rest.resourceType, 'TestReport');
+  t.equal(rest.status, 'completed');
+  t.equal(rest.result, 'fail');
+  t.equal(rest.score, 33.33, 'passed over judged checks, in percent');
+  t.same(rest.test?.map((x) => x.action?.[0]?.assert?.result), ['pass', 'fail', 'skip', 'fail']);
+  t.equal(rest.test?.[1]?.action?.[0]?.assert?.detail, 'https://hl7.org/fhir/R4/http.html#read');
+  t.match(rest.participant, [{ type: 'test-engine' }, { type: 'server', uri: 'http://server.test/fhir' }]);
+  const space = toTestReport(run, run.suites[1]!);
+  t.equal(space.result, 'pending', 'a suite where everything was skipped neither passes nor fails');
+  t.equal(space.score, undefined);
+});
+
+t.test('the HTML page is self-contained and shows evidence for failures only', async (t) => {
+  const html = toHtml(sampleRun());
+  t.notMatch(html, /<script>alert/, 'server text is escaped');
+  t.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
+  t.match(html, /request sent<\/h4><pre>GET http:\/\/server.test\/fhir\/Patient\/nope/);
+  t.match(html, /response received<\/h4><pre>HTTP 200/);
+  t.match(html, /&lt;b&gt;nope&lt;\/b&gt;/);
+  t.match(html, /A GET for an unknown resource returns 404 Not Found\./, 'requirement text is quoted');
+  t.match(html, /<a href="https:\/\/hl7.org\/fhir\/R4\/http.html#read">/);
+  t.notMatch(html, /href="urn:/, 'non-http requirement ids are not links');
+  t.notMatch(html, /<link |src="http/, 'no external assets');
+  t.equal((html.match(/request sent/g) ?? []).length, 1, 'exchanges only for failed checks that have them');
+});
+
+t.test('summary table lists suites, requirements and failures', async (t) => {
+  const text = formatSummary(sampleRun());
+  t.match(text, /^rest\s+RESTful API\s+1\s+2\s+1\s+4$/m);
+  t.match(text, /^space\s+Health space rules\s+0\s+0\s+1\s+1$/m);
+  t.match(text, /^total\s+1\s+2\s+2\s+5$/m);
+  t.match(text, /\[error\] rest.read.unknown: read of an unknown Patient/);
+  t.match(text, /\[warning\] rest.prefer.minimal/);
+});
+
+t.test('--fail-on decides which failures fail the run', async (t) => {
+  const run = sampleRun();
+  t.equal(shouldFail(run, ['error']), true);
+  t.equal(shouldFail(run, ['warning']), true);
+  run.suites[0]!.checks[1]!.outcome = 'passed';
+  t.equal(shouldFail(run, ['error']), false, 'only a warning failed');
+  t.equal(shouldFail(run, ['error', 'warning']), true);
+});
+
+t.test('writeReports writes JUnit, HTML and one TestReport per suite', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'carnet-reports-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeReports(sampleRun(), join(dir, 'nested'));
+  t.same((await readdir(join(dir, 'nested'))).sort(), ['TestReport-rest.json', 'TestReport-space.json', 'junit.xml', 'report.html']);
+  const report = JSON.parse(await readFile(join(dir, 'nested', 'TestReport-rest.json'), 'utf8'));
+  t.equal(report.resourceType, 'TestReport');
+});

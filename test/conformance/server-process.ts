@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { JWK } from 'jose';
+
+export interface RunningServer {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  fhirBase: string;
+  dataDir: string;
+  devClient: { clientId: string; privateJwk: JWK };
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the real carnet server as a child process on a temporary data
+ * directory, the way an operator would. Always `stop()` it in teardown.
+ */
+export async function startServer(): Promise<RunningServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'carnet-conformance-'));
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: new URL('../../', import.meta.url).pathname,
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start in 30 s:\n${logs.join('')}`)), 30_000);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`server exited with ${code} before listening:\n${logs.join('')}`));
+      });
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        logs.push(line);
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'carnet listening' && entry.url) {
+            clearTimeout(timer);
+            resolve(entry.url);
+          }
+        } catch {
+          // not a JSON log line
+        }
+      });
+    });
+    const devClient = JSON.parse(await readFile(join(dataDir, 'dev-client.json'), 'utf8')) as RunningServer['devClient'];
+    return { url, fhirBase: `${url}/fhir`, dataDir, devClient, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
