@@ -20,7 +20,7 @@ export class FileBlobStore implements BlobStore {
 
   /** Creates the folder and removes temp files a crash left behind. */
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    if ((await mkdir(this.dir, { recursive: true })) !== undefined) await fsyncDirectory(this.dir);
     for (const name of await readdir(this.dir)) {
       if (name.startsWith(TEMP_PREFIX)) await unlink(path.join(this.dir, name)).catch(() => undefined);
     }

@@ -13,6 +13,7 @@ import type {
 } from '../engine.js';
 import { decodeBatch, decodeRecordAt, encodeBatch, type KvOp } from './batch-codec.js';
 import { FileBlobStore } from './blob-files.js';
+import { fsyncDirectory } from './fsync-directory.js';
 import { acquireDataLock, type DataLock } from './data-lock.js';
 import { Journal, type EngineLog } from './journal.js';
 import { openKvJournal } from './kv-journal.js';
@@ -70,7 +71,8 @@ class EmbeddedEngine implements StoreEngine {
 
   async open(): Promise<void> {
     if (this.journal) throw new Error(`embedded store ${this.dataDir} is already open`);
-    await mkdir(this.dataDir, { recursive: true });
+    // Sync the parent too: a power loss must not forget a directory just created.
+    if ((await mkdir(this.dataDir, { recursive: true })) !== undefined) await fsyncDirectory(this.dataDir);
     const lock = await acquireDataLock(this.dataDir, this.log);
     try {
       const started = performance.now();
