@@ -3,12 +3,15 @@ import type { JWTPayload } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { UnauthorizedError } from '../errors.js';
 import type { Config } from '../config.js';
+import type { KeyValueStore } from '../store/engine.js';
 import type { ServerKeys } from './keys.js';
 import { SERVER_SIGNING_ALG } from './keys.js';
 import type { Principal } from './principal.js';
 import { PRINCIPAL_KINDS } from './principal.js';
 import { parseScopes } from './scopes.js';
 import type { ResourceScope } from './scopes.js';
+
+const REVOKED = 'revoked-access-tokens';
 
 /** JWT `typ` of our access tokens (RFC 9068), so an id_token can never pass as one. */
 export const ACCESS_TOKEN_TYP = 'at+jwt';
@@ -46,7 +49,18 @@ export class AccessTokens {
     private readonly config: Pick<Config, 'publicUrl' | 'fhirBase' | 'accessTokenSeconds'>,
     private readonly keys: ServerKeys,
     private readonly now: () => number = Date.now,
+    /** Where revoked token ids are kept (namespace `revoked-access-tokens`); none: no revocation. */
+    private readonly kv?: KeyValueStore,
   ) {}
+
+  /** Refuses the token from now on, on every replica (until it would have expired anyway). */
+  async revoke(jti: string, expiresAtMs: number): Promise<void> {
+    await this.kv?.put(REVOKED, jti, { revokedAt: this.now() }, { expiresAt: expiresAtMs });
+  }
+
+  async isRevoked(jti: string): Promise<boolean> {
+    return (await this.kv?.get(REVOKED, jti)) !== undefined;
+  }
 
   async issue(input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
     const signing = await this.keys.signingKey();
@@ -106,6 +120,7 @@ export class AccessTokens {
       tokenId: claims.jti!,
       expiresAt: claims.exp! * 1000,
     };
+    if (await this.isRevoked(principal.tokenId)) throw new UnauthorizedError('The access token was revoked');
     if (typeof claims.patient === 'string') principal.patient = claims.patient;
     if (typeof claims.fhirUser === 'string') principal.fhirUser = claims.fhirUser;
     return principal;

@@ -3,6 +3,10 @@ import type { KeyValueStore } from '../store/engine.js';
 import { AccessTokens } from './access-tokens.js';
 import { ClientRegistry, ensureDevClient, loadClientsFile } from './clients.js';
 import { ServerKeys } from './keys.js';
+import { AccountStore } from './oauth/accounts.js';
+import { RefreshTokens } from './oauth/refresh-tokens.js';
+import { SignInLimiter, DEFAULT_SIGN_IN_LIMITS } from './oauth/sign-in-limiter.js';
+import type { SignInLimits } from './oauth/sign-in-limiter.js';
 
 /** Everything the token endpoint and the bearer check share, built once per server. */
 export interface AuthServer {
@@ -11,6 +15,9 @@ export interface AuthServer {
   keys: ServerKeys;
   clients: ClientRegistry;
   accessTokens: AccessTokens;
+  refreshTokens: RefreshTokens;
+  accounts: AccountStore;
+  signInLimiter: SignInLimiter;
   /** `${publicUrl}/auth/token`: the audience of client assertions. */
   tokenUrl: string;
   now: () => number;
@@ -21,6 +28,7 @@ export interface AuthServerDeps {
   kv: KeyValueStore;
   log: { warn: (msg: string) => void };
   now?: () => number;
+  signInLimits?: SignInLimits;
 }
 
 /**
@@ -48,7 +56,10 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     kv,
     keys,
     clients,
-    accessTokens: new AccessTokens(config, keys, now),
+    accessTokens: new AccessTokens(config, keys, now, kv),
+    refreshTokens: new RefreshTokens(kv, now),
+    accounts: new AccountStore(kv),
+    signInLimiter: new SignInLimiter(kv, deps.signInLimits ?? DEFAULT_SIGN_IN_LIMITS, now),
     tokenUrl: `${config.publicUrl}/auth/token`,
     now,
   };

@@ -4,6 +4,7 @@ import { UnauthorizedError } from '../errors.js';
 import { createAuthServer } from '../auth/auth-server.js';
 import type { AuthServer } from '../auth/auth-server.js';
 import type { Principal } from '../auth/principal.js';
+import type { SignInLimits } from '../auth/oauth/sign-in-limiter.js';
 import './types.js';
 
 declare module 'fastify' {
@@ -20,6 +21,8 @@ declare module 'fastify' {
 export interface AuthPluginOptions {
   /** Clock for token issue and checks (tests); Date.now by default. */
   now?: () => number;
+  /** Failed sign-in limits (defaults: 5 per account, 20 per address, per 15 minutes). */
+  signInLimits?: SignInLimits;
 }
 
 /**
@@ -32,7 +35,7 @@ async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Pro
   if (!app.hasDecorator('config') || !app.hasDecorator('engine')) {
     throw new Error('carnet-auth needs app.config and app.engine to be decorated first');
   }
-  const auth = await createAuthServer({ config: app.config, kv: app.engine.kv, log: app.log, now: options.now });
+  const auth = await createAuthServer({ config: app.config, kv: app.engine.kv, log: app.log, now: options.now, signInLimits: options.signInLimits });
   app.decorate('carnetAuth', auth);
   app.decorateRequest('principal', null);
   app.addHook('onReady', async () => {

@@ -1,6 +1,6 @@
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { CryptoKey } from 'jose';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,8 @@ import { JWT_BEARER_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
 import { loadConfig } from '../../src/config.js';
 import { authenticate, authPlugin } from '../../src/plugins/auth.js';
 import { authRoutes } from '../../src/routes/auth.js';
+import { wellKnownRoutes } from '../../src/routes/well-known.js';
+import type { SignInLimits } from '../../src/auth/oauth/sign-in-limiter.js';
 import type { StoreEngine } from '../../src/store/engine.js';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 
@@ -151,6 +153,7 @@ export interface AuthTestAppOptions {
   engine?: StoreEngine;
   dataDir?: string;
   publicUrl?: string;
+  signInLimits?: SignInLimits;
 }
 
 export async function buildAuthTestApp(t: { teardown: (fn: () => unknown) => void }, options: AuthTestAppOptions = {}): Promise<AuthTestApp> {
@@ -169,12 +172,102 @@ export async function buildAuthTestApp(t: { teardown: (fn: () => unknown) => voi
   app.decorate('config', config);
   app.decorate('engine', engine);
   t.teardown(() => app.close());
-  await app.register(authPlugin, { now: options.now });
+  await app.register(authPlugin, { now: options.now, signInLimits: options.signInLimits });
   await app.register(authRoutes);
   await app.register(async (fhir) => {
     fhir.addHook('onRequest', authenticate);
     fhir.get('/whoami', async (request) => ({ ...request.principal, scopes: request.principal?.scopes.map((s) => s.raw) }));
   }, { prefix: '/fhir' });
+  await app.register(wellKnownRoutes, { prefix: '/fhir' });
   await app.ready();
   return { app, dataDir, engine };
+}
+
+/** A user-facing app registration (authorization code flow); public unless a secret hash is given. */
+export function appClient(options: { clientId?: string; scope?: string; redirectUri?: string; clientSecretHash?: string; jwks?: RegisteredClient['jwks'] } = {}): RegisteredClient {
+  const client: RegisteredClient = {
+    clientId: options.clientId ?? 'test-app',
+    name: 'Test <App>',
+    kind: 'app',
+    scope: options.scope ?? 'patient/*.cruds user/*.rs openid fhirUser launch/patient offline_access online_access',
+    redirectUris: [options.redirectUri ?? 'https://app.test/callback'],
+    tokenEndpointAuthMethod: options.clientSecretHash ? 'client_secret_basic' : options.jwks ? 'private_key_jwt' : 'none',
+  };
+  if (options.clientSecretHash) client.clientSecretHash = options.clientSecretHash;
+  if (options.jwks) client.jwks = options.jwks;
+  return client;
+}
+
+export function pkcePair(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+}
+
+export interface AuthorizeFlow {
+  clientId: string;
+  redirectUri?: string;
+  scope: string;
+  username: string;
+  password: string;
+  state?: string;
+  nonce?: string;
+  /** Scopes to untick on the consent page. */
+  untick?: string[];
+  patient?: string;
+  decision?: 'approve' | 'deny';
+  /** Extra or replaced authorize query parameters. */
+  query?: Record<string, string>;
+}
+
+/** Field values of the hidden request_id in a page. */
+export function requestIdOf(html: string): string {
+  const match = /name="request_id" value="([^"]+)"/.exec(html);
+  if (!match) throw new Error(`no request_id in page: ${html.slice(0, 300)}`);
+  return match[1]!;
+}
+
+/** Every scope checkbox value of a consent page. */
+export function offeredScopes(html: string): string[] {
+  return [...html.matchAll(/name="scope" value="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
+}
+
+/**
+ * Runs the person-facing flow through the real pages (authorize, sign-in,
+ * consent) and returns the redirect to the app, parsed, with the PKCE verifier.
+ */
+export async function authorize(app: FastifyInstance, flow: AuthorizeFlow): Promise<{ location: URL; verifier: string; consentHtml: string }> {
+  const { verifier, challenge } = pkcePair();
+  const redirectUri = flow.redirectUri ?? 'https://app.test/callback';
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: flow.clientId,
+    redirect_uri: redirectUri,
+    scope: flow.scope,
+    state: flow.state ?? 'st-' + randomUUID(),
+    aud: app.config.fhirBase,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...(flow.nonce ? { nonce: flow.nonce } : {}),
+    ...flow.query,
+  });
+  const start = await app.inject({ url: `/auth/authorize?${query}` });
+  if (start.statusCode !== 200) throw new Error(`authorize failed: ${start.statusCode} ${start.headers.location ?? start.body.slice(0, 300)}`);
+  const signIn = await app.inject({
+    method: 'POST', url: '/auth/authorize/sign-in', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ request_id: requestIdOf(start.body), username: flow.username, password: flow.password }).toString(),
+  });
+  if (signIn.statusCode !== 200) throw new Error(`sign-in failed: ${signIn.statusCode} ${signIn.headers.location ?? ''}`);
+  const consent = new URLSearchParams({ request_id: requestIdOf(signIn.body), decision: flow.decision ?? 'approve' });
+  for (const scope of offeredScopes(signIn.body)) if (!flow.untick?.includes(scope)) consent.append('scope', scope);
+  if (flow.patient) consent.set('patient', flow.patient);
+  const done = await app.inject({
+    method: 'POST', url: '/auth/authorize/consent', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: consent.toString(),
+  });
+  if (done.statusCode !== 302) throw new Error(`consent failed: ${done.statusCode} ${done.body.slice(0, 300)}`);
+  return { location: new URL(String(done.headers.location)), verifier, consentHtml: signIn.body };
+}
+
+/** Exchanges a code as a public client. */
+export function exchangeCode(app: FastifyInstance, code: string, verifier: string | undefined, clientId = 'test-app', redirectUri = 'https://app.test/callback'): Promise<LightMyRequestResponse> {
+  return postTokenForm(app, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, client_id: clientId, ...(verifier !== undefined ? { code_verifier: verifier } : {}) });
 }

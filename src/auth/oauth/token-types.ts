@@ -9,6 +9,9 @@ export interface TokenForm {
   redirect_uri?: string;
   code_verifier?: string;
   refresh_token?: string;
+  /** Introspection and revocation. */
+  token?: string;
+  token_type_hint?: string;
 }
 
 /** Successful token response (RFC 6749 §5.1 and SMART's launch context). */

@@ -1,0 +1,162 @@
+import { randomBytes } from 'node:crypto';
+import type { AuthServer } from '../auth-server.js';
+import type { RegisteredClient } from '../clients.js';
+import { OAuthError } from '../oauth-error.js';
+import type { Principal } from '../principal.js';
+import { formatScopes, intersectScopes, InvalidScopeError, parseScopes, SPECIAL_SCOPES } from '../scopes.js';
+import type { ResourceScope, SpecialScope } from '../scopes.js';
+import type { Account } from './accounts.js';
+import type { Grant } from './grant.js';
+import { isS256Challenge } from './pkce.js';
+
+/** The query of `GET /auth/authorize` (SMART App Launch, standalone launch). */
+export interface AuthorizeQuery {
+  response_type?: string;
+  client_id?: string;
+  redirect_uri?: string;
+  scope?: string;
+  state?: string;
+  aud?: string;
+  code_challenge?: string;
+  code_challenge_method?: string;
+  nonce?: string;
+  launch?: string;
+}
+
+/** A pending authorization request, kept in kv between the pages (namespace `authorization-requests`). */
+export interface PendingAuthorization {
+  id: string;
+  clientId: string;
+  redirectUri: string;
+  state?: string;
+  /** Requested scopes this client may have at all (what the consent page lists). */
+  scope: string;
+  codeChallenge: string;
+  nonce?: string;
+  /** Set once the person has signed in. */
+  accountUsername?: string;
+  authTime?: number;
+}
+
+/** The request cannot be trusted to redirect (unknown client, unregistered redirect URI): show an error page. */
+export class AuthorizePageError extends Error {}
+
+/** An error to send back to the client's redirect URI (RFC 6749 §4.1.2.1). */
+export class AuthorizeRedirectError extends Error {
+  constructor(
+    readonly oauth: OAuthError,
+    readonly redirectUri: string,
+    readonly state: string | undefined,
+  ) {
+    super(oauth.message);
+  }
+}
+
+const NS = 'authorization-requests';
+/** Time a person has to sign in and consent. */
+export const PENDING_LIFETIME_MS = 10 * 60_000;
+
+/** Checks an authorization request and keeps it; the returned id travels in the page forms. */
+export async function startAuthorization(query: AuthorizeQuery, auth: AuthServer): Promise<{ pending: PendingAuthorization; client: RegisteredClient }> {
+  const client = query.client_id ? auth.clients.get(query.client_id) : undefined;
+  if (!client) throw new AuthorizePageError('Unknown client_id');
+  if (!query.redirect_uri || !client.redirectUris?.includes(query.redirect_uri)) {
+    throw new AuthorizePageError('redirect_uri is not one registered for this client');
+  }
+  const fail = (error: OAuthError['error'], description: string) =>
+    new AuthorizeRedirectError(new OAuthError(error, description), query.redirect_uri!, query.state);
+  if (query.response_type !== 'code') throw fail('unsupported_response_type', 'response_type must be code');
+  if (client.kind !== 'app') throw fail('unauthorized_client', 'This client may not use the authorization code flow');
+  if (query.aud !== auth.config.fhirBase) throw fail('invalid_request', `aud must be the FHIR base URL ${auth.config.fhirBase}`);
+  if (query.launch) throw fail('invalid_request', 'EHR launch is not supported; use standalone launch');
+  if (!query.code_challenge || query.code_challenge_method !== 'S256') throw fail('invalid_request', 'PKCE is required: code_challenge with code_challenge_method S256');
+  if (!isS256Challenge(query.code_challenge)) throw fail('invalid_request', 'code_challenge is not an S256 challenge');
+  if (!query.scope?.trim()) throw fail('invalid_scope', 'scope is required');
+  let requested;
+  try {
+    requested = parseScopes(query.scope);
+  } catch (err) {
+    if (err instanceof InvalidScopeError) throw fail('invalid_scope', err.message);
+    throw err;
+  }
+  const allowed = parseScopes(client.scope);
+  const resources = intersectScopes(requested.resources.filter((s) => s.context !== 'system'), allowed.resources);
+  const special = SPECIAL_SCOPES.filter((s) => s !== 'launch' && requested.special.has(s));
+  if (resources.length === 0 && special.length === 0) throw fail('invalid_scope', 'None of the requested scopes is allowed for this client');
+  const pending: PendingAuthorization = {
+    id: randomBytes(32).toString('base64url'),
+    clientId: client.clientId,
+    redirectUri: query.redirect_uri,
+    scope: formatScopes({ resources, special }),
+    codeChallenge: query.code_challenge,
+    ...(query.state !== undefined ? { state: query.state } : {}),
+    ...(query.nonce ? { nonce: query.nonce } : {}),
+  };
+  await save(pending, auth);
+  return { pending, client };
+}
+
+export async function loadAuthorization(id: string | undefined, auth: AuthServer): Promise<PendingAuthorization | undefined> {
+  if (!id || id.length > 100) return undefined;
+  return auth.kv.get<PendingAuthorization>(NS, id);
+}
+
+export async function save(pending: PendingAuthorization, auth: AuthServer): Promise<void> {
+  await auth.kv.put(NS, pending.id, pending, { expiresAt: auth.now() + PENDING_LIFETIME_MS });
+}
+
+/** Ends a pending request (after consent or refusal): its id cannot be used again. */
+export async function finishAuthorization(id: string, auth: AuthServer): Promise<PendingAuthorization | undefined> {
+  return auth.kv.take<PendingAuthorization>(NS, id);
+}
+
+/** Scopes an account may be given, in the pending request's order. */
+export function scopesForAccount(pending: PendingAuthorization, account: Account): { resources: ResourceScope[]; special: SpecialScope[] } {
+  const parsed = parseScopes(pending.scope);
+  const resources = parsed.resources.filter((s) => {
+    if (s.context === 'patient') return account.patients.length > 0;
+    return s.context === 'user';
+  });
+  const special = [...parsed.special].filter((s) => s !== 'launch/patient' || account.patients.length > 0);
+  return { resources, special };
+}
+
+export const PRINCIPAL_KIND_OF_ACCOUNT: Record<Account['kind'], Principal['kind']> = {
+  patient: 'patient',
+  'related-person': 'related-person',
+  practitioner: 'practitioner',
+  admin: 'admin',
+};
+
+/**
+ * The grant from what the person ticked: only scopes that were offered, a
+ * patient among those the account may act for when patient scopes remain.
+ */
+export function grantFromConsent(
+  pending: PendingAuthorization,
+  account: Account,
+  ticked: string[],
+  chosenPatient: string | undefined,
+  now: number,
+): Grant {
+  const offered = scopesForAccount(pending, account);
+  const tickedSet = new Set(ticked);
+  const resources = offered.resources.filter((s) => tickedSet.has(s.raw));
+  const special = offered.special.filter((s) => tickedSet.has(s));
+  if (resources.length === 0 && special.length === 0) throw new OAuthError('access_denied', 'No scope was granted');
+  const grant: Grant = {
+    clientId: pending.clientId,
+    accountId: account.id,
+    kind: PRINCIPAL_KIND_OF_ACCOUNT[account.kind],
+    scope: formatScopes({ resources, special }),
+    authTime: Math.floor((pending.authTime ?? now) / 1000),
+    ...(account.fhirUser ? { fhirUser: account.fhirUser } : {}),
+    ...(pending.nonce ? { nonce: pending.nonce } : {}),
+  };
+  if (resources.some((s) => s.context === 'patient') || special.includes('launch/patient')) {
+    const patient = chosenPatient ?? (account.patients.length === 1 ? account.patients[0] : undefined);
+    if (!patient || !account.patients.includes(patient)) throw new OAuthError('invalid_request', 'Choose a patient this account may act for');
+    grant.patient = patient;
+  }
+  return grant;
+}

@@ -1,0 +1,19 @@
+import type { Principal } from '../principal.js';
+
+/**
+ * What a person agreed to give an app, as carried by an authorization code and
+ * then by each refresh token of the same family.
+ */
+export interface Grant {
+  clientId: string;
+  /** Account id: the token subject. */
+  accountId: string;
+  kind: Principal['kind'];
+  /** Granted scope string: resource scopes then special scopes. */
+  scope: string;
+  patient?: string;
+  fhirUser?: string;
+  nonce?: string;
+  /** Epoch seconds of the sign-in. */
+  authTime: number;
+}

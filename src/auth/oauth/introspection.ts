@@ -1,0 +1,94 @@
+import type { AuthServer } from '../auth-server.js';
+import type { RegisteredClient } from '../clients.js';
+import type { Principal } from '../principal.js';
+
+/** RFC 7662 response, plus SMART's launch context. */
+export interface IntrospectionResponse {
+  active: boolean;
+  scope?: string;
+  client_id?: string;
+  sub?: string;
+  exp?: number;
+  iss?: string;
+  aud?: string;
+  token_type?: 'Bearer' | 'refresh_token';
+  patient?: string;
+  fhirUser?: string;
+}
+
+/**
+ * Describes a token to an authenticated client. Backend (system, admin)
+ * clients may introspect any token, an app only its own: for anything else,
+ * and for every invalid, expired or revoked token, the answer is `{ active: false }`.
+ */
+export async function introspect(token: string, hint: string | undefined, caller: RegisteredClient, auth: AuthServer): Promise<IntrospectionResponse> {
+  const mayRead = (clientId: string) => caller.kind !== 'app' || caller.clientId === clientId;
+  if (hint !== 'refresh_token') {
+    const principal = await verifyQuietly(token, auth);
+    if (principal) return mayRead(principal.clientId) ? describeAccess(principal, auth) : { active: false };
+  }
+  const record = await auth.refreshTokens.lookup(token);
+  if (record && mayRead(record.grant.clientId)) {
+    return {
+      active: true,
+      token_type: 'refresh_token',
+      scope: record.grant.scope,
+      client_id: record.grant.clientId,
+      sub: record.grant.accountId,
+      exp: Math.floor(record.expiresAt / 1000),
+      iss: auth.config.publicUrl,
+      ...(record.grant.patient ? { patient: record.grant.patient } : {}),
+      ...(record.grant.fhirUser ? { fhirUser: record.grant.fhirUser } : {}),
+    };
+  }
+  if (hint === 'refresh_token') {
+    const principal = await verifyQuietly(token, auth);
+    if (principal && mayRead(principal.clientId)) return describeAccess(principal, auth);
+  }
+  return { active: false };
+}
+
+function describeAccess(p: Principal, auth: AuthServer): IntrospectionResponse {
+  return {
+    active: true,
+    token_type: 'Bearer',
+    scope: p.scope,
+    client_id: p.clientId,
+    sub: p.subject,
+    exp: Math.floor(p.expiresAt / 1000),
+    iss: auth.config.publicUrl,
+    aud: auth.config.fhirBase,
+    ...(p.patient ? { patient: p.patient } : {}),
+    ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}),
+  };
+}
+
+export async function verifyQuietly(token: string, auth: AuthServer): Promise<Principal | undefined> {
+  if (token.split('.').length !== 3) return undefined;
+  try {
+    return await auth.accessTokens.verify(token);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * RFC 7009: revokes a refresh token (its whole family) or an access token the
+ * caller itself holds. Unknown and foreign tokens are ignored (the answer is the
+ * same 200, so nothing is learned by probing).
+ */
+export async function revoke(token: string, hint: string | undefined, caller: RegisteredClient, auth: AuthServer): Promise<void> {
+  if (hint !== 'access_token') {
+    const record = await auth.refreshTokens.lookup(token);
+    if (record) {
+      if (record.grant.clientId === caller.clientId) await auth.refreshTokens.revokeFamily(record.familyId);
+      return;
+    }
+  }
+  const principal = await verifyQuietly(token, auth);
+  if (principal && principal.clientId === caller.clientId) await auth.accessTokens.revoke(principal.tokenId, principal.expiresAt);
+  if (!principal && hint === 'access_token') {
+    const record = await auth.refreshTokens.lookup(token);
+    if (record && record.grant.clientId === caller.clientId) await auth.refreshTokens.revokeFamily(record.familyId);
+  }
+}

@@ -1,0 +1,35 @@
+import type { AuthServer } from '../auth-server.js';
+import { parseScopes } from '../scopes.js';
+import type { Grant } from './grant.js';
+import { issueIdToken } from './id-tokens.js';
+import { OFFLINE_LIFETIME_MS, ONLINE_LIFETIME_MS } from './refresh-tokens.js';
+import type { RefreshTokens } from './refresh-tokens.js';
+import type { TokenResponse } from './token-types.js';
+
+/**
+ * The token response for a person's grant (authorization code or refresh):
+ * access token, launch context, id_token with `openid`, a refresh token of the
+ * same family with `offline_access` or `online_access`.
+ */
+export async function issueUserTokens(grant: Grant, auth: AuthServer, refresh: RefreshTokens, familyId?: string): Promise<TokenResponse> {
+  const special = parseScopes(grant.scope).special;
+  const issued = await auth.accessTokens.issue({
+    clientId: grant.clientId,
+    subject: grant.accountId,
+    kind: grant.kind,
+    scope: grant.scope,
+    ...(grant.patient ? { patient: grant.patient } : {}),
+    ...(grant.fhirUser ? { fhirUser: grant.fhirUser } : {}),
+  });
+  const response: TokenResponse = { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn, scope: grant.scope };
+  if (grant.patient) {
+    response.patient = grant.patient;
+    response.need_patient_banner = true;
+  }
+  if (special.has('openid')) response.id_token = await issueIdToken(grant, auth, special.has('fhirUser'));
+  if (special.has('offline_access') || special.has('online_access')) {
+    const lifetime = special.has('offline_access') ? OFFLINE_LIFETIME_MS : ONLINE_LIFETIME_MS;
+    response.refresh_token = await refresh.issue(grant, lifetime, familyId);
+  }
+  return response;
+}
