@@ -46,10 +46,8 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[\w\-.]{1,64}$/.test(given) ? given : randomUUID();
     },
-    requestIdLogLabel: 'requestId',
-    ignoreTrailingSlash: true,
     return503OnClosing: true,
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
   });
   const engine = options.engine ?? (await openEngine(config, { warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) }));
   const repository = new Repository({

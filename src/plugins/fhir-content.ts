@@ -8,6 +8,8 @@ import formbody from '@fastify/formbody';
  * JSON goes through Fastify's own parser, which refuses `__proto__` keys.
  */
 export const fhirContent = fp(async (app: FastifyInstance) => {
+  // Fastify reads text/plain by default; FHIR bodies never are, so it is a 415 like any other.
+  app.removeContentTypeParser('text/plain');
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser(['application/fhir+json', 'application/json-patch+json'], { parseAs: 'string' }, parseJson);
   await app.register(formbody);

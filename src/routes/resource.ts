@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
-import fastJsonPatch from 'fast-json-patch';
-import { BadRequestError, FhirError, MethodNotAllowedError, UnprocessableError } from '../errors.js';
+import { BadRequestError, FhirError, MethodNotAllowedError } from '../errors.js';
 import { authorize } from '../access/guard.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
+import { applyJsonPatch } from '../fhir/json-patch.js';
 import { responseType, sendRecord, sendWriteResult } from './respond.js';
 
 interface TypeParams { type: string }
@@ -90,9 +90,6 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const current = await repository.read(type, id);
     await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
     const patched = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
-    if (patched.resourceType !== type || patched.id !== id) {
-      throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
-    }
     const result = await repository.update(type, id, patched, { ifMatch: headerText(request.headers['if-match']) ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
@@ -120,6 +117,13 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (result) reply.header('etag', `W/"${result.record.vid}"`);
     return reply.code(200).type(responseType(request)).send(allOk(result ? `${type}/${result.record.id} deleted` : 'No match: nothing deleted'));
   });
+
+  // Methods the FHIR API does not define on these paths: 405 with Allow, not a bare 404.
+  app.post('/:type/:id', async () => { throw new MethodNotAllowedError('POST is not defined on a resource instance', ['GET', 'PUT', 'PATCH', 'DELETE']); });
+  app.patch('/:type', async () => { throw new MethodNotAllowedError('PATCH needs a resource id', ['GET', 'POST', 'PUT', 'DELETE']); });
+  for (const method of ['PUT', 'PATCH', 'DELETE', 'POST'] as const) {
+    app.route({ method, url: '/:type/:id/_history/:vid', handler: async () => { throw new MethodNotAllowedError('Versions cannot be changed', ['GET']); } });
+  }
 };
 
 /** The policy's final word on a write, once the new version (its compartments and labels) is known. */
@@ -160,17 +164,6 @@ export function headerText(value: string | string[] | undefined): string | undef
 function etagMatches(header: string | string[] | undefined, vid: number): boolean {
   const text = headerText(header);
   return text !== undefined && text.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${vid}"`);
-}
-
-function applyJsonPatch(resource: Resource, patch: unknown): Resource {
-  if (!Array.isArray(patch)) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'A JSON Patch body must be an array of operations');
-  const problem = fastJsonPatch.validate(patch as fastJsonPatch.Operation[], resource);
-  if (problem) {
-    const status = problem.name === 'TEST_OPERATION_FAILED' || problem.name === 'OPERATION_PATH_UNRESOLVABLE' ? 422 : 400;
-    throw new FhirError(status === 422 ? 'FHIR_ERR_REST_PATCH_FAILED' : 'FHIR_ERR_REST_PATCH_MALFORMED', status, status === 422 ? 'processing' : 'invalid',
-      `JSON Patch operation ${problem.index ?? 0} failed: ${problem.name}`);
-  }
-  return fastJsonPatch.applyPatch(resource, patch as fastJsonPatch.Operation[], false, false).newDocument;
 }
 
 function auditEventsAreImmutable(): FhirError {

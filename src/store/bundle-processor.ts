@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Binary, Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import fastJsonPatch from 'fast-json-patch';
 import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, UnprocessableError } from '../errors.js';
 import type { Interaction } from '../auth/scopes.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
+import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { VersionRecord } from './engine.js';
 import type { PreparedWrite, Repository, WriteCheck } from './repository.js';
 import { queryPairs } from './repository.js';
@@ -323,12 +323,7 @@ function applyBundlePatch(current: Resource, carrier: Resource): Resource {
   } catch {
     throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'The JSON Patch in the Binary is not valid JSON');
   }
-  if (!Array.isArray(patch)) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'A JSON Patch must be an array');
-  const problem = fastJsonPatch.validate(patch as fastJsonPatch.Operation[], current);
-  if (problem) throw new UnprocessableError('FHIR_ERR_REST_PATCH_FAILED', `JSON Patch operation ${problem.index ?? 0} failed: ${problem.name}`);
-  const patched = fastJsonPatch.applyPatch(current, patch as fastJsonPatch.Operation[], false, false).newDocument;
-  if (patched.resourceType !== current.resourceType || patched.id !== current.id) throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
-  return patched;
+  return applyJsonPatch(current, patch);
 }
 
 function responseEntry(done: Done, context: BundleContext): BundleEntry {

@@ -84,7 +84,7 @@ t.test('FHIR REST interactions over inject', async (t) => {
       ['unreadable media type', { method: 'POST', url: '/fhir/Patient', headers: { authorization, 'content-type': 'text/plain' }, payload: 'hello' }, 415],
       ['unproducible Accept', { url: '/fhir/metadata', headers: { accept: 'application/fhir+xml' } }, 406],
       ['unproducible _format', { url: '/fhir/metadata?_format=xml' }, 406],
-      ['structurally invalid resource', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Patient', gender: 42 } }, 400],
+      ['structurally invalid resource', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Patient', gender: 42 } }, 422],
       ['wrong method', { method: 'POST', url: '/fhir/Patient/123', headers, payload: patient }, 405],
     ];
     for (const [name, request, status] of cases) {

@@ -1,0 +1,29 @@
+import type { Resource } from '@medplum/fhirtypes';
+import { applyPatch, type Operation } from 'rfc6902';
+import { InvalidOperationError } from 'rfc6902/patch.js';
+import { BadRequestError, UnprocessableError } from '../errors.js';
+
+const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
+
+/**
+ * Applies a JSON Patch (RFC 6902) to a copy of `resource`, all or nothing.
+ * A malformed patch is 400; a patch that cannot apply (a failed `test`, a
+ * missing path) or that changes resourceType or id is 422.
+ */
+export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
+  if (!Array.isArray(patch) || patch.some((op) => !op || typeof op !== 'object' || !OPS.has((op as Operation).op) || typeof (op as Operation).path !== 'string')) {
+    throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'A JSON Patch body must be an array of operations, each with op (add, remove, replace, move, copy, test) and path');
+  }
+  const copy = structuredClone(resource);
+  const results = applyPatch(copy, patch as Operation[]);
+  const failed = results.findIndex((r) => r !== null);
+  if (failed >= 0) {
+    const err = results[failed]!;
+    if (err instanceof InvalidOperationError) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', `JSON Patch operation ${failed} is not valid`);
+    throw new UnprocessableError('FHIR_ERR_REST_PATCH_FAILED', `JSON Patch operation ${failed} (${(patch[failed] as Operation).op} ${(patch[failed] as Operation).path}) failed: ${err.name}`);
+  }
+  if (copy.resourceType !== resource.resourceType || copy.id !== resource.id) {
+    throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
+  }
+  return copy;
+}
