@@ -21,8 +21,19 @@ export interface MhdState {
   submitted: (ctx: CheckContext) => Promise<Submitted>;
 }
 
-function requireMhd(ctx: CheckContext): void {
-  ctx.requireSystemInteraction('transaction');
+export type MhdActor = 'DocumentRecipient' | 'DocumentResponder';
+
+/**
+ * MHD is a claim, not a side effect of supporting transactions: the server
+ * must say it implements the actor (CapabilityStatement.instantiates or
+ * implementationGuide naming the MHD profile) before its MHD rules are judged.
+ */
+function requireMhd(ctx: CheckContext, actor: MhdActor = 'DocumentRecipient'): void {
+  const cs = ctx.capabilities;
+  const claims = [...(cs?.instantiates ?? []), ...(cs?.implementationGuide ?? []), ...(cs?.imports ?? [])];
+  const claimed = claims.some((u) => u.includes('profiles.ihe.net/ITI/MHD') && (u.includes(`IHE.MHD.${actor}`) || !u.includes('CapabilityStatement')));
+  if (!claimed) ctx.skip(`the CapabilityStatement does not claim the IHE MHD ${actor} actor (instantiates https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.${actor})`);
+  if (actor === 'DocumentRecipient') ctx.requireSystemInteraction('transaction');
   for (const type of ['DocumentReference', 'List', 'Binary']) ctx.requireResource(type);
 }
 
@@ -109,7 +120,8 @@ export const mhdChecks: Check<MhdState>[] = [
     title: 'ITI-67: DocumentReference?patient=&status=current finds the document',
     requirement: MHD_REQ.iti67,
     async run(ctx, state) {
-      requireMhd(ctx);
+      requireMhd(ctx, 'DocumentResponder');
+      requireMhd(ctx, 'DocumentRecipient');
       ctx.requireSearchParam('DocumentReference', 'patient');
       ctx.requireSearchParam('DocumentReference', 'status');
       const s = await state.submitted(ctx);
@@ -122,7 +134,8 @@ export const mhdChecks: Check<MhdState>[] = [
     title: 'ITI-67: DocumentReference?patient.identifier=system|value finds the document',
     requirement: MHD_REQ.iti67,
     async run(ctx, state) {
-      requireMhd(ctx);
+      requireMhd(ctx, 'DocumentResponder');
+      requireMhd(ctx, 'DocumentRecipient');
       ctx.requireSearchParam('DocumentReference', 'patient');
       const s = await state.submitted(ctx);
       const ins = s.patient.identifier?.find((i) => i.system === FIXTURE_ID_SYSTEM)?.value;
@@ -136,7 +149,8 @@ export const mhdChecks: Check<MhdState>[] = [
     title: 'ITI-66: List?patient=&code=submissionset finds the SubmissionSet',
     requirement: MHD_REQ.iti66,
     async run(ctx, state) {
-      requireMhd(ctx);
+      requireMhd(ctx, 'DocumentResponder');
+      requireMhd(ctx, 'DocumentRecipient');
       ctx.requireSearchParam('List', 'patient');
       ctx.requireSearchParam('List', 'code');
       const s = await state.submitted(ctx);
@@ -149,7 +163,8 @@ export const mhdChecks: Check<MhdState>[] = [
     title: 'ITI-68: the attachment url returns the document byte for byte',
     requirement: MHD_REQ.iti68,
     async run(ctx, state) {
-      requireMhd(ctx);
+      requireMhd(ctx, 'DocumentResponder');
+      requireMhd(ctx, 'DocumentRecipient');
       const s = await state.submitted(ctx);
       const url = ctx.present(s.documentReference.content?.[0]?.attachment?.url, 'stored DocumentReference has no attachment.url');
       ctx.expect(!url.startsWith('urn:'), `attachment.url was not rewritten to the stored Binary: ${url}`);
@@ -165,7 +180,7 @@ export const mhdChecks: Check<MhdState>[] = [
     title: 'ITI-68: an unknown document gives 404',
     requirement: MHD_REQ.iti68,
     async run(ctx) {
-      requireMhd(ctx);
+      requireMhd(ctx, 'DocumentResponder');
       const res = await ctx.http.get(`Binary/unknown-${ctx.runId}-0000`, { headers: { accept: 'application/pdf' } });
       ctx.expectStatus(res, 404, 'GET of an unknown Binary');
     },
