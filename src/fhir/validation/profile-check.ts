@@ -1,5 +1,9 @@
 import type { ElementDefinition, ElementDefinitionSlicingDiscriminator, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
-import { compileInvariant } from './invariants.js';
+import type { ConstraintInfo } from './element-model-types.js';
+import { typeIndex } from './element-index.js';
+import { compileFastInvariant } from './fast-invariant.js';
+import { compileInvariant, type CompiledInvariant } from './invariants.js';
+import { NATIVE_PROFILE_INVARIANTS } from './native-profile-invariants.js';
 
 /** The snapshot as a tree: element children by name, and the slices of each sliced element. */
 interface PNode {
@@ -7,6 +11,8 @@ interface PNode {
   name: string;
   children: PNode[];
   slices: PNode[];
+  /** False when neither this element nor anything below it says more than the base definition (skipped). */
+  relevant?: boolean;
 }
 
 interface Item {
@@ -40,8 +46,38 @@ function treeOf(sd: StructureDefinition): PNode | undefined {
     if (id[cut] === ':') parent.slices.push(node);
     else parent.children.push(node);
   }
-  if (root) trees.set(sd, root);
+  if (root) {
+    markRelevant(root, sd.url, sd.type as string);
+    trees.set(sd, root);
+  }
   return root;
+}
+
+function markRelevant(node: PNode, url: string | undefined, type: string): boolean {
+  let relevant = saysMore(node, url, type);
+  for (const c of node.children) relevant = markRelevant(c, url, type) || relevant;
+  for (const s of node.slices) {
+    markRelevant(s, url, type);
+    relevant = true;
+  }
+  node.relevant = relevant;
+  return relevant;
+}
+
+function saysMore(node: PNode, url: string | undefined, type: string): boolean {
+  const ed = node.ed;
+  if (node.slices.length || ed.sliceName) return true;
+  if ((ed.min ?? 0) > (ed.base?.min ?? 0)) return true;
+  if (ed.max !== undefined && ed.base?.max !== undefined && ed.max !== '*' && (ed.base.max === '*' || Number(ed.max) < Number(ed.base.max))) return true;
+  if (ed.path?.endsWith('[x]') || ed.maxLength) return true;
+  for (const key in ed) if (/^(fixed|pattern|minValue|maxValue)/.test(key)) return true;
+  if (ed.type?.some((t) => t.code === 'Reference' && t.targetProfile?.length)) return true;
+  if (ed.constraint?.some((c) => c.expression && (c.source === undefined || c.source === url))) return true;
+  if (ed.binding?.strength === 'required' && ed.binding.valueSet) {
+    const rel = (ed.path as string).slice(type.length + 1);
+    return typeIndex(type)?.model.elements[rel]?.binding !== ed.binding.valueSet.split('|')[0];
+  }
+  return false;
 }
 
 function lastName(id: string): string {
@@ -65,15 +101,33 @@ export function checkAgainstProfile(resource: Record<string, unknown>, base: str
 function checkProfileInvariants(ed: ElementDefinition, url: string | undefined, item: Item, resource: unknown, issues: OperationOutcomeIssue[]): void {
   for (const c of ed.constraint ?? []) {
     if (!c.expression || !c.key || (c.source !== undefined && c.source !== url)) continue;
-    const inv = compileInvariant(ed.path as string, { key: c.key, severity: c.severity === 'warning' ? 'warning' : 'error', human: c.human ?? c.key, expression: c.expression });
-    if (inv?.holds(item.value, { resource, rootResource: resource }) === false) {
+    const inv = profileInvariant(ed.path as string, c as ConstraintInfo & object);
+    const native = NATIVE_PROFILE_INVARIANTS[c.key];
+    const holds = native ? native(item.value) : inv?.holds(item.value, { resource, rootResource: resource });
+    if (inv && holds === false) {
       issues.push({ severity: inv.severity, code: 'invariant', expression: [item.expr], diagnostics: `${c.key}: ${inv.human} (${item.expr})` });
     }
   }
 }
 
+const profileInvariants = new WeakMap<object, CompiledInvariant | null>();
+
+/** Compiled once per constraint object of a snapshot; the native shortcuts of fast-invariant.ts apply. */
+function profileInvariant(path: string, c: { key?: string; severity?: string; human?: string; expression?: string }): CompiledInvariant | null {
+  const cached = profileInvariants.get(c);
+  if (cached !== undefined) return cached;
+  const info: ConstraintInfo = { key: c.key as string, severity: c.severity === 'warning' ? 'warning' : 'error', human: c.human ?? (c.key as string), expression: c.expression as string };
+  const dot = path.indexOf('.');
+  const index = typeIndex(dot < 0 ? path : path.slice(0, dot));
+  const rel = dot < 0 ? '' : path.slice(dot + 1);
+  const inv = index && !rel.endsWith('[x]') ? compileFastInvariant(index, rel, path, info) : compileInvariant(path, info);
+  profileInvariants.set(c, inv);
+  return inv;
+}
+
 function checkChildren(node: PNode, parents: Item[], issues: OperationOutcomeIssue[], label: string, codes: CodeLookup, url: string | undefined, resource: unknown): void {
   for (const child of node.children) {
+    if (!child.relevant) continue;
     const all: Item[] = [];
     for (const parent of parents) {
       const values = navigate(parent, child);

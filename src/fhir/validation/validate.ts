@@ -4,6 +4,10 @@ import { checkElements } from './element-rules.js';
 import { checkProfiles, type ProfileRegistry } from './profiles.js';
 import { checkStructure, type StructureIssue } from './structure.js';
 
+export { validateBundleReferences } from './bundle-references.js';
+export { createProfileRegistry, type ProfileRegistry } from './profiles.js';
+export { skippedInvariants } from './invariants.js';
+
 export interface ValidateOptions {
   /** 'delete' checks nothing of the content (a delete carries none). */
   mode?: 'create' | 'update' | 'delete';
@@ -94,4 +98,13 @@ export function validateResourceDetailed(resource: unknown, options?: ValidateOp
 /** Throws ValidationError (400 malformed, 422 rule broken) on any error; returns the warnings otherwise. */
 export function assertValid(resource: unknown, options?: ValidateOptions): OperationOutcomeIssue[] {
   return shared().assertValid(resource, options);
+}
+
+/**
+ * Loads the definitions and the FHIRPath engine (about 0.3 s) ahead of the first
+ * write; call it after the server listens so that start-up stays fast.
+ */
+export function warmUpValidation(types: string[] = ['Observation', 'DocumentReference', 'Patient', 'Bundle']): void {
+  for (const resourceType of types) validateResource({ resourceType, meta: { profile: [] } });
+  validateResource({ resourceType: 'Observation', status: 'final', code: { text: 'warm-up' }, valueQuantity: { value: 1, code: 'a', system: 'http://unitsofmeasure.org' } });
 }
