@@ -45,6 +45,11 @@ async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Pro
 
 export const authPlugin = fp(carnetAuth, { name: 'carnet-auth', fastify: '5.x' });
 
+/** RFC 6750 §3.1: a request without credentials gets a challenge with no error code. */
+class MissingTokenError extends UnauthorizedError {
+  override readonly headers = { 'www-authenticate': 'Bearer realm="carnet"' };
+}
+
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
 /**
@@ -54,7 +59,7 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
  */
 export async function authenticate(request: FastifyRequest): Promise<void> {
   const header = request.headers.authorization;
-  if (header === undefined || header.trim() === '') throw new UnauthorizedError('A bearer token is required');
+  if (header === undefined || header.trim() === '') throw new MissingTokenError('A bearer token is required');
   const match = BEARER.exec(header);
   if (!match) throw new UnauthorizedError('The Authorization header must be "Bearer <token>"', 'invalid_request');
   request.principal = await request.server.carnetAuth.accessTokens.verify(match[1]!);
