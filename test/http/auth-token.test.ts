@@ -97,3 +97,21 @@ t.test('scope errors are invalid_scope', async (t) => {
   oauthError(t, await requestToken(app, lab, 'system/Unknown.rs'), 400, 'invalid_scope');
   oauthError(t, await requestToken(app, lab, 'system/Observation.xyz'), 400, 'invalid_scope');
 });
+
+t.test('a client registered by jwksUri is verified with its fetched key set', async (t) => {
+  const { createServer } = await import('node:http');
+  const remote = await createTestClient({ clientId: 'remote-client', alg: 'RS384' });
+  const server = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(remote.registration.jwks));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  const { port } = server.address() as { port: number };
+  const { jwks: _jwks, ...registration } = remote.registration;
+  const other = (await buildAuthTestApp(t, { clients: [{ ...registration, jwksUri: `http://127.0.0.1:${port}/jwks.json` }] })).app;
+  const res = await requestToken(other, remote, 'system/Patient.rs');
+  t.equal(res.statusCode, 200, res.body);
+  const forged = await requestToken(other, remote, 'system/Patient.rs', { key: (await generateKeyPair('RS384')).privateKey });
+  t.equal(forged.json().error, 'invalid_client');
+});
