@@ -13,6 +13,7 @@ import { authPlugin, authenticate } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { metadataRoutes } from './routes/metadata.js';
+import { wellKnownRoutes } from './routes/well-known.js';
 import { binaryRoutes } from './routes/binary.js';
 import { resourceRoutes } from './routes/resource.js';
 import { searchRoutes } from './routes/search.js';
@@ -78,6 +79,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
 
   await app.register(async (fhir) => {
     await fhir.register(metadataRoutes);
+    await fhir.register(wellKnownRoutes);
     await fhir.register(async (protectedScope) => {
       protectedScope.addHook('onRequest', authenticate);
       await protectedScope.register(binaryRoutes);

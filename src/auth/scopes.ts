@@ -1,5 +1,5 @@
 import { FhirError } from '../errors.js';
-import { isResourceType } from './resource-types.js';
+import { isResourceType } from '../fhir/resource-types.js';
 
 /**
  * SMART scopes, v1 and v2 (SMART App Launch 2.2, "Scopes and Launch Context").

