@@ -7,6 +7,7 @@ import type { WriteCheck } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import { responseType, sendRecord, sendWriteResult } from './respond.js';
+import { applyWriteRules } from '../space/documents/document-hook.js';
 
 interface TypeParams { type: string }
 interface InstanceParams { type: string; id: string }
@@ -49,7 +50,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const ifNoneExist = headerText(request.headers['if-none-exist']);
     if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     const { id: _ignored, ...withoutId } = resource; // create ignores a client id (http.html#create)
-    const result = await repository.create(withoutId as Resource, { ifNoneExist, check: writeCheck(request, 'c', 'create') });
+    const ruled = applyWriteRules(request, type, { method: 'POST', next: withoutId as Resource })!;
+    const result = await repository.create(ruled, { ifNoneExist, check: writeCheck(request, 'c', 'create') });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -63,7 +65,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const current = await engine.current(type, id);
     if (current && !current.deleted) await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
     const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
-    const result = await repository.update(type, id, resource, { ifMatch: headerText(request.headers['if-match']), check });
+    const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource, current })!;
+    const result = await repository.update(type, id, ruled, { ifMatch: headerText(request.headers['if-match']), check });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -74,7 +77,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     await authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
     await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
-    const result = await repository.conditionalUpdate(type, searchPairs(request), resource, { ifMatch: headerText(request.headers['if-match']), check: writeCheck(request, 'u', 'update') });
+    const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource })!;
+    const result = await repository.conditionalUpdate(type, searchPairs(request), ruled, { ifMatch: headerText(request.headers['if-match']), check: writeCheck(request, 'u', 'update') });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -89,7 +93,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     const current = await repository.read(type, id);
     await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
-    const patched = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
+    const patched = applyWriteRules(request, type, { method: 'PATCH', next: applyJsonPatch(JSON.parse(current.json) as Resource, request.body), current })!;
     const result = await repository.update(type, id, patched, { ifMatch: headerText(request.headers['if-match']) ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
@@ -102,6 +106,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const current = await engine.current(type, id);
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     await authorize(request, 'd', 'delete', { resourceType: type, id, ...(current && !current.deleted ? { record: current } : { compartments: [] }) });
+    applyWriteRules(request, type, { method: 'DELETE', current });
     const result = await repository.delete(type, id, { ifMatch: headerText(request.headers['if-match']) });
     if (result) reply.header('etag', `W/"${result.record.vid}"`);
     return reply.code(200).type(responseType(request)).send(allOk(result ? `${type}/${id} deleted` : `${type}/${id} was not present`));

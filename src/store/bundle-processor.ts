@@ -21,6 +21,11 @@ export interface BundleContext {
   read(url: string): Promise<BundleEntry>;
   /** `Prefer: return=` for the entries of the answer. */
   returnPreference?: 'minimal' | 'representation' | 'OperationOutcome';
+  /**
+   * Domain rules on a write (space/documents): sees the new resource and the
+   * current version, returns the resource to store or throws.
+   */
+  writeRules?(type: string, write: { method: 'POST' | 'PUT' | 'PATCH' | 'DELETE'; next?: Resource; current?: VersionRecord }): Resource | undefined;
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -268,13 +273,15 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     await context.authorize('c', 'create', { resourceType: type }, true);
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
     const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
-    const prepared = await repository.prepareCreate({ ...resource, id: undefined } as Resource, { id: e.target!.id, blob });
+    const ruled = context.writeRules?.(type, { method: 'POST', next: resource }) ?? resource;
+    const prepared = await repository.prepareCreate({ ...ruled, id: undefined } as Resource, { id: e.target!.id, blob });
     return created(prepared);
   }
   if (e.method === 'DELETE') {
     await context.authorize('d', 'delete', { resourceType: type, id: e.target?.id }, true);
     if (!e.target) return { response: { status: '204 No Content' } };
     if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
+    if (context.writeRules) context.writeRules(type, { method: 'DELETE', current: await repository.engine.current(type, e.target.id) });
     const prepared = await repository.prepareDelete(type, e.target.id, { ifMatch: e.entry.request?.ifMatch });
     return { prepared, response: { status: '204 No Content' } };
   }
@@ -284,11 +291,13 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   if (e.method === 'PATCH') {
     const current = await repository.read(type, e.target.id);
     const patched = applyBundlePatch(JSON.parse(current.json) as Resource, e.resource!);
-    const prepared = await repository.prepareUpdate(type, e.target.id, patched, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH' });
+    const ruled = context.writeRules?.(type, { method: 'PATCH', next: patched, current }) ?? patched;
+    const prepared = await repository.prepareUpdate(type, e.target.id, ruled, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH' });
     return created(prepared);
   }
   const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
-  const prepared = await repository.prepareUpdate(type, e.target.id, { ...resource, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob });
+  const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
+  const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob });
   return created(prepared);
 }
 

@@ -1,0 +1,23 @@
+import type { FastifyRequest } from 'fastify';
+import type { DocumentReference, Resource } from '@medplum/fhirtypes';
+import { principalOf } from '../../access/guard.js';
+import type { VersionRecord } from '../../store/engine.js';
+import { checkDocumentWrite } from './document-rules.js';
+
+/** A write as the REST routes and the Bundle processor see it, before it is prepared. */
+export interface ResourceWrite {
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  next?: Resource;
+  current?: VersionRecord;
+}
+
+/**
+ * The document rules bound to the caller: the hook the write paths call for
+ * every write. Returns the resource to store (unchanged for other types).
+ */
+export function applyWriteRules(request: FastifyRequest, type: string, write: ResourceWrite): Resource | undefined {
+  if (type !== 'DocumentReference') return write.next;
+  const current = write.current && !write.current.deleted ? (JSON.parse(write.current.json) as DocumentReference) : undefined;
+  const next = write.next as DocumentReference | undefined;
+  return checkDocumentWrite(principalOf(request), { method: write.method, next, current }, request.server.config.fhirBase) ?? write.next;
+}

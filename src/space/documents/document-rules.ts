@@ -1,0 +1,149 @@
+import type { Coding, DocumentReference } from '@medplum/fhirtypes';
+import { ForbiddenError, UnprocessableError } from '../../errors.js';
+import type { Principal } from '../../auth/principal.js';
+import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS, VISIBILITY_SYSTEM } from '../../access/labels.js';
+import { DOCUMENT_CLASS_SYSTEM, IS_ARCHIVED_EXTENSIONS, PATIENT_DOCUMENT_CLASS, PATIENT_DOCUMENT_TYPE, PATIENT_DOCUMENT_TYPE_SYSTEM } from './mhd-codes.js';
+
+/** One write of a DocumentReference, as the rules see it. */
+export interface DocumentWrite {
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** The version about to be written (absent for DELETE). */
+  next?: DocumentReference;
+  /** The current version (absent for a create). */
+  current?: DocumentReference;
+}
+
+/**
+ * The health space's rules on document writes (DOMAIN.md "Documents"; FR PDSm
+ * metadata updates). Returns the version to store (attachment urls made
+ * absolute) or throws: 422 for content rules, 403 (naming the rule) when this
+ * kind of caller may not make the change.
+ */
+export function checkDocumentWrite(principal: Principal, write: DocumentWrite, fhirBase: string): DocumentReference | undefined {
+  const patientSide = isPatientSide(principal);
+  const { current, next } = write;
+  if (write.method === 'DELETE') {
+    if (!current) return undefined;
+    if (patientSide && !isPatientDocument(current)) throw new ForbiddenError('A patient may delete only the documents they added (class 90)', 'patient-deletes-own-documents-only');
+    if (!patientSide && isPatientDocument(current)) throw new ForbiddenError('Documents added by the patient are deleted by the patient only', 'patient-documents-belong-to-patient');
+    return undefined;
+  }
+  if (!next) return undefined;
+  if (write.method === 'PATCH' && current) checkMetadataPatch(current, next);
+  if (!current) {
+    if (patientSide && !isPatientDocument(next)) {
+      throw new UnprocessableError('FHIR_ERR_DOC_PATIENT_ORIGIN',
+        `A document added by the patient carries category ${DOCUMENT_CLASS_SYSTEM}#${PATIENT_DOCUMENT_CLASS} and a DOCPAT type of ${PATIENT_DOCUMENT_TYPE_SYSTEM}`,
+        { expression: ['DocumentReference.category', 'DocumentReference.type'] });
+    }
+    if (!patientSide && claimsPatientOrigin(next)) {
+      throw new UnprocessableError('FHIR_ERR_DOC_ORIGIN_CLAIM', 'Class 90 and DOCPAT types mark documents added by the patient; a professional document cannot use them',
+        { expression: ['DocumentReference.category', 'DocumentReference.type'] });
+    }
+  } else {
+    if (isPatientDocument(current) !== isPatientDocument(next) || claimsPatientOrigin(current) !== claimsPatientOrigin(next)) {
+      throw new UnprocessableError('FHIR_ERR_DOC_ORIGIN_CHANGE', 'The origin of a document (class 90 and DOCPAT type for the patient\'s own) cannot change', { expression: ['DocumentReference.category'] });
+    }
+    if (patientSide && !isPatientDocument(current) && !onlyMaskChanged(current, next)) {
+      throw new ForbiddenError('On a professional\'s document a patient may only mask or unmask it (MASQUE_PS)', 'patient-masks-only');
+    }
+  }
+  checkLabelChanges(patientSide, current, next);
+  return withAbsoluteAttachments(next, fhirBase);
+}
+
+/** Patients, their legal representatives and the apps acting for them. */
+export function isPatientSide(principal: Principal): boolean {
+  return principal.kind === 'patient' || principal.kind === 'related-person' || principal.kind === 'app';
+}
+
+/** Class 90 of TRE_A03 and a DOCPAT (or EXPPAT_3) type of TRE_A05. */
+export function isPatientDocument(doc: DocumentReference): boolean {
+  return hasClass90(doc) && hasPatientType(doc);
+}
+
+function claimsPatientOrigin(doc: DocumentReference): boolean {
+  return hasClass90(doc) || (doc.type?.coding ?? []).some((c) => c?.system === PATIENT_DOCUMENT_TYPE_SYSTEM && /^DOCPAT/.test(c.code ?? ''));
+}
+
+function hasClass90(doc: DocumentReference): boolean {
+  return (doc.category ?? []).some((cc) => (cc?.coding ?? []).some((c) => c?.system === DOCUMENT_CLASS_SYSTEM && c.code === PATIENT_DOCUMENT_CLASS));
+}
+
+function hasPatientType(doc: DocumentReference): boolean {
+  return (doc.type?.coding ?? []).some((c) => c?.system === PATIENT_DOCUMENT_TYPE_SYSTEM && PATIENT_DOCUMENT_TYPE.test(c.code ?? ''));
+}
+
+/** FR PDSm: a metadata update (JSON PATCH) touches status, securityLabel and the isArchived extension only. */
+function checkMetadataPatch(current: DocumentReference, next: DocumentReference): void {
+  const strip = (doc: DocumentReference) => {
+    const { meta: _meta, status: _status, securityLabel: _labels, extension, text: _text, ...rest } = doc;
+    const kept = (extension ?? []).filter((x) => !IS_ARCHIVED_EXTENSIONS.has(x?.url));
+    return kept.length ? { ...rest, extension: kept } : rest;
+  };
+  const before = canonical(strip(current));
+  const after = canonical(strip(next));
+  if (before !== after) {
+    throw new UnprocessableError('FHIR_ERR_DOC_PATCH_FIELD', 'A DocumentReference metadata update (PDSm) may change only status, securityLabel and the isArchived extension', { expression: ['DocumentReference'] });
+  }
+  const archived = (next.extension ?? []).filter((x) => IS_ARCHIVED_EXTENSIONS.has(x?.url));
+  if (archived.length > 1 || archived.some((x) => typeof x.valueBoolean !== 'boolean' || Object.keys(x).some((k) => k !== 'url' && k !== 'valueBoolean'))) {
+    throw new UnprocessableError('FHIR_ERR_DOC_PATCH_FIELD', 'The isArchived extension appears at most once, with a valueBoolean', { expression: ['DocumentReference.extension'] });
+  }
+}
+
+function onlyMaskChanged(current: DocumentReference, next: DocumentReference): boolean {
+  const other = (doc: DocumentReference) => {
+    const { meta: _meta, text: _text, securityLabel, ...rest } = doc;
+    return canonical({ ...rest, securityLabel: (securityLabel ?? []).map((l) => ({ ...l, coding: (l.coding ?? []).filter((c) => !isLabel(c, MASKED_FROM_PROFESSIONALS)) })).filter((l) => l.coding.length || l.text) });
+  };
+  return other(current) === other(next);
+}
+
+/** Who may set which visibility label (DOMAIN.md "Who may read what"). */
+function checkLabelChanges(patientSide: boolean, current: DocumentReference | undefined, next: DocumentReference): void {
+  const before = labelsOf(current);
+  const after = labelsOf(next);
+  const changed = (code: string) => before.has(code) !== after.has(code);
+  if (patientSide && (changed(HIDDEN_FROM_PATIENT) || changed(HIDDEN_FROM_REPRESENTATIVES))) {
+    throw new ForbiddenError('Only professionals mark a document not visible to the patient or to legal representatives', 'professional-labels');
+  }
+  // A professional may file a document already masked at the patient's request; lifting the mask is the patient's choice.
+  if (!patientSide && current && changed(MASKED_FROM_PROFESSIONALS)) {
+    throw new ForbiddenError('Only the patient masks or unmasks a document from professionals', 'patient-labels');
+  }
+}
+
+function labelsOf(doc: DocumentReference | undefined): Set<string> {
+  const out = new Set<string>();
+  if (!doc) return out;
+  for (const cc of doc.securityLabel ?? []) for (const c of cc?.coding ?? []) if (c?.system === VISIBILITY_SYSTEM && c.code) out.add(c.code);
+  for (const c of doc.meta?.security ?? []) if (c?.system === VISIBILITY_SYSTEM && c.code) out.add(c.code);
+  return out;
+}
+
+function isLabel(c: Coding, code: string): boolean {
+  return c?.system === VISIBILITY_SYSTEM && c.code === code;
+}
+
+/**
+ * Attachment urls naming a Binary of this server (`Binary/id`, as a transaction
+ * leaves them) are stored absolute, so ITI-67 results carry a URL that works
+ * for ITI-68 as they are: stored JSON is served untouched on reads.
+ */
+export function withAbsoluteAttachments(doc: DocumentReference, fhirBase: string): DocumentReference {
+  if (!doc.content?.some((c) => typeof c?.attachment?.url === 'string' && /^Binary\/[A-Za-z0-9\-.]{1,64}$/.test(c.attachment.url))) return doc;
+  return {
+    ...doc,
+    content: doc.content.map((c) => (typeof c?.attachment?.url === 'string' && /^Binary\/[A-Za-z0-9\-.]{1,64}$/.test(c.attachment.url)
+      ? { ...c, attachment: { ...c.attachment, url: `${fhirBase}/${c.attachment.url}` } }
+      : c)),
+  };
+}
+
+/** JSON text with object keys sorted, to compare two versions field by field. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v));
+}

@@ -1,0 +1,51 @@
+import type { Bundle, BundleEntry, DocumentReference } from '@medplum/fhirtypes';
+import { FhirError, UnprocessableError } from '../../errors.js';
+import type { StoreEngine } from '../../store/engine.js';
+import { normalisePatient } from './provide-bundle.js';
+
+/**
+ * Document replacement (MHD: `relatesTo.code = replaces`): the replaced
+ * DocumentReference becomes `superseded` in the same transaction. This adds
+ * one PATCH entry per replaced document to the Bundle (guarded by the version
+ * read here, so a concurrent change fails the whole transaction with 412), and
+ * the caller drops their answers, so the response still has one entry per
+ * request entry. `transforms` and `appends` leave the target current.
+ */
+export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, fhirBase: string): Promise<{ bundle: Bundle; added: number }> {
+  if (bundle.type !== 'transaction' || !Array.isArray(bundle.entry)) return { bundle, added: 0 };
+  const added: BundleEntry[] = [];
+  const seen = new Set<string>();
+  for (const [i, entry] of bundle.entry.entries()) {
+    const doc = entry?.resource as DocumentReference | undefined;
+    if (doc?.resourceType !== 'DocumentReference' || entry.request?.method !== 'POST' || !Array.isArray(doc.relatesTo)) continue;
+    for (const [j, relation] of doc.relatesTo.entries()) {
+      if (relation?.code !== 'replaces') continue;
+      const where = `Bundle.entry[${i}].resource.relatesTo[${j}].target`;
+      const reference = relation.target?.reference ?? '';
+      const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
+      const match = /^DocumentReference\/([A-Za-z0-9\-.]{1,64})$/.exec(relative);
+      if (!match) throw replaceError('FHIR_ERR_MHD_REPLACED_UNKNOWN', where, `a replaced document is referenced as DocumentReference/[id] of this server, not ${reference.slice(0, 120) || 'nothing'}`);
+      const id = match[1]!;
+      if (seen.has(id)) throw replaceError('FHIR_ERR_MHD_REPLACED_TWICE', where, `DocumentReference/${id} is replaced twice in this Bundle`);
+      seen.add(id);
+      const current = await engine.current('DocumentReference', id);
+      if (!current || current.deleted) throw replaceError('FHIR_ERR_MHD_REPLACED_UNKNOWN', where, `the replaced DocumentReference/${id} does not exist`);
+      const old = JSON.parse(current.json) as DocumentReference;
+      if (old.status !== 'current') throw replaceError('FHIR_ERR_MHD_REPLACED_NOT_CURRENT', where, `the replaced DocumentReference/${id} is ${String(old.status)}, not current`);
+      const subject = doc.subject?.reference ? normalisePatient(doc.subject.reference, fhirBase) : undefined;
+      if (subject?.startsWith('Patient/') && !current.comp.includes(subject)) {
+        throw replaceError('FHIR_ERR_MHD_REPLACED_OTHER_PATIENT', where, `the replaced DocumentReference/${id} belongs to another patient`);
+      }
+      const patch = [{ op: 'replace', path: '/status', value: 'superseded' }];
+      added.push({
+        resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(patch)).toString('base64') },
+        request: { method: 'PATCH', url: `DocumentReference/${id}`, ifMatch: `W/"${current.vid}"` },
+      });
+    }
+  }
+  return added.length ? { bundle: { ...bundle, entry: [...bundle.entry, ...added] }, added: added.length } : { bundle, added: 0 };
+}
+
+function replaceError(code: `FHIR_ERR_${string}`, where: string, text: string): FhirError {
+  return new UnprocessableError(code, `${where}: ${text}`, { expression: [where] });
+}
