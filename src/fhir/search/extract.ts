@@ -288,12 +288,14 @@ function extractComposite(def: SearchParamDef, resource: Resource, options: Extr
     for (let i = 0; i < evaluators.length && complete; i++) {
       const values = toIndexValues(components[i]!.type, evaluators[i]!(root.value as object), options);
       if (values.length === 0) complete = false;
-      value[`c${i}`] = values;
+      value[COMPONENT_KEYS[i] ?? `c${i}`] = values;
     }
     if (complete) out.push(value);
   }
   return out;
 }
+
+const COMPONENT_KEYS = ['c0', 'c1', 'c2', 'c3'];
 
 const evaluatorsByDef = new WeakMap<SearchParamDef, Map<string, CompiledTypedPath[]>>();
 
@@ -319,8 +321,16 @@ function addSortKeys(srt: SortKeys, code: string, type: SearchParamType, values:
   }
   if (lo !== undefined && hi !== undefined) {
     srt[code] = lo;
-    srt[`-${code}`] = hi;
+    srt[descendingKey(code)] = hi;
   }
+}
+
+const descendingKeys = new Map<string, string>();
+
+function descendingKey(code: string): string {
+  let key = descendingKeys.get(code);
+  if (key === undefined) descendingKeys.set(code, (key = `-${code}`));
+  return key;
 }
 
 function sortValue(type: SearchParamType, v: IndexValue): [string | number | undefined, string | number | undefined] {

@@ -18,8 +18,11 @@ export function foldString(text: string): string {
   if (!/^[\x20-\x7e]*$/.test(s)) {
     s = s.normalize('NFD').replace(COMBINING_MARKS, '').replace(/[œæßøđł]/g, (c) => LIGATURES[c] ?? c);
   }
-  return s.replace(/\s+/g, ' ').trim();
+  return UNTIDY_SPACE.test(s) ? s.replace(/\s+/g, ' ').trim() : s;
 }
+
+/** Whitespace that folding must tidy: runs, ends, anything but a plain space. */
+const UNTIDY_SPACE = /\s\s|^\s|\s$|[^\S ]/;
 
 /** Escapes text for use inside a regular expression. */
 export function escapeRegex(text: string): string {

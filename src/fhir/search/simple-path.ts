@@ -93,16 +93,24 @@ function compileSteps(rootPath: string, steps: Step[]): Runner | undefined {
   const fns: Runner[] = [];
   let path = rootPath;
   let choice: string[] | undefined;
-  for (const step of steps) {
+  for (let si = 0; si < steps.length; si++) {
+    const step = steps[si]!;
     if (step.kind === 'member') {
       const full = normalize(`${path}.${step.name}`);
       const choices = lookup(full, model.choiceTypePaths);
       if (choices) {
         const name = step.name;
-        const options = choices.map((t) => {
+        let options = choices.map((t) => {
           const type = PRIMITIVES.has(lowerFirst(t)) ? lowerFirst(t) : t;
           return { key: name + t, type };
         });
+        // `value.ofType(Quantity)`: read `valueQuantity` alone rather than every choice.
+        const following = steps[si + 1];
+        if (following?.kind === 'ofType') {
+          const wanted = following.type.toLowerCase();
+          options = options.filter((o) => o.type.toLowerCase() === wanted);
+          if (options.length === 0) return undefined;
+        }
         fns.push((nodes) => {
           const out: Node[] = [];
           for (const n of nodes) {
