@@ -21,11 +21,27 @@ export const KNOWN_INVALID_EXAMPLES: Record<string, { at: string[]; reason: stri
   'StructureDefinition-FiveWs.json': { at: ['StructureDefinition'], reason: 'sdf-4: logical pattern not abstract and without baseDefinition' },
   'StructureDefinition-Request.json': { at: ['StructureDefinition'], reason: 'sdf-4: logical pattern not abstract and without baseDefinition' },
 };
+for (const file of ['ActivityDefinition-blood-tubes-supply.json', 'ActivityDefinition-heart-valve-replacement.json', 'EventDefinition-example.json',
+  'Questionnaire-zika-virus-exposure-assessment.json']) {
+  const type = file.split('-')[0];
+  KNOWN_INVALID_EXAMPLES[file] = { at: [`${type}.text.div`], reason: 'txt-2: the narrative has no content' };
+}
 for (const name of ['codesystem-extensions-CodeSystem-author', 'codesystem-extensions-CodeSystem-effective', 'codesystem-extensions-CodeSystem-end',
   'codesystem-extensions-CodeSystem-keyword', 'codesystem-extensions-CodeSystem-workflow', 'valueset-extensions-ValueSet-author',
   'valueset-extensions-ValueSet-effective', 'valueset-extensions-ValueSet-end', 'valueset-extensions-ValueSet-keyword', 'valueset-extensions-ValueSet-workflow']) {
   KNOWN_INVALID_EXAMPLES[`SearchParameter-${name}.json`] = { at: ['SearchParameter.base'], reason: 'base (1..*) missing' };
 }
+
+/**
+ * The specification's own definition bundles (every StructureDefinition, ValueSet,
+ * SearchParameter... of R4, 2 to 30 MB each) take most of the time; their content
+ * also ships as individual files, which are validated. CARNET_ALL_EXAMPLES=1 runs them too.
+ */
+const DEFINITION_BUNDLES = new Set(['Bundle-dataelements.json', 'Bundle-resources.json', 'Bundle-types.json', 'Bundle-extensions.json',
+  'Bundle-profiles-others.json', 'Bundle-valuesets.json', 'Bundle-v2-valuesets.json', 'Bundle-v3-valuesets.json',
+  'Bundle-valueset-expansions.json', 'Bundle-searchParams.json', 'Bundle-conceptmaps.json', 'Bundle-terminologies.json']);
+const all = process.env.CARNET_ALL_EXAMPLES === '1';
+t.setTimeout(all ? 900_000 : 300_000);
 
 let dir: string | undefined;
 try {
@@ -39,11 +55,12 @@ t.test('every R4 example validates, except the known invalid ones', { skip: !dir
   let passed = 0;
   const unexpected: string[] = [];
   for (const file of files) {
+    if (!all && DEFINITION_BUNDLES.has(file)) continue;
     const resource = JSON.parse(readFileSync(path.join(dir as string, file), 'utf8'));
     if (!resource?.resourceType) continue;
     const errors = validateResource(resource).filter((i) => i.severity === 'error' || i.severity === 'fatal');
     const known = KNOWN_INVALID_EXAMPLES[file];
-    if (known) {
+    if (known && (all || !DEFINITION_BUNDLES.has(file))) {
       const at = new Set(errors.map((e) => e.expression?.[0]));
       t.ok(known.at.every((a) => at.has(a)), `${file} still fails where known (${known.reason})`);
       continue;
@@ -52,5 +69,6 @@ t.test('every R4 example validates, except the known invalid ones', { skip: !dir
     else unexpected.push(`${file}: ${errors.slice(0, 3).map((e) => e.diagnostics).join(' | ')}`);
   }
   t.same(unexpected, [], 'no unexpected error');
-  t.comment(`${passed} examples valid, ${Object.keys(KNOWN_INVALID_EXAMPLES).length} known invalid`);
+  t.ok(passed > 5000, 'examples checked');
+  t.comment(`${passed} examples valid, ${Object.keys(KNOWN_INVALID_EXAMPLES).length} known invalid${all ? '' : `, ${DEFINITION_BUNDLES.size} definition bundles skipped`}`);
 });

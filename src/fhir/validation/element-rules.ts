@@ -27,7 +27,7 @@ export function checkElements(resource: Record<string, unknown>, base: string, r
   return ctx.issues;
 }
 
-function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<string, unknown>, expr: string): void {
+function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<string, unknown>, expr: string, isElement = path !== ''): void {
   const lookup = index.byJsonName(path);
   const seenChoice = new Map<string, string>();
   let hasContent = false;
@@ -60,7 +60,7 @@ function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<stri
       checkValue(ctx, index, child, value, `${expr}.${key}`);
     }
   }
-  if (!hasContent && path !== '') error(ctx, 'structure', expr, `${expr} is empty: an element must have a value or children (ele-1)`);
+  if (!hasContent && isElement) error(ctx, 'structure', expr, `${expr} is empty: an element must have a value or children (ele-1)`);
   for (const def of index.childrenOf(path)) {
     if (def.info.min === 0) continue;
     if (isPresent(node, def.name, def.info)) continue;
@@ -83,7 +83,10 @@ function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unkno
   const type = child.type;
   const info = child.def.info;
   if (value === null || typeof value !== 'object') {
-    if (isPrimitiveType(type)) checkPrimitive(ctx, type, info, value, expr);
+    if (isPrimitiveType(type)) {
+      checkPrimitive(ctx, type, info, value, expr);
+      if (info.constraints) checkInvariants(ctx, index, child.def.path, info, value, expr);
+    }
     return; // wrong JSON types are reported by the structure check
   }
   if (Array.isArray(value)) return;
@@ -106,7 +109,7 @@ function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unkno
   if (type === 'Extension' && obj.extension !== undefined && Object.keys(obj).some((k) => k.startsWith('value'))) {
     error(ctx, 'invariant', expr, `${expr}: an extension must have either extensions or a value, not both (ext-1)`);
   }
-  checkObject(ctx, dataType, '', obj, expr);
+  checkObject(ctx, dataType, '', obj, expr, true);
   if (info.constraints) checkInvariants(ctx, index, child.def.path, info, obj, expr);
 }
 
@@ -123,7 +126,7 @@ function checkPrimitiveExtension(ctx: Ctx, value: unknown, expr: string): void {
   const items = Array.isArray(value) ? value : [value];
   items.forEach((item, i) => {
     if (item === null || typeof item !== 'object') return;
-    checkObject(ctx, element, '', item as Record<string, unknown>, Array.isArray(value) ? `${expr}[${i}]` : expr);
+    checkObject(ctx, element, '', item as Record<string, unknown>, Array.isArray(value) ? `${expr}[${i}]` : expr, true);
   });
 }
 

@@ -1,6 +1,7 @@
 import type { ElementDefinition, ElementDefinitionSlicingDiscriminator, OperationOutcomeIssue, StructureDefinition } from '@medplum/fhirtypes';
 import type { ConstraintInfo } from './element-model-types.js';
 import { typeIndex } from './element-index.js';
+import { isKnownResourceType } from './structure.js';
 import { compileFastInvariant } from './fast-invariant.js';
 import { compileInvariant, type CompiledInvariant } from './invariants.js';
 import { NATIVE_PROFILE_INVARIANTS } from './native-profile-invariants.js';
@@ -223,7 +224,9 @@ function checkValue(ed: ElementDefinition, item: Item, issues: OperationOutcomeI
   const ref = (item.value as { reference?: unknown } | null)?.reference;
   if (targets?.length && typeof ref === 'string' && /^[A-Z][A-Za-z]+\/[^/]+$/.test(ref)) {
     const allowed = targets.map((t) => t.slice(t.lastIndexOf('/') + 1));
-    if (!allowed.includes('Resource') && !allowed.includes(ref.split('/')[0])) {
+    // A target that is a profile (vitalsigns) rather than a type cannot be told from the reference alone.
+    const decidable = allowed.every((a) => isKnownResourceType(a));
+    if (decidable && !allowed.includes('Resource') && !allowed.includes(ref.split('/')[0])) {
       issues.push(issue('structure', item.expr, `${item.expr} must refer to ${allowed.join(' or ')}, not ${ref.split('/')[0]} (${label})`));
     }
   }
