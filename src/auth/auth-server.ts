@@ -21,6 +21,14 @@ export interface AuthServer {
   /** `${publicUrl}/auth/token`: the audience of client assertions. */
   tokenUrl: string;
   now: () => number;
+  /** The health space's record of app consents (Consent resources), when wired by the server. */
+  appConsents?: AppConsents;
+}
+
+/** How approving an app becomes a Consent, and how its withdrawal is seen. */
+export interface AppConsents {
+  record(input: { patient: string; clientId: string; clientName: string; scope: string; performer?: string }): Promise<void>;
+  isActive(patient: string, clientId: string): Promise<boolean>;
 }
 
 export interface AuthServerDeps {
@@ -29,6 +37,7 @@ export interface AuthServerDeps {
   log: { warn: (msg: string) => void };
   now?: () => number;
   signInLimits?: SignInLimits;
+  appConsents?: AppConsents;
 }
 
 /**
@@ -62,5 +71,6 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     signInLimiter: new SignInLimiter(kv, deps.signInLimits ?? DEFAULT_SIGN_IN_LIMITS, now),
     tokenUrl: `${config.publicUrl}/auth/token`,
     now,
+    appConsents: deps.appConsents,
   };
 }

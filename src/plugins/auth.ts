@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../errors.js';
 import { createAuthServer } from '../auth/auth-server.js';
+import { isAppConsentActive, recordAppConsent } from '../space/app-consents.js';
 import type { AuthServer } from '../auth/auth-server.js';
 import type { Principal } from '../auth/principal.js';
 import type { SignInLimits } from '../auth/oauth/sign-in-limiter.js';
@@ -35,7 +36,15 @@ async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Pro
   if (!app.hasDecorator('config') || !app.hasDecorator('engine')) {
     throw new Error('carnet-auth needs app.config and app.engine to be decorated first');
   }
-  const auth = await createAuthServer({ config: app.config, kv: app.engine.kv, log: app.log, now: options.now, signInLimits: options.signInLimits });
+  const now = options.now ?? Date.now;
+  // When the whole server is built, approving an app is recorded as a Consent in the patient's space.
+  const appConsents = app.hasDecorator('repository') ? {
+    record: async (input: { patient: string; clientId: string; clientName: string; scope: string; performer?: string }) => {
+      await recordAppConsent(app.repository, { ...input, now: now() });
+    },
+    isActive: (patient: string, clientId: string) => isAppConsentActive(app.repository, patient, clientId, now()),
+  } : undefined;
+  const auth = await createAuthServer({ config: app.config, kv: app.engine.kv, log: app.log, now: options.now, signInLimits: options.signInLimits, appConsents });
   app.decorate('carnetAuth', auth);
   app.decorateRequest('principal', null);
   app.addHook('onReady', async () => {

@@ -79,6 +79,12 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     let code: string;
     try {
       const grant = grantFromConsent(pending, account, ticked, form.patient, auth.now());
+      const client = auth.clients.get(pending.clientId);
+      if (client?.kind === 'app' && grant.patient && (grant.kind === 'patient' || grant.kind === 'related-person') && auth.appConsents) {
+        // A catalogue app acts for the person only under their Consent, written now.
+        await auth.appConsents.record({ patient: grant.patient, clientId: client.clientId, clientName: client.name, scope: grant.scope, performer: account.fhirUser });
+        grant.kind = 'app';
+      }
       code = await issueAuthorizationCode({ grant, redirectUri: pending.redirectUri, codeChallenge: pending.codeChallenge }, auth);
     } catch (err) {
       if (err instanceof OAuthError) return back({ error: err.error, error_description: err.message });

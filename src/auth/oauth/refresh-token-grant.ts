@@ -19,6 +19,10 @@ export async function refreshTokenGrant(
   if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
   const record = await refresh.consume(form.refresh_token, client.clientId);
   let grant = record.grant;
+  // Withdrawing an app's Consent stops its refresh tokens at once.
+  if (grant.kind === 'app' && grant.patient && auth.appConsents && !(await auth.appConsents.isActive(grant.patient, grant.clientId))) {
+    throw new OAuthError('invalid_grant', 'The holder withdrew their consent to this app');
+  }
   if (form.scope) {
     const held = parseRequestedScopes(grant.scope);
     const asked = parseRequestedScopes(form.scope);
