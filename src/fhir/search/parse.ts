@@ -315,7 +315,9 @@ function parseResultParam(request: SearchRequest, name: string, value: string, c
     case '_type':
       return;
     case '_count': {
-      if (!/^\d{1,9}$/.test(value)) throw bad(name, `_count must be a non-negative integer, not ${value}`);
+      if (!/^\d{1,9}$/.test(value)) {
+        throw new BadRequestError('FHIR_ERR_SEARCH_BAD_COUNT', `_count must be a non-negative integer, not "${value.slice(0, 40)}"`, { expression: ['_count'] });
+      }
       request.count = Math.min(Number(value), ctx.options.maxCount);
       return;
     }
