@@ -147,3 +147,12 @@ t.test('fhir-profiles: every StructureDefinition has a differential and a snapsh
     for (const d of sd.differential?.element ?? []) t.ok(sd.snapshot?.element?.some((e) => e.id === d.id), `${sd.id}: ${d.id} in snapshot`);
   }
 });
+
+t.test('REQUIRED_PROFILES parsing', async (t) => {
+  const { parseRequiredProfiles } = await import('../../src/fhir/validation/validate.js');
+  t.same(parseRequiredProfiles(undefined), {});
+  t.same(parseRequiredProfiles(`DocumentReference=${SD}carnet-document; Observation=${SD}carnet-vital-sign,http://hl7.org/fhir/StructureDefinition/vitalsigns`), {
+    DocumentReference: [`${SD}carnet-document`], Observation: [`${SD}carnet-vital-sign`, 'http://hl7.org/fhir/StructureDefinition/vitalsigns'] });
+  t.throws(() => parseRequiredProfiles('DocumentReference'));
+  t.throws(() => parseRequiredProfiles('DocumentReference=not a url'));
+});

@@ -7,6 +7,7 @@ import { checkStructure, type StructureIssue } from './structure.js';
 export { validateBundleReferences } from './bundle-references.js';
 export { createProfileRegistry, type ProfileRegistry } from './profiles.js';
 export { skippedInvariants } from './invariants.js';
+export { parseRequiredProfiles } from './required-profiles.js';
 
 export interface ValidateOptions {
   /** 'delete' checks nothing of the content (a delete carries none). */
