@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import path from 'node:path';
+import { parseRequiredProfiles } from './fhir/validation/required-profiles.js';
 
 /** Everything the server reads from its environment, validated once at start. */
 export interface Config {
@@ -26,6 +27,12 @@ export interface Config {
   searchDefaultCount: number;
   searchMaxCount: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Attempts per Subscription notification before the Subscription turns to `error`. */
+  subscriptionMaxAttempts: number;
+  /** First retry delay of a failed notification (each next one is 4 times longer, at most a minute). */
+  subscriptionRetryMs: number;
+  /** Profiles every resource of a type must meet (REQUIRED_PROFILES="Type=url[,url];Type2=url"). */
+  requiredProfiles: Record<string, string[]>;
 }
 
 const schema = {
@@ -46,9 +53,12 @@ const schema = {
     searchDefaultCount: { type: 'integer', minimum: 1 },
     searchMaxCount: { type: 'integer', minimum: 1 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    subscriptionMaxAttempts: { type: 'integer', minimum: 1, maximum: 20 },
+    subscriptionRetryMs: { type: 'integer', minimum: 1 },
+    requiredProfiles: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string', pattern: '^https?://' } } },
   },
   required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit', 'bundleMaxEntries',
-    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel'],
+    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles'],
   additionalProperties: false,
 } as const;
 
@@ -79,6 +89,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     searchDefaultCount: intOf(env.SEARCH_DEFAULT_COUNT, 20),
     searchMaxCount: intOf(env.SEARCH_MAX_COUNT, 1000),
     logLevel: (env.LOG_LEVEL ?? 'info') as Config['logLevel'],
+    requiredProfiles: parseRequiredProfiles(env.REQUIRED_PROFILES),
+    subscriptionMaxAttempts: intOf(env.SUBSCRIPTION_MAX_ATTEMPTS, 5),
+    subscriptionRetryMs: intOf(env.SUBSCRIPTION_RETRY_MS, 1000),
     ...overrides,
   };
   if (overrides.publicUrl) config.fhirBase = `${config.publicUrl}/fhir`;

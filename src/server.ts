@@ -6,12 +6,13 @@ import type { StoreEngine } from './store/engine.js';
 import { openEngine } from './store/open-engine.js';
 import { Repository } from './store/repository.js';
 import { AuditTrail } from './audit/audit-trail.js';
-import { assertValid } from './fhir/validation/validate.js';
+import { createValidator } from './fhir/validation/validate.js';
 import { fhirErrors } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
 import { authPlugin, authenticate } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { catalogueRoutes } from './routes/catalogue.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 import { binaryRoutes } from './routes/binary.js';
@@ -20,6 +21,9 @@ import { searchRoutes } from './routes/search.js';
 import { historyRoutes } from './routes/history.js';
 import { validateOperationRoutes } from './routes/operations/validate.js';
 import { bundleRoutes } from './routes/bundle.js';
+import { subscriptionRoutes } from './routes/subscriptions.js';
+import { observeCommits } from './space/subscriptions/commit-feed.js';
+import { spaceEvents } from './space/subscriptions/space-events.js';
 import './plugins/types.js';
 
 export interface BuildOptions {
@@ -50,11 +54,14 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
   });
-  const engine = options.engine ?? (await openEngine(config, { warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) }));
+  const opened = options.engine ?? (await openEngine(config, { warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) }));
+  // Every commit is announced to the space's notifications and Subscriptions (space/subscriptions).
+  const { engine, feed } = observeCommits(opened, (err) => app.log.error({ err }, 'commit listener failed'));
+  const validator = createValidator({ requiredProfiles: config.requiredProfiles });
   const repository = new Repository({
     engine,
     now: options.now,
-    validate: (resource, mode) => assertValid(resource, { mode }),
+    validate: (resource, mode) => validator.assertValid(resource, { mode }),
     search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
     fhirBase: config.fhirBase,
   });
@@ -76,6 +83,8 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   await app.register(healthRoutes);
   await app.register(authPlugin);
   await app.register(authRoutes);
+  await app.register(catalogueRoutes);
+  await app.register(spaceEvents, { feed, now: options.now });
 
   await app.register(async (fhir) => {
     await fhir.register(metadataRoutes);
@@ -83,10 +92,11 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     await fhir.register(async (protectedScope) => {
       protectedScope.addHook('onRequest', authenticate);
       await protectedScope.register(binaryRoutes);
+      await protectedScope.register(subscriptionRoutes);
       await protectedScope.register(resourceRoutes);
       await protectedScope.register(searchRoutes);
       await protectedScope.register(historyRoutes);
-      await protectedScope.register(validateOperationRoutes);
+      await protectedScope.register(validateOperationRoutes, { validator });
       await protectedScope.register(bundleRoutes);
     });
   }, { prefix: '/fhir' });

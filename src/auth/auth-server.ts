@@ -1,3 +1,4 @@
+import { Catalogue } from './catalogue.js';
 import type { Config } from '../config.js';
 import type { KeyValueStore } from '../store/engine.js';
 import { AccessTokens } from './access-tokens.js';
@@ -14,6 +15,7 @@ export interface AuthServer {
   kv: KeyValueStore;
   keys: ServerKeys;
   clients: ClientRegistry;
+  catalogue: Catalogue;
   accessTokens: AccessTokens;
   refreshTokens: RefreshTokens;
   accounts: AccountStore;
@@ -49,15 +51,16 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
   const { config, kv } = deps;
   const now = deps.now ?? Date.now;
   let clients: ClientRegistry;
+  const catalogue = new Catalogue(kv, now);
   if (config.clientsFile) {
-    clients = new ClientRegistry(await loadClientsFile(config.clientsFile));
+    clients = new ClientRegistry(await loadClientsFile(config.clientsFile), catalogue);
   } else {
     const dev = await ensureDevClient(config.dataDir);
     deps.log.warn(
       `No CLIENTS_FILE configured: development set-up with the single client "${dev.client.clientId}" ` +
         `(${dev.client.scope}), private key in ${dev.file}${dev.created ? ' (just created)' : ''}. Do not use this in production.`,
     );
-    clients = new ClientRegistry([dev.client]);
+    clients = new ClientRegistry([dev.client], catalogue);
   }
   const keys = new ServerKeys(kv, 60_000, now);
   return {
@@ -65,6 +68,7 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     kv,
     keys,
     clients,
+    catalogue,
     accessTokens: new AccessTokens(config, keys, now, kv),
     refreshTokens: new RefreshTokens(kv, now),
     accounts: new AccountStore(kv),

@@ -39,7 +39,7 @@ export async function authenticateClientAssertion(
   }
   if (typeof iss !== 'string' || iss === '') throw new OAuthError('invalid_client', 'client_assertion has no iss');
   if (iss !== sub) throw new OAuthError('invalid_client', 'client_assertion iss and sub must both be the client id');
-  const client = deps.clients.get(iss);
+  const client = await deps.clients.get(iss);
   if (!client) throw new OAuthError('invalid_client', 'Unknown client');
   const method = client.tokenEndpointAuthMethod ?? 'private_key_jwt';
   const keys = deps.clients.keyResolver(client);

@@ -1,3 +1,4 @@
+import type { Catalogue } from './catalogue.js';
 import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair } from 'jose';
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
@@ -78,16 +79,39 @@ export class ClientRegistry {
   private readonly byId: Map<string, RegisteredClient>;
   private readonly resolvers = new Map<string, JWTVerifyGetKey>();
 
-  constructor(clients: RegisteredClient[]) {
+  constructor(clients: RegisteredClient[], private readonly catalogue?: Catalogue) {
     this.byId = new Map(clients.map((c) => [c.clientId, c]));
   }
 
-  get(clientId: string): RegisteredClient | undefined {
-    return this.byId.get(clientId);
+  /**
+   * A client that may obtain and use tokens now: one from the clients file, or
+   * a catalogue app while it is referenced (registered-only and withdrawn apps
+   * are unknown to OAuth).
+   */
+  async get(clientId: string): Promise<RegisteredClient | undefined> {
+    const fromFile = this.byId.get(clientId);
+    if (fromFile) return fromFile;
+    const entry = await this.catalogue?.get(clientId);
+    return entry?.status === 'referenced' ? entry : undefined;
+  }
+
+  /** Whether tokens issued to this client still work (false once a catalogue app is withdrawn). */
+  async isUsable(clientId: string): Promise<boolean> {
+    return this.byId.has(clientId) || (await this.catalogue?.get(clientId))?.status === 'referenced';
+  }
+
+  /** Apps from the clients file: they are part of the public catalogue, referenced by configuration. */
+  fileApps(): RegisteredClient[] {
+    return [...this.byId.values()].filter((c) => c.kind === 'app');
   }
 
   all(): RegisteredClient[] {
     return [...this.byId.values()];
+  }
+
+  /** Drops a cached key resolver (after an app's keys change in the catalogue). */
+  forgetKeys(clientId: string): void {
+    this.resolvers.delete(clientId);
   }
 
   /** The key resolver for the client's assertions; undefined when it has no keys. */

@@ -71,5 +71,8 @@ export async function authenticate(request: FastifyRequest): Promise<void> {
   if (header === undefined || header.trim() === '') throw new MissingTokenError('A bearer token is required');
   const match = BEARER.exec(header);
   if (!match) throw new UnauthorizedError('The Authorization header must be "Bearer <token>"', 'invalid_request');
-  request.principal = await request.server.carnetAuth.accessTokens.verify(match[1]!);
+  const principal = await request.server.carnetAuth.accessTokens.verify(match[1]!);
+  // A withdrawn catalogue app's tokens stop working at once, on every replica.
+  if (!(await request.server.carnetAuth.clients.isUsable(principal.clientId))) throw new UnauthorizedError('This app has been withdrawn from the catalogue');
+  request.principal = principal;
 }

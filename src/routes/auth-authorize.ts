@@ -40,7 +40,8 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     const form = singleValues(request.body, ['request_id', 'username', 'password'] as const);
     const pending = await loadAuthorization(form.request_id, auth);
     if (!pending) return html(reply, 400, renderError(EXPIRED));
-    const client = auth.clients.get(pending.clientId)!;
+    const client = await auth.clients.get(pending.clientId);
+    if (!client) return html(reply, 400, renderError(EXPIRED));
     const username = form.username ?? '';
     const accountKey = foldUsername(username);
     const retryAfter = await auth.signInLimiter.retryAfter(accountKey, request.ip);
@@ -79,7 +80,7 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     let code: string;
     try {
       const grant = grantFromConsent(pending, account, ticked, form.patient, auth.now());
-      const client = auth.clients.get(pending.clientId);
+      const client = await auth.clients.get(pending.clientId);
       if (client?.kind === 'app' && grant.patient && (grant.kind === 'patient' || grant.kind === 'related-person') && auth.appConsents) {
         // A catalogue app acts for the person only under their Consent, written now.
         await auth.appConsents.record({ patient: grant.patient, clientId: client.clientId, clientName: client.name, scope: grant.scope, performer: account.fhirUser });

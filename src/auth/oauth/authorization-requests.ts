@@ -58,7 +58,7 @@ export const PENDING_LIFETIME_MS = 10 * 60_000;
 
 /** Checks an authorization request and keeps it; the returned id travels in the page forms. */
 export async function startAuthorization(query: AuthorizeQuery, auth: AuthServer): Promise<{ pending: PendingAuthorization; client: RegisteredClient }> {
-  const client = query.client_id ? auth.clients.get(query.client_id) : undefined;
+  const client = query.client_id ? await auth.clients.get(query.client_id) : undefined;
   if (!client) throw new AuthorizePageError('Unknown client_id');
   if (!query.redirect_uri || !client.redirectUris?.includes(query.redirect_uri)) {
     throw new AuthorizePageError('redirect_uri is not one registered for this client');

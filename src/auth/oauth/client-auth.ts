@@ -28,7 +28,7 @@ export async function authenticateClient(
     return { client, method: 'private_key_jwt' };
   }
   if (basic) {
-    const client = auth.clients.get(basic.clientId);
+    const client = await auth.clients.get(basic.clientId);
     if (form.client_id && form.client_id !== basic.clientId) throw new OAuthError('invalid_client', 'client_id does not match the Authorization header');
     const ok = client?.tokenEndpointAuthMethod === 'client_secret_basic' && client.clientSecretHash !== undefined
       && (await verifyPassword(basic.secret, client.clientSecretHash));
@@ -36,7 +36,7 @@ export async function authenticateClient(
     return { client, method: 'client_secret_basic' };
   }
   if (form.client_id) {
-    const client = auth.clients.get(form.client_id);
+    const client = await auth.clients.get(form.client_id);
     if (!client) throw new OAuthError('invalid_client', 'Unknown client');
     if ((client.tokenEndpointAuthMethod ?? 'private_key_jwt') !== 'none') throw new OAuthError('invalid_client', 'This client must authenticate');
     if (!options.allowPublic) throw new OAuthError('invalid_client', 'A public client may not call this endpoint');
