@@ -65,19 +65,19 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
   const principal = principalOf(request);
   const now = Date.now();
   let people: Filter | null = {};
+  // For a person (or an app acting for one): whether the policy lets them search this type in their space at all.
+  let inOwnSpace: ((type: string) => boolean) | undefined;
   if (principal.kind === 'patient' || principal.kind === 'app' || principal.kind === 'related-person') {
     if (!principal.patient) people = null;
     else {
       const patient = `Patient/${principal.patient}`;
       const facts = await factsFor(request, [patient], now);
-      const probe = decide({ principal, action: 's', resourceType: 'Patient', compartments: [patient], facts, now });
-      if (!probe.allow && probe.rule !== 'scope' && probe.rule !== 'app-consent-scope') people = null;
-      else {
-        const hidden: Filter[] = [{ $or: [withoutLabel(HIDDEN_FROM_PATIENT), { ts: { $lte: now - HIDDEN_FROM_PATIENT_MS } }] }];
-        const isRepresentative = principal.kind === 'related-person' || principal.fhirUser?.startsWith('RelatedPerson/');
-        if (isRepresentative) hidden.push(withoutLabel(HIDDEN_FROM_REPRESENTATIVES));
-        people = { $and: [{ comp: patient }, ...hidden] };
-      }
+      // Asked per type: a probe on one fixed type would stop at its scope check and never reach the app's Consent.
+      inOwnSpace = (type) => decide({ principal, action: 's', resourceType: type, compartments: [patient], facts, now }).allow;
+      const hidden: Filter[] = [{ $or: [withoutLabel(HIDDEN_FROM_PATIENT), { ts: { $lte: now - HIDDEN_FROM_PATIENT_MS } }] }];
+      const isRepresentative = principal.kind === 'related-person' || principal.fhirUser?.startsWith('RelatedPerson/');
+      if (isRepresentative) hidden.push(withoutLabel(HIDDEN_FROM_REPRESENTATIVES));
+      people = { $and: [{ comp: patient }, ...hidden] };
     }
   } else if (principal.kind === 'practitioner') {
     const { asDoctor, byConsent } = await patientsOfProfessional(request.server.engine, principal.fhirUser ?? '', now);
@@ -90,6 +90,7 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
   return (type) => {
     const byScope = decide({ principal, action: 's', resourceType: type });
     if (!byScope.allow || people === null) return null;
+    if (inOwnSpace && !inOwnSpace(type)) return null;
     const scopeFilter = scopeQueryFilter(principal.scopes, 's', type);
     if (scopeFilter === null) return null;
     const parts: Filter[] = [];
@@ -114,16 +115,22 @@ export async function isReadable(request: FastifyRequest, record: VersionRecord)
   return decision.allow && !checkScopeQueries(principal, 'r', record);
 }
 
-/** Audits a search or history answer once, naming every patient whose data it returned. */
+/**
+ * Audits a search or history answer: one event per patient whose data it
+ * returned, so that each patient's trail ("who looked at my space") names
+ * only them and never tells one patient about another.
+ */
 export function auditSearch(request: FastifyRequest, resourceType: string, compartments: Iterable<string>, interaction = 'search-type'): void {
   const principal = principalOf(request);
   const patients = [...new Set(compartments)];
   const btg = breakTheGlassReason(request);
-  request.server.audit.record({
-    principal, action: 's', interaction, resourceType, compartments: patients,
-    allowed: true, rule: 'search', reason: `${ACTION_NAMES.s} results filtered by policy`, requestId: request.id, address: request.ip,
-    ...(btg && principal.kind === 'practitioner' ? { purpose: 'BTG' } : {}),
-  });
+  for (const group of patients.length ? patients.map((p) => [p]) : [[]]) {
+    request.server.audit.record({
+      principal, action: 's', interaction, resourceType, compartments: group,
+      allowed: true, rule: 'search', reason: `${ACTION_NAMES.s} results filtered by policy`, requestId: request.id, address: request.ip,
+      ...(btg && principal.kind === 'practitioner' ? { purpose: 'BTG' } : {}),
+    });
+  }
 }
 
 export function principalOf(request: FastifyRequest): Principal {
