@@ -34,14 +34,14 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
   const compartments = target.compartments ?? target.record?.comp;
   const now = Date.now();
   let decision = decide({
-    principal, action, resourceType: target.resourceType, compartments,
+    principal, action, resourceType: target.resourceType, id: target.id ?? target.record?.id, compartments,
     labels: target.record ? visibilityLabels(target.record) : undefined,
     writtenAt: target.record?.ts,
     now,
     facts: compartments?.length && principal.kind !== 'system' ? await factsFor(request, compartments, now) : undefined,
     breakTheGlass: breakTheGlassReason(request),
   });
-  if (decision.allow && target.record) decision = checkScopeQueries(principal, action, target.record) ?? decision;
+  if (decision.allow && target.record && decision.rule !== 'fhir-user') decision = checkScopeQueries(principal, action, target.record) ?? decision;
   // A precheck (before the resource is loaded) audits only refusals: the final check audits the access itself.
   if (!options.precheck || !decision.allow) {
     request.server.audit.record({
@@ -108,11 +108,11 @@ export async function isReadable(request: FastifyRequest, record: VersionRecord)
   const principal = principalOf(request);
   const now = Date.now();
   const decision = decide({
-    principal, action: 'r', resourceType: record.type, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now,
+    principal, action: 'r', resourceType: record.type, id: record.id, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now,
     facts: record.comp.length && principal.kind !== 'system' ? await factsFor(request, record.comp, now) : undefined,
     breakTheGlass: breakTheGlassReason(request),
   });
-  return decision.allow && !checkScopeQueries(principal, 'r', record);
+  return decision.allow && (decision.rule === 'fhir-user' || !checkScopeQueries(principal, 'r', record));
 }
 
 /**

@@ -9,6 +9,8 @@ export interface AccessRequest {
   principal: Principal;
   action: Interaction;
   resourceType: string;
+  /** The id of the resource concerned, when one is named. */
+  id?: string;
   /** Patient compartments of the resource concerned ('Patient/123'); absent when not known yet (prechecks). */
   compartments?: string[];
   /** Visibility label codes on the resource (labels.ts). */
@@ -52,6 +54,14 @@ const deny = (rule: string, reason: string): Decision => ({ allow: false, rule, 
  */
 export function decide(request: AccessRequest): Decision {
   const { principal, action, resourceType } = request;
+  // SMART `openid fhirUser`: the signed-in person may read the resource the id_token names as them
+  // (through an app, only while the person's Consent for that app stands).
+  if (action === 'r' && request.id !== undefined && principal.kind !== 'system' && principal.fhirUser === `${resourceType}/${request.id}`
+    && principal.scope.split(' ').includes('fhirUser')) {
+    const appConsented = principal.kind !== 'app' || request.compartments === undefined
+      || request.facts?.get(`Patient/${principal.patient}`)?.permitted.has(`client:${principal.clientId}`);
+    if (appConsented) return allow('fhir-user', 'the signed-in user reads their own resource');
+  }
   const scopes = scopeAllows(principal.scopes, action, resourceType);
   if (principal.kind === 'system') {
     return scopes.length ? allow('system-scope', `granted by scope ${scopes[0].raw}`) : deny('scope', `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}`);
