@@ -195,7 +195,7 @@ export interface Space extends SpaceServer {
  * the regular doctor (which cannot block him), another patient (bob), and a
  * minor managed by a legal representative; bob refused emergency access. Every person gets an account.
  */
-export async function buildSpace(t: Tap, options: { config?: Partial<Config> } = {}): Promise<Space> {
+export async function buildSpace(t: Tap, options: { config?: Partial<Config>; apps?: RegisteredClient[] } = {}): Promise<Space> {
   const server = await buildSpaceServer(t, options);
   const doctor = `Practitioner/${await seed(server, practitioner('Traitant'))}`;
   const otherPro = `Practitioner/${await seed(server, practitioner('Inconnu'))}`;
