@@ -14,6 +14,12 @@ export interface CapabilityOptions {
   instantiates?: string[];
 }
 
+/** IHE MHD actors implemented by space/documents (ITI-65 recipient; ITI-66/67/68 responder). */
+const IMPLEMENTED_ACTORS = [
+  'https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient',
+  'https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder',
+];
+
 const INTERACTIONS: CapabilityStatementRestResource['interaction'] = [
   'read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type',
 ].map((code) => ({ code: code as NonNullable<CapabilityStatementRestResource['interaction']>[number]['code'] }));
@@ -38,7 +44,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'application/json'],
     patchFormat: ['application/json-patch+json'],
-    instantiates: options.instantiates,
+    instantiates: options.instantiates ?? IMPLEMENTED_ACTORS,
     rest: [{
       mode: 'server',
       security: {

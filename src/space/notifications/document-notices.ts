@@ -1,0 +1,32 @@
+import type { Communication } from '@medplum/fhirtypes';
+import { notification } from '../../audit/audit-trail.js';
+import type { Repository } from '../../store/repository.js';
+import type { VersionRecord } from '../../store/engine.js';
+
+/** Category code of the notification written when a document is added to a space. */
+export const DOCUMENT_ADDED = 'document-added';
+
+/**
+ * The holder is told when a document is added (DOMAIN.md, design): for each
+ * new DocumentReference, a Communication from the system to each patient whose
+ * space holds it, `about` the document, written in its own commit right after
+ * the document's (before the writer gets its answer).
+ */
+export function documentAddedNotices(repository: Repository, now: () => number = Date.now): (records: VersionRecord[]) => Promise<void> {
+  return async (records) => {
+    const added = records.filter((r) => r.type === 'DocumentReference' && r.vid === 1 && !r.deleted && r.comp.length);
+    if (!added.length) return;
+    const sent = new Date(now()).toISOString();
+    const notices: Communication[] = [];
+    for (const record of added) {
+      for (const patient of record.comp) {
+        notices.push({
+          ...notification(patient, [patient], DOCUMENT_ADDED, 'Un nouveau document a été ajouté à votre espace / A new document was added to your space', sent),
+          about: [{ reference: `DocumentReference/${record.id}` }],
+        });
+      }
+    }
+    const prepared = await Promise.all(notices.map((c) => repository.prepareCreate(c)));
+    await repository.commit(prepared);
+  };
+}

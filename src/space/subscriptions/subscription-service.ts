@@ -1,0 +1,213 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { Query } from 'mingo';
+import type { Subscription } from '@medplum/fhirtypes';
+import type { Principal } from '../../auth/principal.js';
+import { decide } from '../../access/policy.js';
+import { visibilityLabels } from '../../access/labels.js';
+import { loadPatientFacts } from '../../access/patient-facts.js';
+import type { PatientFacts } from '../../access/patient-facts.js';
+import type { Filter, StoreEngine, VersionRecord } from '../../store/engine.js';
+import type { Repository } from '../../store/repository.js';
+import { compileCriteria } from './criteria.js';
+import type { WebsocketHub } from './websocket-hub.js';
+
+export interface SubscriptionOptions {
+  /** Attempts per notification before giving up (the Subscription then turns to `error`). */
+  maxAttempts: number;
+  /** First retry delay; each next one is 4 times longer, capped at one minute. */
+  retryBaseMs: number;
+  /** Time allowed to a rest-hook endpoint per attempt. */
+  timeoutMs: number;
+}
+
+/** One line of a Subscription's delivery log (kv namespace `subscription-deliveries:<id>`). */
+export interface DeliveryLogEntry {
+  time: string;
+  /** The version that triggered the notification: Type/id/_history/vid. */
+  focus: string;
+  channel: string;
+  attempt: number;
+  outcome: 'delivered' | 'failed' | 'no-listener' | 'gave-up';
+  status?: number;
+  error?: string;
+}
+
+interface Active {
+  id: string;
+  vid: number;
+  type: string;
+  filter: Filter;
+  query: Query;
+  subscription: Subscription;
+}
+
+const OWNER_NS = 'subscription-owner';
+const LOG_TTL_MS = 7 * 24 * 3600 * 1000;
+/** Active Subscriptions are re-read at least this often, so changes made through another replica are seen. */
+const CACHE_MS = 5000;
+
+/**
+ * R4 Subscriptions (https://hl7.org/fhir/R4/subscription.html): after each
+ * commit the new versions are tested against every active Subscription's
+ * criteria (one filter language, mingo), then, for those its owner may read
+ * under the access policy, a notification goes to the channel: rest-hook
+ * (POST to the endpoint, with the resource when a payload is set, else empty)
+ * or websocket (`ping <id>`). Failures are retried with exponential backoff;
+ * every attempt is logged; after `maxAttempts` the Subscription turns `error`.
+ */
+export class SubscriptionService {
+  private active: { at: number; list: Promise<Active[]> } | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private closed = false;
+  private seq = 0;
+
+  constructor(
+    private readonly engine: StoreEngine,
+    private readonly repository: Repository,
+    readonly hub: WebsocketHub,
+    private readonly log: FastifyBaseLogger,
+    private readonly options: SubscriptionOptions,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The commit listener: never blocks the write; matching and delivery run after it. */
+  onCommit(records: VersionRecord[]): void {
+    if (this.closed) return;
+    if (records.some((r) => r.type === 'Subscription')) this.active = undefined;
+    const candidates = records.filter((r) => !r.deleted && r.type !== 'AuditEvent');
+    if (!candidates.length) return;
+    this.track(this.evaluate(candidates));
+  }
+
+  /** Who created the Subscription: deliveries respect this principal's access. */
+  async setOwner(id: string, principal: Principal): Promise<void> {
+    await this.engine.kv.put(OWNER_NS, id, principal);
+  }
+
+  async owner(id: string): Promise<Principal | undefined> {
+    return this.engine.kv.get<Principal>(OWNER_NS, id);
+  }
+
+  /** The delivery log, oldest first. */
+  async deliveries(id: string): Promise<DeliveryLogEntry[]> {
+    const rows = await this.engine.kv.list<DeliveryLogEntry>(`subscription-deliveries:${id}`);
+    return rows.sort((a, b) => (a.key < b.key ? -1 : 1)).map((r) => r.value);
+  }
+
+  /** Stops retries; waits for deliveries under way. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private track(work: Promise<unknown>): void {
+    const p = work.catch((err: unknown) => this.log.error({ err }, 'subscription processing failed'));
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  private async evaluate(records: VersionRecord[]): Promise<void> {
+    const active = await this.loadActive();
+    if (!active.length) return;
+    for (const record of records) {
+      for (const sub of active) {
+        if (sub.type !== record.type || sub.id === record.id) continue;
+        if (!sub.query.test(record as unknown as Record<string, unknown>)) continue;
+        const owner = await this.owner(sub.id);
+        if (!owner || !(await this.ownerMayRead(owner, record))) continue;
+        this.track(this.deliver(sub, record, 1));
+      }
+    }
+  }
+
+  private loadActive(): Promise<Active[]> {
+    const now = this.now();
+    if (this.active && now - this.active.at < CACHE_MS) return this.active.list;
+    const list = (async () => {
+      const records = await this.engine.find({ types: ['Subscription'], filter: { 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 10000 });
+      const out: Active[] = [];
+      for (const r of records) {
+        const subscription = JSON.parse(r.json) as Subscription;
+        try {
+          const { type, filter } = compileCriteria(subscription.criteria);
+          out.push({ id: r.id, vid: r.vid, type, filter, query: new Query(filter), subscription });
+        } catch (err) {
+          this.log.warn({ err, id: r.id }, 'stored Subscription criteria no longer compile');
+        }
+      }
+      return out;
+    })();
+    this.active = { at: now, list };
+    return list;
+  }
+
+  /** The same decision a read by the owner would get (scopes, consent, labels). */
+  private async ownerMayRead(owner: Principal, record: VersionRecord): Promise<boolean> {
+    const now = this.now();
+    let facts: Map<string, PatientFacts> | undefined;
+    if (owner.kind !== 'system' && record.comp.length) {
+      facts = new Map(await Promise.all(record.comp.map(async (p) => [p, await loadPatientFacts(this.engine, p, now)] as const)));
+    }
+    return decide({ principal: owner, action: 'r', resourceType: record.type, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now, facts }).allow;
+  }
+
+  private async deliver(sub: Active, record: VersionRecord, attempt: number): Promise<void> {
+    if (this.closed) return;
+    const channel = sub.subscription.channel;
+    const focus = `${record.type}/${record.id}/_history/${record.vid}`;
+    const entry: DeliveryLogEntry = { time: new Date(this.now()).toISOString(), focus, channel: channel.type, attempt, outcome: 'delivered' };
+    if (channel.type === 'websocket') {
+      if (this.hub.ping(sub.id) === 0) entry.outcome = 'no-listener';
+      await this.logDelivery(sub.id, entry);
+      return;
+    }
+    try {
+      const headers: Record<string, string> = {};
+      for (const h of channel.header ?? []) {
+        const at = h.indexOf(':');
+        headers[h.slice(0, at).trim().toLowerCase()] = h.slice(at + 1).trim();
+      }
+      const withPayload = typeof channel.payload === 'string' && channel.payload.length > 0;
+      if (withPayload) headers['content-type'] = channel.payload!;
+      const res = await fetch(channel.endpoint!, {
+        method: 'POST', headers, body: withPayload ? record.json : undefined, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual',
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      entry.status = res.status;
+      if (res.status < 200 || res.status >= 300) throw new Error(`endpoint answered ${res.status}`);
+    } catch (err) {
+      entry.outcome = 'failed';
+      entry.error = err instanceof Error ? err.message.slice(0, 300) : 'delivery failed';
+    }
+    await this.logDelivery(sub.id, entry);
+    if (entry.outcome !== 'failed') return;
+    if (attempt >= this.options.maxAttempts) {
+      await this.logDelivery(sub.id, { ...entry, outcome: 'gave-up', time: new Date(this.now()).toISOString() });
+      await this.markError(sub, `${attempt} failed attempts to deliver ${focus}: ${entry.error ?? ''}`);
+      return;
+    }
+    const delay = Math.min(60_000, this.options.retryBaseMs * 4 ** (attempt - 1));
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.track(this.deliver(sub, record, attempt + 1));
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  private async logDelivery(id: string, entry: DeliveryLogEntry): Promise<void> {
+    const key = `${entry.time}|${String(++this.seq).padStart(8, '0')}`;
+    await this.engine.kv.put(`subscription-deliveries:${id}`, key, entry, { expiresAt: this.now() + LOG_TTL_MS });
+  }
+
+  private async markError(sub: Active, message: string): Promise<void> {
+    const current = await this.engine.current('Subscription', sub.id);
+    if (!current || current.deleted) return;
+    const stored = JSON.parse(current.json) as Subscription;
+    if (stored.status !== 'active') return;
+    await this.repository.update('Subscription', sub.id, { ...stored, status: 'error', error: message.slice(0, 500) }, { ifMatch: `W/"${current.vid}"` })
+      .catch((err: unknown) => this.log.warn({ err, id: sub.id }, 'could not mark the Subscription in error'));
+  }
+}
