@@ -51,6 +51,9 @@ export function provideDocumentBundle(ctx: CheckContext, patientRef: string, ove
     category: [{ coding: [{ system: CLASS_SYSTEM, code: '10', display: 'Compte rendu' }] }],
     subject: { reference: patientRef },
     date: now,
+    // MHD (and France's PDSm) require an author and a format code.
+    contained: [{ resourceType: 'Practitioner', id: 'author', name: [{ family: 'Conformance', given: ['Kit'] }] }],
+    author: [{ reference: '#author' }],
     description: `carnet-conformance ${ctx.runId}`,
     content: [
       {
@@ -62,6 +65,7 @@ export function provideDocumentBundle(ctx: CheckContext, patientRef: string, ove
           title: 'Compte rendu de consultation',
           creation: now,
         },
+        format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' },
       },
     ],
   };
