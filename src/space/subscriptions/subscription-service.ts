@@ -3,6 +3,7 @@ import { Query } from 'mingo';
 import type { Subscription } from '@medplum/fhirtypes';
 import type { Principal } from '../../auth/principal.js';
 import { decide } from '../../access/policy.js';
+import { parseScopes } from '../../auth/scopes.js';
 import { visibilityLabels } from '../../access/labels.js';
 import { loadPatientFacts } from '../../access/patient-facts.js';
 import type { PatientFacts } from '../../access/patient-facts.js';
@@ -86,7 +87,9 @@ export class SubscriptionService {
   }
 
   async owner(id: string): Promise<Principal | undefined> {
-    return this.engine.kv.get<Principal>(OWNER_NS, id);
+    const stored = await this.engine.kv.get<Principal>(OWNER_NS, id);
+    // Parsed scopes hold Sets, which JSON does not keep: rebuild them from the granted scope text.
+    return stored ? { ...stored, scopes: parseScopes(stored.scope).resources } : undefined;
   }
 
   /** The delivery log, oldest first. */
