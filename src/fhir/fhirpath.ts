@@ -11,7 +11,8 @@ export interface TypedValue {
 }
 
 export type CompiledPath = (resource: object) => unknown[];
-export type CompiledTypedPath = (resource: object) => TypedValue[];
+/** `environment` supplies FHIRPath's %variables, such as %resource for composite components. */
+export type CompiledTypedPath = (resource: object, environment?: Record<string, unknown>) => TypedValue[];
 
 /** The R4 model, for callers that need type information (choice types, paths). */
 export const fhirR4Model = r4Model;
@@ -43,7 +44,7 @@ export function compileTypedFhirPath(expression: string): CompiledTypedPath {
   let fn = typedCache.get(expression);
   if (!fn) {
     const compiled = fhirpath.compile(expression, r4Model, { resolveInternalTypes: false });
-    fn = (resource: object) => toTyped(compiled(resource) as unknown[]);
+    fn = (resource: object, environment?: Record<string, unknown>) => toTyped(compiled(resource, environment) as unknown[]);
     typedCache.set(expression, fn);
   }
   return fn;
@@ -80,7 +81,7 @@ export function compileTypedFhirPathAt(base: string, expression: string): Compil
   let fn = typedCache.get(key);
   if (!fn) {
     const compiled = fhirpath.compile({ base, expression }, r4Model, { resolveInternalTypes: false });
-    fn = (part: object) => toTyped(compiled(part) as unknown[]);
+    fn = (part: object, environment?: Record<string, unknown>) => toTyped(compiled(part, environment) as unknown[]);
     typedCache.set(key, fn);
   }
   return fn;

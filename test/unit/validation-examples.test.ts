@@ -2,7 +2,12 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import t from 'tap';
-import { validateResource } from '../../src/fhir/validation/validate.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import type { Resource } from '@medplum/fhirtypes';
+import { validateResource, createValidator } from '../../src/fhir/validation/validate.js';
+import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
+import { Repository } from '../../src/store/repository.js';
 
 /**
  * Every example of the R4 specification (hl7.fhir.r4.examples@4.0.1) must pass,
@@ -50,6 +55,9 @@ try {
   dir = undefined;
 }
 
+/** The examples the validator accepted, created for real in the next test. */
+const accepted: Resource[] = [];
+
 t.test('every R4 example validates, except the known invalid ones', { skip: !dir || !existsSync(dir) ? 'hl7.fhir.r4.examples is not installed' : false }, async (t) => {
   const files = readdirSync(dir as string).filter((f) => f.endsWith('.json') && f !== 'package.json' && !f.startsWith('.'));
   let passed = 0;
@@ -65,10 +73,43 @@ t.test('every R4 example validates, except the known invalid ones', { skip: !dir
       t.ok(known.at.every((a) => at.has(a)), `${file} still fails where known (${known.reason})`);
       continue;
     }
-    if (errors.length === 0) passed++;
+    if (errors.length === 0) {
+      passed++;
+      accepted.push(resource as Resource);
+    }
     else unexpected.push(`${file}: ${errors.slice(0, 3).map((e) => e.diagnostics).join(' | ')}`);
   }
   t.same(unexpected, [], 'no unexpected error');
   t.ok(passed > 5000, 'examples checked');
   t.comment(`${passed} examples valid, ${Object.keys(KNOWN_INVALID_EXAMPLES).length} known invalid${all ? '' : `, ${DEFINITION_BUNDLES.size} definition bundles skipped`}`);
+});
+
+t.test('every valid R4 example is accepted by create (validation, indexing, durable commit)', { skip: !dir || !existsSync(dir) ? 'hl7.fhir.r4.examples is not installed' : false }, async (t) => {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'carnet-examples-'));
+  const engine = createEmbeddedEngine({ dataDir });
+  await engine.open();
+  t.teardown(async () => {
+    await engine.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const validator = createValidator();
+  const repository = new Repository({ engine, validate: (r, mode) => validator.assertValid(r, { mode }), search: { defaultCount: 20, maxCount: 100 } });
+  const refused: string[] = [];
+  let created = 0;
+  for (let i = 0; i < accepted.length; i += 250) {
+    const batch = [];
+    for (const resource of accepted.slice(i, i + 250)) {
+      try {
+        batch.push(await repository.prepareCreate(resource));
+      } catch (err) {
+        refused.push(`${resource.resourceType}/${resource.id}: ${(err as Error).message}`);
+      }
+    }
+    await repository.commit(batch);
+    created += batch.length;
+  }
+  t.same(refused, [], 'create refuses none of the valid examples');
+  const sample = accepted.find((r) => r.resourceType === 'Observation');
+  t.ok(sample && (await engine.find({ types: ['Observation'], filter: {}, sort: [['id', 1]], limit: 1 })).length === 1, 'they are stored and searchable');
+  t.comment(`${created} examples created`);
 });

@@ -31,7 +31,14 @@ export function extractIndex(resource: Resource, options: ExtractOptions = {}): 
   const srt: SortKeys = {};
   const type = resource.resourceType;
   for (const def of indexedSearchParams(type)) {
-    const values = def.type === 'composite' ? extractComposite(def, resource, options) : toIndexValues(def.type, def.evaluate(resource), options);
+    let values: IndexValue[];
+    try {
+      values = def.type === 'composite' ? extractComposite(def, resource, options) : toIndexValues(def.type, def.evaluate(resource), options);
+    } catch {
+      // An expression the engine cannot evaluate on this valid resource is our gap, not the
+      // client's fault: the parameter stays unindexed rather than the write failing.
+      continue;
+    }
     if (values.length === 0) continue;
     idx[def.code] = values;
     addSortKeys(srt, def.code, def.type, values);
@@ -286,7 +293,8 @@ function extractComposite(def: SearchParamDef, resource: Resource, options: Extr
     const value: CompositeIndex = {};
     let complete = true;
     for (let i = 0; i < evaluators.length && complete; i++) {
-      const values = toIndexValues(components[i]!.type, evaluators[i]!(root.value as object), options);
+      // R4 composite components may name the whole resource (%resource.referenceSeq.chromosome).
+      const values = toIndexValues(components[i]!.type, evaluators[i]!(root.value as object, { resource, rootResource: resource }), options);
       if (values.length === 0) complete = false;
       value[COMPONENT_KEYS[i] ?? `c${i}`] = values;
     }
