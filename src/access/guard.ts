@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { Query } from 'mingo';
+import { mingoQuery } from '../store/lazy-mingo.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { Principal } from '../auth/principal.js';
 import type { Interaction, ResourceScope } from '../auth/scopes.js';
@@ -41,7 +41,7 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
     facts: compartments?.length && principal.kind !== 'system' ? await factsFor(request, compartments, now) : undefined,
     breakTheGlass: breakTheGlassReason(request),
   });
-  if (decision.allow && target.record && decision.rule !== 'fhir-user') decision = checkScopeQueries(principal, action, target.record) ?? decision;
+  if (decision.allow && target.record && decision.rule !== 'fhir-user') decision = (await checkScopeQueries(principal, action, target.record)) ?? decision;
   // A precheck (before the resource is loaded) audits only refusals: the final check audits the access itself.
   if (!options.precheck || !decision.allow) {
     request.server.audit.record({
@@ -112,7 +112,7 @@ export async function isReadable(request: FastifyRequest, record: VersionRecord)
     facts: record.comp.length && principal.kind !== 'system' ? await factsFor(request, record.comp, now) : undefined,
     breakTheGlass: breakTheGlassReason(request),
   });
-  return decision.allow && (decision.rule === 'fhir-user' || !checkScopeQueries(principal, 'r', record));
+  return decision.allow && (decision.rule === 'fhir-user' || !(await checkScopeQueries(principal, 'r', record)));
 }
 
 /**
@@ -190,10 +190,10 @@ function scopeQueryFilter(scopes: ResourceScope[], action: Interaction, type: st
   return filters.length === 1 ? filters[0] : { $or: filters };
 }
 
-function checkScopeQueries(principal: Principal, action: Interaction, record: NonNullable<Target['record']>): Decision | undefined {
+async function checkScopeQueries(principal: Principal, action: Interaction, record: NonNullable<Target['record']>): Promise<Decision | undefined> {
   const filter = scopeQueryFilter(principal.scopes, action, record.type);
   if (filter === undefined) return undefined;
-  if (filter !== null && new Query(filter).test(record as unknown as Record<string, unknown>)) return undefined;
+  if (filter !== null && new (await mingoQuery())(filter).test(record as unknown as Record<string, unknown>)) return undefined;
   return { allow: false, rule: 'scope-query', reason: `the resource is outside the search restriction of the granted ${ACTION_NAMES[action]} scopes` };
 }
 

@@ -38,8 +38,8 @@ export class AuditTrail {
   record(input: AuditInput): void {
     if (input.compartments.length === 0 && input.resourceType !== 'Patient') return;
     this.queue.push(toAuditEvent(input, new Date(this.now()).toISOString()));
-    if (this.queue.length >= 200) void this.drain();
-    else this.timer ??= setTimeout(() => void this.drain(), 20);
+    if (this.queue.length >= 1000) void this.drain();
+    else this.timer ??= setTimeout(() => void this.drain(), 50);
   }
 
   /**
@@ -68,7 +68,7 @@ export class AuditTrail {
     if (batch.length === 0) return this.writing;
     this.writing = this.writing.then(async () => {
       try {
-        const prepared = await Promise.all(batch.map((event) => this.repository.prepareCreate(event)));
+        const prepared = await Promise.all(batch.map((event) => this.repository.prepareCreate(event, { trusted: true })));
         await this.repository.commit(prepared);
       } catch (err) {
         // An audit that cannot be written is an operational emergency, not a client error.

@@ -38,7 +38,12 @@ interface Registration {
   scope: string;
 }
 
-const validateRegistration = new Ajv({ allErrors: true }).compile<Registration>(registrationSchema);
+let compiled: ReturnType<Ajv['compile']> | undefined;
+/** Compiled on first registration, not at start-up. */
+function validateRegistration(body: unknown): body is Registration {
+  compiled ??= new Ajv({ allErrors: true }).compile<Registration>(registrationSchema);
+  return compiled(body) === true;
+}
 
 /**
  * The catalogue of referenced apps. `GET /catalogue` is public (JSON); the
@@ -73,7 +78,7 @@ export const catalogueRoutes: FastifyPluginAsync = async (app) => {
     admin.post('/', async (request, reply) => {
       const body = request.body as Registration;
       if (!validateRegistration(body)) {
-        const problems = (validateRegistration.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+        const problems = (compiled?.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
         throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid registration: ${problems}`);
       }
       try {

@@ -1,7 +1,6 @@
 import type { EngineLog } from './embedded/journal.js';
 import { createEmbeddedEngine } from './embedded/embedded-engine.js';
 import type { StoreEngine } from './engine.js';
-import { createMongoEngine } from './mongodb/mongo-engine.js';
 
 export type { EngineLog };
 
@@ -10,8 +9,9 @@ export async function openEngine(
   config: { dataDir: string; mongodbUrl?: string; mongodbDb: string },
   log?: EngineLog,
 ): Promise<StoreEngine> {
+  // The MongoDB driver is imported only when used: the embedded start-up need not load it.
   const engine = config.mongodbUrl
-    ? createMongoEngine({ url: config.mongodbUrl, dbName: config.mongodbDb })
+    ? (await import('./mongodb/mongo-engine.js')).createMongoEngine({ url: config.mongodbUrl, dbName: config.mongodbDb })
     : createEmbeddedEngine({ dataDir: config.dataDir, log });
   await engine.open();
   return engine;

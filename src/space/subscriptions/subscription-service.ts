@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { Query } from 'mingo';
+import type { Query } from 'mingo';
+import { mingoQuery } from '../../store/lazy-mingo.js';
 import type { Subscription } from '@medplum/fhirtypes';
 import type { Principal } from '../../auth/principal.js';
 import { decide } from '../../access/policy.js';
@@ -131,12 +132,13 @@ export class SubscriptionService {
     if (this.active && now - this.active.at < CACHE_MS) return this.active.list;
     const list = (async () => {
       const records = await this.engine.find({ types: ['Subscription'], filter: { 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 10000 });
+      const Mingo = await mingoQuery();
       const out: Active[] = [];
       for (const r of records) {
         const subscription = JSON.parse(r.json) as Subscription;
         try {
           const { type, filter } = compileCriteria(subscription.criteria);
-          out.push({ id: r.id, vid: r.vid, type, filter, query: new Query(filter), subscription });
+          out.push({ id: r.id, vid: r.vid, type, filter, query: new Mingo(filter), subscription });
         } catch (err) {
           this.log.warn({ err, id: r.id }, 'stored Subscription criteria no longer compile');
         }

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Query } from 'mingo';
+import type { Query } from 'mingo';
+import { mingoQuery } from '../lazy-mingo.js';
 import { VersionConflictError } from '../../errors.js';
 import type {
   BlobStore,
@@ -161,11 +162,11 @@ class EmbeddedEngine implements StoreEngine {
   }
 
   async find(query: FindQuery): Promise<VersionRecord[]> {
-    return sortAndLimit(this.matching(query), query.sort, query.limit);
+    return sortAndLimit(this.matching(query, await mingoQuery()), query.sort, query.limit);
   }
 
   async count(query: Omit<FindQuery, 'sort' | 'limit'>): Promise<number> {
-    return this.matching(query).length;
+    return this.matching(query, await mingoQuery()).length;
   }
 
   async history(query: HistoryQuery): Promise<VersionRecord[]> {
@@ -174,10 +175,10 @@ class EmbeddedEngine implements StoreEngine {
     return Promise.all(this.table.history(query).map((ref) => this.load(journal, ref, frames)));
   }
 
-  private matching(query: Omit<FindQuery, 'sort' | 'limit'>): VersionRecord[] {
+  private matching(query: Omit<FindQuery, 'sort' | 'limit'>, Mingo: typeof Query): VersionRecord[] {
     this.openJournal();
     const { types, filter } = query;
-    const test = Object.keys(filter).length > 0 ? new Query<VersionRecord>(filter as never) : undefined;
+    const test = Object.keys(filter).length > 0 ? new Mingo<VersionRecord>(filter as never) : undefined;
     const narrowing = this.table.index.narrow(filter, (ids) => this.table.byIds(types, ids));
     const out: VersionRecord[] = [];
     for (const state of this.table.candidates(types, narrowing)) {
