@@ -223,8 +223,12 @@ async function writeReport(r: Record<string, unknown>): Promise<void> {
     'Medplum\'s FHIR router on its in-memory repository, as measured on this machine and quoted in shared/DESIGN.md: about 47% of the bare route on reads, 20% on validated creates, 6% on validated transactions, and seconds per search at 10,000 Observations.',
     '',
   ];
-  const text = lines.join('\n');
-  await writeFile(path.join(root, 'BENCHMARKS.md'), text);
+  // Hand-written analysis below the marker survives a new run.
+  const file = path.join(root, 'BENCHMARKS.md');
+  const previous = await readFile(file, 'utf8').catch(() => '');
+  const marker = previous.indexOf('<!-- notes -->');
+  const text = lines.join('\n') + (marker >= 0 ? `\n${previous.slice(marker)}` : '');
+  await writeFile(file, text);
   console.log(text);
 }
 
