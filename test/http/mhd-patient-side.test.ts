@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Bundle, DocumentReference } from '@medplum/fhirtypes';
-import { APPS, FHIR_JSON, buildSpace, document, signIn } from '../helpers/people.js';
+import { APPS, DAY_MS, FHIR_JSON, buildSpace, document, signIn } from '../helpers/people.js';
 import { CLASS_SYSTEM, DOCPAT_SYSTEM, VISIBILITY } from '../fixtures/mhd/provide-bundle.js';
 
 const PATCH_JSON = 'application/json-patch+json';
@@ -73,7 +73,7 @@ t.test('the patient\'s side of the shared medical record', async (t) => {
     t.equal(masked.statusCode, 200, masked.body.slice(0, 300));
     t.equal((masked.json() as DocumentReference).meta?.versionId, '2', 'a new version');
     t.notOk(await visible(permitted, id), 'masked from a consented professional (search)');
-    t.not((await read(permitted, id)).statusCode, 200, 'masked from a consented professional (read)');
+    t.ok([403, 404].includes((await read(permitted, id)).statusCode), 'masked from a consented professional (read)');
     t.ok(await visible(doctor, id), 'the regular doctor still sees it');
     t.equal((await read(doctor, id)).statusCode, 200);
     t.ok(await visible(alice, id), 'the patient still sees it');
@@ -115,10 +115,22 @@ t.test('the patient\'s side of the shared medical record', async (t) => {
     t.equal(res.statusCode, 200, res.body.slice(0, 300));
     t.equal((res.json() as DocumentReference).meta?.versionId, '2');
     t.notOk(await visible(alice, id), 'not in the patient\'s searches');
-    t.not((await read(alice, id)).statusCode, 200, 'not readable by the patient');
+    t.ok([403, 404].includes((await read(alice, id)).statusCode), 'not readable by the patient');
     t.ok(await visible(doctor, id), 'professionals still see it');
     const byPatient = await patch(alice, id, [{ op: 'remove', path: '/securityLabel' }]);
-    t.not(byPatient.statusCode, 200, 'the patient cannot lift it');
+    t.ok([403, 404].includes(byPatient.statusCode), 'the patient cannot lift it');
+  });
+
+  t.test('a document hidden from the patient becomes visible after a month', async (t) => {
+    // Written 32 days ago, as the server's clock sees it.
+    space.setClockOffset(-32 * DAY_MS);
+    t.teardown(() => space.setClockOffset(0));
+    const id = await proDoc('announced a month ago');
+    const res = await patch(doctor, id, [{ op: 'add', path: '/securityLabel', value: [{ coding: [{ system: VISIBILITY, code: 'INVISIBLE_PATIENT' }] }] }]);
+    t.equal(res.statusCode, 200, res.body.slice(0, 300));
+    space.setClockOffset(0);
+    t.ok(await visible(alice, id), 'in the patient\'s searches');
+    t.equal((await read(alice, id)).statusCode, 200);
   });
 
   t.test('a PDSm metadata update touches status, securityLabel and isArchived only', async (t) => {
