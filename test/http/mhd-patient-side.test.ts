@@ -133,6 +133,21 @@ t.test('the patient\'s side of the shared medical record', async (t) => {
     t.equal((await read(alice, id)).statusCode, 200);
   });
 
+  t.test('a professional hides a document from legal representatives', async (t) => {
+    const parent = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.parent, scope: 'launch/patient patient/*.cruds', patient: space.minor.slice(8) })).access_token}`;
+    const created = await create(doctor, document(space.minor, 'INVISIBLE_REPRESENTANTS_LEGAUX', 'for the minor only'));
+    t.equal(created.statusCode, 201, created.body.slice(0, 300));
+    const hidden = (created.json() as DocumentReference).id!;
+    const plain = (await create(doctor, document(space.minor, undefined, 'for the family'))).json() as DocumentReference;
+    const res = await app.inject({ url: `/fhir/DocumentReference?patient=${space.minor}`, headers: { authorization: parent } });
+    t.equal(res.statusCode, 200, res.body.slice(0, 300));
+    const ids = ((res.json() as Bundle).entry ?? []).map((e) => e.resource!.id);
+    t.ok(ids.includes(plain.id), 'the representative sees the minor\'s documents');
+    t.notOk(ids.includes(hidden), 'but not the one hidden from representatives');
+    t.ok([403, 404].includes((await read(parent, hidden)).statusCode));
+    t.equal((await read(doctor, hidden)).statusCode, 200);
+  });
+
   t.test('a PDSm metadata update touches status, securityLabel and isArchived only', async (t) => {
     const id = await proDoc('metadata');
     const other = await patch(doctor, id, [{ op: 'replace', path: '/description', value: 'rewritten' }]);
