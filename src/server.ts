@@ -13,6 +13,7 @@ import { authPlugin, authenticate } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { catalogueRoutes } from './routes/catalogue.js';
+import { launchRoutes } from './routes/auth-launch.js';
 import { metadataRoutes } from './routes/metadata.js';
 import { wellKnownRoutes } from './routes/well-known.js';
 import { binaryRoutes } from './routes/binary.js';
@@ -84,6 +85,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   await app.register(authPlugin);
   await app.register(authRoutes);
   await app.register(catalogueRoutes);
+  await app.register(launchRoutes);
   await app.register(spaceEvents, { feed, now: options.now });
 
   await app.register(async (fhir) => {

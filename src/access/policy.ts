@@ -115,6 +115,8 @@ function decideForPatient(request: AccessRequest, patient: string, facts: Patien
     }
     case 'practitioner': {
       const me = principal.fhirUser ?? '';
+      // A token bound to a launch patient reaches only that patient's space.
+      if (principal.patient !== undefined && `Patient/${principal.patient}` !== patient) return deny('launch-patient-only', 'this token is bound to another patient (EHR launch context)');
       if (!facts) return deny('unknown-patient', `${patient} is unknown`);
       if (facts.generalPractitioners.has(me)) return allow('regular-doctor', 'the regular doctor sees the whole space');
       if (facts.denied.has(me)) return deny('blocked-by-patient', 'the patient blocked this professional');

@@ -35,9 +35,25 @@ export class AuditTrail {
 
   constructor(private readonly repository: Repository, private readonly log: FastifyBaseLogger, private readonly now: () => number = Date.now) {}
 
+  /** Events of the current batch by request and decision, so one request's many decisions share one AuditEvent. */
+  private byRequest = new Map<string, AuditEvent>();
+
   record(input: AuditInput): void {
     if (input.compartments.length === 0 && input.resourceType !== 'Patient') return;
-    this.queue.push(toAuditEvent(input, new Date(this.now()).toISOString()));
+    // A transaction decides once per entry: the decisions of one request about the same
+    // patients, with the same outcome, become one AuditEvent naming every resource.
+    const key = [input.requestId, input.principal.tokenId, input.interaction, input.allowed, input.rule, input.purpose ?? '', [...input.compartments].sort().join(',')].join('|');
+    const same = this.byRequest.get(key);
+    if (same && input.id) {
+      const what = `${input.resourceType}/${input.id}`;
+      if (!same.entity?.some((e) => e.what?.reference === what)) {
+        (same.entity ??= []).unshift({ what: { reference: what }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' } });
+      }
+      return;
+    }
+    const event = toAuditEvent(input, new Date(this.now()).toISOString());
+    this.byRequest.set(key, event);
+    this.queue.push(event);
     if (this.queue.length >= 1000) void this.drain();
     else this.timer ??= setTimeout(() => void this.drain(), 50);
   }
@@ -65,6 +81,7 @@ export class AuditTrail {
     this.timer = undefined;
     const batch = this.queue;
     this.queue = [];
+    this.byRequest = new Map();
     if (batch.length === 0) return this.writing;
     this.writing = this.writing.then(async () => {
       try {

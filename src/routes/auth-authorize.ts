@@ -36,6 +36,13 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     return html(reply, 200, renderSignIn({ requestId: pending.id, clientName: client.name }));
   });
 
+  // SMART `authorize-post`: the same request as a form body.
+  app.post('/auth/authorize', async (request, reply) => {
+    const query = singleValues(request.body, AUTHORIZE_PARAMS);
+    const { pending, client } = await startAuthorization(query, auth);
+    return html(reply, 200, renderSignIn({ requestId: pending.id, clientName: client.name }));
+  });
+
   app.post('/auth/authorize/sign-in', async (request, reply) => {
     const form = singleValues(request.body, ['request_id', 'username', 'password'] as const);
     const pending = await loadAuthorization(form.request_id, auth);

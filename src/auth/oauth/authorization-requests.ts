@@ -33,6 +33,8 @@ export interface PendingAuthorization {
   scope: string;
   codeChallenge: string;
   nonce?: string;
+  /** EHR launch: the patient the professional's software opened the app on. */
+  launchPatient?: string;
   /** Set once the person has signed in. */
   accountUsername?: string;
   authTime?: number;
@@ -68,7 +70,13 @@ export async function startAuthorization(query: AuthorizeQuery, auth: AuthServer
   if (query.response_type !== 'code') throw fail('unsupported_response_type', 'response_type must be code');
   if (client.kind !== 'app') throw fail('unauthorized_client', 'This client may not use the authorization code flow');
   if (query.aud !== auth.config.fhirBase) throw fail('invalid_request', `aud must be the FHIR base URL ${auth.config.fhirBase}`);
-  if (query.launch) throw fail('invalid_request', 'EHR launch is not supported; use standalone launch');
+  let launchPatient: string | undefined;
+  if (query.launch !== undefined) {
+    const context = query.launch.length <= 100 ? await auth.kv.get<LaunchContext>(LAUNCH_NS, query.launch) : undefined;
+    if (!context) throw fail('invalid_request', 'Unknown or expired launch');
+    if (!(query.scope ?? '').split(/\s+/).includes('launch')) throw fail('invalid_scope', 'An EHR launch must request the launch scope');
+    launchPatient = context.patient;
+  }
   if (!query.code_challenge || query.code_challenge_method !== 'S256') throw fail('invalid_request', 'PKCE is required: code_challenge with code_challenge_method S256');
   if (!isS256Challenge(query.code_challenge)) throw fail('invalid_request', 'code_challenge is not an S256 challenge');
   if (!query.scope?.trim()) throw fail('invalid_scope', 'scope is required');
@@ -91,10 +99,15 @@ export async function startAuthorization(query: AuthorizeQuery, auth: AuthServer
     codeChallenge: query.code_challenge,
     ...(query.state !== undefined ? { state: query.state } : {}),
     ...(query.nonce ? { nonce: query.nonce } : {}),
+    ...(launchPatient ? { launchPatient } : {}),
   };
   await save(pending, auth);
   return { pending, client };
 }
+
+/** kv namespace of EHR launch contexts (`POST /auth/launch`). */
+export const LAUNCH_NS = 'launch-contexts';
+export interface LaunchContext { patient: string; issuedTo: string }
 
 export async function loadAuthorization(id: string | undefined, auth: AuthServer): Promise<PendingAuthorization | undefined> {
   if (!id || id.length > 100) return undefined;
@@ -114,10 +127,11 @@ export async function finishAuthorization(id: string, auth: AuthServer): Promise
 export function scopesForAccount(pending: PendingAuthorization, account: Account): { resources: ResourceScope[]; special: SpecialScope[] } {
   const parsed = parseScopes(pending.scope);
   const resources = parsed.resources.filter((s) => {
-    if (s.context === 'patient') return account.patients.length > 0;
+    if (s.context === 'patient') return account.patients.length > 0 || pending.launchPatient !== undefined;
     return s.context === 'user';
   });
   const special = [...parsed.special].filter((s) => s !== 'launch/patient' || account.patients.length > 0);
+  if (pending.launchPatient && parsed.special.has('launch')) special.push('launch');
   return { resources, special };
 }
 
@@ -153,9 +167,10 @@ export function grantFromConsent(
     ...(account.fhirUser ? { fhirUser: account.fhirUser } : {}),
     ...(pending.nonce ? { nonce: pending.nonce } : {}),
   };
-  if (resources.some((s) => s.context === 'patient') || special.includes('launch/patient')) {
-    const patient = chosenPatient ?? (account.patients.length === 1 ? account.patients[0] : undefined);
-    if (!patient || !account.patients.includes(patient)) throw new OAuthError('invalid_request', 'Choose a patient this account may act for');
+  if (resources.some((s) => s.context === 'patient') || special.includes('launch/patient') || pending.launchPatient) {
+    // EHR launch: the launching software chose the patient; the access policy decides what the person may see.
+    const patient = pending.launchPatient ?? chosenPatient ?? (account.patients.length === 1 ? account.patients[0] : undefined);
+    if (!patient || (!pending.launchPatient && !account.patients.includes(patient))) throw new OAuthError('invalid_request', 'Choose a patient this account may act for');
     grant.patient = patient;
   }
   return grant;

@@ -18,11 +18,14 @@ export function smartConfiguration(config: Pick<Config, 'publicUrl' | 'fhirBase'
     token_endpoint_auth_signing_alg_values_supported: [...CLIENT_ASSERTION_ALGS],
     code_challenge_methods_supported: ['S256'],
     scopes_supported: [
-      'openid', 'fhirUser', 'launch/patient', 'offline_access', 'online_access',
+      'openid', 'fhirUser', 'launch', 'launch/patient', 'offline_access', 'online_access',
       'patient/*.cruds', 'patient/*.rs', 'user/*.cruds', 'user/*.rs', 'system/*.cruds', 'system/*.rs',
     ],
     capabilities: [
       'launch-standalone',
+      'launch-ehr',
+      'context-ehr-patient',
+      'authorize-post',
       'client-public',
       'client-confidential-symmetric',
       'client-confidential-asymmetric',
