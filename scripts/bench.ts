@@ -22,6 +22,7 @@ import { openEngine } from '../src/store/open-engine.js';
 import { Repository } from '../src/store/repository.js';
 import { assertValid } from '../src/fhir/validation/validate.js';
 import { benchTransactions } from './bench-transaction.js';
+import { measureValidation } from './bench-validation.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -192,6 +193,7 @@ async function main(): Promise<void> {
   carnet.kill('SIGTERM');
   bare.kill('SIGTERM');
   await rm(work, { recursive: true, force: true });
+  results.validation = measureValidation();
   await writeReport(results);
 }
 
@@ -214,6 +216,7 @@ async function writeReport(r: Record<string, unknown>): Promise<void> {
     `| search latency (1 connection) | | ${fmt(m('searchCarnetLatency'))} | | p99 < 20 ms |`,
     `| search + \`_sort=-date&_count=50\` latency | | ${fmt(m('searchSortedLatency'))} | | p99 < 20 ms |`,
     `| 20-entry validated transaction | | ${tx.bundlesPerSecond.toFixed(0)} Bundles/s, p99 ${tx.p99.toFixed(2)} ms${tx.errors ? `, ${tx.errors} errors` : ''} | | >= 400 Bundles/s |`,
+    ...(r.validation as Array<{ name: string; medianMicros: number }>).map((v) => `| validation of a ${v.name} (in process) | | median ${v.medianMicros.toFixed(1)} µs | | < 50 µs |`),
     `| start-up to first answered request (empty) | | ${(r.startupMs as number).toFixed(0)} ms | | < 1500 ms |`,
     `| start-up with the search corpus stored | | ${(r.startupWithCorpusMs as number).toFixed(0)} ms | | |`,
     `| memory per stored resource (RSS growth / resources) | | ${r.bytesPerResource as number} bytes | | |`,
