@@ -79,6 +79,8 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
       }
     }
     for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e) as Resource;
+    const written = new Set(entries.flatMap((e) => (e.target ? [`${e.target.type}/${e.target.id}`] : [])));
+    for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written);
     const done = new Map<number, Done>();
     for (const e of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
       if (e.method === 'GET' || e.method === 'HEAD') continue;
@@ -125,6 +127,7 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
         continue;
       }
       await assignTarget(repository, e, new Map(), context);
+      if (e.resource) await checkReferencesResolve(repository, e, new Set(e.target ? [`${e.target.type}/${e.target.id}`] : []));
       const d = await prepareWrite(repository, e, context, blobs);
       const op = d.prepared?.op;
       if (op) {
@@ -299,6 +302,36 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
   const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob });
   return created(prepared);
+}
+
+/**
+ * A reference written in a Bundle must resolve: to another entry of the Bundle
+ * (already rewritten to its id), or to a resource the server holds. An unmatched
+ * `urn:uuid:`/`urn:oid:` reference or a `Type/id` naming nothing is a 422 naming
+ * the entry. Contained (`#id`) and absolute external references are left alone.
+ */
+async function checkReferencesResolve(repository: Repository, e: Parsed, written: Set<string>): Promise<void> {
+  const references: string[] = [];
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) { for (const v of value) walk(v); return; }
+    if (!value || typeof value !== 'object') return;
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+      if (key === 'reference' && typeof v === 'string') references.push(v);
+      else if (key !== 'contained') walk(v);
+    }
+  };
+  walk(e.resource);
+  for (const reference of references) {
+    if (/^urn:(uuid|oid):/.test(reference)) {
+      throw entryError(e, new UnprocessableError('FHIR_ERR_BUNDLE_UNRESOLVED_REFERENCE', `Reference ${reference.slice(0, 120)} names no entry of the Bundle`));
+    }
+    const local = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[^/]+)?$/.exec(reference);
+    if (!local || !isResourceType(local[1]) || written.has(`${local[1]}/${local[2]}`)) continue;
+    const current = await repository.engine.current(local[1], local[2]);
+    if (!current || current.deleted) {
+      throw entryError(e, new UnprocessableError('FHIR_ERR_BUNDLE_UNRESOLVED_REFERENCE', `Reference ${reference.slice(0, 120)} names no resource of this server nor of the Bundle`));
+    }
+  }
 }
 
 function created(prepared: PreparedWrite): Done {

@@ -28,6 +28,7 @@ t.test('a new document reaches rest-hook and websocket subscribers, and the hold
     method: init.method ?? 'GET', headers: { authorization, 'content-type': FHIR, accept: FHIR }, body: init.body ? JSON.stringify(init.body) : undefined,
   });
   await api('/Patient/ps1', { method: 'PUT', body: { resourceType: 'Patient', id: 'ps1' } });
+  await api('/Practitioner/dr-martin', { method: 'PUT', body: { resourceType: 'Practitioner', id: 'dr-martin', name: [{ family: 'Martin' }] } });
 
   const received: Array<{ headers: Record<string, unknown>; body: string; url: string }> = [];
   const receiver = createServer((req, res) => {

@@ -53,6 +53,24 @@ t.test('transaction and batch Bundles', async (t) => {
     t.equal((await app.inject({ url: '/fhir/Patient/ghost-2', headers: { authorization } })).statusCode, 404);
   });
 
+  t.test('a reference in a Bundle must resolve to an entry or a stored resource', async (t) => {
+    const before = await count('Observation');
+    for (const reference of ['urn:uuid:5e4a0c43-6f0e-4b7e-9d57-000000000099', 'Patient/nobody-here']) {
+      const res = await post({
+        resourceType: 'Bundle', type: 'transaction',
+        entry: [{ resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference } }, request: { method: 'POST', url: 'Observation' } }],
+      });
+      t.equal(res.statusCode, 422, reference);
+      t.match(JSON.stringify(res.json()), /Bundle\.entry\[0\]/);
+    }
+    const batch = await post({
+      resourceType: 'Bundle', type: 'batch',
+      entry: [{ resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: 'Patient/nobody-here' } }, request: { method: 'POST', url: 'Observation' } }],
+    });
+    t.equal(batch.json().entry[0].response.status, '422');
+    t.equal(await count('Observation'), before, 'nothing stored');
+  });
+
   t.test('a version conflict inside a transaction fails it whole', async (t) => {
     await app.inject({ method: 'PUT', url: '/fhir/Patient/vc', headers: { authorization, 'content-type': FHIR }, payload: { resourceType: 'Patient', id: 'vc' } });
     const res = await post({

@@ -11,6 +11,7 @@ t.test('ITI-65 Provide Document Bundle', async (t) => {
   const headers = { authorization, 'content-type': FHIR };
   await app.inject({ method: 'PUT', url: '/fhir/Patient/p65', headers, payload: { resourceType: 'Patient', id: 'p65', identifier: [{ system: INS_NIR, value: '285017512345678' }], name: [{ family: 'Durand' }] } });
   await app.inject({ method: 'PUT', url: '/fhir/Patient/other', headers, payload: { resourceType: 'Patient', id: 'other', name: [{ family: 'Autre' }] } });
+  await app.inject({ method: 'PUT', url: '/fhir/Practitioner/dr-martin', headers, payload: { resourceType: 'Practitioner', id: 'dr-martin', name: [{ family: 'Martin' }] } });
   const post = (bundle: unknown) => app.inject({ method: 'POST', url: '/fhir', headers, payload: bundle as object });
   const read = async <T>(ref: string) => (await app.inject({ url: `/fhir/${ref}`, headers: { authorization } })).json() as T;
   const historyCount = async (type: string) => ((await app.inject({ url: `/fhir/${type}/_history?_count=1000`, headers: { authorization } })).json().entry ?? []).length as number;
