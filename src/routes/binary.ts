@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary } from '@medplum/fhirtypes';
 import { BadRequestError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
-import { authorize } from '../access/guard.js';
+import { authorize, principalOf } from '../access/guard.js';
 import { accepts } from '../fhir/media-types.js';
 import { checkTypeAndId } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
@@ -54,7 +54,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     checkTypeAndId('Binary', id);
     await authorize(request, 'r', 'read', { resourceType: 'Binary', id }, { precheck: true });
     const record = await repository.read('Binary', id);
-    await authorize(request, 'r', 'read', { resourceType: 'Binary', id, record });
+    await authorizeBinaryRead(request, 'read', record);
     return sendBinary(request, reply, record);
   });
 
@@ -63,9 +63,28 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     checkTypeAndId('Binary', id);
     await authorize(request, 'r', 'vread', { resourceType: 'Binary', id }, { precheck: true });
     const record = await repository.vread('Binary', id, vid);
-    await authorize(request, 'r', 'vread', { resourceType: 'Binary', id, record });
+    await authorizeBinaryRead(request, 'vread', record);
     return sendBinary(request, reply, record);
   });
+
+  /**
+   * Binary is in no patient compartment, so on its own only system clients
+   * may read it. Its securityContext (R4: the proxy for its sensitivity, set
+   * by ITI-65 to the DocumentReference) places it: a person reads the bytes
+   * when they may read a Binary of that space and may read the proxy itself,
+   * so a document masked from them hides its bytes too (ITI-68).
+   */
+  async function authorizeBinaryRead(request: FastifyRequest, interaction: string, record: VersionRecord): Promise<void> {
+    const context = record.comp.length || principalOf(request).kind === 'system' ? undefined : securityContextOf(record, config.fhirBase);
+    const proxy = context ? await engine.current(context.type, context.id) : undefined;
+    if (!proxy || proxy.deleted || !proxy.comp.length) {
+      await authorize(request, 'r', interaction, { resourceType: 'Binary', id: record.id, record });
+      return;
+    }
+    await authorize(request, 'r', interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
+    // Audited only when refused: the access itself was audited just above.
+    await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id, record: proxy }, { precheck: true });
+  }
 
   /** Raw bytes when the client did not ask for FHIR JSON (ITI-68), the resource otherwise. */
   async function sendBinary(request: FastifyRequest, reply: FastifyReply, record: VersionRecord): Promise<FastifyReply> {
@@ -109,6 +128,15 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     return { resource, blob: info.key };
   }
 };
+
+/** `Type/id` (relative or under this server's base) of a Binary's securityContext. */
+function securityContextOf(record: VersionRecord, fhirBase: string): { type: string; id: string } | undefined {
+  const reference = (JSON.parse(record.json) as Binary).securityContext?.reference;
+  if (typeof reference !== 'string') return undefined;
+  const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
+  const match = /^([A-Z][A-Za-z]{1,63})\/([A-Za-z0-9\-.]{1,64})$/.exec(relative);
+  return match ? { type: match[1]!, id: match[2]! } : undefined;
+}
 
 async function readJsonBinary(stream: Readable, limit: number): Promise<Binary> {
   const chunks: Buffer[] = [];

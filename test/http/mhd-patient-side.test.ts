@@ -1,7 +1,7 @@
 import t from 'tap';
-import type { Bundle, DocumentReference } from '@medplum/fhirtypes';
+import type { Binary, Bundle, DocumentReference, List } from '@medplum/fhirtypes';
 import { APPS, DAY_MS, FHIR_JSON, buildSpace, document, signIn } from '../helpers/people.js';
-import { CLASS_SYSTEM, DOCPAT_SYSTEM, VISIBILITY } from '../fixtures/mhd/provide-bundle.js';
+import { CLASS_SYSTEM, DOCPAT_SYSTEM, VISIBILITY, provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
 const PATCH_JSON = 'application/json-patch+json';
 
@@ -46,6 +46,33 @@ t.test('the patient\'s side of the shared medical record', async (t) => {
     t.ok(ids.includes(id), 'found as a patient document');
     t.notOk(ids.includes(professional), 'a professional document is not');
     t.ok(await visible(doctor, id), 'professionals see what the patient added');
+  });
+
+  t.test('ITI-68 for people: the bytes of a document follow the document\'s visibility', async (t) => {
+    const other = await pro(space.users.otherPro);
+    const bob = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.bob, scope: 'launch/patient patient/*.cruds' })).access_token}`;
+    const submission = provideBundle(space.alice, [{ author: space.doctor }]);
+    (submission.entry[0]!.resource as List).source = { reference: space.doctor };
+    const res = await app.inject({ method: 'POST', url: '/fhir', headers: { authorization: doctor, 'content-type': FHIR_JSON }, payload: submission });
+    t.equal(res.statusCode, 200, res.body.slice(0, 400));
+    const id = (res.json() as Bundle).entry![1]!.response!.location!.split('/')[1]!;
+    const stored = (await read(doctor, id)).json() as DocumentReference;
+    const path = new URL(stored.content[0]!.attachment.url!).pathname;
+    const bytes = async (authorization: string) => (await app.inject({ url: path, headers: { authorization } })).statusCode;
+    t.equal(await bytes(doctor), 200, 'the author');
+    t.equal(await bytes(alice), 200, 'the patient');
+    t.equal(await bytes(permitted), 200, 'a consented professional');
+    t.equal(await bytes(other), 403, 'a professional without consent');
+    t.equal(await bytes(bob), 403, 'another patient');
+    // The submitted document carries confidentiality N: the mask is added next to it.
+    t.equal((await patch(alice, id, [{ op: 'add', path: '/securityLabel/-', value: mask.value[0] }])).statusCode, 200);
+    t.equal(await bytes(permitted), 403, 'masked: not the bytes either');
+    t.equal(await bytes(doctor), 200, 'the regular doctor still');
+    t.equal((await patch(alice, id, [{ op: 'remove', path: '/securityLabel/1' }])).statusCode, 200);
+    t.equal(await bytes(permitted), 200, 'unmasked');
+    t.equal((await patch(doctor, id, [{ op: 'add', path: '/securityLabel/-', value: { coding: [{ system: VISIBILITY, code: 'INVISIBLE_PATIENT' }] } }])).statusCode, 200);
+    t.equal(await bytes(alice), 403, 'hidden from the patient: the bytes too');
+    t.equal(await bytes(doctor), 200);
   });
 
   t.test('a patient document without class 90 and a DOCPAT type is refused', async (t) => {

@@ -11,6 +11,8 @@ t.test('ITI-68 Retrieve Document', async (t) => {
   const { app, auth } = await buildTestServer(t, { config: { binaryMaxBytes: 24 * MiB, bodyLimit: 40 * MiB } });
   const authorization = await auth();
   const headers = { authorization, 'content-type': FHIR };
+  // The fixture's author and SubmissionSet source.
+  await app.inject({ method: 'PUT', url: '/fhir/Practitioner/dr-martin', headers, payload: { resourceType: 'Practitioner', id: 'dr-martin', name: [{ family: 'Martin' }] } });
   await app.inject({ method: 'PUT', url: '/fhir/Patient/p68', headers, payload: { resourceType: 'Patient', id: 'p68', name: [{ family: 'Leroy' }] } });
 
   /** Submits through ITI-65 and returns the path of the document's attachment url, as ITI-67 gives it. */
@@ -51,6 +53,7 @@ t.test('ITI-68 Retrieve Document', async (t) => {
     t.equal(binary.resourceType, 'Binary');
     t.equal(binary.contentType, 'text/plain');
     t.same(Buffer.from(binary.data!, 'base64'), text);
+    t.match(binary.securityContext?.reference, /^DocumentReference\/[A-Za-z0-9\-.]+$/, 'placed in its document\'s space through securityContext');
   });
 
   t.test('404 for an unknown Binary', async (t) => {

@@ -183,3 +183,26 @@ export function normalisePatient(reference: string, fhirBase: string): string | 
   if (/^Patient\?./.test(relative)) return relative;
   return undefined;
 }
+
+/**
+ * Sets each document Binary's securityContext to its DocumentReference (the
+ * transaction rewrites the urn:uuid): Binary belongs to no patient
+ * compartment, and the ITI-68 route decides access to the bytes through it.
+ * A securityContext the client set is kept.
+ */
+export function placeBinaries(bundle: Bundle): void {
+  const owners = new Map<string, string>();
+  for (const e of bundle.entry ?? []) {
+    if (e?.resource?.resourceType !== 'DocumentReference' || typeof e.fullUrl !== 'string') continue;
+    for (const c of (e.resource as DocumentReference).content ?? []) {
+      const url = c?.attachment?.url;
+      if (typeof url === 'string' && !owners.has(url)) owners.set(url, e.fullUrl);
+    }
+  }
+  for (const e of bundle.entry ?? []) {
+    const binary = e?.resource as Binary | undefined;
+    if (binary?.resourceType !== 'Binary' || binary.securityContext || typeof e.fullUrl !== 'string') continue;
+    const owner = owners.get(e.fullUrl);
+    if (owner) binary.securityContext = { reference: owner };
+  }
+}
