@@ -7,7 +7,8 @@ import { addSupersedeEntries } from './replacements.js';
 /**
  * What `POST [base]` does with a Bundle before the generic processor: an ITI-65
  * Provide Document Bundle is checked whole (422 naming every problem, nothing
- * stored; its document Binaries get their DocumentReference as securityContext), and every transaction gets the `superseded` updates of the
+ * stored) and its document Binaries get their DocumentReference as
+ * securityContext; every transaction gets the `superseded` updates of the
  * documents it replaces. `added` entries were appended at the end of the
  * Bundle; their answers are dropped from the response.
  */
