@@ -71,6 +71,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   app.decorate('engine', engine);
   app.decorate('repository', repository);
   app.decorate('audit', audit);
+  app.decorate('now', options.now ?? Date.now);
   app.addHook('onClose', async () => {
     await audit.flush();
     if (!options.engine) await engine.close();

@@ -32,7 +32,7 @@ export const BREAK_THE_GLASS_HEADER = 'x-break-the-glass';
 export async function authorize(request: FastifyRequest, action: Interaction, interaction: string, target: Target, options: { precheck?: boolean } = {}): Promise<Decision> {
   const principal = principalOf(request);
   const compartments = target.compartments ?? target.record?.comp;
-  const now = Date.now();
+  const now = request.server.now();
   let decision = decide({
     principal, action, resourceType: target.resourceType, id: target.id ?? target.record?.id, compartments,
     labels: target.record ? visibilityLabels(target.record) : undefined,
@@ -63,7 +63,7 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
  */
 export async function searchRestriction(request: FastifyRequest): Promise<(type: string) => Filter | null> {
   const principal = principalOf(request);
-  const now = Date.now();
+  const now = request.server.now();
   let people: Filter | null = {};
   // For a person (or an app acting for one): whether the policy lets them search this type in their space at all.
   let inOwnSpace: ((type: string) => boolean) | undefined;
@@ -106,7 +106,7 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
  */
 export async function isReadable(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
   const principal = principalOf(request);
-  const now = Date.now();
+  const now = request.server.now();
   const decision = decide({
     principal, action: 'r', resourceType: record.type, id: record.id, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now,
     facts: record.comp.length && principal.kind !== 'system' ? await factsFor(request, record.comp, now) : undefined,

@@ -10,5 +10,7 @@ declare module 'fastify' {
     engine: StoreEngine;
     repository: Repository;
     audit: AuditTrail;
+    /** The server's clock (injected in tests, so time-based rules are tested without sleeping). */
+    now: () => number;
   }
 }

@@ -26,7 +26,7 @@ export const launchRoutes: FastifyPluginAsync = async (app) => {
     }
     const launch = randomBytes(24).toString('base64url');
     const context: LaunchContext = { patient: patient.replace(/^Patient\//, ''), issuedTo: principal.clientId };
-    await app.engine.kv.put(LAUNCH_NS, launch, context, { expiresAt: Date.now() + LAUNCH_SECONDS * 1000 });
+    await app.engine.kv.put(LAUNCH_NS, launch, context, { expiresAt: app.now() + LAUNCH_SECONDS * 1000 });
     return reply.code(201).header('cache-control', 'no-store').send({ launch, expires_in: LAUNCH_SECONDS, iss: app.config.fhirBase });
   });
 };
