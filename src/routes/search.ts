@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BundleLink, Resource } from '@medplum/fhirtypes';
+import { BadRequestError } from '../errors.js';
 import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
 import { bundleText } from '../fhir/bundle-text.js';
 import type { EntryText } from '../fhir/bundle-text.js';
@@ -23,6 +24,7 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
   async function search(request: FastifyRequest, types: string[], path: string): Promise<string> {
     responseType(request);
     const pairs = requestPairs(request);
+    checkMhdConsumer(request, types, pairs);
     const strict = parsePrefer(request.headers.prefer).handling === 'strict';
     const parsed = repository.parseSearch(types, pairs, strict);
     for (const type of types) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
@@ -98,6 +100,25 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(responseType(request)).send(body);
   });
 };
+
+/** Header through which an IHE MHD Document Consumer declares the transaction it performs. */
+export const IHE_TRANSACTION_HEADER = 'x-ihe-transaction';
+
+/**
+ * ITI-67 (DocumentReference) and ITI-66 (List) as MHD defines them: a consumer
+ * that declares the transaction must give `patient` or `patient.identifier`,
+ * and `status`. Without the declaration, the search is an ordinary FHIR search.
+ */
+function checkMhdConsumer(request: FastifyRequest, types: string[], pairs: Array<[string, string]>): void {
+  const declared = String(request.headers[IHE_TRANSACTION_HEADER] ?? '').trim().toUpperCase();
+  const expected = types.length === 1 ? ({ DocumentReference: 'ITI-67', List: 'ITI-66' } as Record<string, string>)[types[0]] : undefined;
+  if (!declared || declared !== expected) return;
+  const names = new Set(pairs.map(([k]) => k.split(':')[0]));
+  if (!names.has('patient') && !names.has('patient.identifier')) {
+    throw new BadRequestError('FHIR_ERR_MHD_SEARCH_REQUIRED', `${declared} requires patient or patient.identifier`, { expression: ['patient'] });
+  }
+  if (!names.has('status')) throw new BadRequestError('FHIR_ERR_MHD_SEARCH_REQUIRED', `${declared} requires status`, { expression: ['status'] });
+}
 
 /** The query's name/value pairs in order, plus a form body's for POST _search. */
 function requestPairs(request: FastifyRequest): Array<[string, string]> {
