@@ -51,6 +51,7 @@ t.test('ITI-67 and ITI-66: searches over documents submitted through ITI-65', as
   const list2 = s2.entry[0]!.resource as List;
   list2.extension = [{ url: SOURCE_ID, valueIdentifier: { value: 'urn:oid:1.2.250.1.999.8' } }];
   list2.date = '2025-01-10T10:05:00+01:00';
+  list2.source = { reference: 'Practitioner/dr-lefevre' };
 
   const submit = async (bundle: Bundle) => {
     const res = await app.inject({ method: 'POST', url: '/fhir', headers, payload: bundle });
@@ -148,6 +149,8 @@ t.test('ITI-67 and ITI-66: searches over documents submitted through ITI-65', as
       [`designationType=${encodeURIComponent('http://loinc.org|34133-9')}`, set(l1)],
       ['sourceId=urn:oid:1.2.250.1.999.8', set(l2)],
       ['sourceId=urn:oid:1.2.250.1.999.7', set(l1, l3)],
+      ['source.family=Lefevre', set(l2)],
+      ['source.given=Jean', set(l1, l3)],
     ];
     for (const [query, expected] of cases) t.same(await ids(`List?${query}`), expected, query);
   });
