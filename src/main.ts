@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { freePort } from './free-port.js';
 import { loadConfig } from './config.js';
 import { buildServer } from './server.js';
 
@@ -23,16 +23,6 @@ async function main(): Promise<void> {
   app.log.info({ url, fhirBase: config.fhirBase, store: app.engine.kind }, 'carnet listening');
 }
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, host, () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 main().catch((err: unknown) => {
   // Start-up failures (bad configuration, data directory in use) are explained, not dumped.
