@@ -27,7 +27,7 @@ async function main(): Promise<number> {
     });
     const kit = spawn(process.execPath, [path.join(root, 'dist', 'conformance', 'bin', 'carnet-conformance.js'),
       '--base', `http://127.0.0.1:${port}/fhir`, '--private-key', path.join(dataDir, 'dev-client.json'),
-      '--report-dir', path.join(root, 'conformance', 'reports'), '--fail-on', 'error'], { cwd: root, stdio: 'inherit' });
+      '--report-dir', path.join(root, 'dist', 'conformance-reports'), '--fail-on', 'error'], { cwd: root, stdio: 'inherit' });
     return await new Promise<number>((resolve) => kit.once('exit', (code) => resolve(code ?? 1)));
   } finally {
     server.kill('SIGTERM');

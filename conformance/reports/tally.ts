@@ -1,0 +1,43 @@
+import type { CheckResult, RunResult, Severity } from '../runner/types.js';
+
+export interface Tally {
+  passed: number;
+  failed: number;
+  skipped: number;
+  total: number;
+}
+
+export function tally(checks: readonly CheckResult[]): Tally {
+  const t: Tally = { passed: 0, failed: 0, skipped: 0, total: checks.length };
+  for (const c of checks) t[c.outcome] += 1;
+  return t;
+}
+
+export interface RequirementTally extends Tally {
+  id: string;
+  suite: string;
+  section: string;
+  url: string;
+}
+
+/** One row per requirement, in the order the checks ran. */
+export function tallyByRequirement(run: RunResult): RequirementTally[] {
+  const rows = new Map<string, RequirementTally>();
+  for (const suite of run.suites) {
+    for (const c of suite.checks) {
+      let row = rows.get(c.requirement.id);
+      if (!row) {
+        row = { id: c.requirement.id, suite: suite.id, section: c.requirement.section, url: c.requirement.url, passed: 0, failed: 0, skipped: 0, total: 0 };
+        rows.set(c.requirement.id, row);
+      }
+      row[c.outcome] += 1;
+      row.total += 1;
+    }
+  }
+  return [...rows.values()];
+}
+
+/** True when some failed check has a severity the caller chose to fail on. */
+export function shouldFail(run: RunResult, failOn: readonly Severity[]): boolean {
+  return run.suites.some((s) => s.checks.some((c) => c.outcome === 'failed' && failOn.includes(c.severity)));
+}
