@@ -74,6 +74,9 @@ export function decide(request: AccessRequest): Decision {
   if (compartments.length === 0) {
     if (SHARED_REFERENCE_TYPES.has(resourceType) && (action === 'r' || action === 's')) return allow('shared-reference-data', `${resourceType} holds no patient data`);
     if (principal.kind === 'practitioner' && action === 'c' && resourceType !== 'AuditEvent') return allow('professional-outside-space', 'a professional may create resources outside any space');
+    // A document's bytes belong to no compartment: whoever may add documents may store them;
+    // reading them goes through the Binary's securityContext (the document), see routes/binary.ts.
+    if (action === 'c' && resourceType === 'Binary') return allow('document-bytes', 'the bytes of a document are read through the document they belong to');
     return deny('outside-space', `${resourceType} outside a patient space is not available to ${principal.kind}`);
   }
   // A resource in several compartments must be allowed for each of them.
