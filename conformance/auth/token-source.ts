@@ -1,8 +1,9 @@
 import type { JWK } from 'jose';
 import { requestBackendToken } from './backend-services.js';
+import type { SpaceActors } from './space-actors.js';
 
 /** Where a run gets its access tokens: none, one given on the command line, or Backend Services. */
-export type AuthOptions =
+export type AuthOptions = (
   | { kind: 'none' }
   | { kind: 'static'; token: string }
   | {
@@ -13,7 +14,8 @@ export type AuthOptions =
       tokenEndpoint?: string;
       /** Used only when discovery finds none (e.g. the `tokenUrl` of a key file). */
       fallbackTokenEndpoint?: string;
-    };
+    }
+) & { spaceActors?: SpaceActors };
 
 export interface TokenSource {
   readonly kind: AuthOptions['kind'];
@@ -21,15 +23,19 @@ export interface TokenSource {
   token(scope: string): Promise<string | undefined>;
   /** Backend credentials, for checks that talk to the token endpoint themselves. */
   readonly backend?: { clientId: string; privateJwk: JWK; tokenEndpoint: string };
+  /** The health-space actors given to the run (`--space-*`), for the `space` suite. */
+  readonly spaceActors?: SpaceActors;
 }
 
 export function createTokenSource(auth: AuthOptions, discoveredTokenEndpoint: string | undefined): TokenSource {
-  if (auth.kind === 'none') return { kind: 'none', token: async () => undefined };
-  if (auth.kind === 'static') return { kind: 'static', token: async () => auth.token };
+  const spaceActors = auth.spaceActors;
+  if (auth.kind === 'none') return { kind: 'none', token: async () => undefined, spaceActors };
+  if (auth.kind === 'static') return { kind: 'static', token: async () => auth.token, spaceActors };
   const tokenEndpoint = auth.tokenEndpoint ?? discoveredTokenEndpoint ?? auth.fallbackTokenEndpoint;
   const cache = new Map<string, { pending: Promise<string>; expiresAt: number }>();
   return {
     kind: 'backend',
+    spaceActors,
     backend: tokenEndpoint ? { clientId: auth.clientId, privateJwk: auth.privateJwk, tokenEndpoint } : undefined,
     token(scope) {
       if (!tokenEndpoint) {

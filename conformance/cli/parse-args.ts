@@ -15,6 +15,12 @@ export interface CliOptions {
   failOn: Severity[];
   timeoutMs: number;
   runId?: string;
+  spacePatientId?: string;
+  spacePatientToken?: string;
+  spaceProfessionalToken?: string;
+  spaceProfessionalRef?: string;
+  spaceDoctorToken?: string;
+  spaceActors?: string;
   help: boolean;
 }
 
@@ -33,6 +39,13 @@ export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
   --fail-on LIST         exit 1 when a check of these severities fails: error,warning (default: error)
   --timeout SECONDS      per request (default: 30)
   --run-id ID            suffix for fixture names (default: random)
+  --space-patient-id ID  the health space (Patient id) the space suite tests
+  --space-patient-token TOKEN        a user token of that patient
+  --space-professional-token TOKEN   a user token of a professional who is not the regular doctor
+  --space-professional-ref REF       that professional's Practitioner/<id>
+  --space-doctor-token TOKEN         a user token of the patient's regular doctor
+  --space-actors FILE    JSON { patientId, patientToken, professionalToken, professionalRef, doctorToken }
+                         (options given on the command line win)
   -h, --help             show this help
 `;
 
@@ -60,6 +73,12 @@ export function parseCli(argv: string[]): CliOptions {
         'fail-on': { type: 'string' },
         timeout: { type: 'string' },
         'run-id': { type: 'string' },
+        'space-patient-id': { type: 'string' },
+        'space-patient-token': { type: 'string' },
+        'space-professional-token': { type: 'string' },
+        'space-professional-ref': { type: 'string' },
+        'space-doctor-token': { type: 'string' },
+        'space-actors': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -85,6 +104,8 @@ export function parseCli(argv: string[]): CliOptions {
 
   if (Boolean(v['app-client-id']) !== Boolean(v['redirect-uri'])) throw new UsageError('--app-client-id and --redirect-uri go together');
   if (v.token && v['private-key']) throw new UsageError('give either --token or --private-key, not both');
+  const ref = v['space-professional-ref'];
+  if (ref !== undefined && !/^Practitioner\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) throw new UsageError('--space-professional-ref must be Practitioner/<id>');
   const timeout = v.timeout === undefined ? 30 : Number(v.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds');
 
@@ -101,6 +122,12 @@ export function parseCli(argv: string[]): CliOptions {
     failOn: [...new Set(failOn)] as Severity[],
     timeoutMs: timeout * 1000,
     runId: v['run-id'],
+    spacePatientId: v['space-patient-id'],
+    spacePatientToken: v['space-patient-token'],
+    spaceProfessionalToken: v['space-professional-token'],
+    spaceProfessionalRef: ref,
+    spaceDoctorToken: v['space-doctor-token'],
+    spaceActors: v['space-actors'],
     help: false,
   };
 }

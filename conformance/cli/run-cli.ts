@@ -1,4 +1,6 @@
 import { loadPrivateKeyFile } from '../auth/backend-services.js';
+import { loadSpaceActorsFile } from '../auth/space-actors.js';
+import type { SpaceActors } from '../auth/space-actors.js';
 import type { AuthOptions } from '../auth/token-source.js';
 import { shouldFail } from '../reports/tally.js';
 import { writeReports } from '../reports/write-reports.js';
@@ -52,7 +54,26 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
   return shouldFail(run, options.failOn) ? 1 : 0;
 }
 
+async function spaceActors(o: CliOptions): Promise<SpaceActors> {
+  const fromFile = o.spaceActors ? await loadSpaceActorsFile(o.spaceActors) : {};
+  const given: SpaceActors = {
+    patientId: o.spacePatientId?.replace(/^Patient\//, ''),
+    patientToken: o.spacePatientToken,
+    professionalToken: o.spaceProfessionalToken,
+    professionalRef: o.spaceProfessionalRef,
+    doctorToken: o.spaceDoctorToken,
+  };
+  const out: SpaceActors = { ...fromFile };
+  for (const [k, v] of Object.entries(given) as [keyof SpaceActors, string | undefined][]) if (v) out[k] = v;
+  return out;
+}
+
 async function authOptions(o: CliOptions): Promise<AuthOptions> {
+  const actors = await spaceActors(o);
+  return { ...(await credentials(o)), spaceActors: actors };
+}
+
+async function credentials(o: CliOptions): Promise<AuthOptions> {
   if (o.token) return { kind: 'static', token: o.token };
   if (!o.privateKey) {
     if (o.clientId) throw new Error('--client-id needs --private-key');
