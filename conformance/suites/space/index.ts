@@ -2,11 +2,14 @@ import { defineSuite } from '../../runner/suite.js';
 import type { Check } from '../../runner/suite.js';
 import { systemScope } from '../../runner/target.js';
 import type { Requirement } from '../../runner/types.js';
+import { accessHistory, blockedProfessional, createSpaceState, documentOrigin, invisibleToPatient, maskedFromProfessionals, regularDoctor } from './checks.js';
+import type { SpaceState } from './checks.js';
 
 const SPEC = 'Health space rules (carnet DOMAIN)';
 export const NOT_YET = 'feature not yet available on the server';
+export const NO_CHECK_YET = 'no check for this rule in this version of the kit';
 
-/** The health space's own rules, listed so a report shows them; none is checked yet. */
+/** The health space's own rules, listed so a report shows them. */
 const RULES: { id: string; section: string; text: string }[] = [
   { id: 'masked-from-professionals', section: 'Documents masked from professionals',
     text: 'A document the patient masked (securityLabel MASQUE_PS) is not returned to professionals other than the regular doctor, by read, search, _include or count.' },
@@ -36,21 +39,31 @@ function requirement(r: (typeof RULES)[number]): Requirement {
   return { id: `space-${r.id}`, spec: SPEC, section: r.section, url: `urn:carnet:space-rule:${r.id}`, text: r.text };
 }
 
-const checks: Check<undefined>[] = RULES.map((r) => ({
+/** Rules checked for real; the order matters: the blocking check runs after those needing the professional's access. */
+const RUNS: Record<string, Check<SpaceState>['run']> = {
+  'masked-from-professionals': maskedFromProfessionals,
+  'invisible-to-patient': invisibleToPatient,
+  'regular-doctor': regularDoctor,
+  'blocked-professional': blockedProfessional,
+  'access-history': accessHistory,
+  'document-origin': documentOrigin,
+};
+const NOT_ON_SERVER = new Set(['patient-cannot-start-thread']);
+
+const checks: Check<SpaceState>[] = RULES.map((r) => ({
   id: `space.${r.id}`,
   title: r.section,
   requirement: requirement(r),
-  // Skipped, never passed: nothing is verified until the server has the feature and a real check exists.
-  async run(ctx) {
-    ctx.skip(NOT_YET);
-  },
+  // Skipped, never passed, where no real check exists.
+  run: RUNS[r.id] ?? (async (ctx) => ctx.skip(NOT_ON_SERVER.has(r.id) ? NOT_YET : NO_CHECK_YET)),
 }));
 
-export const spaceSuite = defineSuite<undefined>({
+export const spaceSuite = defineSuite<SpaceState>({
   id: 'space',
   title: 'Health space rules',
   spec: SPEC,
-  scope: (target) => systemScope(target, '*', 'rs'),
-  createState: () => undefined,
+  // Write access: the suite seeds the space it then checks as each actor.
+  scope: (target) => systemScope(target, '*', 'cruds'),
+  createState: createSpaceState,
   checks,
 });

@@ -1,0 +1,127 @@
+import type { AuditEvent, Bundle, Consent, DocumentReference } from '@medplum/fhirtypes';
+import type { CheckContext } from '../../runner/check-context.js';
+import type { HttpResponse } from '../../runner/http-client.js';
+import { fixture } from '../../runner/suite.js';
+import { createResource, resourcesOf } from '../fhir-helpers.js';
+import { consentFor, DOCUMENT_CLASS_SYSTEM, PATIENT_CLASS, patientDocument, professionalDocument, requireActors, seedSpace } from './fixtures.js';
+import type { SpaceFixtures } from './fixtures.js';
+
+export interface SpaceState {
+  fixtures: (ctx: CheckContext) => Promise<SpaceFixtures>;
+}
+
+export function createSpaceState(): SpaceState {
+  return {
+    fixtures: fixture((ctx) => {
+      const a = ctx.tokens.spaceActors ?? {};
+      return seedSpace(ctx, { patientId: a.patientId!, professionalRef: a.professionalRef });
+    }),
+  };
+}
+
+const as = (token: string) => ({ token });
+
+/** Ids of the DocumentReferences a search of the patient's documents returns to that token (every page). */
+async function documentIds(ctx: CheckContext, patientId: string, token: string, who: string, extra: Record<string, string> = {}): Promise<Set<string>> {
+  const res = await ctx.http.get('DocumentReference', { query: { patient: patientId, _count: '100', ...extra }, auth: as(token) });
+  ctx.expectStatus(res, 200, `${who}: search DocumentReference?patient=${patientId}`);
+  const pages = await allPagesAs(ctx, ctx.resource<Bundle>(res, 'Bundle'), token, who);
+  return new Set(resourcesOf<DocumentReference>(pages, 'DocumentReference').map((d) => d.id!));
+}
+
+async function allPagesAs(ctx: CheckContext, first: Bundle, token: string, who: string): Promise<Bundle[]> {
+  // allPages uses the suite's own token; follow the pages with the actor's instead.
+  const pages = [first];
+  let url = first.link?.find((l) => l.relation === 'next')?.url;
+  while (url && pages.length < 50) {
+    const res = await ctx.http.get(url, { auth: as(token) });
+    ctx.expectStatus(res, 200, `${who}: search page ${pages.length + 1}`);
+    const page = ctx.resource<Bundle>(res, 'Bundle');
+    pages.push(page);
+    url = page.link?.find((l) => l.relation === 'next')?.url;
+  }
+  return pages;
+}
+
+function readAs(ctx: CheckContext, doc: DocumentReference, token: string): Promise<HttpResponse> {
+  return ctx.http.get(`DocumentReference/${doc.id}`, { auth: as(token) });
+}
+
+export async function maskedFromProfessionals(ctx: CheckContext, state: SpaceState): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'professionalToken', 'professionalRef']);
+  const { plain, masked } = await state.fixtures(ctx);
+  // Control: the professional, permitted by the patient, does see the unmasked document; otherwise a refusal proves nothing.
+  ctx.expectStatus(await readAs(ctx, plain, a.professionalToken), 200, 'a permitted professional reads an unmasked document');
+  const res = await readAs(ctx, masked, a.professionalToken);
+  ctx.expectStatus(res, [403, 404], 'a professional (not the regular doctor) reads a MASQUE_PS document');
+  const ids = await documentIds(ctx, a.patientId, a.professionalToken, 'professional');
+  ctx.expect(ids.has(plain.id!), `the professional's search does not return the unmasked document ${plain.id} (the control)`);
+  ctx.expect(!ids.has(masked.id!), `the professional's search returns the MASQUE_PS document ${masked.id}`);
+  const byId = await documentIds(ctx, a.patientId, a.professionalToken, 'professional', { _id: masked.id! });
+  ctx.expect(byId.size === 0, `searching _id=${masked.id} returns the MASQUE_PS document to the professional`);
+}
+
+export async function regularDoctor(ctx: CheckContext, state: SpaceState): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'doctorToken']);
+  const { masked } = await state.fixtures(ctx);
+  const res = await readAs(ctx, masked, a.doctorToken);
+  ctx.expectStatus(res, 200, 'the regular doctor reads a MASQUE_PS document');
+  ctx.expectEqual(ctx.resource<DocumentReference>(res, 'DocumentReference').id, masked.id, 'id of the document read');
+  const ids = await documentIds(ctx, a.patientId, a.doctorToken, 'regular doctor');
+  ctx.expect(ids.has(masked.id!), `the regular doctor's search does not return the MASQUE_PS document ${masked.id}`);
+}
+
+export async function invisibleToPatient(ctx: CheckContext, state: SpaceState): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'patientToken']);
+  const { plain, hidden } = await state.fixtures(ctx);
+  ctx.expectStatus(await readAs(ctx, plain, a.patientToken), 200, 'the patient reads an unlabelled document of their space (control)');
+  ctx.expectStatus(await readAs(ctx, hidden, a.patientToken), [403, 404], 'the patient reads a document labelled INVISIBLE_PATIENT written just now');
+  const ids = await documentIds(ctx, a.patientId, a.patientToken, 'patient');
+  ctx.expect(ids.has(plain.id!), `the patient's search does not return the unlabelled document ${plain.id} (the control)`);
+  ctx.expect(!ids.has(hidden.id!), `the patient's search returns the INVISIBLE_PATIENT document ${hidden.id}`);
+}
+
+export async function blockedProfessional(ctx: CheckContext, state: SpaceState): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'professionalToken', 'professionalRef']);
+  const { plain } = await state.fixtures(ctx);
+  ctx.expectStatus(await readAs(ctx, plain, a.professionalToken), 200, 'the professional reads an unmasked document before being blocked (control)');
+  const deny = await createResource<Consent>(ctx, consentFor(ctx, a.patientId, a.professionalRef, 'deny'), 'create the deny Consent naming the professional');
+  try {
+    ctx.expectStatus(await readAs(ctx, plain, a.professionalToken), 403, 'a blocked professional reads a document of the space');
+    const search = await ctx.http.get('DocumentReference', { query: { patient: a.patientId }, auth: as(a.professionalToken) });
+    ctx.expectStatus(search, 403, 'a blocked professional searches the space');
+  } finally {
+    // Lift the block so the run leaves the professional as it found them.
+    await ctx.http.request({ method: 'PUT', path: `Consent/${deny.id}`, body: { ...deny, status: 'inactive' } });
+  }
+}
+
+export async function accessHistory(ctx: CheckContext, state: SpaceState): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'patientToken']);
+  const { plain } = await state.fixtures(ctx);
+  // An access the holder must find in their history.
+  ctx.expectStatus(await readAs(ctx, plain, a.patientToken), 200, 'the patient reads a document of their space');
+  const res = await ctx.http.get('AuditEvent', { query: { patient: a.patientId, _count: '50' }, auth: as(a.patientToken) });
+  ctx.expectStatus(res, 200, `the patient searches AuditEvent?patient=${a.patientId}`);
+  const events = resourcesOf<AuditEvent>(await allPagesAs(ctx, ctx.resource<Bundle>(res, 'Bundle'), a.patientToken, 'patient'), 'AuditEvent');
+  const event = ctx.present(events[0], 'the patient finds no AuditEvent of their space, though it was just accessed');
+  const del = await ctx.http.request({ method: 'DELETE', path: `AuditEvent/${event.id}`, auth: as(a.patientToken) });
+  ctx.expectStatus(del, [403, 405], 'the patient deletes an AuditEvent of their space');
+  ctx.expectStatus(await ctx.http.get(`AuditEvent/${event.id}`, { auth: as(a.patientToken) }), 200, 'the AuditEvent is still there after the refused delete');
+}
+
+export async function documentOrigin(ctx: CheckContext): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'patientToken']);
+  const unmarked = await ctx.http.request({ method: 'POST', path: 'DocumentReference', body: professionalDocument(ctx, a.patientId), auth: as(a.patientToken) });
+  ctx.expect(unmarked.status !== 201 || hasPatientClass(unmarked.json), `the patient's document without class 90 was stored without it (HTTP ${unmarked.status})`);
+  const own = await ctx.http.request({ method: 'POST', path: 'DocumentReference', body: patientDocument(ctx, a.patientId), auth: as(a.patientToken), headers: { prefer: 'return=representation' } });
+  ctx.expectStatus(own, 201, 'the patient adds a document of class 90 to their space');
+  const claim = await ctx.http.request({ method: 'POST', path: 'DocumentReference', body: patientDocument(ctx, a.patientId) });
+  ctx.expect(claim.status >= 400 && claim.status < 500, `a professional-side client stored a document claiming the patient's class 90 (HTTP ${claim.status})`);
+}
+
+function hasPatientClass(body: unknown): boolean {
+  const doc = body as DocumentReference | undefined;
+  return (doc?.category ?? []).some((c) => (c.coding ?? []).some((k) => k.system === DOCUMENT_CLASS_SYSTEM && k.code === PATIENT_CLASS));
+}
+
