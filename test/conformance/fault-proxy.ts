@@ -18,7 +18,9 @@ export type Fault =
   /** Offers the plain PKCE method and issues a code for plain challenges. */
   | 'pkce-plain'
   /** Ignores the scopes of the caller's token: any bearer gets full access. */
-  | 'leak-hidden';
+  | 'leak-hidden'
+  /** Serves document reads and searches with full access, whoever asks: masked documents leak to professionals. */
+  | 'leak-masked';
 
 export interface FaultProxy {
   /** The proxy's origin, e.g. http://127.0.0.1:40123 */
@@ -56,6 +58,10 @@ export async function startFaultProxy(options: {
     }
     if (fault === 'no-auth-200' && !headers.authorization && !isPublicPath(path)) headers.authorization = `Bearer ${await options.privilegedToken()}`;
     if (fault === 'leak-hidden' && headers.authorization && !isPublicPath(path)) headers.authorization = `Bearer ${await options.privilegedToken()}`;
+
+    if (fault === 'leak-masked' && headers.authorization && req.method === 'GET' && /^\/fhir\/DocumentReference\b/.test(path)) {
+      headers.authorization = `Bearer ${await options.privilegedToken()}`;
+    }
 
     if (fault === 'pkce-plain' && /\/authorize\?/.test(path)) {
       const q = new URL(path, 'http://proxy').searchParams;

@@ -19,10 +19,13 @@ export interface RunningServer {
  * Starts the real carnet server as a child process on a temporary data
  * directory, the way an operator would. Always `stop()` it in teardown.
  */
-export async function startServer(): Promise<RunningServer> {
+export async function startServer(options: { seed?: boolean } = {}): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'carnet-conformance-'));
+  const cwd = new URL('../../', import.meta.url).pathname;
+  // The demo accounts exist only through the repository's own seed script (no HTTP API creates accounts).
+  if (options.seed) await runSeed(cwd, dataDir);
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: new URL('../../', import.meta.url).pathname,
+    cwd,
     env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -63,5 +66,21 @@ export async function startServer(): Promise<RunningServer> {
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+async function runSeed(cwd: string, dataDir: string): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/seed.ts'], {
+    cwd,
+    env: { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw new Error(`npm run seed failed (${code}):\n${out}`);
   }
 }

@@ -20,7 +20,7 @@ const RULES: { id: string; section: string; text: string }[] = [
   { id: 'regular-doctor', section: 'Regular doctor',
     text: 'The regular doctor sees all data, masked items included, and cannot be blocked.' },
   { id: 'blocked-professional', section: 'Blocking a professional',
-    text: 'A professional the patient blocked (Consent deny naming that Practitioner) gets 403 on every read and search.' },
+    text: 'A professional the patient blocked (Consent deny naming that Practitioner) gets 403 on every read, and no data of the space from any search (403 or nothing).' },
   { id: 'break-the-glass', section: 'Emergency access',
     text: 'Emergency access (purpose BTG) is allowed unless the patient objected beforehand, and the holder and regular doctor are told.' },
   { id: 'no-insurer', section: 'Forbidden parties',
