@@ -1,5 +1,5 @@
 import type { Consent, ConsentProvision, Patient, RelatedPerson } from '@medplum/fhirtypes';
-import type { StoreEngine, VersionRecord } from '../store/engine.js';
+import type { StoreEngine } from '../store/engine.js';
 
 /** The system under which Consents name an app (an OAuth client) as actor. */
 export const CLIENT_ID_SYSTEM = 'urn:carnet:client-id';
@@ -33,10 +33,7 @@ const BTG = 'BTG';
 /** Reads the facts of `patient` ('Patient/123') from the store. */
 export async function loadPatientFacts(engine: StoreEngine, patient: string, now: number): Promise<PatientFacts> {
   const id = patient.slice('Patient/'.length);
-  const facts: PatientFacts = {
-    patient, exists: false, generalPractitioners: new Set(), careTeam: new Set(), representatives: new Set(),
-    permitted: new Set(), denied: new Set(), emergencyRefused: false, appScopes: new Map(),
-  };
+  const facts = emptyFacts(patient);
   const [record, consents, teams, related] = await Promise.all([
     engine.current('Patient', id),
     engine.find({ types: ['Consent'], filter: { 'idx.patient.r': patient, 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 1000 }),
@@ -58,6 +55,13 @@ export async function loadPatientFacts(engine: StoreEngine, patient: string, now
   }
   for (const c of consents) applyConsent(facts, JSON.parse(c.json) as Consent, now);
   return facts;
+}
+
+function emptyFacts(patient: string): PatientFacts {
+  return {
+    patient, exists: false, generalPractitioners: new Set(), careTeam: new Set(), representatives: new Set(),
+    permitted: new Set(), denied: new Set(), emergencyRefused: false, appScopes: new Map(),
+  };
 }
 
 /** Folds one active Consent's provisions (and nested exceptions) into the facts. */
@@ -118,16 +122,11 @@ export async function patientsOfProfessional(engine: StoreEngine, practitioner: 
     const consent = JSON.parse(c.json) as Consent;
     const patient = consent.patient?.reference;
     if (!patient) continue;
-    const facts = { patient, permitted: new Set<string>(), denied: new Set<string>() } as PatientFacts;
-    Object.assign(facts, { generalPractitioners: new Set(), careTeam: new Set(), representatives: new Set(), emergencyRefused: false, appScopes: new Map(), exists: true });
+    const facts = emptyFacts(patient);
     applyConsent(facts, consent, now);
     if (facts.denied.has(practitioner)) denied.add(patient);
     if (facts.permitted.has(practitioner)) permitted.add(patient);
   }
-  for (const team of teams) for (const p of comps(team)) permitted.add(p);
+  for (const team of teams) for (const p of team.comp) permitted.add(p);
   return { asDoctor, byConsent: [...permitted].filter((p) => !denied.has(p) && !asDoctor.includes(p)) };
-}
-
-function comps(record: VersionRecord): string[] {
-  return record.comp;
 }

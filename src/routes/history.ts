@@ -25,7 +25,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const page = await repository.history({ ...scope, since, at, count, cursor: q._cursor });
     // Each version passes the policy like a read would; refused ones are left out.
     const visible: VersionRecord[] = [];
-    for (const r of page.records) if (r.deleted ? await isReadable(request, { ...r, idx: {} }) : await isReadable(request, r)) visible.push(r);
+    for (const r of page.records) if (await isReadable(request, r)) visible.push(r);
     auditSearch(request, scope.type ?? '*', visible.flatMap((r) => r.comp), scope.id ? 'history-instance' : scope.type ? 'history-type' : 'history-system');
     const params = new URLSearchParams();
     if (q._since !== undefined) params.set('_since', q._since);
