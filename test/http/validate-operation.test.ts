@@ -2,6 +2,7 @@ import Fastify, { type FastifyError } from 'fastify';
 import t from 'tap';
 import { FhirError } from '../../src/errors.js';
 import { validateOperationRoutes } from '../../src/routes/operations/validate.js';
+import { heartRate } from '../fixtures/heart-rate.js';
 
 async function buildApp(t: { teardown(fn: () => unknown): void }) {
   const app = Fastify({ logger: false });
@@ -15,15 +16,6 @@ async function buildApp(t: { teardown(fn: () => unknown): void }) {
   return app;
 }
 
-const heartRate = {
-  resourceType: 'Observation',
-  status: 'final',
-  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
-  code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
-  subject: { reference: 'Patient/p1' },
-  effectiveDateTime: '2024-03-01T10:00:00+01:00',
-  valueQuantity: { value: 72, unit: 'beats/minute', system: 'http://unitsofmeasure.org', code: '/min' },
-};
 
 const post = (url: string, body: unknown) => ({
   method: 'POST' as const, url, payload: JSON.stringify(body), headers: { 'content-type': 'application/fhir+json' },

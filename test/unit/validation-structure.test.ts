@@ -1,6 +1,7 @@
 import t from 'tap';
 import { assertValid, validateResource, validateResourceDetailed } from '../../src/fhir/validation/validate.js';
 import { ValidationError } from '../../src/errors.js';
+import { heartRate } from '../fixtures/heart-rate.js';
 
 function statusOf(fn: () => unknown): number | undefined {
   try {
@@ -11,15 +12,6 @@ function statusOf(fn: () => unknown): number | undefined {
   return undefined;
 }
 
-const heartRate = {
-  resourceType: 'Observation',
-  status: 'final',
-  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
-  code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
-  subject: { reference: 'Patient/p1' },
-  effectiveDateTime: '2024-03-01T10:00:00+01:00',
-  valueQuantity: { value: 72, unit: 'beats/minute', system: 'http://unitsofmeasure.org', code: '/min' },
-};
 
 t.test('a valid Observation has no issue', async (t) => {
   t.same(validateResource(heartRate), []);
