@@ -6,6 +6,7 @@ import type { StoreEngine } from './store/engine.js';
 import { openEngine } from './store/open-engine.js';
 import { Repository } from './store/repository.js';
 import { AuditTrail } from './audit/audit-trail.js';
+import { mayReadAuditEvents } from './audit/audit-reads.js';
 import { createValidator } from './fhir/validation/validate.js';
 import { fhirErrors } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
@@ -66,18 +67,24 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
     fhirBase: config.fhirBase,
   });
-  const audit = new AuditTrail(repository, app.log, options.now);
+  const audit = new AuditTrail(repository, app.log, { now: options.now });
   app.decorate('config', config);
   app.decorate('engine', engine);
   app.decorate('repository', repository);
   app.decorate('audit', audit);
   app.decorate('now', options.now ?? Date.now);
   app.addHook('onClose', async () => {
-    await audit.flush();
+    await audit.close();
     if (!options.engine) await engine.close();
   });
-  app.addHook('onSend', async (request, reply) => {
+  // Background audit materialisation waits for a quiet moment (audit/audit-trail.ts).
+  app.addHook('onRequest', (_request, _reply, done) => {
+    audit.touch();
+    done();
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
 
   await app.register(fhirErrors);
@@ -94,6 +101,11 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     await fhir.register(wellKnownRoutes);
     await fhir.register(async (protectedScope) => {
       protectedScope.addHook('onRequest', authenticate);
+      // Whoever may read AuditEvents sees every access recorded before the request.
+      protectedScope.addHook('preHandler', (request, _reply, done) => {
+        if (!mayReadAuditEvents(request)) return done();
+        audit.settle().then(() => done(), done);
+      });
       await protectedScope.register(binaryRoutes);
       await protectedScope.register(subscriptionRoutes);
       await protectedScope.register(resourceRoutes);
@@ -104,5 +116,6 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     });
   }, { prefix: '/fhir' });
 
+  await audit.start();
   return app;
 }

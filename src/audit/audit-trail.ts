@@ -1,147 +1,241 @@
-import type { AuditEvent, AuditEventAgent, AuditEventEntity, Communication, Resource } from '@medplum/fhirtypes';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Communication } from '@medplum/fhirtypes';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/principal.js';
-import type { Interaction } from '../auth/scopes.js';
+import { VersionConflictError } from '../errors.js';
 import type { Repository } from '../store/repository.js';
+import type { AuditInput, AuditRecord } from './audit-event.js';
+import { notification, toAuditEvent, toAuditRecord } from './audit-event.js';
 
-export interface AuditInput {
-  principal: Principal;
-  action: Interaction | 'e';
-  /** FHIR interaction name (read, vread, search-type, create, ...). */
-  interaction: string;
-  resourceType: string;
-  id?: string;
-  compartments: string[];
-  allowed: boolean;
-  rule: string;
-  reason: string;
-  /** v3-ActReason code, e.g. BTG for break-the-glass. */
-  purpose?: string;
-  requestId: string;
-  address?: string;
+export type { AuditInput } from './audit-event.js';
+
+/** Key-value namespace of the audit log: batches of records not yet materialised as AuditEvents. */
+export const AUDIT_LOG_NS = 'audit-log';
+
+export interface AuditTrailOptions {
+  /** Clock of the recorded times (injected in tests). */
+  now?: () => number;
+  /** Records kept in memory at most this long before they are made durable (ms). */
+  persistAfterMs?: number;
+  /** Materialisation waits for this long without a request before it uses the event loop (ms). */
+  idleAfterMs?: number;
+  /** Beyond this many durable, unmaterialised records, materialise even under load. */
+  maxBacklog?: number;
 }
 
-const ACTION_CODES: Record<AuditInput['action'], AuditEvent['action']> = { c: 'C', r: 'R', u: 'U', d: 'D', s: 'E', e: 'E' };
+interface LoggedBatch {
+  key: string;
+  records: AuditRecord[];
+  /** How many of `records` are already AuditEvents. */
+  done: number;
+}
+
+/** Records per frame of the audit log. */
+const BATCH_RECORDS = 1000;
+/** AuditEvents per commit while materialising: small enough not to stall requests (~20 ms). */
+const CHUNK = 200;
 
 /**
- * Writes one AuditEvent per access decision that touches patient data.
- * Events are written in small batches off the request path, so a read does
- * not wait for a second durable write; `flush()` (called on close) drains them.
+ * The audit trail: one AuditEvent per access decision that touches patient
+ * data, in two steps, so that a read does not pay for a second FHIR resource.
+ *
+ * 1. `record` keeps a compact record (audit-event.ts); every `persistAfterMs`
+ *    or 1000 records, the pending ones become durable in one write to the
+ *    store's key-value log (both engines; no engine has to know about audit).
+ * 2. Those records are materialised as AuditEvent resources in the background
+ *    while the server is idle (or under load once the backlog passes
+ *    `maxBacklog`), and always before a request that could read AuditEvents is
+ *    answered (`settle`, called by the FHIR routes' hook): whoever reads the
+ *    trail sees every access made before, including their own.
+ *
+ * An AuditEvent's id is fixed when the access happens, so a batch interrupted
+ * by a crash (or taken by two replicas) is materialised once.
  */
 export class AuditTrail {
-  private queue: Resource[] = [];
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  private readonly now: () => number;
+  private readonly persistAfterMs: number;
+  private readonly idleAfterMs: number;
+  private readonly maxBacklog: number;
+  /** Recorded, not yet durable. */
+  private queue: AuditRecord[] = [];
+  /** Records of the current queue by request and decision, so one request's many decisions share one AuditEvent. */
+  private byRequest = new Map<string, AuditRecord>();
+  private notices: Communication[] = [];
+  /** Durable in the log, not yet (entirely) AuditEvents. */
+  private logged: LoggedBatch[] = [];
+  private backlog = 0;
+  private persistTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Every step that writes runs on this chain, one at a time. */
+  private chain: Promise<void> = Promise.resolve();
+  private lastActivity = 0;
+  private closed = false;
 
-  constructor(private readonly repository: Repository, private readonly log: FastifyBaseLogger, private readonly now: () => number = Date.now) {}
+  constructor(private readonly repository: Repository, private readonly log: FastifyBaseLogger, options: AuditTrailOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.persistAfterMs = options.persistAfterMs ?? 50;
+    this.idleAfterMs = options.idleAfterMs ?? 100;
+    this.maxBacklog = options.maxBacklog ?? 100_000;
+  }
 
-  /** Events of the current batch by request and decision, so one request's many decisions share one AuditEvent. */
-  private byRequest = new Map<string, AuditEvent>();
+  /** Tells the trail the server is busy: background materialisation waits for a quiet moment. */
+  touch(): void {
+    this.lastActivity = performance.now();
+  }
+
+  /** How many records are durable but not yet AuditEvents (this process's view). */
+  get pendingEvents(): number {
+    return this.backlog;
+  }
 
   record(input: AuditInput): void {
     if (input.compartments.length === 0 && input.resourceType !== 'Patient') return;
     // A transaction decides once per entry: the decisions of one request about the same
     // patients, with the same outcome, become one AuditEvent naming every resource.
-    const key = [input.requestId, input.principal.tokenId, input.interaction, input.allowed, input.rule, input.purpose ?? '', [...input.compartments].sort().join(',')].join('|');
+    const patients = input.compartments.length < 2 ? input.compartments[0] ?? '' : [...input.compartments].sort().join(',');
+    const key = `${input.requestId}|${input.principal.tokenId}|${input.interaction}|${input.allowed}|${input.rule}|${input.purpose ?? ''}|${patients}`;
     const same = this.byRequest.get(key);
     if (same && input.id) {
       const what = `${input.resourceType}/${input.id}`;
-      if (!same.entity?.some((e) => e.what?.reference === what)) {
-        (same.entity ??= []).unshift({ what: { reference: what }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' } });
-      }
+      if (!same.resources.includes(what)) same.resources.push(what);
       return;
     }
-    const event = toAuditEvent(input, new Date(this.now()).toISOString());
-    this.byRequest.set(key, event);
-    this.queue.push(event);
-    if (this.queue.length >= 1000) void this.drain();
-    else this.timer ??= setTimeout(() => void this.drain(), 50);
+    const record = toAuditRecord(input, randomUUID(), this.now());
+    this.byRequest.set(key, record);
+    this.queue.push(record);
+    if (this.queue.length >= BATCH_RECORDS) void this.persist();
+    else this.persistTimer ??= setTimeout(() => void this.persist(), this.persistAfterMs);
   }
 
   /**
    * Break-the-glass: besides the AuditEvent (purpose BTG), the holder and their
-   * regular doctor are told, through a notification Communication in the space.
+   * regular doctor are told, through a notification Communication in the space
+   * (written at once: it is rare and the holder must see it).
    */
   emergencyAccess(principal: Principal, notices: Array<{ patient: string; doctors: string[] }>, reason: string): void {
     const who = principal.fhirUser ?? principal.clientId;
     for (const { patient, doctors } of notices) {
-      this.queue.push(notification(patient, [patient, ...doctors], 'emergency-access',
+      this.notices.push(notification(patient, [patient, ...doctors], 'emergency-access',
         `Accès en urgence à votre espace par ${who} : ${reason} / Emergency access to your space by ${who}: ${reason}`, new Date(this.now()).toISOString()));
     }
-    this.timer ??= setTimeout(() => void this.drain(), 20);
+    this.persistTimer ??= setTimeout(() => void this.persist(), 20);
   }
 
-  async flush(): Promise<void> {
-    await this.drain();
-    await this.writing;
-  }
-
-  private drain(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    this.byRequest = new Map();
-    if (batch.length === 0) return this.writing;
-    this.writing = this.writing.then(async () => {
-      try {
-        const prepared = await Promise.all(batch.map((event) => this.repository.prepareCreate(event, { trusted: true })));
-        await this.repository.commit(prepared);
-      } catch (err) {
-        // An audit that cannot be written is an operational emergency, not a client error.
-        this.log.error({ err, count: batch.length }, 'audit events could not be written');
-      }
+  /** Picks up batches a previous run (or a replica that stopped) left unmaterialised. */
+  async start(): Promise<void> {
+    await this.enqueue(async () => {
+      await this.adoptLoggedBatches();
+      this.scheduleIdleWork();
     });
-    return this.writing;
   }
-}
 
-/** The system under which the server's own notifications are categorised. */
-export const NOTIFICATION_SYSTEM = 'https://carnet.dev/fhir/CodeSystem/notification-type';
-
-/** A notification from the system to a patient's space (read by the holder's apps as Communications). */
-export function notification(patient: string, recipients: string[], code: string, text: string, sent: string): Communication {
-  return {
-    resourceType: 'Communication',
-    status: 'completed',
-    category: [{ coding: [{ system: NOTIFICATION_SYSTEM, code }] }],
-    subject: { reference: patient },
-    recipient: recipients.map((reference) => ({ reference })),
-    sender: { display: 'carnet' },
-    sent,
-    payload: [{ contentString: text }],
-  };
-}
-
-export function toAuditEvent(input: AuditInput, recorded: string): AuditEvent {
-  const who: AuditEventAgent['who'] = input.principal.fhirUser
-    ? { reference: input.principal.fhirUser }
-    : { identifier: { system: 'urn:carnet:client-id', value: input.principal.clientId }, display: input.principal.clientId };
-  const agents: AuditEventAgent[] = [{
-    who,
-    requestor: true,
-    altId: input.principal.subject,
-    ...(input.address ? { network: { address: input.address, type: '2' as const } } : {}),
-  }];
-  if (input.principal.fhirUser && input.principal.kind === 'app') {
-    agents.push({ who: { identifier: { system: 'urn:carnet:client-id', value: input.principal.clientId } }, requestor: false });
+  /**
+   * Makes every access recorded so far durable and materialised, including
+   * batches other replicas logged: called before answering anything that may
+   * read AuditEvents.
+   */
+  async settle(): Promise<void> {
+    await this.persist();
+    await this.enqueue(async () => {
+      await this.adoptLoggedBatches();
+      while (this.logged.length) await this.materialiseChunk();
+    });
   }
-  const entities: AuditEventEntity[] = [];
-  if (input.id) entities.push({ what: { reference: `${input.resourceType}/${input.id}` }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2' } });
-  for (const patient of input.compartments) {
-    entities.push({ what: { reference: patient }, type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '1' } });
+
+  /** On shutdown: what is recorded becomes durable; materialisation resumes at the next start. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    await this.persist();
   }
-  return {
-    resourceType: 'AuditEvent',
-    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
-    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: input.interaction }],
-    action: ACTION_CODES[input.action],
-    recorded,
-    outcome: input.allowed ? '0' : '4',
-    outcomeDesc: `${input.allowed ? 'allowed' : 'refused'} by rule ${input.rule}: ${input.reason}`,
-    ...(input.purpose ? { purposeOfEvent: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: input.purpose }] }] } : {}),
-    agent: agents,
-    source: { observer: { display: 'carnet' }, site: input.requestId },
-    entity: entities.length ? entities : undefined,
-  };
+
+  private persist(): Promise<void> {
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+    const records = this.queue;
+    const notices = this.notices;
+    this.queue = [];
+    this.notices = [];
+    this.byRequest = new Map();
+    if (records.length === 0 && notices.length === 0) return this.chain;
+    return this.enqueue(async () => {
+      if (notices.length) await this.repository.commit(await Promise.all(notices.map((c) => this.repository.prepareCreate(c, { trusted: true }))));
+      if (records.length === 0) return;
+      const key = `${this.now().toString(36).padStart(9, '0')}-${randomUUID()}`;
+      await this.repository.engine.kv.put(AUDIT_LOG_NS, key, records);
+      this.logged.push({ key, records, done: 0 });
+      this.backlog += records.length;
+      this.scheduleIdleWork();
+    });
+  }
+
+  private async adoptLoggedBatches(): Promise<void> {
+    const known = new Set(this.logged.map((b) => b.key));
+    const stored = await this.repository.engine.kv.list<AuditRecord[]>(AUDIT_LOG_NS);
+    for (const { key, value } of stored.sort((a, b) => (a.key < b.key ? -1 : 1))) {
+      if (known.has(key)) continue;
+      this.logged.push({ key, records: value, done: 0 });
+      this.backlog += value.length;
+    }
+  }
+
+  /** Materialises up to CHUNK records of the oldest logged batch; drops the batch from the log once whole. */
+  private async materialiseChunk(): Promise<void> {
+    const batch = this.logged[0];
+    if (!batch) return;
+    const chunk = batch.records.slice(batch.done, batch.done + CHUNK);
+    await this.commitEvents(chunk);
+    batch.done += chunk.length;
+    this.backlog -= chunk.length;
+    if (batch.done >= batch.records.length) {
+      await this.repository.engine.kv.delete(AUDIT_LOG_NS, batch.key);
+      this.logged.shift();
+    }
+  }
+
+  private async commitEvents(records: AuditRecord[]): Promise<void> {
+    const { repository } = this;
+    const prepare = (list: AuditRecord[]) => Promise.all(list.map((r) => repository.prepareCreate(toAuditEvent(r), { id: r.eventId, trusted: true })));
+    try {
+      await repository.commit(await prepare(records));
+    } catch (err) {
+      if (!(err instanceof VersionConflictError)) throw err;
+      // Some were written already (a crash after their commit, or another replica): write the others.
+      const missing: AuditRecord[] = [];
+      for (const r of records) if (!(await repository.engine.current('AuditEvent', r.eventId))) missing.push(r);
+      if (missing.length) await repository.commit(await prepare(missing));
+    }
+  }
+
+  /**
+   * While the server is quiet, or while the backlog is over its bound, one
+   * chunk after another (each a short commit, so requests interleave);
+   * otherwise look again later.
+   */
+  private scheduleIdleWork(): void {
+    if (this.idleTimer || this.closed || this.logged.length === 0) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      const due = () => performance.now() - this.lastActivity >= this.idleAfterMs || this.backlog > this.maxBacklog;
+      if (!due()) return this.scheduleIdleWork();
+      void this.enqueue(async () => {
+        while (this.logged.length && !this.closed && due()) {
+          await this.materialiseChunk();
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        this.scheduleIdleWork();
+      });
+    }, this.idleAfterMs);
+    this.idleTimer.unref();
+  }
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(step).catch((err: unknown) => {
+      // An audit that cannot be written is an operational emergency, not a client error.
+      this.log.error({ err }, 'audit trail: write failed');
+    });
+    this.chain = run;
+    return run;
+  }
 }

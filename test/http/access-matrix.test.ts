@@ -105,7 +105,7 @@ async function buildWorld(): Promise<World> {
   };
   // An AuditEvent in alice's compartment: the trail of the accesses above.
   await readAs(space, auth.alice, `Observation/${ids.obsVital}`);
-  await space.app.audit.flush();
+  await space.app.audit.settle();
   const trail = await space.app.inject({ url: `/fhir/AuditEvent?patient=${alice}&_count=1`, headers: { authorization: await space.systemAuth() } });
   ids.audit = (trail.json() as Bundle).entry![0]!.resource!.id!;
   types.audit = 'AuditEvent';
@@ -249,7 +249,7 @@ t.test('access matrix over HTTP', async (t) => {
   });
 
   t.test('the holder reads who looked at her space; nobody changes an AuditEvent', async (t) => {
-    await space.app.audit.flush();
+    await space.app.audit.settle();
     const res = await readAs(space, auth.alice, `AuditEvent?patient=${space.alice}&_count=200`);
     t.equal(res.statusCode, 200);
     const events = ((res.json() as Bundle).entry ?? []).map((e) => e.resource as { agent: Array<{ who?: { reference?: string } }>; outcome: string; entity?: Array<{ what?: { reference?: string } }> });
@@ -291,7 +291,7 @@ t.test('access matrix over HTTP', async (t) => {
     const write = await space.app.inject({ method: 'POST', url: '/fhir/Observation', headers: { authorization: auth.otherPro, 'content-type': FHIR_JSON, ...btg }, payload: observation(space.alice, 'vital-signs') });
     t.equal(write.statusCode, 403, 'emergency access reads, it does not write');
 
-    await space.app.audit.flush();
+    await space.app.audit.settle();
     const system = await space.systemAuth();
     const trail = ((await readAs(space, system, `AuditEvent?patient=${space.alice}&_count=500`)).json() as Bundle).entry!.map((e) => e.resource as { purposeOfEvent?: Array<{ coding: Array<{ code: string }> }>; agent: Array<{ who?: { reference?: string } }>; entity?: Array<{ what?: { reference?: string } }> });
     const emergency = trail.filter((e) => e.purposeOfEvent?.some((p) => p.coding.some((c) => c.code === 'BTG')));

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { notification, toAuditEvent } from '../../src/audit/audit-trail.js';
+import { notification, toAuditEvent, toAuditRecord } from '../../src/audit/audit-event.js';
 import { validateResource } from '../../src/fhir/validation/validate.js';
 import type { Principal } from '../../src/auth/principal.js';
 
@@ -13,13 +13,18 @@ const system: Principal = { ...practitioner, kind: 'system', fhirUser: undefined
 
 t.test('every AuditEvent the trail builds is valid R4', async (t) => {
   for (const [principal, allowed, purpose] of [[practitioner, true, 'BTG'], [app, false, undefined], [system, true, undefined]] as const) {
-    const event = toAuditEvent({
+    const record = toAuditRecord({
       principal, action: 'r', interaction: 'read', resourceType: 'Observation', id: 'o1', compartments: ['Patient/helene'],
       allowed, rule: 'test', reason: 'because', purpose, requestId: 'req-1', address: '127.0.0.1',
-    }, '2026-11-23T10:00:00.000Z');
+    }, 'ae-1', Date.parse('2026-11-23T10:00:00.000Z'));
+    // The compact record is what the audit log keeps: it must survive a JSON round trip unchanged.
+    const event = toAuditEvent(JSON.parse(JSON.stringify(record)) as typeof record);
     const errors = validateResource(event).filter((i) => i.severity === 'error');
     t.same(errors, [], `${principal.kind} ${allowed ? 'allowed' : 'refused'}`);
     t.equal(event.outcome, allowed ? '0' : '4');
+    t.equal(event.id, 'ae-1');
+    t.equal(event.recorded, '2026-11-23T10:00:00.000Z');
+    t.same(event.entity?.map((e) => e.what?.reference), ['Observation/o1', 'Patient/helene']);
   }
 });
 

@@ -1,5 +1,5 @@
 import type { Communication } from '@medplum/fhirtypes';
-import { notification } from '../../audit/audit-trail.js';
+import { notification } from '../../audit/audit-event.js';
 import type { Repository } from '../../store/repository.js';
 import type { VersionRecord } from '../../store/engine.js';
 

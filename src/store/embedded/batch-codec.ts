@@ -17,6 +17,11 @@ interface BatchMeta {
   /** byte length of each record's json, same order */
   l?: number[];
   kv?: KvOp[];
+  /**
+   * byte length of each put's value, same order, when the values follow the
+   * record texts (frames written before this field carry `v` inside `kv`)
+   */
+  vl?: number[];
 }
 
 /*
@@ -40,7 +45,22 @@ export function encodeBatch(batch: Batch): Buffer {
       texts.push(text);
     }
   }
-  if (batch.kv.length > 0) meta.kv = batch.kv;
+  if (batch.kv.length > 0) {
+    // Values out of line too: a large value (an audit log batch) is not escaped into the meta.
+    meta.kv = [];
+    meta.vl = [];
+    for (const op of batch.kv) {
+      if (op.op === 'put') {
+        const { v, ...rest } = op;
+        const text = Buffer.from(v, 'utf8');
+        meta.kv.push(rest as KvOp);
+        meta.vl.push(text.length);
+        texts.push(text);
+      } else {
+        meta.kv.push(op);
+      }
+    }
+  }
   const metaText = Buffer.from(JSON.stringify(meta), 'utf8');
   const head = Buffer.allocUnsafe(4);
   head.writeUInt32LE(metaText.length, 0);
@@ -57,7 +77,17 @@ export function decodeBatch(payload: Buffer): Batch {
     records.push(withJson(rs[i]!, payload.toString('utf8', at, at + length)));
     at += length;
   }
-  return { records, kv: meta.kv ?? [] };
+  const kv = meta.kv ?? [];
+  if (meta.vl) {
+    let slot = 0;
+    for (const op of kv) {
+      if (op.op !== 'put') continue;
+      const length = meta.vl[slot++]!;
+      op.v = payload.toString('utf8', at, at + length);
+      at += length;
+    }
+  }
+  return { records, kv };
 }
 
 /** The record at position `slot` of a batch payload. */

@@ -1,0 +1,120 @@
+import type { AuditEvent, AuditEventAgent, AuditEventEntity, Communication } from '@medplum/fhirtypes';
+import type { Principal } from '../auth/principal.js';
+import type { Interaction } from '../auth/scopes.js';
+
+/** One access decision, as the policy's caller reports it. */
+export interface AuditInput {
+  principal: Principal;
+  action: Interaction | 'e';
+  /** FHIR interaction name (read, vread, search-type, create, ...). */
+  interaction: string;
+  resourceType: string;
+  id?: string;
+  compartments: string[];
+  allowed: boolean;
+  rule: string;
+  reason: string;
+  /** v3-ActReason code, e.g. BTG for break-the-glass. */
+  purpose?: string;
+  requestId: string;
+  address?: string;
+}
+
+/**
+ * The compact, durable form of one AuditEvent: what the audit log keeps until
+ * the event is materialised as a FHIR resource. Plain JSON, a few hundred bytes.
+ */
+export interface AuditRecord {
+  /** The AuditEvent's id, chosen when the access happens so that materialising twice writes it once. */
+  eventId: string;
+  /** When the access happened (epoch ms): AuditEvent.recorded, not the time of materialisation. */
+  recorded: number;
+  who: Pick<Principal, 'kind' | 'clientId' | 'subject' | 'fhirUser'>;
+  action: AuditInput['action'];
+  interaction: string;
+  resourceType: string;
+  /** The resources concerned ('Type/id'), in the order the request met them. */
+  resources: string[];
+  compartments: string[];
+  allowed: boolean;
+  rule: string;
+  reason: string;
+  purpose?: string;
+  requestId: string;
+  address?: string;
+}
+
+export function toAuditRecord(input: AuditInput, eventId: string, recorded: number): AuditRecord {
+  const { principal } = input;
+  // Field by field rather than spread: this runs once per audited request.
+  const record: AuditRecord = {
+    eventId,
+    recorded,
+    who: { kind: principal.kind, clientId: principal.clientId, subject: principal.subject, fhirUser: principal.fhirUser },
+    action: input.action,
+    interaction: input.interaction,
+    resourceType: input.resourceType,
+    resources: input.id ? [`${input.resourceType}/${input.id}`] : [],
+    compartments: input.compartments.slice(),
+    allowed: input.allowed,
+    rule: input.rule,
+    reason: input.reason,
+    requestId: input.requestId,
+  };
+  if (input.purpose) record.purpose = input.purpose;
+  if (input.address) record.address = input.address;
+  return record;
+}
+
+const ACTION_CODES: Record<AuditInput['action'], AuditEvent['action']> = { c: 'C', r: 'R', u: 'U', d: 'D', s: 'E', e: 'E' };
+const ENTITY_TYPES = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+
+/** The AuditEvent resource of one record (test/unit/audit-event-shape.test.ts keeps it valid R4). */
+export function toAuditEvent(record: AuditRecord): AuditEvent {
+  const { who: principal } = record;
+  const who: AuditEventAgent['who'] = principal.fhirUser
+    ? { reference: principal.fhirUser }
+    : { identifier: { system: 'urn:carnet:client-id', value: principal.clientId }, display: principal.clientId };
+  const agents: AuditEventAgent[] = [{
+    who,
+    requestor: true,
+    altId: principal.subject,
+    ...(record.address ? { network: { address: record.address, type: '2' as const } } : {}),
+  }];
+  if (principal.fhirUser && principal.kind === 'app') {
+    agents.push({ who: { identifier: { system: 'urn:carnet:client-id', value: principal.clientId } }, requestor: false });
+  }
+  const entities: AuditEventEntity[] = record.resources.map((reference) => ({ what: { reference }, type: { system: ENTITY_TYPES, code: '2' } }));
+  for (const patient of record.compartments) entities.push({ what: { reference: patient }, type: { system: ENTITY_TYPES, code: '1' } });
+  return {
+    resourceType: 'AuditEvent',
+    id: record.eventId,
+    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
+    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: record.interaction }],
+    action: ACTION_CODES[record.action],
+    recorded: new Date(record.recorded).toISOString(),
+    outcome: record.allowed ? '0' : '4',
+    outcomeDesc: `${record.allowed ? 'allowed' : 'refused'} by rule ${record.rule}: ${record.reason}`,
+    ...(record.purpose ? { purposeOfEvent: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: record.purpose }] }] } : {}),
+    agent: agents,
+    source: { observer: { display: 'carnet' }, site: record.requestId },
+    entity: entities.length ? entities : undefined,
+  };
+}
+
+/** The system under which the server's own notifications are categorised. */
+export const NOTIFICATION_SYSTEM = 'https://carnet.dev/fhir/CodeSystem/notification-type';
+
+/** A notification from the system to a patient's space (read by the holder's apps as Communications). */
+export function notification(patient: string, recipients: string[], code: string, text: string, sent: string): Communication {
+  return {
+    resourceType: 'Communication',
+    status: 'completed',
+    category: [{ coding: [{ system: NOTIFICATION_SYSTEM, code }] }],
+    subject: { reference: patient },
+    recipient: recipients.map((reference) => ({ reference })),
+    sender: { display: 'carnet' },
+    sent,
+    payload: [{ contentString: text }],
+  };
+}

@@ -1,0 +1,23 @@
+import type { FastifyRequest } from 'fastify';
+
+const SYSTEM_LEVEL_READS = new Set(['/fhir', '/fhir/_history', '/fhir/_search']);
+const WILDCARD_INCLUDE = /[?&]_(?:rev)?include(?::iterate)?=(?:\*|%2A)/i;
+
+/**
+ * Whether answering this FHIR request could show AuditEvents: the type named
+ * anywhere in it (path, _type, _include, _has, a _search form), a system-level
+ * search or history, or a wildcard include. Such requests wait for the audit
+ * trail to settle first; a false positive only costs that wait.
+ */
+export function mayReadAuditEvents(request: FastifyRequest): boolean {
+  const { url } = request;
+  if (url.includes('AuditEvent')) return true;
+  const path = url.split('?', 1)[0]!.replace(/\/+$/, '');
+  if (SYSTEM_LEVEL_READS.has(path) && (request.method === 'GET' || path.endsWith('/_search'))) return true;
+  if (WILDCARD_INCLUDE.test(url)) return true;
+  if (path.endsWith('/_search') && request.body && typeof request.body === 'object') {
+    const form = JSON.stringify(request.body);
+    return form.includes('AuditEvent') || form.includes('"*"');
+  }
+  return false;
+}

@@ -1,0 +1,123 @@
+import t from 'tap';
+import type { Test } from 'tap';
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { AUDIT_LOG_NS, AuditTrail } from '../../src/audit/audit-trail.js';
+import type { AuditTrailOptions } from '../../src/audit/audit-trail.js';
+import type { AuditRecord } from '../../src/audit/audit-event.js';
+import type { Principal } from '../../src/auth/principal.js';
+import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
+import type { StoreEngine } from '../../src/store/engine.js';
+import { Repository } from '../../src/store/repository.js';
+import { tempDir } from '../helpers/tokens.js';
+
+const quiet = { warn: () => undefined, info: () => undefined };
+const logger = { error: () => undefined } as never;
+const system: Principal = { kind: 'system', clientId: 'dpi', subject: 'dpi', scopes: [], scope: 'system/*.rs', tokenId: 'jti-1', expiresAt: 0 };
+
+async function openStore(t: Test, dataDir?: string): Promise<{ engine: StoreEngine; repository: Repository; dataDir: string }> {
+  const dir = dataDir ?? (await tempDir(t, 'carnet-audit-'));
+  const engine = createEmbeddedEngine({ dataDir: dir, log: quiet });
+  await engine.open();
+  return { engine, repository: new Repository({ engine, validate: () => [], search: { defaultCount: 20, maxCount: 1000 } }), dataDir: dir };
+}
+
+function trail(repository: Repository, options: AuditTrailOptions = {}): AuditTrail {
+  // Background work off unless a test asks for it: each test drives materialisation itself.
+  return new AuditTrail(repository, logger, { idleAfterMs: 60_000, ...options });
+}
+
+function read(audit: AuditTrail, request: string, id: string, patient = 'Patient/p1'): void {
+  audit.record({ principal: system, action: 'r', interaction: 'read', resourceType: 'Observation', id, compartments: [patient], allowed: true, rule: 'system-scope', reason: 'scope', requestId: request });
+}
+
+async function events(engine: StoreEngine): Promise<AuditEvent[]> {
+  const found = await engine.find({ types: ['AuditEvent'], filter: {}, sort: [['id', 1]], limit: 1000 });
+  return found.map((r) => JSON.parse(r.json) as AuditEvent);
+}
+
+async function eventually(t: Test, what: string, check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return void t.pass(what);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.fail(what);
+}
+
+t.test('an access is an AuditEvent once the trail settles, with the time of the access', async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  let now = Date.parse('2026-11-23T08:00:00.000Z');
+  const audit = trail(repository, { now: () => now });
+  read(audit, 'req-1', 'o1');
+  now += 60_000;
+  t.same(await events(engine), [], 'nothing is materialised on the request path');
+  await audit.settle();
+  const [event, ...others] = await events(engine);
+  t.same(others, []);
+  t.equal(event?.recorded, '2026-11-23T08:00:00.000Z', 'recorded is when the access happened, not when it was materialised');
+  t.same(event?.entity?.map((e) => e.what?.reference), ['Observation/o1', 'Patient/p1']);
+  t.same(await engine.kv.list(AUDIT_LOG_NS), [], 'the audit log is emptied once materialised');
+});
+
+t.test('decisions of one request about the same patient share one AuditEvent', async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  const audit = trail(repository);
+  read(audit, 'req-1', 'o1');
+  read(audit, 'req-1', 'o2');
+  read(audit, 'req-1', 'o1');
+  read(audit, 'req-2', 'o3');
+  read(audit, 'req-1', 'o4', 'Patient/p2');
+  await audit.settle();
+  const found = await events(engine);
+  t.equal(found.length, 3);
+  const first = found.find((e) => e.source?.site === 'req-1' && e.entity?.some((x) => x.what?.reference === 'Patient/p1'));
+  t.same(first?.entity?.map((e) => e.what?.reference), ['Observation/o1', 'Observation/o2', 'Patient/p1']);
+});
+
+t.test('accesses logged before a stop are materialised after the restart, each once', async (t) => {
+  const first = await openStore(t);
+  const before = trail(first.repository);
+  read(before, 'req-1', 'o1');
+  read(before, 'req-2', 'o2');
+  await before.close();
+  const logged = await first.engine.kv.list<AuditRecord[]>(AUDIT_LOG_NS);
+  t.equal(logged.length, 1, 'close makes the records durable in the audit log');
+  t.same(await events(first.engine), [], 'without materialising them');
+  await first.engine.close();
+
+  const second = await openStore(t, first.dataDir);
+  t.teardown(() => second.engine.close());
+  const after = trail(second.repository);
+  await after.start();
+  await after.settle();
+  t.same((await events(second.engine)).map((e) => e.source?.site).sort(), ['req-1', 'req-2']);
+
+  // A crash between the AuditEvents' commit and the log's cleanup leaves the batch behind: materialised again, it writes nothing twice.
+  await second.engine.kv.put(AUDIT_LOG_NS, logged[0]!.key, logged[0]!.value);
+  const again = trail(second.repository);
+  await again.settle();
+  t.equal((await events(second.engine)).length, 2);
+  t.same(await second.engine.kv.list(AUDIT_LOG_NS), []);
+});
+
+t.test('the backlog is materialised in the background when the server is quiet', async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  const audit = trail(repository, { persistAfterMs: 5, idleAfterMs: 20 });
+  t.teardown(() => audit.close());
+  read(audit, 'req-1', 'o1');
+  await eventually(t, 'materialised without anyone asking', async () => (await events(engine)).length === 1);
+  t.equal(audit.pendingEvents, 0);
+});
+
+t.test('under constant load, a backlog over its bound is materialised anyway', async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  const audit = trail(repository, { persistAfterMs: 5, idleAfterMs: 20, maxBacklog: 2 });
+  t.teardown(() => audit.close());
+  const busy = setInterval(() => audit.touch(), 1);
+  t.teardown(() => clearInterval(busy));
+  for (let i = 0; i < 5; i++) read(audit, `req-${i}`, `o${i}`);
+  await eventually(t, 'materialised while busy', async () => (await events(engine)).length >= 3);
+});
