@@ -12,9 +12,10 @@ const WILDCARD_INCLUDE = /[?&]_(?:rev)?include(?::iterate)?=(?:\*|%2A)/i;
 export function mayReadAuditEvents(request: FastifyRequest): boolean {
   const { url } = request;
   if (url.includes('AuditEvent')) return true;
-  const path = url.split('?', 1)[0]!.replace(/\/+$/, '');
+  const q = url.indexOf('?');
+  const path = (q < 0 ? url : url.slice(0, q)).replace(/\/+$/, '');
   if (SYSTEM_LEVEL_READS.has(path) && (request.method === 'GET' || path.endsWith('/_search'))) return true;
-  if (WILDCARD_INCLUDE.test(url)) return true;
+  if (q >= 0 && WILDCARD_INCLUDE.test(url)) return true;
   if (path.endsWith('/_search') && request.body && typeof request.body === 'object') {
     const form = JSON.stringify(request.body);
     return form.includes('AuditEvent') || form.includes('"*"');

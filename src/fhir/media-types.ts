@@ -20,6 +20,9 @@ const FORMAT_ALIASES: Record<string, string> = {
   html: 'text/html',
 };
 
+/** Accept header -> the type chosen ('' when none fits). */
+const negotiated = new Map<string, string>();
+
 /**
  * Picks the response media type from `_format` (which wins, as the spec says)
  * or `Accept`. Throws 406 when the client accepts nothing we produce.
@@ -31,10 +34,17 @@ export function negotiateFhirType(accept: string | undefined, format: string | u
     throw new NotAcceptableError(`_format ${format.slice(0, 80)} is not supported: this server produces application/fhir+json`);
   }
   if (!accept || accept.trim() === '') return FHIR_JSON;
-  const chosen = new Negotiator({ headers: { accept: withoutParameters(accept) } }).mediaType(PRODUCIBLE);
+  // Clients send the same few Accept headers again and again.
+  let chosen = negotiated.get(accept);
+  if (chosen === undefined) {
+    chosen = new Negotiator({ headers: { accept: withoutParameters(accept) } }).mediaType(PRODUCIBLE) ?? '';
+    if (negotiated.size >= 1000) negotiated.clear();
+    negotiated.set(accept, chosen);
+  }
   if (!chosen) throw new NotAcceptableError(`Accept ${accept.slice(0, 120)} cannot be satisfied: this server produces application/fhir+json`);
   return `${chosen}; charset=utf-8`;
 }
+
 
 /** True when the client accepts this exact media type (Binary's raw bytes). */
 export function accepts(accept: string | undefined, mediaType: string): boolean {

@@ -31,10 +31,23 @@ export function responseType(request: FastifyRequest): string {
   return negotiateFhirType(request.headers.accept, typeof format === 'string' ? format : undefined);
 }
 
+/** HTTP dates by second: formatting one costs more than the rest of a read's headers. */
+const httpDates = new Map<number, string>();
+
+function httpDate(ts: number): string {
+  const second = Math.floor(ts / 1000);
+  let text = httpDates.get(second);
+  if (text === undefined) {
+    if (httpDates.size >= 10_000) httpDates.clear();
+    httpDates.set(second, (text = new Date(second * 1000).toUTCString()));
+  }
+  return text;
+}
+
 export function versionHeaders(reply: FastifyReply, record: VersionRecord): FastifyReply {
   return reply
     .header('etag', `W/"${record.vid}"`)
-    .header('last-modified', new Date(record.ts).toUTCString());
+    .header('last-modified', httpDate(record.ts));
 }
 
 /**

@@ -30,13 +30,21 @@ export function observeCommits(engine: StoreEngine, onError: (err: unknown) => v
       }
     }
   };
-  const observed = new Proxy(engine, {
-    get(target, property) {
-      if (property === 'commit') return commit;
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  // A plain delegate rather than a Proxy: reads go through it on every request.
+  const observed: StoreEngine = {
+    kind: engine.kind,
+    open: () => engine.open(),
+    close: () => engine.close(),
+    isReady: () => engine.isReady(),
+    current: (type, id) => engine.current(type, id),
+    version: (type, id, vid) => engine.version(type, id, vid),
+    commit,
+    find: (query) => engine.find(query),
+    count: (query) => engine.count(query),
+    history: (query) => engine.history(query),
+    kv: engine.kv,
+    blobs: engine.blobs,
+  };
   return {
     engine: observed,
     feed: {
