@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { mingoQuery } from '../store/lazy-mingo.js';
+import { compiledQuery, mingoQuery } from '../store/lazy-mingo.js';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { Principal } from '../auth/principal.js';
 import type { Interaction, ResourceScope } from '../auth/scopes.js';
@@ -193,7 +193,7 @@ function scopeQueryFilter(scopes: ResourceScope[], action: Interaction, type: st
 async function checkScopeQueries(principal: Principal, action: Interaction, record: NonNullable<Target['record']>): Promise<Decision | undefined> {
   const filter = scopeQueryFilter(principal.scopes, action, record.type);
   if (filter === undefined) return undefined;
-  if (filter !== null && new (await mingoQuery())(filter).test(record as unknown as Record<string, unknown>)) return undefined;
+  if (filter !== null && compiledQuery(await mingoQuery(), filter).test(record as unknown as Record<string, unknown>)) return undefined;
   return { allow: false, rule: 'scope-query', reason: `the resource is outside the search restriction of the granted ${ACTION_NAMES[action]} scopes` };
 }
 

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Query } from 'mingo';
-import { mingoQuery } from '../lazy-mingo.js';
+import { compiledQuery, mingoQuery } from '../lazy-mingo.js';
 import { VersionConflictError } from '../../errors.js';
 import type {
   BlobStore,
@@ -178,11 +178,11 @@ class EmbeddedEngine implements StoreEngine {
   private matching(query: Omit<FindQuery, 'sort' | 'limit'>, Mingo: typeof Query): VersionRecord[] {
     this.openJournal();
     const { types, filter } = query;
-    const test = Object.keys(filter).length > 0 ? new Mingo<VersionRecord>(filter as never) : undefined;
+    const test = Object.keys(filter).length > 0 ? compiledQuery(Mingo, filter) : undefined;
     const narrowing = this.table.index.narrow(filter, (ids) => this.table.byIds(types, ids));
     const out: VersionRecord[] = [];
     for (const state of this.table.candidates(types, narrowing)) {
-      if (!test || test.test(state.current)) out.push(state.current);
+      if (!test || test.test(state.current as unknown as Record<string, unknown>)) out.push(state.current);
     }
     return out;
   }
