@@ -179,9 +179,8 @@ class EmbeddedEngine implements StoreEngine {
     this.openJournal();
     const { types, filter } = query;
     const test = Object.keys(filter).length > 0 ? compiledQuery(Mingo, filter) : undefined;
-    const narrowing = this.table.index.narrow(filter, (ids) => this.table.byIds(types, ids));
     const out: VersionRecord[] = [];
-    for (const state of this.table.candidates(types, narrowing)) {
+    for (const state of this.table.candidates(types, filter)) {
       if (!test || test.test(state.current as unknown as Record<string, unknown>)) out.push(state.current);
     }
     return out;

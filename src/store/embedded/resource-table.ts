@@ -1,5 +1,5 @@
-import type { HistoryQuery, VersionRecord } from '../engine.js';
-import { SecondaryIndex, type Narrowing } from './secondary-index.js';
+import type { Filter, HistoryQuery, VersionRecord } from '../engine.js';
+import { SecondaryIndex } from './secondary-index.js';
 import { StringPool } from './string-pool.js';
 
 /** Where a version lives: its journal frame and its position in that batch. */
@@ -29,7 +29,12 @@ export class ResourceTable {
   private readonly byType = new Map<string, Map<string, ResourceState>>();
   private readonly historyAll: VersionRef[] = [];
   private readonly historyByType = new Map<string, VersionRef[]>();
-  readonly index = new SecondaryIndex<ResourceState>();
+  /**
+   * One secondary index per type: a patient's postings for Observation then
+   * hold Observations only, not the AuditEvents that pile up in the same
+   * compartment with every access.
+   */
+  private readonly indexes = new Map<string, SecondaryIndex<ResourceState>>();
   private readonly strings = new StringPool();
 
   get(type: string, id: string): ResourceState | undefined {
@@ -45,15 +50,17 @@ export class ResourceTable {
     this.strings.internRecord(record);
     let ids = this.byType.get(record.type);
     if (!ids) this.byType.set(record.type, (ids = new Map()));
+    let index = this.indexes.get(record.type);
+    if (!index) this.indexes.set(record.type, (index = new SecondaryIndex()));
     let state = ids.get(record.id);
     if (state) {
-      if (!state.current.deleted) this.index.remove(state, state.current);
+      if (!state.current.deleted) index.remove(state, state.current);
       state.current = record;
     } else {
       state = { current: record, versions: [] };
       ids.set(record.id, state);
     }
-    if (!record.deleted) this.index.add(state, record);
+    if (!record.deleted) index.add(state, record);
     const ref: VersionRef = { hk: record.hk, ts: record.ts, vid: record.vid, resource: state, frame, slot };
     insertByKey(state.versions, ref, (r) => r.vid);
     insertByKey(this.historyAll, ref, (r) => r.hk);
@@ -62,12 +69,20 @@ export class ResourceTable {
     insertByKey(typed, ref, (r) => r.hk);
   }
 
-  /** Current non-deleted states of `types` (all types when empty) a filter may match. */
-  candidates(types: string[], narrowing: Narrowing<ResourceState> | undefined): Iterable<ResourceState> {
-    const typeSet = types.length > 0 ? new Set(types) : undefined;
-    if (narrowing) return filterStates(narrowing.items(), typeSet);
-    const maps = typeSet ? [...typeSet].map((t) => this.byType.get(t)) : [...this.byType.values()];
-    return filterStates(concatMaps(maps), undefined);
+  /**
+   * Current non-deleted states of `types` (all types when empty) that `filter`
+   * may match: per type, the narrowing its index offers, or every state of
+   * the type when the filter gives the index no handle.
+   */
+  *candidates(types: string[], filter: Filter): Iterable<ResourceState> {
+    for (const type of types.length > 0 ? new Set(types) : this.byType.keys()) {
+      const states = this.byType.get(type);
+      if (!states) continue;
+      const narrowing = this.indexes.get(type)?.narrow(filter, (ids) => this.byIds([type], ids));
+      for (const state of narrowing ? narrowing.items() : states.values()) {
+        if (!state.current.deleted) yield state;
+      }
+    }
   }
 
   /** States for `id` conditions, across the given types (all when empty). */
@@ -114,18 +129,6 @@ export class ResourceTable {
     }
     return out;
   }
-}
-
-function* filterStates(states: Iterable<ResourceState>, types: Set<string> | undefined): Iterable<ResourceState> {
-  for (const state of states) {
-    if (state.current.deleted) continue;
-    if (types && !types.has(state.current.type)) continue;
-    yield state;
-  }
-}
-
-function* concatMaps(maps: Array<Map<string, ResourceState> | undefined>): Iterable<ResourceState> {
-  for (const map of maps) if (map) yield* map.values();
 }
 
 function compareKeys(a: string, b: string): number {
