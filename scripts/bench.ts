@@ -3,7 +3,8 @@
  * in one run, on this machine, with the same payloads. Each server runs in its
  * own process; this process generates the load. Results go to BENCHMARKS.md.
  *
- * Options (env): BENCH_SECONDS (per measurement, default 5), BENCH_OBSERVATIONS
+ * Options (env): BENCH_SECONDS (per measurement, default 5), BENCH_ROUNDS
+ * (alternating bare/carnet rounds per measure, default 3), BENCH_OBSERVATIONS
  * (search corpus size, default 100000), BENCH_CONNECTIONS (default 16).
  */
 import { spawn } from 'node:child_process';
@@ -29,6 +30,7 @@ const root = path.resolve(here, '..', '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const OBSERVATIONS = Number(process.env.BENCH_OBSERVATIONS ?? 100_000);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const PATIENTS = 1000;
 const CODES = ['29463-7', '8302-2', '8867-4', '8310-5', '2708-6', '9279-1', '2345-7', '85354-9', '39156-5', '4548-4'];
 
@@ -71,6 +73,33 @@ async function load(base: string, next: () => { path: string; method?: 'GET' | '
 }
 
 interface AuditSettle { events: number; seconds: number }
+
+/** A measure's median run, and carnet / bare per round. */
+interface Paired { bare: Measure; carnet: Measure; ratios: number[] }
+
+function medianRun(runs: Measure[]): Measure {
+  return [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]!;
+}
+
+/**
+ * Bare and carnet alternately, ROUNDS times: the servers and the load
+ * generator share 2 cores, and single runs move by ±15%; the median run and
+ * the spread of the per-round ratios are reported.
+ */
+async function paired(bare: () => Promise<Measure>, carnet: () => Promise<Measure>, afterCarnet: () => Promise<void> = async () => undefined): Promise<Paired> {
+  const bares: Measure[] = [];
+  const carnets: Measure[] = [];
+  const ratios: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const b = await bare();
+    const c = await carnet();
+    await afterCarnet();
+    bares.push(b);
+    carnets.push(c);
+    ratios.push(c.rps / b.rps);
+  }
+  return { bare: medianRun(bares), carnet: medianRun(carnets), ratios };
+}
 
 /**
  * carnet materialises the AuditEvents of a run after it (audit/audit-trail.ts):
@@ -157,19 +186,25 @@ async function main(): Promise<void> {
   }
   let n = 0;
   const reads = (name: 'bare' | 'carnet') => () => ({ path: `/fhir/Observation/${seedIds[name][n++ % 1000]}` });
-  results.readBare = await load(bareUrl, reads('bare'), {}, SECONDS, CONNECTIONS);
   let audited = (await settleAudit(carnetUrl, auth, 0)).total;
-  results.readCarnet = await load(carnetUrl, reads('carnet'), auth, SECONDS, CONNECTIONS);
   const settled: Record<string, AuditSettle> = {};
-  settled.read = await settleAudit(carnetUrl, auth, audited);
-  audited += settled.read.events;
+  /** Waits for the AuditEvents of a carnet run, adding their count and time to `run`'s row. */
+  const settleAfter = (run: string) => async () => {
+    const a = await settleAudit(carnetUrl, auth, audited);
+    audited = a.total;
+    const sum = (settled[run] ??= { events: 0, seconds: 0 });
+    sum.events += a.events;
+    sum.seconds += a.seconds;
+  };
+  results.read = await paired(() => load(bareUrl, reads('bare'), {}, SECONDS, CONNECTIONS), () => load(carnetUrl, reads('carnet'), auth, SECONDS, CONNECTIONS), settleAfter('read'));
   const creates = () => ({ path: '/fhir/Observation', method: 'POST' as const, body: JSON.stringify(observation(n % PATIENTS, n++)) });
-  results.createBare = await load(bareUrl, creates, {}, SECONDS, CONNECTIONS);
-  results.createCarnet = await load(carnetUrl, creates, auth, SECONDS, CONNECTIONS);
-  settled.create = await settleAudit(carnetUrl, auth, audited);
-  audited += settled.create.events;
-  results.transactions = await benchTransactions(carnetUrl, auth, SECONDS, CONNECTIONS);
-  settled.transaction = await settleAudit(carnetUrl, auth, audited);
+  results.create = await paired(() => load(bareUrl, creates, {}, SECONDS, CONNECTIONS), () => load(carnetUrl, creates, auth, SECONDS, CONNECTIONS), settleAfter('create'));
+  const transactionRuns: Array<{ bundlesPerSecond: number; p99: number; errors: number }> = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    transactionRuns.push(await benchTransactions(carnetUrl, auth, SECONDS, CONNECTIONS));
+    await settleAfter('transaction')();
+  }
+  results.transactions = transactionRuns.sort((a, b) => a.bundlesPerSecond - b.bundlesPerSecond)[Math.floor(ROUNDS / 2)];
   results.settled = settled;
 
   // 4. search by patient + code with OBSERVATIONS stored: seeded through the
@@ -194,8 +229,11 @@ async function main(): Promise<void> {
   carnet = startChild(['dist/src/main.js'], carnetEnv);
   results.startupWithCorpusMs = await waitForAnswer(`${carnetUrl}/fhir/metadata`, t0);
   const rssFull = await rssMiB(carnet.pid!);
-  results.bytesPerResource = Math.round(((rssFull - rssEmpty) * 1024 * 1024) / (OBSERVATIONS + PATIENTS + 2000));
   const auth2 = { authorization: `Bearer ${await token()}` };
+  // Every current resource counts: the corpus, the earlier runs' creates, and their AuditEvents.
+  const stored = await request(`${carnetUrl}/fhir?_summary=count`, { headers: auth2 }).then((res) => res.body.json()) as { total: number };
+  results.storedResources = stored.total;
+  results.bytesPerResource = Math.round(((rssFull - rssEmpty) * 1024 * 1024) / stored.total);
 
   await request(`${bareUrl}/fhir/Observation`, { method: 'GET' }).then((r) => r.body.text());
   for (let i = 0; i < OBSERVATIONS; i += 500) {
@@ -207,9 +245,10 @@ async function main(): Promise<void> {
     const p = n++ % PATIENTS;
     return { path: `/fhir/Observation?patient=p${p}&code=${encodeURIComponent('http://loinc.org|29463-7')}${extra}` };
   };
-  results.searchBare = await load(bareUrl, search(''), {}, SECONDS, CONNECTIONS);
   await settleAudit(carnetUrl, auth2, 0);
-  results.searchCarnet = await load(carnetUrl, search(''), auth2, SECONDS, CONNECTIONS);
+  results.search = await paired(() => load(bareUrl, search(''), {}, SECONDS, CONNECTIONS), () => load(carnetUrl, search(''), auth2, SECONDS, CONNECTIONS), async () => {
+    await settleAudit(carnetUrl, auth2, 0);
+  });
   results.searchCarnetLatency = await load(carnetUrl, search(''), auth2, SECONDS, 1);
   results.searchSortedLatency = await load(carnetUrl, search('&_sort=-date&_count=50'), auth2, SECONDS, 1);
 
@@ -222,28 +261,34 @@ async function main(): Promise<void> {
 
 async function writeReport(r: Record<string, unknown>): Promise<void> {
   const m = (k: string) => r[k] as Measure;
-  const ratio = (a: string, b: string) => `${Math.round((m(a).rps / m(b).rps) * 100)}%`;
+  const pair = (k: string) => r[k] as Paired;
+  const pct = (x: number) => `${Math.round(x * 100)}%`;
+  const ratio = (k: string) => {
+    const { ratios } = pair(k);
+    const sorted = [...ratios].sort((a, b) => a - b);
+    return ratios.length > 1 ? `${pct(sorted[Math.floor(sorted.length / 2)]!)} (${pct(sorted[0]!)}–${pct(sorted[sorted.length - 1]!)})` : pct(sorted[0]!);
+  };
   const fmt = (x: Measure) => `${x.rps.toFixed(0)} req/s, p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms${x.errors ? `, ${x.errors} errors` : ''}`;
   const tx = r.transactions as { bundlesPerSecond: number; p99: number; errors: number };
   const lines = [
     '# Benchmarks',
     '',
     `Produced by \`npm run bench\` (scripts/bench.ts) on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}.`,
-    `Each measurement runs ${SECONDS} s with ${CONNECTIONS} connections (latency rows: 1 connection). The bare route is a Fastify server holding JSON in a Map (scripts/bench-bare-server.ts); carnet runs with authentication, the access policy, audit, full validation, index extraction and its fsynced journal (embedded engine). Audit records are durable within 50 ms of each access; their AuditEvent resources are materialised once the server is quiet, so each run is followed by a search on AuditEvent that waits for them (timed, rows below) before the next measurement starts.`,
+    `Each measurement runs ${SECONDS} s with ${CONNECTIONS} connections (latency rows: 1 connection); bare and carnet alternate ${ROUNDS} times per measure, the table shows the median run, and the ratio column the median of the per-round ratios (lowest–highest). The bare route is a Fastify server holding JSON in a Map (scripts/bench-bare-server.ts); carnet runs with authentication, the access policy, audit, full validation, index extraction and its fsynced journal (embedded engine). Audit records are durable within 50 ms of each access; their AuditEvent resources are materialised once the server is quiet, so each run is followed by a search on AuditEvent that waits for them (timed, rows below) before the next measurement starts.`,
     '',
     '| measure | bare Fastify | carnet | carnet / bare | target |',
     '| --- | --- | --- | --- | --- |',
-    `| read by id | ${fmt(m('readBare'))} | ${fmt(m('readCarnet'))} | ${ratio('readCarnet', 'readBare')} | >= 70% |`,
-    `| create (validated, indexed, durable) | ${fmt(m('createBare'))} | ${fmt(m('createCarnet'))} | ${ratio('createCarnet', 'createBare')} | >= 35% |`,
-    `| search patient + code, ${OBSERVATIONS} Observations | ${fmt(m('searchBare'))} | ${fmt(m('searchCarnet'))} | ${ratio('searchCarnet', 'searchBare')} | >= 50% |`,
+    `| read by id | ${fmt(pair('read').bare)} | ${fmt(pair('read').carnet)} | ${ratio('read')} | >= 70% |`,
+    `| create (validated, indexed, durable) | ${fmt(pair('create').bare)} | ${fmt(pair('create').carnet)} | ${ratio('create')} | >= 35% |`,
+    `| search patient + code, ${OBSERVATIONS} Observations | ${fmt(pair('search').bare)} | ${fmt(pair('search').carnet)} | ${ratio('search')} | >= 50% |`,
     `| search latency (1 connection) | | ${fmt(m('searchCarnetLatency'))} | | p99 < 20 ms |`,
     `| search + \`_sort=-date&_count=50\` latency | | ${fmt(m('searchSortedLatency'))} | | p99 < 20 ms |`,
     `| 20-entry validated transaction | | ${tx.bundlesPerSecond.toFixed(0)} Bundles/s, p99 ${tx.p99.toFixed(2)} ms${tx.errors ? `, ${tx.errors} errors` : ''} | | >= 400 Bundles/s |`,
     ...(r.validation as Array<{ name: string; medianMicros: number }>).map((v) => `| validation of a ${v.name} (in process) | | median ${v.medianMicros.toFixed(1)} µs | | < 50 µs |`),
-    ...Object.entries(r.settled as Record<string, AuditSettle>).map(([run, a]) => `| AuditEvents of the ${run} run, materialised after it | | ${a.events} in ${a.seconds.toFixed(1)} s (${(a.events / Math.max(a.seconds, 0.001)).toFixed(0)}/s) | | |`),
+    ...Object.entries(r.settled as Record<string, AuditSettle>).map(([run, a]) => `| AuditEvents of the ${run} runs, materialised after them | | ${a.events} in ${a.seconds.toFixed(1)} s (${(a.events / Math.max(a.seconds, 0.001)).toFixed(0)}/s) | | |`),
     `| start-up to first answered request (empty) | | ${(r.startupMs as number).toFixed(0)} ms | | < 1500 ms |`,
     `| start-up with the search corpus stored | | ${(r.startupWithCorpusMs as number).toFixed(0)} ms | | |`,
-    `| memory per stored resource (RSS growth / resources) | | ${r.bytesPerResource as number} bytes | | |`,
+    `| memory per stored resource (RSS growth / ${r.storedResources as number} resources after restart) | | ${r.bytesPerResource as number} bytes | | |`,
     '',
     `Seeding ${OBSERVATIONS} Observations and ${PATIENTS} Patients through the repository (validation + indexing + journal, batches of 1000) took ${(r.seedSeconds as number).toFixed(1)} s.`,
     '',

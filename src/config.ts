@@ -33,6 +33,11 @@ export interface Config {
   subscriptionRetryMs: number;
   /** Profiles every resource of a type must meet (REQUIRED_PROFILES="Type=url[,url];Type2=url"). */
   requiredProfiles: Record<string, string[]>;
+  /**
+   * Audit records that may wait to become AuditEvents before they are
+   * materialised even under load (audit/audit-trail.ts); they are kept in memory.
+   */
+  auditMaxBacklog: number;
 }
 
 const schema = {
@@ -56,9 +61,10 @@ const schema = {
     subscriptionMaxAttempts: { type: 'integer', minimum: 1, maximum: 20 },
     subscriptionRetryMs: { type: 'integer', minimum: 1 },
     requiredProfiles: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string', pattern: '^https?://' } } },
+    auditMaxBacklog: { type: 'integer', minimum: 0 },
   },
   required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit', 'bundleMaxEntries',
-    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles'],
+    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog'],
   additionalProperties: false,
 } as const;
 
@@ -92,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     requiredProfiles: parseRequiredProfiles(env.REQUIRED_PROFILES),
     subscriptionMaxAttempts: intOf(env.SUBSCRIPTION_MAX_ATTEMPTS, 5),
     subscriptionRetryMs: intOf(env.SUBSCRIPTION_RETRY_MS, 1000),
+    auditMaxBacklog: intOf(env.AUDIT_MAX_BACKLOG, 100_000),
     ...overrides,
   };
   if (overrides.publicUrl) config.fhirBase = `${config.publicUrl}/fhir`;

@@ -67,7 +67,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
     fhirBase: config.fhirBase,
   });
-  const audit = new AuditTrail(repository, app.log, { now: options.now });
+  const audit = new AuditTrail(repository, app.log, { now: options.now, maxBacklog: config.auditMaxBacklog });
   app.decorate('config', config);
   app.decorate('engine', engine);
   app.decorate('repository', repository);
