@@ -20,6 +20,8 @@ t.test('compiled queries answer each filter for itself, cached or not', async (t
   t.same(ids({ $and: [{ id: 'a' }, { comp: 'Patient/b' }] }), []);
   t.same(ids({ id: { $nin: ['a'] }, 'idx.name.f': { $exists: true } }), ['b']);
   // Past the cache's bound, evicted filters compile again and still answer right.
-  for (let i = 0; i < 2100; i++) t.equal(ids({ id: i % 2 ? 'a' : 'b', n: { $ne: i } }).join(), i % 2 ? 'a' : 'b');
+  const wrong: number[] = [];
+  for (let i = 0; i < 2100; i++) if (ids({ id: i % 2 ? 'a' : 'b', n: { $ne: i } }).join() !== (i % 2 ? 'a' : 'b')) wrong.push(i);
+  t.same(wrong, [], 'every one of 2,100 distinct filters answered right');
   t.same(ids({ 'idx.name': { $elemMatch: { f: { $regex: '^dup' } } } }), ['a']);
 });
