@@ -24,24 +24,14 @@ export interface AuditInput {
  * The compact, durable form of one AuditEvent: what the audit log keeps until
  * the event is materialised as a FHIR resource. Plain JSON, a few hundred bytes.
  */
-export interface AuditRecord {
+export interface AuditRecord extends Omit<AuditInput, 'principal' | 'id'> {
   /** The AuditEvent's id, chosen when the access happens so that materialising twice writes it once. */
   eventId: string;
   /** When the access happened (epoch ms): AuditEvent.recorded, not the time of materialisation. */
   recorded: number;
   who: Pick<Principal, 'kind' | 'clientId' | 'subject' | 'fhirUser'>;
-  action: AuditInput['action'];
-  interaction: string;
-  resourceType: string;
   /** The resources concerned ('Type/id'), in the order the request met them. */
   resources: string[];
-  compartments: string[];
-  allowed: boolean;
-  rule: string;
-  reason: string;
-  purpose?: string;
-  requestId: string;
-  address?: string;
 }
 
 export function toAuditRecord(input: AuditInput, eventId: string, recorded: number): AuditRecord {
