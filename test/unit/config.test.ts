@@ -1,0 +1,49 @@
+import path from 'node:path';
+import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+
+t.test('defaults: a server on 127.0.0.1:8080 with its data in ./data', async (t) => {
+  const config = loadConfig({});
+  t.equal(config.host, '127.0.0.1');
+  t.equal(config.port, 8080);
+  t.equal(config.dataDir, path.resolve('./data'));
+  t.equal(config.publicUrl, 'http://127.0.0.1:8080');
+  t.equal(config.fhirBase, 'http://127.0.0.1:8080/fhir');
+  t.equal(config.mongodbUrl, undefined);
+  t.equal(config.logLevel, 'info');
+  t.equal(config.auditMaxBacklog, 100_000);
+  t.ok(Object.isFrozen(config), 'read once, never changed');
+});
+
+t.test('the environment sets every value; the public URL loses its trailing slash', async (t) => {
+  const config = loadConfig({
+    HOST: '0.0.0.0', PORT: '9090', PUBLIC_URL: 'https://carnet.example/', DATA_DIR: '/srv/carnet', MONGODB_URL: 'mongodb://db:27017/?replicaSet=rs0',
+    LOG_LEVEL: 'warn', AUDIT_MAX_BACKLOG: '0', BUNDLE_MAX_ENTRIES: '100', REQUIRED_PROFILES: 'DocumentReference=https://carnet.dev/fhir/StructureDefinition/carnet-document',
+  });
+  t.equal(config.port, 9090);
+  t.equal(config.publicUrl, 'https://carnet.example');
+  t.equal(config.fhirBase, 'https://carnet.example/fhir');
+  t.equal(config.dataDir, '/srv/carnet');
+  t.equal(config.mongodbUrl, 'mongodb://db:27017/?replicaSet=rs0');
+  t.equal(config.logLevel, 'warn');
+  t.equal(config.auditMaxBacklog, 0);
+  t.equal(config.bundleMaxEntries, 100);
+  t.same(config.requiredProfiles, { DocumentReference: ['https://carnet.dev/fhir/StructureDefinition/carnet-document'] });
+});
+
+t.test('wrong values stop the start with every problem listed', async (t) => {
+  let message = '';
+  try {
+    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', AUDIT_MAX_BACKLOG: '-1', MONGODB_URL: 'postgres://x' });
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  t.match(message, /^Invalid configuration:/);
+  for (const field of ['/port', '/logLevel', '/auditMaxBacklog', '/mongodbUrl']) t.match(message, field);
+});
+
+t.test('overrides win over the environment, and the FHIR base follows an overridden public URL', async (t) => {
+  const config = loadConfig({ PORT: '9090', PUBLIC_URL: 'http://ignored' }, { port: 0, publicUrl: 'http://carnet.test' });
+  t.equal(config.port, 0);
+  t.equal(config.fhirBase, 'http://carnet.test/fhir');
+});
