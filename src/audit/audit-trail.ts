@@ -71,6 +71,8 @@ export class AuditTrail {
   private chain: Promise<void> = Promise.resolve();
   private lastActivity = 0;
   private closed = false;
+  /** Whether the operators were told the backlog passed its bound (told again after it halves). */
+  private overBound = false;
 
   constructor(private readonly repository: Repository, private readonly log: FastifyBaseLogger, options: AuditTrailOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -166,6 +168,10 @@ export class AuditTrail {
       await this.repository.engine.kv.put(AUDIT_LOG_NS, key, records);
       this.logged.push({ key, records, done: 0 });
       this.backlog += records.length;
+      if (this.backlog > this.maxBacklog && !this.overBound) {
+        this.overBound = true;
+        this.log.warn({ backlog: this.backlog, maxBacklog: this.maxBacklog }, 'audit trail: backlog over its bound, AuditEvents are now materialised under load (AUDIT_MAX_BACKLOG)');
+      }
       this.scheduleIdleWork();
     });
   }
@@ -188,6 +194,7 @@ export class AuditTrail {
     await this.commitEvents(chunk);
     batch.done += chunk.length;
     this.backlog -= chunk.length;
+    if (this.backlog <= this.maxBacklog / 2) this.overBound = false;
     if (batch.done >= batch.records.length) {
       await this.repository.engine.kv.delete(AUDIT_LOG_NS, batch.key);
       this.logged.shift();

@@ -114,10 +114,13 @@ t.test('the backlog is materialised in the background when the server is quiet',
 t.test('under constant load, a backlog over its bound is materialised anyway', async (t) => {
   const { engine, repository } = await openStore(t);
   t.teardown(() => engine.close());
-  const audit = trail(repository, { persistAfterMs: 5, idleAfterMs: 20, maxBacklog: 2 });
+  const warnings: string[] = [];
+  const audit = new AuditTrail(repository, { error: () => undefined, warn: (_o: unknown, msg: string) => warnings.push(msg) } as never, { persistAfterMs: 5, idleAfterMs: 20, maxBacklog: 2 });
   t.teardown(() => audit.close());
   const busy = setInterval(() => audit.touch(), 1);
   t.teardown(() => clearInterval(busy));
   for (let i = 0; i < 5; i++) read(audit, `req-${i}`, `o${i}`);
   await eventually(t, 'materialised while busy', async () => (await events(engine)).length >= 3);
+  t.equal(warnings.length, 1, 'operators are told once');
+  t.match(warnings[0], /backlog over its bound/);
 });
