@@ -159,7 +159,7 @@ async function noticeEmergencyAccess(request: FastifyRequest, principal: Princip
   if (!fresh.length) return;
   const facts = await factsFor(request, fresh, now);
   for (const p of fresh) told.add(p);
-  request.server.audit.emergencyAccess(principal, fresh.map((patient) => ({ patient, doctors: [...(facts.get(patient)?.generalPractitioners ?? [])] })), breakTheGlassReason(request) ?? '');
+  await request.server.audit.emergencyAccess(principal, fresh.map((patient) => ({ patient, doctors: [...(facts.get(patient)?.generalPractitioners ?? [])] })), breakTheGlassReason(request) ?? '');
 }
 
 function breakTheGlassReason(request: FastifyRequest): string | undefined {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Communication } from '@medplum/fhirtypes';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { VersionConflictError } from '../errors.js';
@@ -61,7 +60,6 @@ export class AuditTrail {
   private queue: AuditRecord[] = [];
   /** Records of the current queue by request and decision, so one request's many decisions share one AuditEvent. */
   private byRequest = new Map<string, AuditRecord>();
-  private notices: Communication[] = [];
   /** Durable in the log, not yet (entirely) AuditEvents. */
   private logged: LoggedBatch[] = [];
   private backlog = 0;
@@ -112,16 +110,20 @@ export class AuditTrail {
 
   /**
    * Break-the-glass: besides the AuditEvent (purpose BTG), the holder and their
-   * regular doctor are told, through a notification Communication in the space
-   * (written at once: it is rare and the holder must see it).
+   * regular doctor are told, through a notification Communication in the space,
+   * written before the emergency access is answered (it is rare, and the holder
+   * must be able to see it at once).
    */
-  emergencyAccess(principal: Principal, notices: Array<{ patient: string; doctors: string[] }>, reason: string): void {
+  async emergencyAccess(principal: Principal, notices: Array<{ patient: string; doctors: string[] }>, reason: string): Promise<void> {
     const who = principal.fhirUser ?? principal.clientId;
-    for (const { patient, doctors } of notices) {
-      this.notices.push(notification(patient, [patient, ...doctors], 'emergency-access',
-        `Accès en urgence à votre espace par ${who} : ${reason} / Emergency access to your space by ${who}: ${reason}`, new Date(this.now()).toISOString()));
+    const sent = new Date(this.now()).toISOString();
+    const communications = notices.map(({ patient, doctors }) => notification(patient, [patient, ...doctors], 'emergency-access',
+      `Accès en urgence à votre espace par ${who} : ${reason} / Emergency access to your space by ${who}: ${reason}`, sent));
+    try {
+      await this.repository.commit(await Promise.all(communications.map((c) => this.repository.prepareCreate(c, { trusted: true }))));
+    } catch (err) {
+      this.log.error({ err }, 'audit trail: emergency access notification could not be written');
     }
-    this.persistTimer ??= setTimeout(() => void this.persist(), 20);
   }
 
   /** Picks up batches a previous run (or a replica that stopped) left unmaterialised. */
@@ -156,14 +158,10 @@ export class AuditTrail {
     if (this.persistTimer) clearTimeout(this.persistTimer);
     this.persistTimer = undefined;
     const records = this.queue;
-    const notices = this.notices;
     this.queue = [];
-    this.notices = [];
     this.byRequest = new Map();
-    if (records.length === 0 && notices.length === 0) return this.chain;
+    if (records.length === 0) return this.chain;
     return this.enqueue(async () => {
-      if (notices.length) await this.repository.commit(await Promise.all(notices.map((c) => this.repository.prepareCreate(c, { trusted: true }))));
-      if (records.length === 0) return;
       const key = `${this.now().toString(36).padStart(9, '0')}-${randomUUID()}`;
       await this.repository.engine.kv.put(AUDIT_LOG_NS, key, records);
       this.logged.push({ key, records, done: 0 });
