@@ -20,7 +20,9 @@ export type Fault =
   /** Ignores the scopes of the caller's token: any bearer gets full access. */
   | 'leak-hidden'
   /** Serves document reads and searches with full access, whoever asks: masked documents leak to professionals. */
-  | 'leak-masked';
+  | 'leak-masked'
+  /** Serves emergency (break-the-glass) requests with full access, outside the policy: no BTG audit, objections ignored. */
+  | 'btg-unchecked';
 
 export interface FaultProxy {
   /** The proxy's origin, e.g. http://127.0.0.1:40123 */
@@ -60,6 +62,11 @@ export async function startFaultProxy(options: {
     if (fault === 'leak-hidden' && headers.authorization && !isPublicPath(path)) headers.authorization = `Bearer ${await options.privilegedToken()}`;
 
     if (fault === 'leak-masked' && headers.authorization && req.method === 'GET' && /^\/fhir\/DocumentReference\b/.test(path)) {
+      headers.authorization = `Bearer ${await options.privilegedToken()}`;
+    }
+
+    if (fault === 'btg-unchecked' && headers['x-break-the-glass']) {
+      delete headers['x-break-the-glass'];
       headers.authorization = `Bearer ${await options.privilegedToken()}`;
     }
 

@@ -1,10 +1,12 @@
 import t from 'tap';
+import type { Test } from 'tap';
 import { requestBackendToken } from '../../conformance/auth/backend-services.js';
 import type { SpaceActors } from '../../conformance/auth/space-actors.js';
 import { runConformance } from '../../conformance/runner/run-suites.js';
 import type { CheckResult, RunResult } from '../../conformance/runner/types.js';
 import { selectSuites } from '../../conformance/suites/index.js';
 import { startFaultProxy } from './fault-proxy.js';
+import type { Fault } from './fault-proxy.js';
 import { startServer } from './server-process.js';
 import { ehrLaunch, userToken } from './user-tokens.js';
 
@@ -33,7 +35,7 @@ const actors: SpaceActors = {
   professionalRef: 'Practitioner/dr-petit',
 };
 
-const CHECKED = ['space.masked-from-professionals', 'space.invisible-to-patient', 'space.regular-doctor', 'space.blocked-professional', 'space.access-history', 'space.document-origin'];
+const CHECKED = ['space.masked-from-professionals', 'space.invisible-to-patient', 'space.regular-doctor', 'space.blocked-professional', 'space.break-the-glass', 'space.access-history', 'space.document-origin'];
 
 function byId(run: RunResult): Map<string, CheckResult> {
   return new Map(run.suites.flatMap((s) => s.checks).map((c) => [c.id, c]));
@@ -60,14 +62,25 @@ t.test('without actors, each check is skipped naming the missing option', async 
   t.match(results.get('space.masked-from-professionals')?.message, /--space-professional-token, --space-professional-ref/);
 });
 
-t.test('fault leak-masked is reported by the masked-document check', async (t) => {
-  const proxy = await startFaultProxy({ target: server.url, fault: 'leak-masked', privilegedToken });
+/** Runs one space check against the server behind a fault-injecting proxy. */
+async function behindFault(t: Test, fault: Fault, checkId: string): Promise<CheckResult | undefined> {
+  const proxy = await startFaultProxy({ target: server.url, fault, privilegedToken });
   t.teardown(() => proxy.close());
   const suite = selectSuites(['space'])[0]!;
-  const only = { ...suite, checks: suite.checks.filter((c) => c.id === 'space.masked-from-professionals') };
+  const only = { ...suite, checks: suite.checks.filter((c) => c.id === checkId) };
   const run = await runConformance({ base: `${proxy.origin}/fhir`, suites: [only], auth: { ...auth, spaceActors: actors } });
-  const r = byId(run).get('space.masked-from-professionals');
+  return byId(run).get(checkId);
+}
+
+t.test('fault leak-masked is reported by the masked-document check', async (t) => {
+  const r = await behindFault(t, 'leak-masked', 'space.masked-from-professionals');
   t.equal(r?.outcome, 'failed');
   t.match(r?.message, /MASQUE_PS/);
   t.ok(r?.exchanges.length, 'the exchanges are kept as evidence');
+});
+
+t.test('emergency access served outside the policy is reported by the break-the-glass check', async (t) => {
+  const r = await behindFault(t, 'btg-unchecked', 'space.break-the-glass');
+  t.equal(r?.outcome, 'failed');
+  t.match(r?.message, /BTG/);
 });

@@ -1,9 +1,9 @@
-import type { AuditEvent, Bundle, Consent, DocumentReference } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Communication, Consent, DocumentReference } from '@medplum/fhirtypes';
 import type { CheckContext } from '../../runner/check-context.js';
 import type { HttpResponse } from '../../runner/http-client.js';
 import { fixture } from '../../runner/suite.js';
-import { createResource, resourcesOf } from '../fhir-helpers.js';
-import { consentFor, DOCUMENT_CLASS_SYSTEM, PATIENT_CLASS, patientDocument, professionalDocument, requireActors, seedSpace } from './fixtures.js';
+import { createResource, resourcesOf, unique } from '../fhir-helpers.js';
+import { BREAK_THE_GLASS_HEADER, consentFor, DOCUMENT_CLASS_SYSTEM, emergencyObjection, PATIENT_CLASS, patientDocument, professionalDocument, requireActors, seedSpace } from './fixtures.js';
 import type { SpaceFixtures } from './fixtures.js';
 
 export interface SpaceState {
@@ -114,6 +114,49 @@ export async function accessHistory(ctx: CheckContext, state: SpaceState): Promi
   const del = await ctx.http.request({ method: 'DELETE', path: `AuditEvent/${event.id}`, auth: as(a.patientToken) });
   ctx.expectStatus(del, [403, 405], 'the patient deletes an AuditEvent of their space');
   ctx.expectStatus(await ctx.http.get(`AuditEvent/${event.id}`, { auth: as(a.patientToken) }), 200, 'the AuditEvent is still there after the refused delete');
+}
+
+export async function breakTheGlass(ctx: CheckContext, state: SpaceState): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'professionalToken', 'professionalRef']);
+  const { plain } = await state.fixtures(ctx);
+  // Without the patient's permits (this run's and any earlier one's), the professional has no
+  // access to the space: emergency access is what is left. They are restored afterwards.
+  const found = await ctx.http.get('Consent', { query: { patient: a.patientId, actor: a.professionalRef, status: 'active', _count: '100' } });
+  ctx.expectStatus(found, 200, `search Consent?patient=${a.patientId}&actor=${a.professionalRef}&status=active`);
+  const permits = resourcesOf<Consent>([ctx.resource<Bundle>(found, 'Bundle')], 'Consent').filter((c) => c.provision?.type === 'permit');
+  for (const permit of permits) await ctx.http.request({ method: 'PUT', path: `Consent/${permit.id}`, body: { ...permit, status: 'inactive' } });
+  let objection: Consent | undefined;
+  try {
+    const control = await readAs(ctx, plain, a.professionalToken);
+    if (control.status === 200) ctx.skip('the professional reaches the space without any permit Consent (care team?): emergency access cannot be exercised');
+    ctx.expectStatus(control, [403, 404], 'the professional, no longer permitted, reads a document of the space (control)');
+    const reason = unique(ctx, 'emergency');
+    const emergency = { [BREAK_THE_GLASS_HEADER]: reason };
+    const read = await ctx.http.get(`DocumentReference/${plain.id}`, { auth: as(a.professionalToken), headers: emergency });
+    ctx.expectStatus(read, 200, `the professional reads the document with ${BREAK_THE_GLASS_HEADER}`);
+
+    const trail = await ctx.http.get('AuditEvent', { query: { patient: a.patientId, entity: `DocumentReference/${plain.id}`, _count: '100' } });
+    ctx.expectStatus(trail, 200, `search AuditEvent?patient=${a.patientId}&entity=DocumentReference/${plain.id}`);
+    const btg = resourcesOf<AuditEvent>([ctx.resource<Bundle>(trail, 'Bundle')], 'AuditEvent')
+      .filter((e) => (e.purposeOfEvent ?? []).some((p) => (p.coding ?? []).some((c) => c.code === 'BTG')));
+    ctx.expect(btg.length > 0, 'no AuditEvent with purpose BTG names the document read in an emergency');
+
+    const notices = await ctx.http.get('Communication', { query: { subject: `Patient/${a.patientId}`, _count: '200' } });
+    ctx.expectStatus(notices, 200, `search Communication?subject=Patient/${a.patientId}`);
+    const told = resourcesOf<Communication>([ctx.resource<Bundle>(notices, 'Bundle')], 'Communication').filter((c) =>
+      (c.category ?? []).some((k) => (k.coding ?? []).some((x) => x.code === 'emergency-access'))
+      && (c.recipient ?? []).some((r) => r.reference === `Patient/${a.patientId}`)
+      && (c.payload ?? []).some((p) => p.contentString?.includes(reason)));
+    ctx.expect(told.length > 0, 'the holder was not told of the emergency access (no Communication of category emergency-access to them, with the reason given)');
+
+    objection = await createResource<Consent>(ctx, emergencyObjection(ctx, a.patientId), 'create the patient\'s objection to emergency access (deny, purpose BTG)');
+    const refused = await ctx.http.get(`DocumentReference/${plain.id}`, { auth: as(a.professionalToken), headers: emergency });
+    ctx.expectStatus(refused, 403, 'emergency access after the patient objected to it');
+  } finally {
+    // Leave the space as the run found it: objection lifted, the professional permitted again.
+    if (objection) await ctx.http.request({ method: 'PUT', path: `Consent/${objection.id}`, body: { ...objection, status: 'inactive' } });
+    for (const permit of permits) await ctx.http.request({ method: 'PUT', path: `Consent/${permit.id}`, body: { ...permit, status: 'active' } });
+  }
 }
 
 export async function documentOrigin(ctx: CheckContext): Promise<void> {

@@ -8,6 +8,8 @@ export const VISIBILITY_SYSTEM = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutV
 export const DOCUMENT_CLASS_SYSTEM = 'https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument';
 export const PATIENT_DOCUMENT_TYPE_SYSTEM = 'https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire';
 export const PATIENT_CLASS = '90';
+/** How a professional asks for emergency access (README "Who may see what"), the reason as value. */
+export const BREAK_THE_GLASS_HEADER = 'x-break-the-glass';
 
 export type ActorField = keyof SpaceActors;
 const OPTION: Record<ActorField, string> = {
@@ -64,6 +66,12 @@ export function consentFor(ctx: CheckContext, patientId: string, practitioner: s
     policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: type === 'permit' ? 'OPTIN' : 'OPTOUT' }] },
     provision: { type, actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference: practitioner } }] },
   };
+}
+
+/** The patient's objection to emergency access: a deny with purpose BTG. */
+export function emergencyObjection(ctx: CheckContext, patientId: string): Consent {
+  const consent = consentFor(ctx, patientId, '', 'deny');
+  return { ...consent, provision: { type: 'deny', purpose: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'BTG' }] } };
 }
 
 export interface SpaceFixtures {

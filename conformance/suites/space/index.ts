@@ -2,7 +2,7 @@ import { defineSuite } from '../../runner/suite.js';
 import type { Check } from '../../runner/suite.js';
 import { systemScope } from '../../runner/target.js';
 import type { Requirement } from '../../runner/types.js';
-import { accessHistory, blockedProfessional, createSpaceState, documentOrigin, invisibleToPatient, maskedFromProfessionals, regularDoctor } from './checks.js';
+import { accessHistory, blockedProfessional, breakTheGlass, createSpaceState, documentOrigin, invisibleToPatient, maskedFromProfessionals, regularDoctor } from './checks.js';
 import type { SpaceState } from './checks.js';
 
 const SPEC = 'Health space rules (carnet DOMAIN)';
@@ -45,6 +45,7 @@ const RUNS: Record<string, Check<SpaceState>['run']> = {
   'invisible-to-patient': invisibleToPatient,
   'regular-doctor': regularDoctor,
   'blocked-professional': blockedProfessional,
+  'break-the-glass': breakTheGlass,
   'access-history': accessHistory,
   'document-origin': documentOrigin,
 };
