@@ -35,7 +35,7 @@ const actors: SpaceActors = {
   professionalRef: 'Practitioner/dr-petit',
 };
 
-const CHECKED = ['space.masked-from-professionals', 'space.invisible-to-patient', 'space.regular-doctor', 'space.blocked-professional', 'space.break-the-glass', 'space.access-history', 'space.document-origin'];
+const CHECKED = ['space.masked-from-professionals', 'space.invisible-to-patient', 'space.regular-doctor', 'space.blocked-professional', 'space.break-the-glass', 'space.access-history', 'space.app-consent', 'space.document-origin'];
 
 function byId(run: RunResult): Map<string, CheckResult> {
   return new Map(run.suites.flatMap((s) => s.checks).map((c) => [c.id, c]));
@@ -83,4 +83,10 @@ t.test('emergency access served outside the policy is reported by the break-the-
   const r = await behindFault(t, 'btg-unchecked', 'space.break-the-glass');
   t.equal(r?.outcome, 'failed');
   t.match(r?.message, /BTG/);
+});
+
+t.test('an app still served after the patient withdrew their consent is reported by the app-consent check', async (t) => {
+  const r = await behindFault(t, 'leak-hidden', 'space.app-consent');
+  t.equal(r?.outcome, 'failed');
+  t.match(r?.message, /withdrew their consent/);
 });

@@ -1,8 +1,9 @@
+import { decodeJwt } from 'jose';
 import type { AuditEvent, Bundle, Communication, Consent, DocumentReference } from '@medplum/fhirtypes';
 import type { CheckContext } from '../../runner/check-context.js';
 import type { HttpResponse } from '../../runner/http-client.js';
 import { fixture } from '../../runner/suite.js';
-import { createResource, resourcesOf, unique } from '../fhir-helpers.js';
+import { allPages, createResource, resourcesOf, unique } from '../fhir-helpers.js';
 import { BREAK_THE_GLASS_HEADER, consentFor, DOCUMENT_CLASS_SYSTEM, emergencyObjection, PATIENT_CLASS, patientDocument, professionalDocument, requireActors, seedSpace } from './fixtures.js';
 import type { SpaceFixtures } from './fixtures.js';
 
@@ -155,6 +156,47 @@ export async function breakTheGlass(ctx: CheckContext, state: SpaceState): Promi
   } finally {
     // Leave the space as the run found it: objection lifted, the professional permitted again.
     if (objection) await ctx.http.request({ method: 'PUT', path: `Consent/${objection.id}`, body: { ...objection, status: 'inactive' } });
+    for (const permit of permits) await ctx.http.request({ method: 'PUT', path: `Consent/${permit.id}`, body: { ...permit, status: 'active' } });
+  }
+}
+
+/** The OAuth client a JWT access token was issued to (RFC 9068 `client_id`), when the token is a readable JWT. */
+function clientOf(token: string): string | undefined {
+  try {
+    const claim = decodeJwt(token).client_id;
+    return typeof claim === 'string' && claim ? claim : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Active permits of the patient naming the app by its client id (README "Who may see what"). */
+async function appPermits(ctx: CheckContext, patientId: string, clientId: string): Promise<Consent[]> {
+  const res = await ctx.http.get('Consent', { query: { patient: patientId, status: 'active', _count: '200' } });
+  ctx.expectStatus(res, 200, `search Consent?patient=${patientId}&status=active`);
+  return resourcesOf<Consent>(await allPages(ctx, ctx.resource<Bundle>(res, 'Bundle'), 'the patient\'s active Consents'), 'Consent')
+    .filter((c) => c.provision?.type === 'permit' && (c.provision.actor ?? []).some((a) => a.reference?.identifier?.value === clientId));
+}
+
+export async function appConsent(ctx: CheckContext, state: SpaceState): Promise<void> {
+  const a = requireActors(ctx, ['patientId', 'patientToken']);
+  const { plain } = await state.fixtures(ctx);
+  const clientId = clientOf(a.patientToken) ?? ctx.skip('the patient token is not a JWT with a client_id claim: the kit cannot tell which app acts for the patient');
+  ctx.expectStatus(await readAs(ctx, plain, a.patientToken), 200, `the app ${clientId} reads a document of the space for the patient (control)`);
+  const permits = await appPermits(ctx, a.patientId, clientId);
+  if (permits.length === 0) ctx.skip(`no active Consent of Patient/${a.patientId} names ${clientId}: the patient token is not a catalogue app's`);
+  for (const permit of permits) await ctx.http.request({ method: 'PUT', path: `Consent/${permit.id}`, body: { ...permit, status: 'inactive' } });
+  try {
+    ctx.expectStatus(await readAs(ctx, plain, a.patientToken), [401, 403], `the app reads the space after the patient withdrew their consent to ${clientId}`);
+    const search = await ctx.http.get('DocumentReference', { query: { patient: a.patientId }, auth: as(a.patientToken) });
+    // Refused, or answered with nothing of the space: either way nothing leaks.
+    ctx.expectStatus(search, [200, 401, 403], 'the app searches the space after the withdrawal');
+    if (search.status === 200) {
+      const found = resourcesOf<DocumentReference>([ctx.resource<Bundle>(search, 'Bundle')], 'DocumentReference');
+      ctx.expect(found.length === 0, `the app's search returns ${found.length} document(s) of the space after the patient withdrew their consent`);
+    }
+  } finally {
+    // Consent given again: the check leaves the app as it found it.
     for (const permit of permits) await ctx.http.request({ method: 'PUT', path: `Consent/${permit.id}`, body: { ...permit, status: 'active' } });
   }
 }

@@ -2,7 +2,7 @@ import { defineSuite } from '../../runner/suite.js';
 import type { Check } from '../../runner/suite.js';
 import { systemScope } from '../../runner/target.js';
 import type { Requirement } from '../../runner/types.js';
-import { accessHistory, blockedProfessional, breakTheGlass, createSpaceState, documentOrigin, invisibleToPatient, maskedFromProfessionals, regularDoctor } from './checks.js';
+import { accessHistory, appConsent, blockedProfessional, breakTheGlass, createSpaceState, documentOrigin, invisibleToPatient, maskedFromProfessionals, regularDoctor } from './checks.js';
 import type { SpaceState } from './checks.js';
 
 const SPEC = 'Health space rules (carnet DOMAIN)';
@@ -47,6 +47,7 @@ const RUNS: Record<string, Check<SpaceState>['run']> = {
   'blocked-professional': blockedProfessional,
   'break-the-glass': breakTheGlass,
   'access-history': accessHistory,
+  'app-consent': appConsent,
   'document-origin': documentOrigin,
 };
 const NOT_ON_SERVER = new Set(['patient-cannot-start-thread']);
