@@ -16,9 +16,13 @@ export interface SpaceActors {
   professionalRef?: string;
   /** A user token of the holder's regular doctor (Patient.generalPractitioner). */
   doctorToken?: string;
+  /** A minor's Patient id, for the legal-representative rule. */
+  minorId?: string;
+  /** A user token of a legal representative of that minor, acting for the minor. */
+  representativeToken?: string;
 }
 
-const FIELDS: readonly (keyof SpaceActors)[] = ['patientId', 'patientToken', 'professionalToken', 'professionalRef', 'doctorToken'];
+const FIELDS: readonly (keyof SpaceActors)[] = ['patientId', 'patientToken', 'professionalToken', 'professionalRef', 'doctorToken', 'minorId', 'representativeToken'];
 
 /** Reads `--space-actors FILE`: a JSON object with the fields of SpaceActors (all optional strings). */
 export async function loadSpaceActorsFile(file: string): Promise<SpaceActors> {

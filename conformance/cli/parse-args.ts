@@ -20,6 +20,8 @@ export interface CliOptions {
   spaceProfessionalToken?: string;
   spaceProfessionalRef?: string;
   spaceDoctorToken?: string;
+  spaceMinorId?: string;
+  spaceRepresentativeToken?: string;
   spaceActors?: string;
   help: boolean;
 }
@@ -44,7 +46,9 @@ export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
   --space-professional-token TOKEN   a user token of a professional who is not the regular doctor
   --space-professional-ref REF       that professional's Practitioner/<id>
   --space-doctor-token TOKEN         a user token of the patient's regular doctor
-  --space-actors FILE    JSON { patientId, patientToken, professionalToken, professionalRef, doctorToken }
+  --space-minor-id ID                a minor's Patient id (legal-representative rule)
+  --space-representative-token TOKEN a user token of that minor's legal representative
+  --space-actors FILE    JSON { patientId, patientToken, professionalToken, professionalRef, doctorToken, minorId, representativeToken }
                          (options given on the command line win)
   -h, --help             show this help
 `;
@@ -78,6 +82,8 @@ export function parseCli(argv: string[]): CliOptions {
         'space-professional-token': { type: 'string' },
         'space-professional-ref': { type: 'string' },
         'space-doctor-token': { type: 'string' },
+        'space-minor-id': { type: 'string' },
+        'space-representative-token': { type: 'string' },
         'space-actors': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -127,6 +133,8 @@ export function parseCli(argv: string[]): CliOptions {
     spaceProfessionalToken: v['space-professional-token'],
     spaceProfessionalRef: ref,
     spaceDoctorToken: v['space-doctor-token'],
+    spaceMinorId: v['space-minor-id'],
+    spaceRepresentativeToken: v['space-representative-token'],
     spaceActors: v['space-actors'],
     help: false,
   };

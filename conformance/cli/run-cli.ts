@@ -62,6 +62,8 @@ async function spaceActors(o: CliOptions): Promise<SpaceActors> {
     professionalToken: o.spaceProfessionalToken,
     professionalRef: o.spaceProfessionalRef,
     doctorToken: o.spaceDoctorToken,
+    minorId: o.spaceMinorId?.replace(/^Patient\//, ''),
+    representativeToken: o.spaceRepresentativeToken,
   };
   const out: SpaceActors = { ...fromFile };
   for (const [k, v] of Object.entries(given) as [keyof SpaceActors, string | undefined][]) if (v) out[k] = v;

@@ -2,6 +2,10 @@ import t from 'tap';
 import { parseCli } from '../../conformance/cli/parse-args.js';
 import { runCli } from '../../conformance/cli/run-cli.js';
 import { Writable } from 'node:stream';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadSpaceActorsFile } from '../../conformance/auth/space-actors.js';
 
 t.test('command line: defaults and validation', async (t) => {
   const o = parseCli(['--base', 'https://fhir.example/fhir/', '--suite', 'rest,search', '--suite', 'smart']);
@@ -17,6 +21,22 @@ t.test('command line: defaults and validation', async (t) => {
   t.throws(() => parseCli(['--base', 'http://x', '--token', 'a', '--private-key', 'k.json']), { name: 'UsageError' });
   t.throws(() => parseCli(['--base', 'http://x', '--app-client-id', 'a']), { name: 'UsageError' });
   t.throws(() => parseCli(['--base', 'http://x', '--bogus']), { name: 'UsageError' });
+});
+
+t.test('command line: the space suite\'s actors, from options and from a file', async (t) => {
+  const o = parseCli(['--base', 'http://x/fhir', '--space-patient-id', 'Patient/helene', '--space-minor-id', 'leo', '--space-representative-token', 'rep-token',
+    '--space-professional-ref', 'Practitioner/dr-petit']);
+  t.equal(o.spacePatientId, 'Patient/helene');
+  t.equal(o.spaceMinorId, 'leo');
+  t.equal(o.spaceRepresentativeToken, 'rep-token');
+  t.throws(() => parseCli(['--base', 'http://x/fhir', '--space-professional-ref', 'Patient/1']), { name: 'UsageError' });
+  const dir = await mkdtemp(path.join(tmpdir(), 'carnet-actors-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'actors.json');
+  await writeFile(file, JSON.stringify({ patientId: 'helene', minorId: 'leo', representativeToken: 'rep-token', unknownField: 'ignored' }));
+  t.same(await loadSpaceActorsFile(file), { patientId: 'helene', minorId: 'leo', representativeToken: 'rep-token' });
+  await writeFile(file, JSON.stringify({ minorId: 42 }));
+  await t.rejects(loadSpaceActorsFile(file), /minorId must be a non-empty string/);
 });
 
 function sink(): Writable & { text: string } {

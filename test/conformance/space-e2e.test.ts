@@ -33,9 +33,11 @@ const actors: SpaceActors = {
   doctorToken: await professional('dr.martin'),
   professionalToken: await professional('dr.petit'),
   professionalRef: 'Practitioner/dr-petit',
+  minorId: 'leo',
+  representativeToken: await userToken({ ...app, username: 'helene.parent', scope: 'launch/patient patient/*.rs' }),
 };
 
-const CHECKED = ['space.masked-from-professionals', 'space.invisible-to-patient', 'space.regular-doctor', 'space.blocked-professional', 'space.break-the-glass', 'space.access-history', 'space.app-consent', 'space.document-origin'];
+const CHECKED = ['space.masked-from-professionals', 'space.invisible-to-patient', 'space.invisible-to-representatives', 'space.regular-doctor', 'space.blocked-professional', 'space.break-the-glass', 'space.access-history', 'space.app-consent', 'space.document-origin'];
 
 function byId(run: RunResult): Map<string, CheckResult> {
   return new Map(run.suites.flatMap((s) => s.checks).map((c) => [c.id, c]));
@@ -89,4 +91,10 @@ t.test('an app still served after the patient withdrew their consent is reported
   const r = await behindFault(t, 'leak-hidden', 'space.app-consent');
   t.equal(r?.outcome, 'failed');
   t.match(r?.message, /withdrew their consent/);
+});
+
+t.test('a document hidden from legal representatives that leaks to one is reported', async (t) => {
+  const r = await behindFault(t, 'leak-hidden', 'space.invisible-to-representatives');
+  t.equal(r?.outcome, 'failed');
+  t.match(r?.message, /INVISIBLE_REPRESENTANTS_LEGAUX/);
 });

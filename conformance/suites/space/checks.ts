@@ -82,6 +82,18 @@ export async function invisibleToPatient(ctx: CheckContext, state: SpaceState): 
   ctx.expect(!ids.has(hidden.id!), `the patient's search returns the INVISIBLE_PATIENT document ${hidden.id}`);
 }
 
+export async function invisibleToRepresentatives(ctx: CheckContext): Promise<void> {
+  const a = requireActors(ctx, ['minorId', 'representativeToken']);
+  // The minor's own documents, written by the run as a professional-side client.
+  const plain = await createResource(ctx, professionalDocument(ctx, a.minorId), 'create an unlabelled DocumentReference in the minor\'s space');
+  const hidden = await createResource(ctx, professionalDocument(ctx, a.minorId, 'INVISIBLE_REPRESENTANTS_LEGAUX'), 'create an INVISIBLE_REPRESENTANTS_LEGAUX DocumentReference');
+  ctx.expectStatus(await readAs(ctx, plain, a.representativeToken), 200, 'the legal representative reads an unlabelled document of the minor (control)');
+  ctx.expectStatus(await readAs(ctx, hidden, a.representativeToken), [403, 404], 'the legal representative reads an INVISIBLE_REPRESENTANTS_LEGAUX document');
+  const ids = await documentIds(ctx, a.minorId, a.representativeToken, 'legal representative');
+  ctx.expect(ids.has(plain.id!), `the legal representative's search does not return the unlabelled document ${plain.id} (the control)`);
+  ctx.expect(!ids.has(hidden.id!), `the legal representative's search returns the INVISIBLE_REPRESENTANTS_LEGAUX document ${hidden.id}`);
+}
+
 export async function blockedProfessional(ctx: CheckContext, state: SpaceState): Promise<void> {
   const a = requireActors(ctx, ['patientId', 'professionalToken', 'professionalRef']);
   const { plain } = await state.fixtures(ctx);

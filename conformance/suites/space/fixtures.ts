@@ -18,6 +18,8 @@ const OPTION: Record<ActorField, string> = {
   professionalToken: '--space-professional-token',
   professionalRef: '--space-professional-ref',
   doctorToken: '--space-doctor-token',
+  minorId: '--space-minor-id',
+  representativeToken: '--space-representative-token',
 };
 
 /** The actors a check needs, skipping (never passing) when one was not given. */

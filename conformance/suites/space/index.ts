@@ -2,7 +2,7 @@ import { defineSuite } from '../../runner/suite.js';
 import type { Check } from '../../runner/suite.js';
 import { systemScope } from '../../runner/target.js';
 import type { Requirement } from '../../runner/types.js';
-import { accessHistory, appConsent, blockedProfessional, breakTheGlass, createSpaceState, documentOrigin, invisibleToPatient, maskedFromProfessionals, regularDoctor } from './checks.js';
+import { accessHistory, appConsent, blockedProfessional, breakTheGlass, invisibleToRepresentatives, createSpaceState, documentOrigin, invisibleToPatient, maskedFromProfessionals, regularDoctor } from './checks.js';
 import type { SpaceState } from './checks.js';
 
 const SPEC = 'Health space rules (carnet DOMAIN)';
@@ -43,6 +43,7 @@ function requirement(r: (typeof RULES)[number]): Requirement {
 const RUNS: Record<string, Check<SpaceState>['run']> = {
   'masked-from-professionals': maskedFromProfessionals,
   'invisible-to-patient': invisibleToPatient,
+  'invisible-to-representatives': invisibleToRepresentatives,
   'regular-doctor': regularDoctor,
   'blocked-professional': blockedProfessional,
   'break-the-glass': breakTheGlass,
