@@ -39,7 +39,11 @@ function requirement(r: (typeof RULES)[number]): Requirement {
   return { id: `space-${r.id}`, spec: SPEC, section: r.section, url: `urn:carnet:space-rule:${r.id}`, text: r.text };
 }
 
-/** Rules checked for real; the order matters: the blocking check runs after those needing the professional's access. */
+/**
+ * Rules checked for real. Checks run in the order of RULES; those that change
+ * the space's Consents (blocking, emergency access, app consent) put them back
+ * as they found them, so the order does not decide an outcome.
+ */
 const RUNS: Record<string, Check<SpaceState>['run']> = {
   'masked-from-professionals': maskedFromProfessionals,
   'invisible-to-patient': invisibleToPatient,
