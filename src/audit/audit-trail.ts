@@ -25,9 +25,16 @@ export interface AuditTrailOptions {
 
 interface LoggedBatch {
   key: string;
-  records: AuditRecord[];
-  /** How many of `records` are already AuditEvents. */
+  /** How many records the batch holds. */
+  count: number;
+  /** How many of them are already AuditEvents. */
   done: number;
+  /**
+   * The records, only while the batch is being materialised: a long backlog
+   * lives in the log alone, not as objects in the heap, where every garbage
+   * collection would have to walk it.
+   */
+  records?: AuditRecord[];
 }
 
 /** Records per frame of the audit log. */
@@ -164,7 +171,7 @@ export class AuditTrail {
     return this.enqueue(async () => {
       const key = `${this.now().toString(36).padStart(9, '0')}-${randomUUID()}`;
       await this.repository.engine.kv.put(AUDIT_LOG_NS, key, records);
-      this.logged.push({ key, records, done: 0 });
+      this.logged.push({ key, count: records.length, done: 0 });
       this.backlog += records.length;
       if (this.backlog > this.maxBacklog && !this.overBound) {
         this.overBound = true;
@@ -179,7 +186,7 @@ export class AuditTrail {
     const stored = await this.repository.engine.kv.list<AuditRecord[]>(AUDIT_LOG_NS);
     for (const { key, value } of stored.sort((a, b) => (a.key < b.key ? -1 : 1))) {
       if (known.has(key)) continue;
-      this.logged.push({ key, records: value, done: 0 });
+      this.logged.push({ key, count: value.length, done: 0 });
       this.backlog += value.length;
     }
   }
@@ -188,13 +195,16 @@ export class AuditTrail {
   private async materialiseChunk(): Promise<void> {
     const batch = this.logged[0];
     if (!batch) return;
+    // Gone from the log: another replica materialised it and removed it.
+    batch.records ??= (await this.repository.engine.kv.get<AuditRecord[]>(AUDIT_LOG_NS, batch.key)) ?? [];
     const chunk = batch.records.slice(batch.done, batch.done + CHUNK);
-    await this.commitEvents(chunk);
-    batch.done += chunk.length;
-    this.backlog -= chunk.length;
+    if (chunk.length) await this.commitEvents(chunk);
+    const left = batch.records.length ? chunk.length : batch.count - batch.done;
+    batch.done += left;
+    this.backlog -= left;
     if (this.backlog <= this.maxBacklog / 2) this.overBound = false;
-    if (batch.done >= batch.records.length) {
-      await this.repository.engine.kv.delete(AUDIT_LOG_NS, batch.key);
+    if (batch.done >= batch.count) {
+      if (batch.records.length) await this.repository.engine.kv.delete(AUDIT_LOG_NS, batch.key);
       this.logged.shift();
     }
   }

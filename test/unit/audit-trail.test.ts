@@ -124,3 +124,21 @@ t.test('under constant load, a backlog over its bound is materialised anyway', a
   t.equal(warnings.length, 1, 'operators are told once');
   t.match(warnings[0], /backlog over its bound/);
 });
+
+t.test('a batch another replica materialised first is not written again, and leaves no backlog', async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  const one = trail(repository);
+  const other = trail(repository);
+  read(one, 'req-1', 'o1');
+  read(one, 'req-2', 'o2');
+  await one.close();
+  await other.start();
+  t.equal(other.pendingEvents, 2, 'the other replica adopts the logged batch');
+  const third = trail(repository);
+  await third.settle();
+  t.equal((await events(engine)).length, 2, 'materialised by a third one, which removes the batch from the log');
+  await other.settle();
+  t.equal(other.pendingEvents, 0, 'the adopter drops the batch that is gone from the log');
+  t.equal((await events(engine)).length, 2, 'and writes nothing');
+});
