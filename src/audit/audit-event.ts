@@ -1,6 +1,7 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Communication } from '@medplum/fhirtypes';
 import type { Principal } from '../auth/principal.js';
 import type { Interaction } from '../auth/scopes.js';
+import { CLIENT_ID_SYSTEM } from '../access/patient-facts.js';
 
 /** One access decision, as the policy's caller reports it. */
 export interface AuditInput {
@@ -56,15 +57,17 @@ export function toAuditRecord(input: AuditInput, eventId: string, recorded: numb
   return record;
 }
 
-const ACTION_CODES: Record<AuditInput['action'], AuditEvent['action']> = { c: 'C', r: 'R', u: 'U', d: 'D', s: 'E', e: 'E' };
-const ENTITY_TYPES = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+export const ACTION_CODES: Record<AuditInput['action'], NonNullable<AuditEvent['action']>> = { c: 'C', r: 'R', u: 'U', d: 'D', s: 'E', e: 'E' };
+export const ENTITY_TYPES = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+export const AUDIT_EVENT_TYPE = { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' } as const;
+export const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
 
 /** The AuditEvent resource of one record (test/unit/audit-event-shape.test.ts keeps it valid R4). */
 export function toAuditEvent(record: AuditRecord): AuditEvent {
   const { who: principal } = record;
   const who: AuditEventAgent['who'] = principal.fhirUser
     ? { reference: principal.fhirUser }
-    : { identifier: { system: 'urn:carnet:client-id', value: principal.clientId }, display: principal.clientId };
+    : { identifier: { system: CLIENT_ID_SYSTEM, value: principal.clientId }, display: principal.clientId };
   const agents: AuditEventAgent[] = [{
     who,
     requestor: true,
@@ -72,15 +75,15 @@ export function toAuditEvent(record: AuditRecord): AuditEvent {
     ...(record.address ? { network: { address: record.address, type: '2' as const } } : {}),
   }];
   if (principal.fhirUser && principal.kind === 'app') {
-    agents.push({ who: { identifier: { system: 'urn:carnet:client-id', value: principal.clientId } }, requestor: false });
+    agents.push({ who: { identifier: { system: CLIENT_ID_SYSTEM, value: principal.clientId } }, requestor: false });
   }
   const entities: AuditEventEntity[] = record.resources.map((reference) => ({ what: { reference }, type: { system: ENTITY_TYPES, code: '2' } }));
   for (const patient of record.compartments) entities.push({ what: { reference: patient }, type: { system: ENTITY_TYPES, code: '1' } });
   return {
     resourceType: 'AuditEvent',
     id: record.eventId,
-    type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' },
-    subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: record.interaction }],
+    type: { ...AUDIT_EVENT_TYPE },
+    subtype: [{ system: RESTFUL_INTERACTION, code: record.interaction }],
     action: ACTION_CODES[record.action],
     recorded: new Date(record.recorded).toISOString(),
     outcome: record.allowed ? '0' : '4',

@@ -6,6 +6,7 @@ import { VersionConflictError } from '../errors.js';
 import type { Repository } from '../store/repository.js';
 import type { AuditInput, AuditRecord } from './audit-event.js';
 import { notification, toAuditEvent, toAuditRecord } from './audit-event.js';
+import { auditEventIndex } from './audit-event-index.js';
 
 export type { AuditInput } from './audit-event.js';
 
@@ -211,7 +212,7 @@ export class AuditTrail {
 
   private async commitEvents(records: AuditRecord[]): Promise<void> {
     const { repository } = this;
-    const prepare = (list: AuditRecord[]) => Promise.all(list.map((r) => repository.prepareCreate(toAuditEvent(r), { id: r.eventId, trusted: true })));
+    const prepare = (list: AuditRecord[]) => Promise.all(list.map((r) => repository.prepareCreate(toAuditEvent(r), { id: r.eventId, trusted: { index: auditEventIndex(r) } })));
     try {
       await repository.commit(await prepare(records));
     } catch (err) {

@@ -4,6 +4,7 @@ import { BadRequestError, FhirError, PreconditionFailedError, ResourceGoneError,
 import type { SearchRequest } from '../fhir/search/parse.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
 import { extractIndex } from '../fhir/search/extract.js';
+import type { ExtractedIndex } from '../fhir/search/extract.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import type { Filter, HistoryQuery, StoreEngine, VersionRecord, WriteOp } from './engine.js';
 import type { SearchResult } from './search-executor.js';
@@ -41,6 +42,12 @@ export interface PreparedWrite {
  * Called with the version about to be written (its compartments are known
  * then), before the commit: the access policy's last word on a write.
  */
+/** A resource the server built itself: not validated, and indexed as given when its builder knows the index. */
+export interface ServerBuilt {
+  /** Must equal what extractIndex would compute (the builder's tests check it). */
+  index?: ExtractedIndex;
+}
+
 export type WriteCheck = (record: VersionRecord) => void | Promise<void>;
 
 export interface HistoryRequest {
@@ -136,7 +143,7 @@ export class Repository {
     });
   }
 
-  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean } = {}): Promise<PreparedWrite> {
+  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt } = {}): Promise<PreparedWrite> {
     const type = resource.resourceType;
     if (options.ifNoneExist !== undefined) {
       const matches = await this.findMatches(type, queryPairs(options.ifNoneExist), 2);
@@ -228,9 +235,10 @@ export class Repository {
   /** Builds the stored form of a new version: meta set by the server, validated, indexed. */
   /**
    * `trusted`: the server built this resource itself (AuditEvents, notifications)
-   * from a shape a unit test validates, so it skips validation on the hot path.
+   * from a shape a unit test validates, so it skips validation on the hot path;
+   * a builder that knows the search index of what it built passes it too.
    */
-  prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string, trusted = false): PreparedWrite {
+  prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string, trusted: boolean | ServerBuilt = false): PreparedWrite {
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
     }
@@ -238,7 +246,7 @@ export class Repository {
     const stored = { ...resource, id, meta: { ...resource.meta, versionId: String(record.vid), lastUpdated: record.lastUpdated } } as Resource;
     // The client's meta.source is kept; server-maintained fields always win.
     const warnings = trusted ? [] : this.validate(stored, mode);
-    const { idx, srt, comp } = extractIndex(stored);
+    const { idx, srt, comp } = (typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored);
     record.json = JSON.stringify(reorderForOutput(stored));
     record.idx = idx;
     record.srt = srt;

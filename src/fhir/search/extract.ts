@@ -43,7 +43,7 @@ export function extractIndex(resource: Resource, options: ExtractOptions = {}): 
     idx[def.code] = values;
     addSortKeys(srt, def.code, def.type, values);
   }
-  return { idx, srt, comp: compartments(resource, idx) };
+  return { idx, srt, comp: compartmentsOf(resource, idx) };
 }
 
 /** Index values of a parameter type from the nodes an expression selected. */
@@ -318,11 +318,13 @@ function componentEvaluators(def: SearchParamDef, base: string): CompiledTypedPa
   return list;
 }
 
-function addSortKeys(srt: SortKeys, code: string, type: SearchParamType, values: IndexValue[]): void {
+export function addSortKeys(srt: SortKeys, code: string, type: SearchParamType, values: IndexValue[]): void {
   let lo: string | number | undefined;
   let hi: string | number | undefined;
   for (const v of values) {
-    const [a, b] = sortValue(type, v);
+    // Only dates have distinct ends; no pair is allocated per value (this runs for every write).
+    const a = sortValue(type, v, false);
+    const b = type === 'date' ? sortValue(type, v, true) : a;
     if (a === undefined || b === undefined) continue;
     if (lo === undefined || a < lo) lo = a;
     if (hi === undefined || b > hi) hi = b;
@@ -341,19 +343,20 @@ function descendingKey(code: string): string {
   return key;
 }
 
-function sortValue(type: SearchParamType, v: IndexValue): [string | number | undefined, string | number | undefined] {
+function sortValue(type: SearchParamType, v: IndexValue, high: boolean): string | number | undefined {
   switch (type) {
-    case 'string': { const s = (v as StringIndex).f; return [s, s]; }
-    case 'token': { const t = v as TokenIndex; const s = t.c ?? t.t; return [s, s]; }
-    case 'reference': { const s = (v as ReferenceIndex).r; return [s, s]; }
-    case 'date': { const d = v as DateIndex; return [d.lo, d.hi]; }
-    case 'number': case 'quantity': { const n = (v as NumberIndex).n; return [n, n]; }
-    case 'uri': { const s = (v as UriIndex).u; return [s, s]; }
-    default: return [undefined, undefined];
+    case 'string': return (v as StringIndex).f;
+    case 'token': { const t = v as TokenIndex; return t.c ?? t.t; }
+    case 'reference': return (v as ReferenceIndex).r;
+    case 'date': { const d = v as DateIndex; return high ? d.hi : d.lo; }
+    case 'number': case 'quantity': return (v as NumberIndex).n;
+    case 'uri': return (v as UriIndex).u;
+    default: return undefined;
   }
 }
 
-function compartments(resource: Resource, idx: SearchIndex): string[] {
+/** The patient compartments a resource with this index belongs to. */
+export function compartmentsOf(resource: Pick<Resource, 'resourceType' | 'id'>, idx: SearchIndex): string[] {
   const comp = new Set<string>();
   if (resource.resourceType === 'Patient' && resource.id) comp.add(`Patient/${resource.id}`);
   for (const code of patientCompartmentParams(resource.resourceType)) {
