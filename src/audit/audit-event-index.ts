@@ -3,7 +3,7 @@ import { addSortKeys, compartmentsOf, normalizeReference } from '../fhir/search/
 import type { IndexValue, ReferenceIndex, SearchIndex, SortKeys, TokenIndex } from '../fhir/search/index-types.js';
 import { foldString } from '../fhir/search/normalize.js';
 import { indexedSearchParams } from '../fhir/search/params.js';
-import type { SearchParamType } from '../fhir/search/params.js';
+import type { SearchParamDef, SearchParamType } from '../fhir/search/params.js';
 import type { AuditRecord } from './audit-event.js';
 import { CLIENT_ID_SYSTEM } from '../access/patient-facts.js';
 import { ACTION_CODES, AUDIT_EVENT_TYPE, ENTITY_TYPES, RESTFUL_INTERACTION } from './audit-event.js';
@@ -24,12 +24,18 @@ const KNOWN_PARAMS = [
   'subtype:token:AuditEvent.subtype', 'type:token:AuditEvent.type',
 ].join('\n');
 
-let known: Map<string, SearchParamType> | null | undefined;
+let checkedDefs: SearchParamDef[] | undefined;
+let known: Map<string, SearchParamType> | null = null;
 
-/** The known parameters' types, or null when AuditEvent's parameters are not the known ones. */
+/**
+ * The known parameters' types, or null when AuditEvent's parameters are not
+ * the known ones. Checked again whenever the parameter list is rebuilt (a
+ * SearchParameter registered at run time replaces the cached list).
+ */
 function knownParams(): Map<string, SearchParamType> | null {
-  if (known === undefined) {
-    const defs = indexedSearchParams('AuditEvent');
+  const defs = indexedSearchParams('AuditEvent');
+  if (defs !== checkedDefs) {
+    checkedDefs = defs;
     known = defs.map((d) => `${d.code}:${d.type}:${d.expression}`).join('\n') === KNOWN_PARAMS ? new Map(defs.map((d) => [d.code, d.type])) : null;
   }
   return known;

@@ -5,6 +5,7 @@ import { toAuditEvent, toAuditRecord } from '../../src/audit/audit-event.js';
 import type { AuditInput } from '../../src/audit/audit-event.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { extractIndex } from '../../src/fhir/search/extract.js';
+import { registerSearchParameter } from '../../src/fhir/search/params.js';
 
 const base = { scopes: [], scope: '', tokenId: 'jti', expiresAt: 0 };
 const principals: Principal[] = [
@@ -44,4 +45,20 @@ t.test('the AuditEvent index built from the record equals the generic extraction
     }
   }
   t.equal(checked, principals.length * shapes.length);
+});
+
+t.test('a SearchParameter added on AuditEvent makes the record-built index step aside for the generic one', async (t) => {
+  const record = toAuditRecord({
+    principal: principals[1]!, action: 'r', interaction: 'read', resourceType: 'Observation', id: 'o1', compartments: ['Patient/alice'],
+    allowed: true, rule: 'scope', reason: 'scope', requestId: 'req-x', purpose: 'BTG',
+  }, 'event-x', Date.parse('2026-11-23T08:00:00.000Z'));
+  t.ok(auditEventIndex(record), 'the known parameters: built from the record');
+  // Registered last in this file: it changes AuditEvent's parameters for the rest of the process.
+  registerSearchParameter({
+    resourceType: 'SearchParameter', url: 'https://carnet.dev/fhir/SearchParameter/AuditEvent-purpose', name: 'purpose', status: 'active',
+    description: 'Purpose of the access', code: 'purpose', base: ['AuditEvent'], type: 'token', expression: 'AuditEvent.purposeOfEvent',
+  });
+  t.equal(auditEventIndex(record), undefined, 'an unknown parameter: the caller extracts as for any resource');
+  const stored = { ...toAuditEvent(record), meta: { versionId: '1', lastUpdated: '2026-11-23T08:00:01.000Z' } } as Resource;
+  t.match(extractIndex(stored).idx.purpose, [{ c: 'BTG' }], 'and the new parameter is indexed');
 });
