@@ -67,9 +67,14 @@ export function auditEventIndex(record: AuditRecord): ExtractedIndex | undefined
   idx.date = [{ lo: record.recorded, hi: record.recorded }];
   const entities: ReferenceIndex[] = [];
   const entityTypes: TokenIndex[] = [];
+  // The patient parameter: agents first, then entities, duplicates kept, as the union in its expression yields them.
+  const patients: IndexValue[] = who.fhirUser?.startsWith('Patient/') && requestor ? [requestor] : [];
   const add = (reference: string, code: string) => {
     const ref = normalizeReference(reference);
-    if (ref) entities.push(ref);
+    if (ref) {
+      entities.push(ref);
+      if (reference.startsWith('Patient/')) patients.push(ref);
+    }
     entityTypes.push({ s: ENTITY_TYPES, c: code, sc: `${ENTITY_TYPES}|${code}` });
   };
   for (const reference of record.resources) add(reference, '2');
@@ -77,14 +82,6 @@ export function auditEventIndex(record: AuditRecord): ExtractedIndex | undefined
   if (entities.length) idx.entity = entities;
   if (entityTypes.length) idx['entity-type'] = entityTypes;
   idx.outcome = [{ c: record.allowed ? '0' : '4' }];
-  // Agents first, then entities, duplicates kept: as the union in the parameter's expression yields them.
-  const patients: IndexValue[] = [];
-  if (who.fhirUser?.startsWith('Patient/') && requestor) patients.push(requestor);
-  for (const reference of [...record.resources, ...record.compartments]) {
-    if (!reference.startsWith('Patient/')) continue;
-    const ref = normalizeReference(reference);
-    if (ref) patients.push(ref);
-  }
   if (patients.length) idx.patient = patients;
   idx.site = [{ c: record.requestId }];
   idx.subtype = [{ s: RESTFUL_INTERACTION, c: record.interaction, sc: `${RESTFUL_INTERACTION}|${record.interaction}` }];

@@ -96,7 +96,7 @@ export function toAuditEvent(record: AuditRecord): AuditEvent {
 }
 
 /** The system under which the server's own notifications are categorised. */
-export const NOTIFICATION_SYSTEM = 'https://carnet.dev/fhir/CodeSystem/notification-type';
+const NOTIFICATION_SYSTEM = 'https://carnet.dev/fhir/CodeSystem/notification-type';
 
 /** A notification from the system to a patient's space (read by the holder's apps as Communications). */
 export function notification(patient: string, recipients: string[], code: string, text: string, sent: string): Communication {

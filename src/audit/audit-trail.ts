@@ -200,9 +200,9 @@ export class AuditTrail {
     batch.records ??= (await this.repository.engine.kv.get<AuditRecord[]>(AUDIT_LOG_NS, batch.key)) ?? [];
     const chunk = batch.records.slice(batch.done, batch.done + CHUNK);
     if (chunk.length) await this.commitEvents(chunk);
-    const left = batch.records.length ? chunk.length : batch.count - batch.done;
-    batch.done += left;
-    this.backlog -= left;
+    const handled = batch.records.length ? chunk.length : batch.count - batch.done;
+    batch.done += handled;
+    this.backlog -= handled;
     if (this.backlog <= this.maxBacklog / 2) this.overBound = false;
     if (batch.done >= batch.count) {
       if (batch.records.length) await this.repository.engine.kv.delete(AUDIT_LOG_NS, batch.key);
