@@ -59,7 +59,23 @@ class MissingTokenError extends UnauthorizedError {
   override readonly headers = { 'www-authenticate': 'Bearer realm="carnet"' };
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** RFC 6750 §2.1 b64token. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/**
+ * The token of an `Authorization: Bearer <token>` header (scheme
+ * case-insensitive, spaces around the token allowed), or undefined. The
+ * token's characters are checked only when it is not one this server already
+ * verified: a verified token has valid characters by construction.
+ */
+export function bearerToken(header: string): string | undefined {
+  if (header.length < 8 || header.charCodeAt(6) !== 32 || header.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  let start = 7;
+  let end = header.length;
+  while (start < end && header.charCodeAt(start) === 32) start++;
+  while (end > start && header.charCodeAt(end - 1) === 32) end--;
+  return start < end ? header.slice(start, end) : undefined;
+}
 
 /**
  * onRequest hook of the protected scope: requires a valid access token of this
@@ -69,10 +85,13 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 export async function authenticate(request: FastifyRequest): Promise<void> {
   const header = request.headers.authorization;
   if (header === undefined || header.trim() === '') throw new MissingTokenError('A bearer token is required');
-  const match = BEARER.exec(header);
-  if (!match) throw new UnauthorizedError('The Authorization header must be "Bearer <token>"', 'invalid_request');
-  const principal = await request.server.carnetAuth.accessTokens.verify(match[1]!);
+  const token = bearerToken(header);
+  const { accessTokens, clients } = request.server.carnetAuth;
+  if (token === undefined || (!accessTokens.isCached(token) && !B64TOKEN.test(token))) {
+    throw new UnauthorizedError('The Authorization header must be "Bearer <token>"', 'invalid_request');
+  }
+  const principal = await accessTokens.verify(token);
   // A withdrawn catalogue app's tokens stop working at once, on every replica.
-  if (!(await request.server.carnetAuth.clients.isUsable(principal.clientId))) throw new UnauthorizedError('This app has been withdrawn from the catalogue');
+  if (!(await clients.isUsable(principal.clientId))) throw new UnauthorizedError('This app has been withdrawn from the catalogue');
   request.principal = principal;
 }
