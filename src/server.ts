@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.js';
@@ -26,6 +25,8 @@ import { bundleRoutes } from './routes/bundle.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { observeCommits } from './space/subscriptions/commit-feed.js';
 import { spaceEvents } from './space/subscriptions/space-events.js';
+import { lazyRequestLogger } from './plugins/request-logger.js';
+import { requestIdGenerator } from './request-id.js';
 import './plugins/types.js';
 
 export interface BuildOptions {
@@ -49,10 +50,8 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     bodyLimit: config.bodyLimit,
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w\-.]{1,64}$/.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdGenerator(),
+    childLoggerFactory: lazyRequestLogger,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
   });
