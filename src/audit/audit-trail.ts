@@ -7,6 +7,7 @@ import type { Repository } from '../store/repository.js';
 import type { AuditInput, AuditRecord } from './audit-event.js';
 import { notification, toAuditEvent, toAuditRecord } from './audit-event.js';
 import { auditEventIndex } from './audit-event-index.js';
+import { auditLogSize, decodeAuditLog, encodeAuditLog } from './audit-log-codec.js';
 
 export type { AuditInput } from './audit-event.js';
 
@@ -49,7 +50,8 @@ const CHUNK = 200;
  *
  * 1. `record` keeps a compact record (audit-event.ts); every `persistAfterMs`
  *    or 1000 records, the pending ones become durable in one write to the
- *    store's key-value log (both engines; no engine has to know about audit).
+ *    store's key-value log (both engines; no engine has to know about audit),
+ *    in the compact form of audit-log-codec.ts.
  * 2. Those records are materialised as AuditEvent resources in the background
  *    while the server is idle (or under load once the backlog passes
  *    `maxBacklog`), and always before a request that could read AuditEvents is
@@ -171,7 +173,7 @@ export class AuditTrail {
     if (records.length === 0) return this.chain;
     return this.enqueue(async () => {
       const key = `${this.now().toString(36).padStart(9, '0')}-${randomUUID()}`;
-      await this.repository.engine.kv.put(AUDIT_LOG_NS, key, records);
+      await this.repository.engine.kv.put(AUDIT_LOG_NS, key, encodeAuditLog(records));
       this.logged.push({ key, count: records.length, done: 0 });
       this.backlog += records.length;
       if (this.backlog > this.maxBacklog && !this.overBound) {
@@ -184,11 +186,12 @@ export class AuditTrail {
 
   private async adoptLoggedBatches(): Promise<void> {
     const known = new Set(this.logged.map((b) => b.key));
-    const stored = await this.repository.engine.kv.list<AuditRecord[]>(AUDIT_LOG_NS);
+    const stored = await this.repository.engine.kv.list<unknown>(AUDIT_LOG_NS);
     for (const { key, value } of stored.sort((a, b) => (a.key < b.key ? -1 : 1))) {
       if (known.has(key)) continue;
-      this.logged.push({ key, count: value.length, done: 0 });
-      this.backlog += value.length;
+      const count = auditLogSize(value);
+      this.logged.push({ key, count, done: 0 });
+      this.backlog += count;
     }
   }
 
@@ -197,7 +200,10 @@ export class AuditTrail {
     const batch = this.logged[0];
     if (!batch) return;
     // Gone from the log: another replica materialised it and removed it.
-    batch.records ??= (await this.repository.engine.kv.get<AuditRecord[]>(AUDIT_LOG_NS, batch.key)) ?? [];
+    if (!batch.records) {
+      const value = await this.repository.engine.kv.get<unknown>(AUDIT_LOG_NS, batch.key);
+      batch.records = value === undefined ? [] : decodeAuditLog(value);
+    }
     const chunk = batch.records.slice(batch.done, batch.done + CHUNK);
     if (chunk.length) await this.commitEvents(chunk);
     const handled = batch.records.length ? chunk.length : batch.count - batch.done;

@@ -1,0 +1,59 @@
+import t from 'tap';
+import { auditLogSize, decodeAuditLog, encodeAuditLog } from '../../src/audit/audit-log-codec.js';
+import { toAuditEvent, toAuditRecord } from '../../src/audit/audit-event.js';
+import type { AuditInput, AuditRecord } from '../../src/audit/audit-event.js';
+import type { Principal } from '../../src/auth/principal.js';
+
+const base = { scopes: [], scope: '', tokenId: 'jti', expiresAt: 0 };
+const principals: Principal[] = [
+  { ...base, kind: 'system', clientId: 'dpi-hopital', subject: 'dpi-hopital' },
+  { ...base, kind: 'practitioner', clientId: 'lgc', subject: 'dr-martin', fhirUser: 'Practitioner/dr-martin' },
+  { ...base, kind: 'app', clientId: 'rdv-app', subject: 'helene', fhirUser: 'RelatedPerson/helene', patient: 'leo' },
+  { ...base, kind: 'admin', clientId: 'console', subject: 'Opérateur "Été"\n' },
+];
+const shapes: Array<Partial<AuditInput>> = [
+  { action: 'r', interaction: 'read', resourceType: 'Observation', id: 'o1', compartments: ['Patient/alice'] },
+  { action: 's', interaction: 'search-system', resourceType: 'Patient', compartments: [] },
+  { action: 'c', interaction: 'create', resourceType: 'DocumentReference', id: 'd1', compartments: ['Patient/alice', 'Patient/leo'] },
+  { action: 'u', interaction: 'update', resourceType: 'Consent', id: 'c1', compartments: ['Patient/leo'], allowed: false, rule: 'blocked', purpose: 'BTG', address: undefined },
+  { action: 'e', interaction: 'operation', resourceType: 'Patient', compartments: ['Patient/alice'], address: '::1' },
+];
+
+function records(): AuditRecord[] {
+  const out: AuditRecord[] = [];
+  for (const principal of principals) {
+    for (const shape of shapes) {
+      const input: AuditInput = {
+        principal, action: 'r', interaction: 'read', resourceType: 'Observation', compartments: [],
+        allowed: true, rule: 'scope', reason: `granted by scope ${out.length % 2 ? 'system/*.rs' : 'patient/*.cruds'}`, requestId: `req-${out.length}`, address: '10.0.0.7', ...shape,
+      };
+      const record = toAuditRecord(input, `event-${out.length}`, Date.parse('2026-11-23T08:00:00.123Z') + out.length);
+      if (out.length % 3 === 0) record.resources.push('Observation/o2', 'Patient/alice');
+      out.push(record);
+    }
+  }
+  return out;
+}
+
+t.test('a logged batch, stored as JSON and read back, gives the same records and the same AuditEvents', async (t) => {
+  const original = records();
+  const stored = JSON.parse(JSON.stringify(encodeAuditLog(original))) as unknown;
+  const decoded = decodeAuditLog(stored);
+  t.equal(auditLogSize(stored), original.length);
+  t.strictSame(decoded, JSON.parse(JSON.stringify(original)), 'records survive the round trip (absent fields stay absent)');
+  t.strictSame(decoded.map(toAuditEvent), original.map(toAuditEvent), 'the AuditEvents materialised from them are unchanged');
+});
+
+t.test('batches logged as plain record arrays (the earlier form) are still read', async (t) => {
+  const original = JSON.parse(JSON.stringify(records())) as AuditRecord[];
+  t.equal(auditLogSize(original), original.length);
+  t.strictSame(decodeAuditLog(original), original);
+});
+
+t.test('the shared strings are stored once per batch', async (t) => {
+  const original = records();
+  const many = Array.from({ length: 50 }, (_, i) => original.map((r) => ({ ...r, eventId: `${r.eventId}-${i}` }))).flat();
+  const compact = JSON.stringify(encodeAuditLog(many));
+  t.ok(compact.length < JSON.stringify(many).length / 2, `${compact.length} bytes against ${JSON.stringify(many).length} as objects`);
+  t.equal(compact.split('granted by scope system/*.rs').length - 1, 1, 'a reason repeated by every other record appears once');
+});
