@@ -13,6 +13,8 @@ import type { ResourceScope } from './scopes.js';
 
 const REVOKED = 'revoked-access-tokens';
 const VERIFIED_CACHE_SIZE = 10_000;
+/** RFC 6750 §2.1 b64token: checked only for tokens not verified before (a verified one is well formed). */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 /** Characters of a token's end (its signature, random for every token) that key the cache. */
 const CACHE_KEY_LENGTH = 32;
 
@@ -97,11 +99,6 @@ export class AccessTokens {
    * Verifies a token and returns the caller. Every failure is an UnauthorizedError
    * with our own text; the jose error is kept as the cause for the logs.
    */
-  /** Whether this exact token passed verification here before (it may have expired or been revoked since). */
-  isCached(token: string): boolean {
-    return this.verified.get(token.slice(-CACHE_KEY_LENGTH))?.token === token;
-  }
-
   async verify(token: string): Promise<Readonly<Principal>> {
     const key = token.slice(-CACHE_KEY_LENGTH);
     const cached = this.verified.get(key);
@@ -112,6 +109,7 @@ export class AccessTokens {
       }
       this.verified.delete(key);
     }
+    if (!B64TOKEN.test(token)) throw new UnauthorizedError('The bearer token has characters a token cannot have (RFC 6750)', 'invalid_request');
     const principal = Object.freeze(await this.verifySignedToken(token));
     if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(key, { token, principal });
