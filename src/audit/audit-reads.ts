@@ -13,7 +13,8 @@ export function mayReadAuditEvents(request: FastifyRequest): boolean {
   const { url } = request;
   if (url.includes('AuditEvent')) return true;
   const q = url.indexOf('?');
-  const path = (q < 0 ? url : url.slice(0, q)).replace(/\/+$/, '');
+  const raw = q < 0 ? url : url.slice(0, q);
+  const path = raw.endsWith('/') ? raw.replace(/\/+$/, '') : raw;
   if (SYSTEM_LEVEL_READS.has(path) && (request.method === 'GET' || path.endsWith('/_search'))) return true;
   if (q >= 0 && WILDCARD_INCLUDE.test(url)) return true;
   if (path.endsWith('/_search') && request.body && typeof request.body === 'object') {

@@ -99,9 +99,25 @@ function parseRestriction(raw: string, queryText: string): Array<[string, string
   return pairs;
 }
 
+/**
+ * Answers of scopeAllows per granted scope list: a token's list is parsed once
+ * and shared by its requests, and every request asks the same few questions.
+ */
+const grantsByScopes = new WeakMap<ResourceScope[], Map<string, readonly ResourceScope[]>[]>();
+const ACTION_SLOT: Record<Interaction, number> = { c: 0, r: 1, u: 2, d: 3, s: 4 };
+
 /** The scopes that grant `action` on `resourceType` (empty when none does). */
-export function scopeAllows(scopes: ResourceScope[], action: Interaction, resourceType: string): ResourceScope[] {
-  return scopes.filter((s) => (s.resourceType === '*' || s.resourceType === resourceType) && s.interactions.has(action));
+export function scopeAllows(scopes: ResourceScope[], action: Interaction, resourceType: string): readonly ResourceScope[] {
+  let slots = grantsByScopes.get(scopes);
+  if (!slots) grantsByScopes.set(scopes, (slots = [new Map(), new Map(), new Map(), new Map(), new Map()]));
+  const answers = slots[ACTION_SLOT[action]]!;
+  let grants = answers.get(resourceType);
+  if (!grants) {
+    grants = Object.freeze(scopes.filter((s) => (s.resourceType === '*' || s.resourceType === resourceType) && s.interactions.has(action)));
+    // Bounded, whatever type names callers send.
+    if (answers.size < 500) answers.set(resourceType, grants);
+  }
+  return grants;
 }
 
 /**
