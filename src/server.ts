@@ -71,6 +71,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   app.decorate('engine', engine);
   app.decorate('repository', repository);
   app.decorate('audit', audit);
+  app.decorateRequest('auditNumber', 0);
   app.decorate('now', options.now ?? Date.now);
   app.addHook('onClose', async () => {
     await audit.close();

@@ -48,7 +48,7 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
       principal, action, interaction, resourceType: target.resourceType, id: target.id ?? target.record?.id,
       compartments: compartments ?? [], allowed: decision.allow, rule: decision.rule, reason: decision.reason, purpose: decision.purpose,
       requestId: request.id, address: request.ip,
-    });
+    }, request);
   }
   if (decision.allow && decision.purpose === 'BTG' && !options.precheck) await noticeEmergencyAccess(request, principal, compartments ?? [], now);
   if (!decision.allow) throw new ForbiddenError(`Access refused (rule ${decision.rule}): ${decision.reason}`, decision.rule);
@@ -129,7 +129,7 @@ export function auditSearch(request: FastifyRequest, resourceType: string, compa
       principal, action: 's', interaction, resourceType, compartments: group,
       allowed: true, rule: 'search', reason: `${ACTION_NAMES.s} results filtered by policy`, requestId: request.id, address: request.ip,
       ...(btg && principal.kind === 'practitioner' ? { purpose: 'BTG' } : {}),
-    });
+    }, request);
   }
 }
 

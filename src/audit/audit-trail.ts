@@ -39,6 +39,11 @@ interface LoggedBatch {
   records?: AuditRecord[];
 }
 
+/** What stands for one request in the trail: it numbers the request on its first decision (0: not yet). */
+export interface AuditedRequest {
+  auditNumber: number;
+}
+
 /** Records per frame of the audit log. */
 const BATCH_RECORDS = 1000;
 /** AuditEvents per commit while materialising: small enough not to stall requests (~20 ms). */
@@ -68,8 +73,15 @@ export class AuditTrail {
   private readonly maxBacklog: number;
   /** Recorded, not yet durable. */
   private queue: AuditRecord[] = [];
-  /** Records of the current queue by request and decision, so one request's many decisions share one AuditEvent. */
+  /**
+   * Records of the current queue by request and decision, so that one
+   * request's many decisions share one AuditEvent. Keyed by a number the
+   * trail gives each request, not by its id: a caller may send the same
+   * X-Request-ID twice. (A WeakMap on the request object cost ~9 µs per
+   * request in garbage collection.)
+   */
   private byRequest = new Map<string, AuditRecord>();
+  private lastRequestNumber = 0;
   /** Durable in the log, not yet (entirely) AuditEvents. */
   private logged: LoggedBatch[] = [];
   private backlog = 0;
@@ -99,20 +111,27 @@ export class AuditTrail {
     return this.backlog;
   }
 
-  record(input: AuditInput): void {
+  /**
+   * Records one decision. Decisions of the same request (`request` is any
+   * object standing for it, see AuditedRequest) about the same patients, with
+   * the same outcome, become one AuditEvent naming every resource: a
+   * transaction decides once per entry.
+   */
+  record(input: AuditInput, request?: AuditedRequest): void {
     if (input.compartments.length === 0 && input.resourceType !== 'Patient') return;
-    // A transaction decides once per entry: the decisions of one request about the same
-    // patients, with the same outcome, become one AuditEvent naming every resource.
-    const patients = input.compartments.length < 2 ? input.compartments[0] ?? '' : [...input.compartments].sort().join(',');
-    const key = `${input.requestId}|${input.principal.tokenId}|${input.interaction}|${input.allowed}|${input.rule}|${input.purpose ?? ''}|${patients}`;
-    const same = this.byRequest.get(key);
-    if (same && input.id) {
-      const what = `${input.resourceType}/${input.id}`;
-      if (!same.resources.includes(what)) same.resources.push(what);
-      return;
+    let key: string | undefined;
+    if (request) {
+      const patients = input.compartments.length < 2 ? input.compartments[0] ?? '' : [...input.compartments].sort().join(',');
+      key = `${(request.auditNumber ||= ++this.lastRequestNumber)}|${input.interaction}|${input.allowed}|${input.rule}|${input.purpose ?? ''}|${patients}`;
+      const same = this.byRequest.get(key);
+      if (same && input.id) {
+        const what = `${input.resourceType}/${input.id}`;
+        if (!same.resources.includes(what)) same.resources.push(what);
+        return;
+      }
     }
     const record = toAuditRecord(input, randomUUID(), this.now());
-    this.byRequest.set(key, record);
+    if (key !== undefined) this.byRequest.set(key, record);
     this.queue.push(record);
     if (this.queue.length >= BATCH_RECORDS) void this.persist();
     else this.persistTimer ??= setTimeout(() => void this.persist(), this.persistAfterMs);

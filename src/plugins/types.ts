@@ -13,4 +13,8 @@ declare module 'fastify' {
     /** The server's clock (injected in tests, so time-based rules are tested without sleeping). */
     now: () => number;
   }
+  interface FastifyRequest {
+    /** The request's number in the audit trail (audit-trail.ts AuditedRequest); 0 until its first audited decision. */
+    auditNumber: number;
+  }
 }

@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { AUDIT_LOG_NS, AuditTrail } from '../../src/audit/audit-trail.js';
-import type { AuditTrailOptions } from '../../src/audit/audit-trail.js';
+import type { AuditedRequest, AuditTrailOptions } from '../../src/audit/audit-trail.js';
 import type { AuditRecord } from '../../src/audit/audit-event.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
@@ -26,8 +26,15 @@ function trail(repository: Repository, options: AuditTrailOptions = {}): AuditTr
   return new AuditTrail(repository, logger, { idleAfterMs: 60_000, ...options });
 }
 
-function read(audit: AuditTrail, request: string, id: string, patient = 'Patient/p1'): void {
-  audit.record({ principal: system, action: 'r', interaction: 'read', resourceType: 'Observation', id, compartments: [patient], allowed: true, rule: 'system-scope', reason: 'scope', requestId: request });
+/** One object per request name and trail: what the guard passes as the request. */
+const requests = new WeakMap<AuditTrail, Map<string, AuditedRequest>>();
+
+function read(audit: AuditTrail, request: string, id: string, patient = 'Patient/p1', given?: AuditedRequest): void {
+  let mine = requests.get(audit);
+  if (!mine) requests.set(audit, (mine = new Map()));
+  let owner = given ?? mine.get(request);
+  if (!owner) mine.set(request, (owner = { auditNumber: 0 }));
+  audit.record({ principal: system, action: 'r', interaction: 'read', resourceType: 'Observation', id, compartments: [patient], allowed: true, rule: 'system-scope', reason: 'scope', requestId: request }, owner);
 }
 
 async function events(engine: StoreEngine): Promise<AuditEvent[]> {
@@ -73,6 +80,30 @@ t.test('decisions of one request about the same patient share one AuditEvent', a
   t.equal(found.length, 3);
   const first = found.find((e) => e.source?.site === 'req-1' && e.entity?.some((x) => x.what?.reference === 'Patient/p1'));
   t.same(first?.entity?.map((e) => e.what?.reference), ['Observation/o1', 'Observation/o2', 'Patient/p1']);
+});
+
+t.test('two requests sent with the same X-Request-ID stay two AuditEvents', async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  const audit = trail(repository);
+  read(audit, 'same-id', 'o1', 'Patient/p1', { auditNumber: 0 });
+  read(audit, 'same-id', 'o2', 'Patient/p1', { auditNumber: 0 });
+  await audit.settle();
+  const found = await events(engine);
+  t.equal(found.length, 2);
+  t.same(found.map((e) => e.source?.site), ['same-id', 'same-id']);
+});
+
+t.test("a decision made after its request's first records became durable is its own AuditEvent", async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  const audit = trail(repository);
+  read(audit, 'long', 'o1');
+  await audit.settle();
+  read(audit, 'long', 'o2');
+  await audit.settle();
+  const found = await events(engine);
+  t.same(found.map((e) => e.entity?.[0]?.what?.reference).sort(), ['Observation/o1', 'Observation/o2'], 'the second access is not lost in the first, already written event');
 });
 
 t.test('accesses logged before a stop are materialised after the restart, each once', async (t) => {
