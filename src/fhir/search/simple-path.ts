@@ -46,7 +46,7 @@ type Runner = (nodes: Node[]) => Node[];
  */
 export function compileSimplePath(expression: string, base?: string): CompiledTypedPath | undefined {
   const parts = expression.split('|').map((p) => p.trim());
-  const runners: Array<{ runner: Runner; rootType: string | undefined; rootPath: string }> = [];
+  const runners: Array<{ runner: Runner; firstKeys: string[] | undefined; rootType: string | undefined; rootPath: string }> = [];
   for (const part of parts) {
     let rest = part;
     let rootPath: string;
@@ -72,25 +72,37 @@ export function compileSimplePath(expression: string, base?: string): CompiledTy
       else steps.push({ kind: 'equals', name: m[4]!, literal: m[5]! });
       rest = rest.slice(m[0].length);
     }
-    const runner = compileSteps(rootPath, steps);
-    if (!runner) return undefined;
-    runners.push({ runner, rootType, rootPath });
+    const compiled = compileSteps(rootPath, steps);
+    if (!compiled) return undefined;
+    runners.push({ runner: compiled.runner, firstKeys: compiled.firstKeys, rootType, rootPath });
   }
   return (resource: object) => {
     const out: TypedValue[] = [];
-    for (const { runner, rootType, rootPath } of runners) {
+    for (const { runner, firstKeys, rootType, rootPath } of runners) {
       if (rootType && (resource as { resourceType?: string }).resourceType !== rootType) continue;
+      // Most of a type's ~40 parameters name elements this resource does not have: stop before any work.
+      if (firstKeys && !hasAny(resource as Record<string, unknown>, firstKeys)) continue;
       for (const n of runner([{ value: resource, type: rootType ?? rootPath, path: rootPath }])) {
-        out.push({ type: n.type, value: n.value, path: n.path });
+        out.push(n); // nodes are made per evaluation: no copy needed
       }
     }
     return out;
   };
 }
 
-/** Resolves each member step's type at compile time; undefined when the model does not know a path. */
-function compileSteps(rootPath: string, steps: Step[]): Runner | undefined {
+function hasAny(obj: Record<string, unknown>, keys: string[]): boolean {
+  for (const key of keys) if (obj[key] !== undefined) return true;
+  return false;
+}
+
+/**
+ * Resolves each member step's type at compile time; undefined when the model
+ * does not know a path. `firstKeys`: the JSON keys the first step reads (a
+ * choice element has one per type), when it is a member step.
+ */
+function compileSteps(rootPath: string, steps: Step[]): { runner: Runner; firstKeys?: string[] } | undefined {
   const fns: Runner[] = [];
+  let firstKeys: string[] | undefined;
   let path = rootPath;
   let choice: string[] | undefined;
   for (let si = 0; si < steps.length; si++) {
@@ -123,6 +135,7 @@ function compileSteps(rootPath: string, steps: Step[]): Runner | undefined {
           return out;
         });
         choice = options.map((o) => o.type);
+        if (si === 0) firstKeys = options.map((o) => o.key);
         path = '';
         continue;
       }
@@ -133,6 +146,7 @@ function compileSteps(rootPath: string, steps: Step[]): Runner | undefined {
       const childPath = type === 'BackboneElement' || type === 'Element' ? full : type;
       const nodeType = type === 'BackboneElement' || type === 'Element' ? type : type;
       const name = step.name;
+      if (si === 0) firstKeys = [name];
       fns.push((nodes) => {
         const out: Node[] = [];
         for (const n of nodes) {
@@ -169,7 +183,7 @@ function compileSteps(rootPath: string, steps: Step[]): Runner | undefined {
   if (choice && steps.length > 0 && steps[steps.length - 1]!.kind === 'member') {
     // A choice element left untyped (`Observation.value`) is fine: each node carries its own type.
   }
-  return (nodes) => {
+  const runner: Runner = (nodes) => {
     let cur = nodes;
     for (const fn of fns) {
       cur = fn(cur);
@@ -177,6 +191,7 @@ function compileSteps(rootPath: string, steps: Step[]): Runner | undefined {
     }
     return cur;
   };
+  return { runner, firstKeys };
 }
 
 function pushValues(out: Node[], v: unknown, type: string, path: string): void {
