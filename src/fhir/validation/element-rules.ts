@@ -29,7 +29,7 @@ export function checkElements(resource: Record<string, unknown>, base: string, r
 
 function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<string, unknown>, expr: string, isElement = path !== ''): void {
   const lookup = index.byJsonName(path);
-  const seenChoice = new Map<string, string>();
+  let seenChoice: Map<string, string> | undefined;
   let hasContent = false;
   for (const key in node) {
     const value = node[key];
@@ -42,9 +42,9 @@ function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<stri
     const child = lookup.get(key);
     if (!child) continue; // reported by the structure check
     if (child.def.info.choice) {
-      const other = seenChoice.get(child.name);
+      const other = seenChoice?.get(child.name);
       if (other) error(ctx, 'structure', `${expr}.${key}`, `Only one of ${other} and ${key} may be present (${child.name}[x] holds one value)`);
-      else seenChoice.set(child.name, key);
+      else (seenChoice ??= new Map()).set(child.name, key);
     }
     if (Array.isArray(value)) {
       if (value.length === 0) {
@@ -179,7 +179,8 @@ function describeCoding(c: Record<string, unknown>): string {
 }
 
 function checkInvariants(ctx: Ctx, index: TypeIndex, path: string, info: ElementInfo, node: unknown, expr: string): void {
-  const base = path ? `${index.name}.${path}` : index.name;
+  // The FHIRPath base is needed only to compile, once per constraint.
+  const base = (): string => (path ? `${index.name}.${path}` : index.name);
   for (const c of info.constraints ?? []) {
     if (NATIVE_INVARIANTS.has(c.key)) continue;
     const inv = compileFastInvariant(index, path, base, c);

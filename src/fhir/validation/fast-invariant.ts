@@ -11,15 +11,16 @@ import { isSafeNarrative } from './narrative.js';
  */
 type Tri = boolean | undefined;
 type Leaf = (node: unknown) => Tri;
-type Ast = { op: 'or' | 'and' | 'implies'; terms: Ast[] } | { leaf: Leaf };
+export type Ast = { op: 'or' | 'and' | 'implies'; terms: Ast[] } | { leaf: Leaf };
 
 // Keyed by the model's own constraint objects: one per (type, element), so one per FHIRPath base.
 const cache = new WeakMap<ConstraintInfo, CompiledInvariant | null>();
 export const slowCalls = new Map<string, number>();
 
-export function compileFastInvariant(index: TypeIndex, path: string, base: string, c: ConstraintInfo): CompiledInvariant | null {
+export function compileFastInvariant(index: TypeIndex, path: string, basePath: string | (() => string), c: ConstraintInfo): CompiledInvariant | null {
   const cached = cache.get(c);
   if (cached !== undefined) return cached;
+  const base = typeof basePath === 'string' ? basePath : basePath();
   const slow = compileInvariant(base, c);
   let result: CompiledInvariant | null = slow;
   if (slow) {
@@ -37,15 +38,26 @@ export function compileFastInvariant(index: TypeIndex, path: string, base: strin
   return result;
 }
 
-function evaluate(ast: Ast, node: unknown): Tri {
+/** Three-valued, as FHIRPath: undefined when a term cannot be decided here. Runs per element per constraint: no allocation. */
+export function evaluate(ast: Ast, node: unknown): Tri {
   if ('leaf' in ast) return ast.leaf(node);
-  const values = ast.terms.map((t) => evaluate(t, node));
-  if (ast.op === 'or') return values.some((v) => v === true) ? true : values.every((v) => v === false) ? false : undefined;
-  if (ast.op === 'and') return values.some((v) => v === false) ? false : values.every((v) => v === true) ? true : undefined;
-  const [a, b] = values;
-  if (a === false || b === true) return true;
-  if (a === true && b === false) return false;
-  return undefined;
+  const { op, terms } = ast;
+  if (op === 'implies') {
+    const a = evaluate(terms[0]!, node);
+    if (a === false) return true;
+    const b = evaluate(terms[1]!, node);
+    if (b === true) return true;
+    return a === true && b === false ? false : undefined;
+  }
+  // or: true as soon as one term is, false when all are; and: the reverse.
+  const decisive = op === 'or';
+  let allOpposite = true;
+  for (const term of terms) {
+    const value = evaluate(term, node);
+    if (value === decisive) return decisive;
+    if (value !== !decisive) allOpposite = false;
+  }
+  return allOpposite ? !decisive : undefined;
 }
 
 const unknown: Ast = { leaf: () => undefined };
