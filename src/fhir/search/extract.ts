@@ -48,6 +48,7 @@ export function extractIndex(resource: Resource, options: ExtractOptions = {}): 
 
 /** Index values of a parameter type from the nodes an expression selected. */
 export function toIndexValues(type: SearchParamType, nodes: TypedValue[], options: ExtractOptions = {}): IndexValue[] {
+  if (nodes.length === 0) return [];
   const out: IndexValue[] = [];
   for (const node of nodes) {
     switch (type) {

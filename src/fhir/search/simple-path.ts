@@ -40,6 +40,9 @@ interface Node {
 
 type Runner = (nodes: Node[]) => Node[];
 
+/** The answer when nothing is selected: shared, so callers must not add to a result. */
+const NOTHING: TypedValue[] = Object.freeze([]) as unknown as TypedValue[];
+
 /**
  * Compiles `expression` (evaluated on a resource, or on a part of one whose
  * model path is `base`) when it stays inside the simple subset.
@@ -77,16 +80,16 @@ export function compileSimplePath(expression: string, base?: string): CompiledTy
     runners.push({ runner: compiled.runner, firstKeys: compiled.firstKeys, rootType, rootPath });
   }
   return (resource: object) => {
-    const out: TypedValue[] = [];
+    let out: TypedValue[] | undefined;
     for (const { runner, firstKeys, rootType, rootPath } of runners) {
       if (rootType && (resource as { resourceType?: string }).resourceType !== rootType) continue;
       // Most of a type's ~40 parameters name elements this resource does not have: stop before any work.
       if (firstKeys && !hasAny(resource as Record<string, unknown>, firstKeys)) continue;
       for (const n of runner([{ value: resource, type: rootType ?? rootPath, path: rootPath }])) {
-        out.push(n); // nodes are made per evaluation: no copy needed
+        (out ??= []).push(n); // nodes are made per evaluation: no copy needed
       }
     }
-    return out;
+    return out ?? NOTHING;
   };
 }
 
