@@ -58,6 +58,14 @@ t.test('secondary indexes only narrow: results equal a full scan for every filte
     }
   }
   const sc = (c: string) => `http://loinc.org|${c}`;
+  // Two codings on one resource: an $elemMatch on two fields must hold on the same coding.
+  for (let i = 0; i < 20; i++) {
+    const [c1, c2] = [pick(codes), pick(codes)];
+    const base = observation({ id: `two${i}`, patient: pick(patients), code: c1 });
+    const r: VersionRecord = { ...base, idx: { ...base.idx, code: [{ s: 'http://loinc.org', c: c1, sc: sc(c1) }, { s: 'urn:other', c: c2, sc: `urn:other|${c2}` }] } };
+    await engine.commit([create(r)]);
+    live.set(r.id, r);
+  }
   const filters: Filter[] = [];
   for (let i = 0; i < 60; i++) {
     const p = pick(patients);
@@ -73,6 +81,17 @@ t.test('secondary indexes only narrow: results equal a full scan for every filte
       { 'idx.code.sc': { $nin: [sc(c)] }, comp: { $in: [`Patient/${p}`] } },
       { 'idx.code.sc': sc(c), 'idx.date': { $exists: false } },
       { 'idx.code.sc': sc(c), 'idx.subject.r': 'Patient/nobody' },
+      // Shapes the index answers in full (no filter test on the candidates):
+      { 'idx.code': { $elemMatch: { sc: sc(c) } } },
+      { $and: [{}, { 'idx.patient.i': p }, { 'idx.code.c': { $in: [c, pick(codes)] } }] },
+      { 'idx.code.sc': { $in: [] } },
+      { id: `o${Math.floor(rnd() * 400)}` },
+      { $or: [{ id: { $in: [`o${Math.floor(rnd() * 400)}`, `two${Math.floor(rnd() * 20)}`] } }, { comp: `Patient/${p}`, 'idx.code.c': c }] },
+      // ... and shapes it must not (several fields of one element, other operators inside):
+      { 'idx.code': { $elemMatch: { sc: `urn:other|${c}`, c: pick(codes) } } },
+      { 'idx.code': { $elemMatch: { sc: sc(c), c: { $ne: c } } } },
+      { $or: [{ 'idx.patient.i': p }, { 'idx.code.sc': { $ne: sc(c) } }] },
+      { 'idx.patient.i': p, $nor: [{ 'idx.code.c': c }] },
     );
   }
   const all = [...live.values()];

@@ -178,11 +178,10 @@ class EmbeddedEngine implements StoreEngine {
   private matching(query: Omit<FindQuery, 'sort' | 'limit'>, Mingo: typeof Query): VersionRecord[] {
     this.openJournal();
     const { types, filter } = query;
-    const test = Object.keys(filter).length > 0 ? compiledQuery(Mingo, filter) : undefined;
+    const compiled = Object.keys(filter).length > 0 ? compiledQuery(Mingo, filter) : undefined;
+    const test = compiled && ((record: VersionRecord) => compiled.test(record as unknown as Record<string, unknown>));
     const out: VersionRecord[] = [];
-    for (const state of this.table.candidates(types, filter)) {
-      if (!test || test.test(state.current as unknown as Record<string, unknown>)) out.push(state.current);
-    }
+    for (const state of this.table.matching(types, filter, test)) out.push(state.current);
     return out;
   }
 

@@ -71,16 +71,18 @@ export class ResourceTable {
 
   /**
    * Current non-deleted states of `types` (all types when empty) that `filter`
-   * may match: per type, the narrowing its index offers, or every state of
-   * the type when the filter gives the index no handle.
+   * matches: per type, the narrowing its index offers (or every state of the
+   * type when the filter gives the index no handle), each tested with `test`
+   * unless the narrowing is already exact.
    */
-  *candidates(types: string[], filter: Filter): Iterable<ResourceState> {
+  *matching(types: string[], filter: Filter, test: ((record: VersionRecord) => boolean) | undefined): Iterable<ResourceState> {
     for (const type of types.length > 0 ? new Set(types) : this.byType.keys()) {
       const states = this.byType.get(type);
       if (!states) continue;
       const narrowing = this.indexes.get(type)?.narrow(filter, (ids) => this.byIds([type], ids));
+      const check = narrowing?.exact ? undefined : test;
       for (const state of narrowing ? narrowing.items() : states.values()) {
-        if (!state.current.deleted) yield state;
+        if (!state.current.deleted && (!check || check(state.current))) yield state;
       }
     }
   }

@@ -16,6 +16,12 @@ export interface Narrowing<T> {
   size: number;
   has(item: T): boolean;
   items(): Iterable<T>;
+  /**
+   * The candidates are exactly the records the filter matches: every
+   * condition was an equality the postings answer in full, so testing each
+   * candidate against the filter again would change nothing.
+   */
+  exact?: boolean;
 }
 
 /** Fields of `idx.<param>[]` whose string values are worth an exact-match index. */
@@ -67,21 +73,25 @@ export class SecondaryIndex<T extends Indexed> {
    */
   narrow(filter: Filter, byId: (ids: string[]) => T[]): Narrowing<T> | undefined {
     const options: Array<Narrowing<T>> = [];
-    this.collect(filter, byId, options);
+    const exact = this.collect(filter, byId, options);
     if (options.length === 0) return undefined;
     options.sort((a, b) => a.size - b.size);
     const [smallest, ...others] = options as [Narrowing<T>, ...Array<Narrowing<T>>];
-    if (others.length === 0) return smallest;
+    if (others.length === 0) return exact ? { ...smallest, exact } : smallest;
     // Intersect: cheap membership tests against the others spare mingo calls.
     const kept: T[] = [];
     for (const item of smallest.items()) if (others.every((o) => o.has(item))) kept.push(item);
-    return listNarrowing(kept);
+    return { ...listNarrowing(kept), exact };
   }
 
-  private collect(filter: Filter, byId: (ids: string[]) => T[], out: Array<Narrowing<T>>): void {
+  /** Adds the narrowings the filter offers to `out`; true when they say all the filter says (see Narrowing.exact). */
+  private collect(filter: Filter, byId: (ids: string[]) => T[], out: Array<Narrowing<T>>): boolean {
+    let exact = true;
     for (const [key, cond] of Object.entries(filter)) {
       if (key === '$and' && Array.isArray(cond)) {
-        for (const sub of cond) if (isPlainObject(sub)) this.collect(sub, byId, out);
+        for (const sub of cond) {
+          if (!isPlainObject(sub) || !this.collect(sub, byId, out)) exact = false;
+        }
       } else if (key === '$or' && Array.isArray(cond) && cond.length > 0) {
         const branches: Array<Narrowing<T>> = [];
         for (const sub of cond) {
@@ -93,28 +103,42 @@ export class SecondaryIndex<T extends Indexed> {
           branches.push(branch);
         }
         if (branches.length > 0) out.push(unionNarrowing(branches));
+        if (branches.length === 0 || !branches.every((b) => b.exact)) exact = false;
       } else if (key === 'id') {
         const ids = equalityValues(cond);
         if (ids) out.push(listNarrowing(byId(ids)));
+        else exact = false;
       } else if (key === 'comp') {
         const values = equalityValues(cond);
         if (values) out.push(postingsNarrowing(this.comp, values));
+        else exact = false;
       } else if (key.startsWith('idx.')) {
         const dot = key.indexOf('.', 4);
         if (dot === -1) {
-          // { 'idx.code': { $elemMatch: { sc: 'x', ... } } }: any equality field narrows.
-          if (!isPlainObject(cond) || !isPlainObject(cond.$elemMatch)) continue;
-          for (const [field, sub] of Object.entries(cond.$elemMatch)) {
+          // { 'idx.code': { $elemMatch: { sc: 'x', ... } } }: any equality field narrows; only a lone
+          // field is exact (several must hold on the same element, which postings do not know).
+          if (!isPlainObject(cond) || !isPlainObject(cond.$elemMatch)) {
+            exact = false;
+            continue;
+          }
+          const fields = Object.entries(cond.$elemMatch);
+          if (fields.length !== 1) exact = false;
+          for (const [field, sub] of fields) {
             const values = isIndexedField(field) ? equalityValues(sub) : undefined;
             if (values) out.push(postingsNarrowing(this.byParam.get(key.slice(4))?.get(field), values));
+            else exact = false;
           }
         } else {
           const field = key.slice(dot + 1);
           const values = isIndexedField(field) ? equalityValues(cond) : undefined;
           if (values) out.push(postingsNarrowing(this.byParam.get(key.slice(4, dot))?.get(field), values));
+          else exact = false;
         }
+      } else {
+        exact = false;
       }
     }
+    return exact;
   }
 
   /** Calls `fn` with the value map and value of every indexed string; `create` makes missing maps. */
@@ -199,6 +223,7 @@ function listNarrowing<T>(items: T[]): Narrowing<T> {
 
 function unionNarrowing<T>(parts: Array<Narrowing<T>>): Narrowing<T> {
   return {
+    exact: parts.every((p) => p.exact),
     size: parts.reduce((n, p) => n + p.size, 0),
     has: (item) => parts.some((p) => p.has(item)),
     *items() {
