@@ -21,17 +21,22 @@ export function bundleText(type: 'searchset' | 'history' | 'transaction-response
   if (parts.total !== undefined) head.total = parts.total;
   if (parts.link?.length) head.link = parts.link;
   const headText = JSON.stringify(head);
-  const entries = parts.entries.map(entryText);
-  return entries.length ? `${headText.slice(0, -1)},"entry":[${entries.join(',')}]}` : headText;
+  if (parts.entries.length === 0) return headText;
+  // Concatenation, not join: the resource texts are copied once, when the answer is written.
+  let text = `${headText.slice(0, -1)},"entry":[`;
+  parts.entries.forEach((entry, i) => {
+    text += (i ? ',' : '') + entryText(entry);
+  });
+  return text + ']}';
 }
 
 function entryText(entry: EntryText): string {
-  const pieces = [`"fullUrl":${JSON.stringify(entry.fullUrl)}`];
-  if (entry.resource !== undefined) pieces.push(`"resource":${entry.resource}`);
-  if (entry.search) pieces.push(`"search":${JSON.stringify(entry.search)}`);
-  if (entry.request) pieces.push(`"request":${JSON.stringify(entry.request)}`);
-  if (entry.response) pieces.push(`"response":${JSON.stringify(entry.response)}`);
-  return `{${pieces.join(',')}}`;
+  let text = '{"fullUrl":' + JSON.stringify(entry.fullUrl);
+  if (entry.resource !== undefined) text += ',"resource":' + entry.resource;
+  if (entry.search) text += ',"search":' + JSON.stringify(entry.search);
+  if (entry.request) text += ',"request":' + JSON.stringify(entry.request);
+  if (entry.response) text += ',"response":' + JSON.stringify(entry.response);
+  return text + '}';
 }
 
 /** A history entry for one version (http.html#history). */
