@@ -87,7 +87,12 @@ t.test('secondary indexes only narrow: results equal a full scan for every filte
       { 'idx.code.sc': { $in: [] } },
       { id: `o${Math.floor(rnd() * 400)}` },
       { $or: [{ id: { $in: [`o${Math.floor(rnd() * 400)}`, `two${Math.floor(rnd() * 20)}`] } }, { comp: `Patient/${p}`, 'idx.code.c': c }] },
-      // ... and shapes it must not (several fields of one element, other operators inside):
+      // ... and shapes it must not (several fields of one element, other operators inside or beside):
+      { $or: [{ 'idx.code.c': c }, { 'idx.code.sc': sc(pick(codes)) }], 'idx.value-quantity.n': { $gte: Math.floor(rnd() * 100) } },
+      { $or: [{ $or: [{ 'idx.code.c': c }, { comp: `Patient/${p}` }], 'idx.value-quantity.n': { $lt: 50 } }, { 'idx.patient.i': pick(patients) }] },
+      { 'idx.code.c': { $in: [c, pick(codes)], $nin: [c] } },
+      { comp: { $eq: `Patient/${p}`, $ne: `Patient/${p}` } },
+      { 'idx.code': { $elemMatch: { c }, $size: 1 } },
       { 'idx.code': { $elemMatch: { sc: `urn:other|${c}`, c: pick(codes) } } },
       { 'idx.code': { $elemMatch: { sc: sc(c), c: { $ne: c } } } },
       { $or: [{ 'idx.patient.i': p }, { 'idx.code.sc': { $ne: sc(c) } }] },

@@ -77,7 +77,8 @@ export class SecondaryIndex<T extends Indexed> {
     if (options.length === 0) return undefined;
     options.sort((a, b) => a.size - b.size);
     const [smallest, ...others] = options as [Narrowing<T>, ...Array<Narrowing<T>>];
-    if (others.length === 0) return exact ? { ...smallest, exact } : smallest;
+    // Always the filter's own answer: a lone narrowing (a union, say) may say more than the filter does.
+    if (others.length === 0) return smallest.exact === exact ? smallest : { ...smallest, exact };
     // Intersect: cheap membership tests against the others spare mingo calls.
     const kept: T[] = [];
     for (const item of smallest.items()) if (others.every((o) => o.has(item))) kept.push(item);
@@ -107,11 +108,11 @@ export class SecondaryIndex<T extends Indexed> {
       } else if (key === 'id') {
         const ids = equalityValues(cond);
         if (ids) out.push(listNarrowing(byId(ids)));
-        else exact = false;
+        if (!ids || !isOnlyEquality(cond)) exact = false;
       } else if (key === 'comp') {
         const values = equalityValues(cond);
         if (values) out.push(postingsNarrowing(this.comp, values));
-        else exact = false;
+        if (!values || !isOnlyEquality(cond)) exact = false;
       } else if (key.startsWith('idx.')) {
         const dot = key.indexOf('.', 4);
         if (dot === -1) {
@@ -122,17 +123,17 @@ export class SecondaryIndex<T extends Indexed> {
             continue;
           }
           const fields = Object.entries(cond.$elemMatch);
-          if (fields.length !== 1) exact = false;
+          if (fields.length !== 1 || Object.keys(cond).length !== 1) exact = false;
           for (const [field, sub] of fields) {
             const values = isIndexedField(field) ? equalityValues(sub) : undefined;
             if (values) out.push(postingsNarrowing(this.byParam.get(key.slice(4))?.get(field), values));
-            else exact = false;
+            if (!values || !isOnlyEquality(sub)) exact = false;
           }
         } else {
           const field = key.slice(dot + 1);
           const values = isIndexedField(field) ? equalityValues(cond) : undefined;
           if (values) out.push(postingsNarrowing(this.byParam.get(key.slice(4, dot))?.get(field), values));
-          else exact = false;
+          if (!values || !isOnlyEquality(cond)) exact = false;
         }
       } else {
         exact = false;
@@ -191,6 +192,11 @@ function equalityValues(cond: unknown): string[] | undefined {
   return undefined;
 }
 
+/** An equality condition with nothing beside it ({ $eq, $ne } narrows by $eq but says more). */
+function isOnlyEquality(cond: unknown): boolean {
+  return typeof cond === 'string' || (isPlainObject(cond) && Object.keys(cond).length === 1);
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegExp);
 }
@@ -223,7 +229,6 @@ function listNarrowing<T>(items: T[]): Narrowing<T> {
 
 function unionNarrowing<T>(parts: Array<Narrowing<T>>): Narrowing<T> {
   return {
-    exact: parts.every((p) => p.exact),
     size: parts.reduce((n, p) => n + p.size, 0),
     has: (item) => parts.some((p) => p.has(item)),
     *items() {
