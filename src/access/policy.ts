@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.js';
 import type { Interaction } from '../auth/scopes.js';
-import { parseScopes, scopeAllows } from '../auth/scopes.js';
+import { grantedResourceScopes, scopeAllows } from '../auth/scopes.js';
 import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_PATIENT_MS, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS } from './labels.js';
 import type { PatientFacts } from './patient-facts.js';
 
@@ -148,7 +148,7 @@ function checkApp(request: AccessRequest, facts: PatientFacts | undefined): Deci
   if (!facts?.permitted.has(`client:${principal.clientId}`) || granted === undefined) {
     return deny('app-without-consent', `the holder has not consented to (or withdrew) the app ${principal.clientId}`);
   }
-  const consented = parseScopes(granted).resources;
+  const consented = grantedResourceScopes(granted);
   if (!scopeAllows(consented, request.action, request.resourceType).length) {
     return deny('app-consent-scope', `the holder's consent does not cover ${ACTION_NAMES[request.action]} on ${request.resourceType}`);
   }

@@ -8,7 +8,7 @@ import type { ServerKeys } from './keys.js';
 import { SERVER_SIGNING_ALG } from './keys.js';
 import type { Principal } from './principal.js';
 import { PRINCIPAL_KINDS } from './principal.js';
-import { parseScopes } from './scopes.js';
+import { grantedResourceScopes } from './scopes.js';
 import type { ResourceScope } from './scopes.js';
 
 const REVOKED = 'revoked-access-tokens';
@@ -48,7 +48,6 @@ export interface IssuedAccessToken {
 
 /** Signs and verifies the server's access tokens (JWTs signed with the newest server key). */
 export class AccessTokens {
-  private readonly scopeCache = new Map<string, ResourceScope[]>();
   /**
    * Tokens that passed verification, so a client's repeated calls skip the RSA
    * check (about 150 µs each). Keyed by the tail of the signature: hashing a
@@ -145,7 +144,7 @@ export class AccessTokens {
       kind: claims.kind,
       clientId: claims.client_id,
       subject: claims.sub!,
-      scopes: this.resourceScopes(claims.scope),
+      scopes: grantedResourceScopes(claims.scope),
       scope: claims.scope,
       tokenId: claims.jti!,
       expiresAt: claims.exp! * 1000,
@@ -154,17 +153,6 @@ export class AccessTokens {
     if (typeof claims.patient === 'string') principal.patient = claims.patient;
     if (typeof claims.fhirUser === 'string') principal.fhirUser = claims.fhirUser;
     return principal;
-  }
-
-  /** Scope strings repeat across requests; parse each once (bounded cache). */
-  private resourceScopes(scope: string): ResourceScope[] {
-    let scopes = this.scopeCache.get(scope);
-    if (!scopes) {
-      scopes = parseScopes(scope).resources;
-      if (this.scopeCache.size >= 1000) this.scopeCache.clear();
-      this.scopeCache.set(scope, scopes);
-    }
-    return scopes;
   }
 }
 

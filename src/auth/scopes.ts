@@ -53,6 +53,23 @@ const V2_PERMISSIONS = /^c?r?u?d?s?$/;
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 scope-token characters
 const isSpecial = (s: string): s is SpecialScope => (SPECIAL_SCOPES as readonly string[]).includes(s);
 
+const resourceScopesByText = new Map<string, ResourceScope[]>();
+
+/**
+ * The resource scopes of a granted scope string, parsed once per distinct
+ * string (tokens and consents repeat them) and shared: callers must not change
+ * the list. The same list object also keys scopeAllows' answers.
+ */
+export function grantedResourceScopes(scope: string): ResourceScope[] {
+  let scopes = resourceScopesByText.get(scope);
+  if (!scopes) {
+    scopes = parseScopes(scope).resources;
+    if (resourceScopesByText.size >= 1000) resourceScopesByText.clear();
+    resourceScopesByText.set(scope, scopes);
+  }
+  return scopes;
+}
+
 /** Parses a space-separated scope string. Throws InvalidScopeError on the first bad scope. */
 export function parseScopes(scope: string): ParsedScopes {
   const parsed: ParsedScopes = { resources: [], special: new Set(), ignored: [] };

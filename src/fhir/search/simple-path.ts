@@ -84,7 +84,7 @@ export function compileSimplePath(expression: string, base?: string): CompiledTy
     for (const { runner, firstKeys, rootType, rootPath } of runners) {
       if (rootType && (resource as { resourceType?: string }).resourceType !== rootType) continue;
       // Most of a type's ~40 parameters name elements this resource does not have: stop before any work.
-      if (firstKeys && !hasAny(resource as Record<string, unknown>, firstKeys)) continue;
+      if (firstKeys && (resource === null || typeof resource !== 'object' || !hasAny(resource as Record<string, unknown>, firstKeys))) continue;
       for (const n of runner([{ value: resource, type: rootType ?? rootPath, path: rootPath }])) {
         (out ??= []).push(n); // nodes are made per evaluation: no copy needed
       }
