@@ -11,8 +11,15 @@ import { auditLogSize, decodeAuditLog, encodeAuditLog } from './audit-log-codec.
 
 export type { AuditInput } from './audit-event.js';
 
-/** Key-value namespace of the audit log: batches of records not yet materialised as AuditEvents. */
-export const AUDIT_LOG_NS = 'audit-log';
+/**
+ * Key-value namespace of the audit log: batches of records not yet
+ * materialised as AuditEvents, in the form of audit-log-codec.ts. A new form
+ * gets a new namespace, so that during a rolling upgrade an older replica
+ * never meets a batch it cannot read (the newer ones materialise it).
+ */
+export const AUDIT_LOG_NS = 'audit-log-2';
+/** Batches logged by earlier versions (plain arrays of records): still read, never written. */
+const EARLIER_AUDIT_LOG_NS = 'audit-log';
 
 export interface AuditTrailOptions {
   /** Clock of the recorded times (injected in tests). */
@@ -26,6 +33,8 @@ export interface AuditTrailOptions {
 }
 
 interface LoggedBatch {
+  /** The namespace it was logged in (the current form's, or an earlier one). */
+  ns: string;
   key: string;
   /** How many records the batch holds. */
   count: number;
@@ -193,7 +202,7 @@ export class AuditTrail {
     return this.enqueue(async () => {
       const key = `${this.now().toString(36).padStart(9, '0')}-${randomUUID()}`;
       await this.repository.engine.kv.put(AUDIT_LOG_NS, key, encodeAuditLog(records));
-      this.logged.push({ key, count: records.length, done: 0 });
+      this.logged.push({ ns: AUDIT_LOG_NS, key, count: records.length, done: 0 });
       this.backlog += records.length;
       if (this.backlog > this.maxBacklog && !this.overBound) {
         this.overBound = true;
@@ -204,12 +213,16 @@ export class AuditTrail {
   }
 
   private async adoptLoggedBatches(): Promise<void> {
-    const known = new Set(this.logged.map((b) => b.key));
-    const stored = await this.repository.engine.kv.list<unknown>(AUDIT_LOG_NS);
-    for (const { key, value } of stored.sort((a, b) => (a.key < b.key ? -1 : 1))) {
-      if (known.has(key)) continue;
+    const known = new Set(this.logged.map((b) => `${b.ns}|${b.key}`));
+    const found: Array<{ ns: string; key: string; value: unknown }> = [];
+    for (const ns of [EARLIER_AUDIT_LOG_NS, AUDIT_LOG_NS]) {
+      for (const { key, value } of await this.repository.engine.kv.list<unknown>(ns)) found.push({ ns, key, value });
+    }
+    // Oldest first, whatever the form: keys start with the time they were logged.
+    for (const { ns, key, value } of found.sort((a, b) => (a.key < b.key ? -1 : 1))) {
+      if (known.has(`${ns}|${key}`)) continue;
       const count = auditLogSize(value);
-      this.logged.push({ key, count, done: 0 });
+      this.logged.push({ ns, key, count, done: 0 });
       this.backlog += count;
     }
   }
@@ -220,7 +233,7 @@ export class AuditTrail {
     if (!batch) return;
     // Gone from the log: another replica materialised it and removed it.
     if (!batch.records) {
-      const value = await this.repository.engine.kv.get<unknown>(AUDIT_LOG_NS, batch.key);
+      const value = await this.repository.engine.kv.get<unknown>(batch.ns, batch.key);
       batch.records = value === undefined ? [] : decodeAuditLog(value);
     }
     const chunk = batch.records.slice(batch.done, batch.done + CHUNK);
@@ -230,7 +243,7 @@ export class AuditTrail {
     this.backlog -= handled;
     if (this.backlog <= this.maxBacklog / 2) this.overBound = false;
     if (batch.done >= batch.count) {
-      if (batch.records.length) await this.repository.engine.kv.delete(AUDIT_LOG_NS, batch.key);
+      if (batch.records.length) await this.repository.engine.kv.delete(batch.ns, batch.key);
       this.logged.shift();
     }
   }

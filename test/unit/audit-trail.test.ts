@@ -4,6 +4,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import { AUDIT_LOG_NS, AuditTrail } from '../../src/audit/audit-trail.js';
 import type { AuditedRequest, AuditTrailOptions } from '../../src/audit/audit-trail.js';
 import type { AuditRecord } from '../../src/audit/audit-event.js';
+import { toAuditRecord } from '../../src/audit/audit-event.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import type { StoreEngine } from '../../src/store/engine.js';
@@ -172,4 +173,20 @@ t.test('a batch another replica materialised first is not written again, and lea
   await other.settle();
   t.equal(other.pendingEvents, 0, 'the adopter drops the batch that is gone from the log');
   t.equal((await events(engine)).length, 2, 'and writes nothing');
+});
+
+t.test('batches logged by an earlier version (plain record arrays, their own namespace) are materialised too', async (t) => {
+  const { engine, repository } = await openStore(t);
+  t.teardown(() => engine.close());
+  const record = toAuditRecord({ principal: system, action: 'r', interaction: 'read', resourceType: 'Observation', id: 'old1', compartments: ['Patient/p1'],
+    allowed: true, rule: 'system-scope', reason: 'scope', requestId: 'before-upgrade' }, 'earlier-event-1', Date.parse('2026-11-20T10:00:00.000Z'));
+  await engine.kv.put('audit-log', '000000001-earlier', [record]);
+  const audit = trail(repository);
+  await audit.start();
+  read(audit, 'after-upgrade', 'new1');
+  await audit.settle();
+  const found = await events(engine);
+  t.same(found.map((e) => [e.id === 'earlier-event-1' ? 'earlier' : 'new', e.source?.site]).sort(), [['earlier', 'before-upgrade'], ['new', 'after-upgrade']]);
+  t.same(await engine.kv.list('audit-log'), [], 'the earlier namespace is emptied');
+  t.same(await engine.kv.list(AUDIT_LOG_NS), []);
 });
