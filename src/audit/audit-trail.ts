@@ -130,8 +130,9 @@ export class AuditTrail {
     if (input.compartments.length === 0 && input.resourceType !== 'Patient') return;
     let key: string | undefined;
     if (request) {
+      const number = (request.auditNumber ||= ++this.lastRequestNumber);
       const patients = input.compartments.length < 2 ? input.compartments[0] ?? '' : [...input.compartments].sort().join(',');
-      key = `${(request.auditNumber ||= ++this.lastRequestNumber)}|${input.interaction}|${input.allowed}|${input.rule}|${input.purpose ?? ''}|${patients}`;
+      key = `${number}|${input.interaction}|${input.allowed}|${input.rule}|${input.purpose ?? ''}|${patients}`;
       const same = this.byRequest.get(key);
       if (same && input.id) {
         const what = `${input.resourceType}/${input.id}`;
