@@ -9,7 +9,6 @@ import { SERVER_SIGNING_ALG } from './keys.js';
 import type { Principal } from './principal.js';
 import { PRINCIPAL_KINDS } from './principal.js';
 import { grantedResourceScopes } from './scopes.js';
-import type { ResourceScope } from './scopes.js';
 
 const REVOKED = 'revoked-access-tokens';
 const VERIFIED_CACHE_SIZE = 10_000;
