@@ -1,4 +1,5 @@
 import { Ajv } from 'ajv';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseRequiredProfiles } from './fhir/validation/required-profiles.js';
 
@@ -38,6 +39,11 @@ export interface Config {
    * materialised even under load (audit/audit-trail.ts); they are kept in memory.
    */
   auditMaxBacklog: number;
+  /**
+   * Threads that validate and index new resources (store/write-workers); 0:
+   * the main thread does it. Default: 1 when the machine has more than one core.
+   */
+  writeWorkers: number;
 }
 
 const schema = {
@@ -62,9 +68,10 @@ const schema = {
     subscriptionRetryMs: { type: 'integer', minimum: 1 },
     requiredProfiles: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string', pattern: '^https?://' } } },
     auditMaxBacklog: { type: 'integer', minimum: 0 },
+    writeWorkers: { type: 'integer', minimum: 0, maximum: 64 },
   },
   required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit', 'bundleMaxEntries',
-    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog'],
+    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog', 'writeWorkers'],
   additionalProperties: false,
 } as const;
 
@@ -99,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     subscriptionMaxAttempts: intOf(env.SUBSCRIPTION_MAX_ATTEMPTS, 5),
     subscriptionRetryMs: intOf(env.SUBSCRIPTION_RETRY_MS, 1000),
     auditMaxBacklog: intOf(env.AUDIT_MAX_BACKLOG, 100_000),
+    writeWorkers: intOf(env.WRITE_WORKERS, availableParallelism() > 1 ? 1 : 0),
     ...overrides,
   };
   if (overrides.publicUrl) config.fhirBase = `${config.publicUrl}/fhir`;

@@ -4,6 +4,8 @@ import type { Config } from './config.js';
 import type { StoreEngine } from './store/engine.js';
 import { openEngine } from './store/open-engine.js';
 import { Repository } from './store/repository.js';
+import { analyseVersion } from './store/version-analysis.js';
+import { WriteWorkers } from './store/write-workers/write-workers.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { mayReadAuditEvents } from './audit/audit-reads.js';
 import { createValidator } from './fhir/validation/validate.js';
@@ -59,10 +61,20 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   // Every commit is announced to the space's notifications and Subscriptions (space/subscriptions).
   const { engine, feed } = observeCommits(opened, (err) => app.log.error({ err }, 'commit listener failed'));
   const validator = createValidator({ requiredProfiles: config.requiredProfiles });
+  const validate = (resource: Parameters<typeof validator.assertValid>[0], mode: 'create' | 'update') => validator.assertValid(resource, { mode });
+  const writeWorkers = config.writeWorkers > 0
+    ? new WriteWorkers({
+      size: config.writeWorkers,
+      requiredProfiles: config.requiredProfiles,
+      analyseHere: (json, mode) => analyseVersion(JSON.parse(json), mode, validate),
+      log: app.log,
+    })
+    : undefined;
   const repository = new Repository({
     engine,
     now: options.now,
-    validate: (resource, mode) => validator.assertValid(resource, { mode }),
+    validate,
+    offload: writeWorkers,
     search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
     fhirBase: config.fhirBase,
   });
@@ -73,7 +85,13 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   app.decorate('audit', audit);
   app.decorateRequest('auditNumber', 0);
   app.decorate('now', options.now ?? Date.now);
+  app.decorate('writeWorkers', writeWorkers);
+  // Workers start with the server (in parallel with the rest of its start-up), so that its first writes already use them.
+  app.addHook('onReady', async () => {
+    await writeWorkers?.ready();
+  });
   app.addHook('onClose', async () => {
+    await writeWorkers?.close();
     await audit.close();
     if (!options.engine) await engine.close();
   });

@@ -3,15 +3,16 @@ import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, PreconditionFailedError, ResourceGoneError, ResourceNotFoundError, VersionConflictError } from '../errors.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
-import { extractIndex } from '../fhir/search/extract.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import type { Filter, HistoryQuery, StoreEngine, VersionRecord, WriteOp } from './engine.js';
 import type { SearchResult } from './search-executor.js';
 import { executeSearch } from './search-executor.js';
+import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-analysis.js';
+import { analyseVersion } from './version-analysis.js';
+import { extractIndex } from '../fhir/search/extract.js';
 
-/** What the validator hook returns: warnings only (errors are thrown as ValidationError). */
-export type ValidateHook = (resource: Resource, mode: 'create' | 'update') => OperationOutcomeIssue[];
+export type { ValidateHook } from './version-analysis.js';
 
 export interface RepositoryOptions {
   engine: StoreEngine;
@@ -22,6 +23,11 @@ export interface RepositoryOptions {
   search: { defaultCount: number; maxCount: number };
   /** The FHIR base, so that absolute references to this server search like relative ones. */
   fhirBase?: string;
+  /**
+   * Validation and indexing of new resources on other threads
+   * (write-workers/); absent, or not ready: in this thread.
+   */
+  offload?: AnalysisOffload;
 }
 
 export interface WriteResult {
@@ -74,6 +80,7 @@ export interface HistoryPage {
 export class Repository {
   readonly engine: StoreEngine;
   private readonly validate: ValidateHook;
+  private readonly offload: AnalysisOffload | undefined;
   private readonly now: () => number;
   private readonly newId: () => string;
   readonly searchLimits: { defaultCount: number; maxCount: number; baseUrl?: string };
@@ -86,6 +93,7 @@ export class Repository {
   constructor(options: RepositoryOptions) {
     this.engine = options.engine;
     this.validate = options.validate;
+    this.offload = options.offload;
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? randomUUID;
     this.searchLimits = { ...options.search, baseUrl: options.fhirBase };
@@ -232,28 +240,41 @@ export class Repository {
     return parseSearchRequest(types, query, { strict, ...this.searchLimits });
   }
 
-  /** Builds the stored form of a new version: meta set by the server, validated, indexed. */
   /**
-   * `trusted`: the server built this resource itself (AuditEvents, notifications)
-   * from a shape a unit test validates, so it skips validation on the hot path;
-   * a builder that knows the search index of what it built passes it too.
+   * Builds the stored form of a new version: meta set by the server,
+   * validated, indexed. `trusted`: the server built this resource itself
+   * (AuditEvents, notifications) from a shape a unit test validates, so it
+   * skips validation on the hot path; a builder that knows the search index of
+   * what it built passes it too.
    */
-  prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string, trusted: boolean | ServerBuilt = false): PreparedWrite {
+  async prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string, trusted: boolean | ServerBuilt = false): Promise<PreparedWrite> {
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
     }
     const record = this.newRecord(type, id, current, method);
-    const stored = { ...resource, id, meta: { ...resource.meta, versionId: String(record.vid), lastUpdated: record.lastUpdated } } as Resource;
-    // The client's meta.source is kept; server-maintained fields always win.
-    const warnings = trusted ? [] : this.validate(stored, mode);
-    const { idx, srt, comp } = (typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored);
-    record.json = JSON.stringify(reorderForOutput(stored));
+    // resourceType, id and meta first, as people expect to read them; the
+    // client's meta.source is kept, server-maintained fields always win.
+    const { resourceType: _type, id: _id, meta, ...rest } = resource as Resource & Record<string, unknown>;
+    const stored = { resourceType: type, id, meta: { ...meta, versionId: String(record.vid), lastUpdated: record.lastUpdated }, ...rest } as Resource;
+    record.json = JSON.stringify(stored);
+    const { warnings, idx, srt, comp } = trusted
+      ? { warnings: [], ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored)) }
+      : await this.analyse(stored, record.json, mode, current === undefined);
     record.idx = idx;
     record.srt = srt;
     record.comp = comp;
     record.deleted = false;
     if (blob) record.blob = blob;
     return { op: { record, expectVid: current?.vid ?? 0 }, result: { record, created: !current || current.deleted, warnings } };
+  }
+
+  /**
+   * Analysis of a resource that is new may run on a write worker; a new
+   * version of an existing one is analysed here, so that the time between
+   * reading its current version and committing stays short.
+   */
+  private analyse(stored: Resource, json: string, mode: 'create' | 'update', isNew: boolean): VersionAnalysis | Promise<VersionAnalysis> {
+    return (isNew ? this.offload?.analyse(json, mode) : undefined) ?? analyseVersion(stored, mode, this.validate);
   }
 
   private newRecord(type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method']): VersionRecord {
@@ -323,10 +344,4 @@ export function decodeCursor(cursor: string): string {
   const key = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!key || !/^\d{4}-\d\d-\d\dT[\d:.]+Z\|/.test(key)) throw new BadRequestError('FHIR_ERR_REST_BAD_CURSOR', 'The paging cursor is not valid');
   return key;
-}
-
-/** resourceType, id and meta first, as people expect to read them. */
-function reorderForOutput(resource: Resource): Resource {
-  const { resourceType, id, meta, ...rest } = resource as Resource & Record<string, unknown>;
-  return { resourceType, id, meta, ...rest } as Resource;
 }

@@ -24,7 +24,9 @@ export async function buildTestServer(t: Tap, options: { config?: Partial<Config
   const dataDir = await tempDir(t, 'carnet-http-');
   const client = await createTestClient({ scope: 'system/*.cruds' });
   const clientsFile = await writeClientsFile(dataDir, [client]);
-  const config = loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent', ...options.config });
+  // Writes are analysed in the main thread unless a test asks for workers
+  // (test/http/write-workers.test.ts); the child-process e2e tests run the default.
+  const config = loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent', writeWorkers: 0, ...options.config });
   const app = await buildServer({ config, logger: false, now: options.now });
   t.teardown(() => app.close());
   await app.ready();

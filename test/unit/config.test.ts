@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
@@ -12,13 +13,14 @@ t.test('defaults: a server on 127.0.0.1:8080 with its data in ./data', async (t)
   t.equal(config.mongodbUrl, undefined);
   t.equal(config.logLevel, 'info');
   t.equal(config.auditMaxBacklog, 100_000);
+  t.equal(config.writeWorkers, availableParallelism() > 1 ? 1 : 0, 'one write worker when there is a core to spare');
   t.ok(Object.isFrozen(config), 'read once, never changed');
 });
 
 t.test('the environment sets every value; the public URL loses its trailing slash', async (t) => {
   const config = loadConfig({
     HOST: '0.0.0.0', PORT: '9090', PUBLIC_URL: 'https://carnet.example/', DATA_DIR: '/srv/carnet', MONGODB_URL: 'mongodb://db:27017/?replicaSet=rs0',
-    LOG_LEVEL: 'warn', AUDIT_MAX_BACKLOG: '0', BUNDLE_MAX_ENTRIES: '100', REQUIRED_PROFILES: 'DocumentReference=https://carnet.dev/fhir/StructureDefinition/carnet-document',
+    LOG_LEVEL: 'warn', AUDIT_MAX_BACKLOG: '0', WRITE_WORKERS: '3', BUNDLE_MAX_ENTRIES: '100', REQUIRED_PROFILES: 'DocumentReference=https://carnet.dev/fhir/StructureDefinition/carnet-document',
   });
   t.equal(config.port, 9090);
   t.equal(config.publicUrl, 'https://carnet.example');
@@ -27,6 +29,7 @@ t.test('the environment sets every value; the public URL loses its trailing slas
   t.equal(config.mongodbUrl, 'mongodb://db:27017/?replicaSet=rs0');
   t.equal(config.logLevel, 'warn');
   t.equal(config.auditMaxBacklog, 0);
+  t.equal(config.writeWorkers, 3);
   t.equal(config.bundleMaxEntries, 100);
   t.same(config.requiredProfiles, { DocumentReference: ['https://carnet.dev/fhir/StructureDefinition/carnet-document'] });
 });
@@ -34,12 +37,12 @@ t.test('the environment sets every value; the public URL loses its trailing slas
 t.test('wrong values stop the start with every problem listed', async (t) => {
   let message = '';
   try {
-    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', AUDIT_MAX_BACKLOG: '-1', MONGODB_URL: 'postgres://x' });
+    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', AUDIT_MAX_BACKLOG: '-1', MONGODB_URL: 'postgres://x', WRITE_WORKERS: 'many' });
   } catch (err) {
     message = (err as Error).message;
   }
   t.match(message, /^Invalid configuration:/);
-  for (const field of ['/port', '/logLevel', '/auditMaxBacklog', '/mongodbUrl']) t.match(message, field);
+  for (const field of ['/port', '/logLevel', '/auditMaxBacklog', '/mongodbUrl', '/writeWorkers']) t.match(message, field);
 });
 
 t.test('overrides win over the environment, and the FHIR base follows an overridden public URL', async (t) => {

@@ -1,0 +1,33 @@
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { extractIndex } from '../fhir/search/extract.js';
+import type { ExtractedIndex } from '../fhir/search/extract.js';
+
+export type AnalysisMode = 'create' | 'update';
+
+/** What the validator hook returns: warnings only (errors are thrown as ValidationError). */
+export type ValidateHook = (resource: Resource, mode: AnalysisMode) => OperationOutcomeIssue[];
+
+/** What the server learns from a version before it stores it: its warnings and its search index. */
+export interface VersionAnalysis extends ExtractedIndex {
+  warnings: OperationOutcomeIssue[];
+}
+
+/**
+ * Validates a version (throws ValidationError) and extracts its search index.
+ * The most expensive pure step of a write, so that it can run on another
+ * thread (write-workers/) as well as here, with the same answer.
+ */
+export function analyseVersion(resource: Resource, mode: AnalysisMode, validate: ValidateHook): VersionAnalysis {
+  const warnings = validate(resource, mode);
+  const { idx, srt, comp } = extractIndex(resource);
+  return { warnings, idx, srt, comp };
+}
+
+/**
+ * Where analysis of new resources can be sent instead of running in the
+ * caller's thread. `undefined` means "not now" (no worker ready): the caller
+ * analyses in process.
+ */
+export interface AnalysisOffload {
+  analyse(json: string, mode: AnalysisMode): Promise<VersionAnalysis> | undefined;
+}

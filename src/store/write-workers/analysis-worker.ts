@@ -1,0 +1,30 @@
+/**
+ * Entry of a write worker thread (write-workers.ts): validates and indexes
+ * the resources the main thread sends, with the same code and configuration
+ * it would use itself.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { ValidationError } from '../../errors.js';
+import { createValidator } from '../../fhir/validation/validate.js';
+import { analyseVersion } from '../version-analysis.js';
+import type { AnalysisBatch, AnalysisJob, AnalysisReply, WorkerMessage, WorkerSetup } from './messages.js';
+
+const port = parentPort!;
+const { requiredProfiles } = workerData as WorkerSetup;
+const validator = createValidator({ requiredProfiles });
+const validate = (resource: Parameters<typeof validator.assertValid>[0], mode: AnalysisJob['mode']) => validator.assertValid(resource, { mode });
+
+port.on('message', (batch: AnalysisBatch) => {
+  port.postMessage(batch.map(analyse) satisfies WorkerMessage);
+});
+port.postMessage({ ready: true } satisfies WorkerMessage);
+
+function analyse({ n, json, mode }: AnalysisJob): AnalysisReply {
+  try {
+    return { n, ok: analyseVersion(JSON.parse(json), mode, validate) };
+  } catch (err) {
+    return err instanceof ValidationError
+      ? { n, invalid: { issues: err.issues, status: err.statusCode === 400 ? 400 : 422 } }
+      : { n, failed: err instanceof Error ? err.message : String(err) };
+  }
+}

@@ -1,0 +1,31 @@
+import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { AnalysisMode, VersionAnalysis } from '../version-analysis.js';
+
+/** What a write worker is started with (workerData). */
+export interface WorkerSetup {
+  requiredProfiles: Record<string, string[]>;
+}
+
+/** One resource to analyse: its stored JSON text (cheaper to pass between threads than the object). */
+export interface AnalysisJob {
+  n: number;
+  json: string;
+  mode: AnalysisMode;
+}
+
+/**
+ * Messages carry batches: every job of one turn of the main thread's event
+ * loop goes in one message, and the answers come back together, because each
+ * message costs a wake-up of the other thread (a system call), which is more
+ * than the copying.
+ */
+export type AnalysisBatch = AnalysisJob[];
+
+export type WorkerMessage = { ready: true } | AnalysisReply[];
+
+export type AnalysisReply =
+  | { n: number; ok: VersionAnalysis }
+  /** The resource is not valid: the main thread throws the ValidationError it would have thrown itself. */
+  | { n: number; invalid: { issues: OperationOutcomeIssue[]; status: 400 | 422 } }
+  /** Anything else went wrong in the worker: the main thread analyses the resource itself. */
+  | { n: number; failed: string };
