@@ -277,7 +277,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
     const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
     const ruled = context.writeRules?.(type, { method: 'POST', next: resource }) ?? resource;
-    const prepared = await repository.prepareCreate({ ...ruled, id: undefined } as Resource, { id: e.target!.id, blob });
+    const prepared = await repository.prepareCreate({ ...ruled, id: undefined } as Resource, { id: e.target!.id, blob, inThread: true });
     return created(prepared);
   }
   if (e.method === 'DELETE') {
@@ -300,7 +300,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   }
   const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
   const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
-  const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob });
+  const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob, inThread: true });
   return created(prepared);
 }
 

@@ -151,7 +151,7 @@ export class Repository {
     });
   }
 
-  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt } = {}): Promise<PreparedWrite> {
+  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean } = {}): Promise<PreparedWrite> {
     const type = resource.resourceType;
     if (options.ifNoneExist !== undefined) {
       const matches = await this.findMatches(type, queryPairs(options.ifNoneExist), 2);
@@ -159,10 +159,10 @@ export class Repository {
       if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [] } };
     }
     const id = options.id ?? this.newId();
-    return this.prepareVersion(resource, type, id, undefined, 'POST', 'create', options.blob, options.trusted);
+    return this.prepareVersion(resource, type, id, undefined, 'POST', 'create', options.blob, options.trusted, options.inThread);
   }
 
-  async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string }): Promise<PreparedWrite> {
+  async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string; inThread?: boolean }): Promise<PreparedWrite> {
     checkTypeAndId(type, id);
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match the URL type ${type}`, { expression: ['resourceType'] });
@@ -175,7 +175,7 @@ export class Repository {
     }
     const current = await this.engine.current(type, id);
     checkIfMatch(options.ifMatch, current);
-    return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options.blob);
+    return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options.blob, false, options.inThread);
   }
 
   async prepareConditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string }): Promise<PreparedWrite> {
@@ -245,9 +245,10 @@ export class Repository {
    * validated, indexed. `trusted`: the server built this resource itself
    * (AuditEvents, notifications) from a shape a unit test validates, so it
    * skips validation on the hot path; a builder that knows the search index of
-   * what it built passes it too.
+   * what it built passes it too. `inThread`: never on a write worker (see
+   * `analyse`).
    */
-  async prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string, trusted: boolean | ServerBuilt = false): Promise<PreparedWrite> {
+  async prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string, trusted: boolean | ServerBuilt = false, inThread = false): Promise<PreparedWrite> {
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
     }
@@ -259,7 +260,7 @@ export class Repository {
     record.json = JSON.stringify(stored);
     const { warnings, idx, srt, comp } = trusted
       ? { warnings: [], ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored)) }
-      : await this.analyse(stored, record.json, mode, current === undefined);
+      : await this.analyse(stored, record.json, mode, current === undefined && !inThread);
     record.idx = idx;
     record.srt = srt;
     record.comp = comp;
@@ -271,10 +272,12 @@ export class Repository {
   /**
    * Analysis of a resource that is new may run on a write worker; a new
    * version of an existing one is analysed here, so that the time between
-   * reading its current version and committing stays short.
+   * reading its current version and committing stays short. Bundles analyse
+   * their entries here too: they prepare one entry after another, and a
+   * round trip to the worker per entry cost more than it saved (measured).
    */
-  private analyse(stored: Resource, json: string, mode: 'create' | 'update', isNew: boolean): VersionAnalysis | Promise<VersionAnalysis> {
-    return (isNew ? this.offload?.analyse(json, mode) : undefined) ?? analyseVersion(stored, mode, this.validate);
+  private analyse(stored: Resource, json: string, mode: 'create' | 'update', offloadable: boolean): VersionAnalysis | Promise<VersionAnalysis> {
+    return (offloadable ? this.offload?.analyse(json, mode) : undefined) ?? analyseVersion(stored, mode, this.validate);
   }
 
   private newRecord(type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method']): VersionRecord {

@@ -65,14 +65,17 @@ t.test('with a write worker, writes answer exactly as without one', async (t) =>
     t.same(a.json(), b.json());
   });
 
-  t.test('update as create and transactions use the worker too', async (t) => {
+  t.test('update as create uses the worker; transactions analyse their entries in the main thread', async (t) => {
+    const before = offloaded.count;
     const put = await send(withWorker, 'PUT', '/fhir/Patient/chosen-id', { resourceType: 'Patient', id: 'chosen-id', name: [{ family: 'Martin' }] });
     t.equal(put.statusCode, 201);
+    t.equal(offloaded.count, before + 1);
     const entries = [0, 1, 2].map((i) => ({ fullUrl: `urn:uuid:0000000${i}-0000-4000-8000-000000000000`, resource: { ...heartRate, subject: { reference: 'Patient/chosen-id' }, valueQuantity: { ...heartRate.valueQuantity, value: 60 + i } }, request: { method: 'POST', url: 'Observation' } }));
     const tx = await send(withWorker, 'POST', '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: entries });
     t.equal(tx.statusCode, 200);
+    t.equal(offloaded.count, before + 1, 'entries are prepared one after another: no round trip per entry');
     const found = await withWorker.app.inject({ url: '/fhir/Observation?subject=Patient/chosen-id&value-quantity=61', headers: { authorization: await withWorker.auth() } });
-    t.equal(found.json().entry.length, 1, 'indexed by the worker, searchable at once');
+    t.equal(found.json().entry.length, 1, 'indexed, searchable at once');
     const failing = await send(withWorker, 'POST', '/fhir', { resourceType: 'Bundle', type: 'transaction', entry: [entries[0], { ...entries[1], resource: { ...heartRate, status: 'unheard-of' } }] });
     t.equal(failing.statusCode, 422, 'one invalid entry fails the transaction');
     const count = await withWorker.app.inject({ url: '/fhir/Observation?subject=Patient/chosen-id&_summary=count', headers: { authorization: await withWorker.auth() } });
@@ -87,6 +90,6 @@ t.test('with a write worker, writes answer exactly as without one', async (t) =>
   });
 
   t.test('the creates above went to the worker', async (t) => {
-    t.ok(offloaded.count >= 8, `${offloaded.count} analyses`);
+    t.ok(offloaded.count >= 6, `${offloaded.count} analyses`);
   });
 });
