@@ -159,7 +159,7 @@ export class Repository {
       if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [] } };
     }
     const id = options.id ?? this.newId();
-    return this.prepareVersion(resource, type, id, undefined, 'POST', 'create', options.blob, options.trusted, options.inThread);
+    return this.prepareVersion(resource, type, id, undefined, 'POST', 'create', options);
   }
 
   async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string; inThread?: boolean }): Promise<PreparedWrite> {
@@ -175,7 +175,7 @@ export class Repository {
     }
     const current = await this.engine.current(type, id);
     checkIfMatch(options.ifMatch, current);
-    return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options.blob, false, options.inThread);
+    return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options);
   }
 
   async prepareConditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string }): Promise<PreparedWrite> {
@@ -248,7 +248,8 @@ export class Repository {
    * what it built passes it too. `inThread`: never on a write worker (see
    * `analyse`).
    */
-  async prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update', blob?: string, trusted: boolean | ServerBuilt = false, inThread = false): Promise<PreparedWrite> {
+  async prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update',
+    { blob, trusted = false, inThread = false }: { blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean } = {}): Promise<PreparedWrite> {
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
     }
