@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import type { StoreEngine } from './store/engine.js';
 import { openEngine } from './store/open-engine.js';
 import { Repository } from './store/repository.js';
-import { analyseVersion } from './store/version-analysis.js';
+import { analyseVersion, validateWith } from './store/version-analysis.js';
 import { WriteWorkers } from './store/write-workers/write-workers.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { mayReadAuditEvents } from './audit/audit-reads.js';
@@ -61,7 +61,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   // Every commit is announced to the space's notifications and Subscriptions (space/subscriptions).
   const { engine, feed } = observeCommits(opened, (err) => app.log.error({ err }, 'commit listener failed'));
   const validator = createValidator({ requiredProfiles: config.requiredProfiles });
-  const validate = (resource: Parameters<typeof validator.assertValid>[0], mode: 'create' | 'update') => validator.assertValid(resource, { mode });
+  const validate = validateWith(validator);
   const writeWorkers = config.writeWorkers > 0
     ? new WriteWorkers({
       size: config.writeWorkers,

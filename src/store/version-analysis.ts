@@ -1,11 +1,17 @@
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { extractIndex } from '../fhir/search/extract.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
+import type { Validator } from '../fhir/validation/validate.js';
 
 export type AnalysisMode = 'create' | 'update';
 
 /** What the validator hook returns: warnings only (errors are thrown as ValidationError). */
 export type ValidateHook = (resource: Resource, mode: AnalysisMode) => OperationOutcomeIssue[];
+
+/** The hook of a validator, the same in the main thread and on a write worker. */
+export function validateWith(validator: Pick<Validator, 'assertValid'>): ValidateHook {
+  return (resource, mode) => validator.assertValid(resource, { mode });
+}
 
 /** What the server learns from a version before it stores it: its warnings and its search index. */
 export interface VersionAnalysis extends ExtractedIndex {

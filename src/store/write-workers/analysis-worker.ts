@@ -6,13 +6,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ValidationError } from '../../errors.js';
 import { createValidator } from '../../fhir/validation/validate.js';
-import { analyseVersion } from '../version-analysis.js';
+import { analyseVersion, validateWith } from '../version-analysis.js';
 import type { AnalysisBatch, AnalysisJob, AnalysisReply, WorkerMessage, WorkerSetup } from './messages.js';
 
 const port = parentPort!;
 const { requiredProfiles } = workerData as WorkerSetup;
-const validator = createValidator({ requiredProfiles });
-const validate = (resource: Parameters<typeof validator.assertValid>[0], mode: AnalysisJob['mode']) => validator.assertValid(resource, { mode });
+const validate = validateWith(createValidator({ requiredProfiles }));
 
 port.on('message', (batch: AnalysisBatch) => {
   port.postMessage(batch.map(analyse) satisfies WorkerMessage);
