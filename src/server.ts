@@ -7,7 +7,7 @@ import { Repository } from './store/repository.js';
 import { analyseVersion, validateWith } from './store/version-analysis.js';
 import { WriteWorkers } from './store/write-workers/write-workers.js';
 import { AuditTrail } from './audit/audit-trail.js';
-import { mayReadAuditEvents } from './audit/audit-reads.js';
+import { settleBeforeAuditReads } from './audit/audit-reads.js';
 import { createValidator } from './fhir/validation/validate.js';
 import { fhirErrors } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
@@ -95,14 +95,12 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     await audit.close();
     if (!options.engine) await engine.close();
   });
-  // Background audit materialisation waits for a quiet moment (audit/audit-trail.ts).
-  app.addHook('onRequest', (_request, _reply, done) => {
+  // One hook for every request (each hook kind costs a runner per request): background audit
+  // materialisation waits for a quiet moment (audit/audit-trail.ts), and the answer carries the request id.
+  app.addHook('onRequest', (request, reply, done) => {
     audit.touch();
-    done();
-  });
-  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-    done(null, payload);
+    done();
   });
 
   await app.register(fhirErrors);
@@ -118,11 +116,11 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     await fhir.register(metadataRoutes);
     await fhir.register(wellKnownRoutes);
     await fhir.register(async (protectedScope) => {
-      protectedScope.addHook('onRequest', authenticate);
-      // Whoever may read AuditEvents sees every access recorded before the request.
-      protectedScope.addHook('preHandler', (request, _reply, done) => {
-        if (!mayReadAuditEvents(request)) return done();
-        audit.settle().then(() => done(), done);
+      // Whoever may read AuditEvents sees every access recorded before the request (a POST
+      // _search form is looked at again once parsed: routes/search.ts).
+      protectedScope.addHook('onRequest', async (request) => {
+        await authenticate(request);
+        await settleBeforeAuditReads(request);
       });
       await protectedScope.register(binaryRoutes);
       await protectedScope.register(subscriptionRoutes);

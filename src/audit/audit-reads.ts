@@ -23,3 +23,8 @@ export function mayReadAuditEvents(request: FastifyRequest): boolean {
   }
   return false;
 }
+
+/** Waits for the audit trail to settle when the request could show AuditEvents (see above). */
+export async function settleBeforeAuditReads(request: FastifyRequest): Promise<void> {
+  if (mayReadAuditEvents(request)) await request.server.audit.settle();
+}

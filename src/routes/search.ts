@@ -11,6 +11,7 @@ import type { VersionRecord } from '../store/engine.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import { formatSearchQuery } from '../store/search-executor.js';
 import { parsePrefer, responseType } from './respond.js';
+import { settleBeforeAuditReads } from '../audit/audit-reads.js';
 
 /**
  * Search (https://hl7.org/fhir/R4/search.html): `GET [type]?...`,
@@ -83,7 +84,8 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(responseType(request)).send(body);
   });
 
-  app.post<{ Params: { type: string } }>('/:type/_search', async (request, reply) => {
+  // The form body is only known here: a search it names AuditEvent in waits for the trail too.
+  app.post<{ Params: { type: string } }>('/:type/_search', { preHandler: settleBeforeAuditReads }, async (request, reply) => {
     const { type } = request.params;
     checkTypeAndId(type, 'x');
     const body = await search(request, [type], `/${type}`);

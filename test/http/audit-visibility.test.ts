@@ -29,4 +29,11 @@ t.test('an access shows in AuditEvent searches at once, by type, system search a
 
   const posted = await server.app.inject({ method: 'POST', url: '/fhir/AuditEvent/_search', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: `patient=Patient/${patient}` });
   t.equal(readEvents(posted.json<Bundle>()).length, 1, 'POST _search');
+
+  // Named only in a form body: the URL alone does not tell that AuditEvents may be returned.
+  const again = await server.app.inject({ url: `/fhir/Observation/${obs}`, headers: { authorization: auth, 'x-request-id': 'the-second-read' } });
+  t.equal(again.statusCode, 200);
+  const form = await server.app.inject({ method: 'POST', url: '/fhir/Patient/_search', headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' }, payload: `_id=${patient}&_revinclude=AuditEvent:patient` });
+  const sites = (form.json<Bundle>().entry ?? []).map((e) => (e.resource as AuditEvent).source?.site);
+  t.ok(sites.includes('the-second-read'), 'POST _search whose form body names AuditEvent');
 });
