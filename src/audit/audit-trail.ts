@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/principal.js';
 import { VersionConflictError } from '../errors.js';
@@ -98,7 +97,8 @@ export class AuditTrail {
   private idleTimer: NodeJS.Timeout | undefined;
   /** Every step that writes runs on this chain, one at a time. */
   private chain: Promise<void> = Promise.resolve();
-  private lastActivity = 0;
+  /** Requests seen so far (touch); a timer tick that sees no change found the server quiet. */
+  private activity = 0;
   private closed = false;
   /** Whether the operators were told the backlog passed its bound (told again after it halves). */
   private overBound = false;
@@ -112,7 +112,7 @@ export class AuditTrail {
 
   /** Tells the trail the server is busy: background materialisation waits for a quiet moment. */
   touch(): void {
-    this.lastActivity = performance.now();
+    this.activity++;
   }
 
   /** How many records are durable but not yet AuditEvents (this process's view). */
@@ -270,9 +270,11 @@ export class AuditTrail {
    */
   private scheduleIdleWork(): void {
     if (this.idleTimer || this.closed || this.logged.length === 0) return;
+    // A counter rather than a clock read per request: quiet means no request for a whole timer period.
+    const seen = this.activity;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      const due = () => performance.now() - this.lastActivity >= this.idleAfterMs || this.backlog > this.maxBacklog;
+      const due = () => this.activity === seen || this.backlog > this.maxBacklog;
       if (!due()) return this.scheduleIdleWork();
       void this.enqueue(async () => {
         while (this.logged.length && !this.closed && due()) {
