@@ -22,8 +22,10 @@ interface Slot {
   worker: Worker;
   ready: boolean;
   pending: Map<number, PendingJob>;
-  /** Jobs of this turn of the event loop, posted together when it ends. */
+  /** Jobs not posted yet: those of this turn of the event loop, or all that came while a batch was in flight. */
   outbox: AnalysisBatch;
+  /** Whether a batch is with the worker: the next one waits for its answer. */
+  inFlight: boolean;
 }
 
 /** A worker that dies this many times is not started again: writes stay in the main thread. */
@@ -83,11 +85,18 @@ export class WriteWorkers implements AnalysisOffload {
     });
   }
 
+  /**
+   * Posts the outbox, unless a batch is in flight: then the jobs wait for its
+   * answer and go together. Each message wakes an idle thread, which costs
+   * more than analysing a job; one batch in flight makes batches grow with
+   * the load, and adds no wait when the worker is idle.
+   */
   private flush(slot: Slot): void {
+    // A worker that died meanwhile had its pending jobs analysed here already.
+    if (!slot.ready || slot.inFlight || slot.outbox.length === 0) return;
     const batch = slot.outbox;
     slot.outbox = [];
-    // A worker that died meanwhile had its pending jobs analysed here already.
-    if (!slot.ready || batch.length === 0) return;
+    slot.inFlight = true;
     slot.worker.ref();
     slot.worker.postMessage(batch satisfies AnalysisBatch);
   }
@@ -101,7 +110,7 @@ export class WriteWorkers implements AnalysisOffload {
     const { requiredProfiles } = this.options;
     // Referenced while it starts or has jobs: an idle worker must not keep the process alive.
     const worker = new Worker(WORKER_ENTRY, { workerData: { requiredProfiles } satisfies WorkerSetup });
-    const slot: Slot = { worker, ready: false, pending: new Map(), outbox: [] };
+    const slot: Slot = { worker, ready: false, pending: new Map(), outbox: [], inFlight: false };
     this.slots[index] = slot;
     return new Promise<void>((started) => {
       worker.on('message', (message: WorkerMessage) => {
@@ -111,12 +120,15 @@ export class WriteWorkers implements AnalysisOffload {
           started();
           return;
         }
+        slot.inFlight = false;
         for (const reply of message) this.settle(slot, reply);
         if (slot.pending.size === 0) worker.unref();
+        else this.flush(slot);
       });
       worker.on('error', (err) => this.options.log.error({ err }, 'write worker: crashed'));
       worker.on('exit', (code) => {
         slot.ready = false;
+        slot.inFlight = false;
         slot.outbox = [];
         for (const job of slot.pending.values()) this.analyseHere(job);
         slot.pending.clear();
