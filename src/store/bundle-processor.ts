@@ -82,14 +82,15 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     const written = new Set(entries.flatMap((e) => (e.target ? [`${e.target.type}/${e.target.id}`] : [])));
     for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written);
     const done = new Map<number, Done>();
-    for (const e of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
-      if (e.method === 'GET' || e.method === 'HEAD') continue;
-      try {
-        done.set(e.index, await prepareWrite(repository, e, context, blobs));
-      } catch (err) {
-        throw entryError(e, err);
-      }
-    }
+    const writes = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index).filter((e) => e.method !== 'GET' && e.method !== 'HEAD');
+    // Prepared together, so that their validation and indexing travel to a write worker as one
+    // batch; every preparation settles (its blobs are known for the clean-up) and the first
+    // failing entry, in processing order, is the one reported.
+    const results = await Promise.allSettled(writes.map((e) => prepareWrite(repository, e, context, blobs, false)));
+    results.forEach((result, i) => {
+      if (result.status === 'rejected') throw entryError(writes[i]!, result.reason);
+      done.set(writes[i]!.index, result.value);
+    });
     const prepared = [...done.values()].flatMap((d) => (d.prepared ? [d.prepared] : []));
     // The policy's last word on each new version, then one atomic commit.
     for (const e of entries) {
@@ -128,7 +129,8 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
       }
       await assignTarget(repository, e, new Map(), context);
       if (e.resource) await checkReferencesResolve(repository, e, new Set(e.target ? [`${e.target.type}/${e.target.id}`] : []));
-      const d = await prepareWrite(repository, e, context, blobs);
+      // In this thread: a batch commits entry by entry, and a worker round trip each would cost more than it saves.
+      const d = await prepareWrite(repository, e, context, blobs, true);
       const op = d.prepared?.op;
       if (op) {
         await context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
@@ -269,7 +271,7 @@ async function rewriteReferences(value: unknown, idMap: Map<string, string>, rep
   return out;
 }
 
-async function prepareWrite(repository: Repository, e: Parsed, context: BundleContext, blobs: string[]): Promise<Done> {
+async function prepareWrite(repository: Repository, e: Parsed, context: BundleContext, blobs: string[], inThread: boolean): Promise<Done> {
   const type = e.target?.type ?? e.path[0];
   const existing = (e as Parsed & { existing?: VersionRecord }).existing;
   if (e.method === 'POST') {
@@ -277,7 +279,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
     const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
     const ruled = context.writeRules?.(type, { method: 'POST', next: resource }) ?? resource;
-    const prepared = await repository.prepareCreate({ ...ruled, id: undefined } as Resource, { id: e.target!.id, blob, inThread: true });
+    const prepared = await repository.prepareCreate({ ...ruled, id: undefined } as Resource, { id: e.target!.id, blob, inThread });
     return created(prepared);
   }
   if (e.method === 'DELETE') {
@@ -300,7 +302,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   }
   const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
   const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
-  const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob, inThread: true });
+  const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob, inThread });
   return created(prepared);
 }
 
