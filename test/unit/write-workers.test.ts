@@ -71,6 +71,21 @@ t.test('a worker gives the answer the main thread would give: analysis, warnings
   t.match(answers[6]!.ok!.warnings, [{ severity: 'warning', code: 'not-supported' }]);
 });
 
+t.test('jobs that arrive while a batch is with the worker are answered too, each with its own answer', async (t) => {
+  const { workers, logged } = startWorkers(t);
+  await workers.ready();
+  const here = inProcess({});
+  const first = samples.map(([, resource, mode]) => settled(workers.analyse(JSON.stringify(resource), mode)!));
+  // A later turn of the event loop: the first batch is in flight, these wait for its answer.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const later = [...samples].reverse().map(([, resource, mode]) => settled(workers.analyse(JSON.stringify(resource), mode)!));
+  const answers = await Promise.all([...first, ...later]);
+  [...samples, ...[...samples].reverse()].forEach(([name, resource, mode], i) => {
+    t.same(answers[i], outcome(() => here(JSON.stringify(resource), mode)), name);
+  });
+  t.same(logged, [], 'no job fell back to the main thread');
+});
+
 t.test('the errors a worker sends back are ValidationErrors, as thrown in process', async (t) => {
   const { workers } = startWorkers(t);
   await workers.ready();
