@@ -1,10 +1,12 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import t from 'tap';
 import { buildTestServer } from '../helpers/server.js';
 
 const FHIR = 'application/fhir+json';
 
 t.test('transaction and batch Bundles', async (t) => {
-  const { app, auth } = await buildTestServer(t, { config: { bundleMaxEntries: 600 } });
+  const { app, auth, dataDir } = await buildTestServer(t, { config: { bundleMaxEntries: 600 } });
   const authorization = await auth();
   const post = (payload: unknown, extra: Record<string, string> = {}) =>
     app.inject({ method: 'POST', url: '/fhir', headers: { authorization, 'content-type': FHIR, ...extra }, payload: payload as object });
@@ -133,5 +135,19 @@ t.test('transaction and batch Bundles', async (t) => {
     const read = await app.inject({ url: '/fhir/Patient/tx-put', headers: { authorization } });
     t.equal(read.json().gender, 'female');
     t.equal(read.json().meta.versionId, '2');
+  });
+
+  t.test('a failing transaction: the first invalid entry is named, and no bytes of its Binaries are kept', async (t) => {
+    const blobFiles = async () => (await readdir(path.join(dataDir, 'blobs')).catch(() => [] as string[])).length;
+    const before = { files: await blobFiles(), binaries: await count('Binary'), observations: await count('Observation') };
+    const binary = (i: number) => ({ resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from(`report ${i}`).toString('base64') }, request: { method: 'POST', url: 'Binary' } });
+    const observation = (extra: object) => ({ resource: { resourceType: 'Observation', status: 'final', code: { text: 'poids' }, ...extra }, request: { method: 'POST', url: 'Observation' } });
+    const res = await post({
+      resourceType: 'Bundle', type: 'transaction',
+      entry: [binary(1), observation({}), observation({ status: 'unheard-of' }), binary(2), observation({ valueQuantity: { value: 'heavy' } })],
+    });
+    t.ok(res.statusCode === 400 || res.statusCode === 422, `refused (${res.statusCode})`);
+    t.match(res.json().issue[0].expression[0], /^Bundle\.entry\[2\]/, 'the first invalid entry is the one reported');
+    t.same({ files: await blobFiles(), binaries: await count('Binary'), observations: await count('Observation') }, before, 'no blob file, no version written');
   });
 });
