@@ -137,6 +137,20 @@ t.test('transaction and batch Bundles', async (t) => {
     t.equal(read.json().meta.versionId, '2');
   });
 
+  t.test('conditional references resolve by search to exactly one match', async (t) => {
+    const patient = await app.inject({ method: 'POST', url: '/fhir/Patient', headers: { authorization, 'content-type': FHIR }, payload: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.250.1.213.1.4.8', value: '2850412345678' }] } });
+    const observation = (subject: string) => ({ resource: { resourceType: 'Observation', status: 'final', code: { text: 'poids' }, subject: { reference: subject }, performer: [{ reference: subject }] }, request: { method: 'POST', url: 'Observation' } });
+    const found = await post({ resourceType: 'Bundle', type: 'transaction', entry: [observation('Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|2850412345678')] });
+    t.equal(found.statusCode, 200);
+    const stored = await app.inject({ url: `/fhir/${found.json().entry[0].response.location.replace(/\/_history\/.*$/, '')}`, headers: { authorization } });
+    t.same([stored.json().subject, stored.json().performer], [{ reference: `Patient/${patient.json().id}` }, [{ reference: `Patient/${patient.json().id}` }]], 'every occurrence rewritten to the match');
+    const before = await count('Observation');
+    const none = await post({ resourceType: 'Bundle', type: 'transaction', entry: [observation('Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|2850412345678'), observation('Patient?identifier=urn:oid:1.2.250.1.213.1.4.8|nobody')] });
+    t.equal(none.statusCode, 412, 'no match: 412');
+    t.match(none.json().issue[0], { expression: ['Bundle.entry[1]'], diagnostics: /matched 0 resources/ });
+    t.equal(await count('Observation'), before, 'and nothing written');
+  });
+
   t.test('a failing transaction: the first invalid entry is named, and no bytes of its Binaries are kept', async (t) => {
     const blobFiles = async () => (await readdir(path.join(dataDir, 'blobs')).catch(() => [] as string[])).length;
     const before = { files: await blobFiles(), binaries: await count('Binary'), observations: await count('Observation') };
