@@ -177,7 +177,9 @@ function parseEntry(entry: BundleEntry, index: number, fhirBase: string): Parsed
     if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') {
       throw new BadRequestError('FHIR_ERR_BUNDLE_RESOURCE', `${where} needs a resource for ${method}`, { expression: [`${where}.resource`] });
     }
-    parsed.resource = structuredClone(resource);
+    // Not copied: the Bundle is this request's own parsed body, which nothing reads again, and
+    // a transaction's reference rewriting builds its own copy.
+    parsed.resource = resource;
   }
   const type = parsed.path[0];
   if (type && method !== 'GET' && method !== 'HEAD' && !isResourceType(type)) {
