@@ -45,6 +45,13 @@ export interface WriteOp {
   record: VersionRecord;
   /** The vid that must be current now; 0 means no version of (type, id) may exist. */
   expectVid: number;
+  /**
+   * The record's idx, srt and comp already serialised, as the members of a
+   * JSON object (`"idx":{...},"srt":{...},"comp":[...]`), when the write
+   * worker that extracted them did so: an engine that serialises records may
+   * use it rather than serialising them again. Never stored as such.
+   */
+  indexJson?: string;
 }
 
 /**

@@ -259,23 +259,25 @@ export class Repository {
     const { resourceType: _type, id: _id, meta, ...rest } = resource as Resource & Record<string, unknown>;
     const stored = { resourceType: type, id, meta: { ...meta, versionId: String(record.vid), lastUpdated: record.lastUpdated }, ...rest } as Resource;
     record.json = JSON.stringify(stored);
-    const { warnings, idx, srt, comp } = trusted
-      ? { warnings: [], ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored)) }
+    const { warnings, idx, srt, comp, indexJson } = trusted
+      ? { warnings: [], indexJson: undefined, ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored)) }
       : await this.analyse(stored, record.json, mode, current === undefined && !inThread);
     record.idx = idx;
     record.srt = srt;
     record.comp = comp;
     record.deleted = false;
     if (blob) record.blob = blob;
-    return { op: { record, expectVid: current?.vid ?? 0 }, result: { record, created: !current || current.deleted, warnings } };
+    const op: WriteOp = { record, expectVid: current?.vid ?? 0 };
+    if (indexJson !== undefined) op.indexJson = indexJson;
+    return { op, result: { record, created: !current || current.deleted, warnings } };
   }
 
   /**
    * Analysis of a resource that is new may run on a write worker; a new
    * version of an existing one is analysed here, so that the time between
-   * reading its current version and committing stays short. Bundles analyse
-   * their entries here too: they prepare one entry after another, and a
-   * round trip to the worker per entry cost more than it saved (measured).
+   * reading its current version and committing stays short. The entries of a
+   * batch Bundle are analysed here too (`inThread`): they commit one after
+   * another, and a round trip to the worker per entry cost more than it saved.
    */
   private analyse(stored: Resource, json: string, mode: 'create' | 'update', offloadable: boolean): VersionAnalysis | Promise<VersionAnalysis> {
     return (offloadable ? this.offload?.analyse(json, mode) : undefined) ?? analyseVersion(stored, mode, this.validate);

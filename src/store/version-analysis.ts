@@ -16,6 +16,8 @@ export function validateWith(validator: Pick<Validator, 'assertValid'>): Validat
 /** What the server learns from a version before it stores it: its warnings and its search index. */
 export interface VersionAnalysis extends ExtractedIndex {
   warnings: OperationOutcomeIssue[];
+  /** idx, srt and comp serialised, when the analysis came from a write worker (see WriteOp.indexJson). */
+  indexJson?: string;
 }
 
 /**

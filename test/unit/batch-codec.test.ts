@@ -20,6 +20,19 @@ t.test('a frame round-trips records and key-value mutations, values with quotes 
   t.same(decodeRecordAt(encodeBatch({ records, kv }), 1), records[1]);
 });
 
+t.test('an index already serialised by a write worker is spliced in: the frame decodes to the same records', async (t) => {
+  const records = [
+    record('a', '{"resourceType":"Observation"}'),
+    { ...record('b', '{}'), idx: { code: [{ s: 'http://loinc.org', c: '8867-4', t: 'Fréquence "cardiaque"' }] } as never, srt: { code: '8867-4', '-code': '8867-4' }, comp: ['Patient/p1', 'Patient/p2'], blob: 'k1' },
+    record('c', '{"resourceType":"Observation","id":"c"}'),
+  ];
+  const indexJson = records.map(({ idx, srt, comp }, i) => (i === 2 ? undefined : JSON.stringify({ idx, srt, comp }).slice(1, -1)));
+  const spliced = encodeBatch({ records, kv: [] }, indexJson);
+  t.same(decodeBatch(spliced).records, records);
+  t.same(decodeBatch(spliced), decodeBatch(encodeBatch({ records, kv: [] })), 'as if serialised here');
+  t.same(decodeRecordAt(spliced, 1), records[1]);
+});
+
 t.test('frames written before values moved out of line still decode', async (t) => {
   // The older layout: every kv op, value included, inside the meta JSON.
   const kv = [{ op: 'put', ns: 'keys', key: 'signing', v: '{"kid":"1"}' }, { op: 'del', ns: 'codes', key: 'c' }];

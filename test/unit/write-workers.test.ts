@@ -24,9 +24,18 @@ function outcome(run: () => VersionAnalysis): { ok?: VersionAnalysis; error?: { 
   }
 }
 
+/**
+ * A worker's answer, compared with the in-process one without the index text
+ * it adds for the journal; that text must say exactly what the objects say.
+ */
 async function settled(promise: Promise<VersionAnalysis>): Promise<ReturnType<typeof outcome>> {
   try {
-    return { ok: await promise };
+    const { indexJson, ...analysis } = await promise;
+    if (indexJson === undefined) return { error: { name: 'no index text from the worker' } };
+    if (JSON.parse(`{${indexJson}}`) && indexJson !== JSON.stringify({ idx: analysis.idx, srt: analysis.srt, comp: analysis.comp }).slice(1, -1)) {
+      return { error: { name: 'the index text differs from the index' } };
+    }
+    return { ok: analysis };
   } catch (err) {
     return { error: { name: (err as Error).name, status: (err as ValidationError).statusCode, issues: (err as ValidationError).issues } };
   }

@@ -144,7 +144,7 @@ class EmbeddedEngine implements StoreEngine {
       planned.set(key, record.vid);
     }
     const records = ops.map((op) => op.record);
-    const payload = encodeBatch({ records, kv: [] });
+    const payload = encodeBatch({ records, kv: [] }, ops.map((op) => op.indexJson));
     const owner: Owner = {};
     for (const [key, vid] of planned) this.pendingVids.set(key, { vid, owner });
     const settle = (): void => {

@@ -20,7 +20,8 @@ port.postMessage({ ready: true } satisfies WorkerMessage);
 
 function analyse({ n, json, mode }: AnalysisJob): AnalysisReply {
   try {
-    return { n, ok: analyseVersion(JSON.parse(json), mode, validate) };
+    const { warnings, idx, srt, comp } = analyseVersion(JSON.parse(json), mode, validate);
+    return { n, ok: { warnings, index: JSON.stringify({ idx, srt, comp }) } };
   } catch (err) {
     return err instanceof ValidationError
       ? { n, invalid: { issues: err.issues, status: err.statusCode === 400 ? 400 : 422 } }

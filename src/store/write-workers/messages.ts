@@ -24,7 +24,12 @@ export type AnalysisBatch = AnalysisJob[];
 export type WorkerMessage = { ready: true } | AnalysisReply[];
 
 export type AnalysisReply =
-  | { n: number; ok: VersionAnalysis }
+  /**
+   * The index travels as JSON text (`{"idx":..,"srt":..,"comp":..}`): parsing
+   * it costs the main thread less than a structured clone of the objects, and
+   * the journal reuses the text (WriteOp.indexJson).
+   */
+  | { n: number; ok: { warnings: VersionAnalysis['warnings']; index: string } }
   /** The resource is not valid: the main thread throws the ValidationError it would have thrown itself. */
   | { n: number; invalid: { issues: OperationOutcomeIssue[]; status: 400 | 422 } }
   /** Anything else went wrong in the worker: the main thread analyses the resource itself. */

@@ -148,7 +148,10 @@ export class WriteWorkers implements AnalysisOffload {
     const job = slot.pending.get(reply.n);
     if (!job) return;
     slot.pending.delete(reply.n);
-    if ('ok' in reply) job.resolve(reply.ok);
+    if ('ok' in reply) {
+      const { idx, srt, comp } = JSON.parse(reply.ok.index) as Pick<VersionAnalysis, 'idx' | 'srt' | 'comp'>;
+      job.resolve({ warnings: reply.ok.warnings, idx, srt, comp, indexJson: reply.ok.index.slice(1, -1) });
+    }
     else if ('invalid' in reply) job.reject(new ValidationError(reply.invalid.issues, reply.invalid.status));
     else {
       // Not the client's fault, perhaps not even the resource's: answer as if there were no worker.
