@@ -44,16 +44,16 @@ export interface PreparedWrite {
   result: WriteResult;
 }
 
-/**
- * Called with the version about to be written (its compartments are known
- * then), before the commit: the access policy's last word on a write.
- */
 /** A resource the server built itself: not validated, and indexed as given when its builder knows the index. */
 export interface ServerBuilt {
   /** Must equal what extractIndex would compute (the builder's tests check it). */
   index?: ExtractedIndex;
 }
 
+/**
+ * Called with the version about to be written (its compartments are known
+ * then), before the commit: the access policy's last word on a write.
+ */
 export type WriteCheck = (record: VersionRecord) => void | Promise<void>;
 
 export interface HistoryRequest {
