@@ -133,6 +133,34 @@ t.test('accesses logged before a stop are materialised after the restart, each o
   t.same(await second.engine.kv.list(AUDIT_LOG_NS), []);
 });
 
+t.test('materialised AuditEvents are found by each of their parameters, before and after a restart', async (t) => {
+  const first = await openStore(t);
+  const audit = trail(first.repository);
+  read(audit, 'req-1', 'o1');
+  read(audit, 'req-2', 'o2', 'Patient/p2');
+  audit.record({ principal: system, action: 'c', interaction: 'create', resourceType: 'Observation', id: 'o3', compartments: ['Patient/p1'], allowed: false, rule: 'blocked', reason: 'blocked', requestId: 'req-3' });
+  await audit.settle();
+  const sites = async (engine: StoreEngine, query: string) => {
+    const request = first.repository.parseSearch(['AuditEvent'], [...new URLSearchParams(query)], true);
+    const found = await new Repository({ engine, validate: () => [], search: { defaultCount: 20, maxCount: 1000 } }).search(request);
+    return found.matches.map((r) => (JSON.parse(r.json) as AuditEvent).source?.site).sort();
+  };
+  const expectations: Array<[string, string[]]> = [
+    ['subtype=read', ['req-1', 'req-2']],
+    ['subtype=http://hl7.org/fhir/restful-interaction|create', ['req-3']],
+    ['action=R', ['req-1', 'req-2']],
+    ['outcome=4', ['req-3']],
+    ['type=rest', ['req-1', 'req-2', 'req-3']],
+    ['entity-type=1&patient=Patient/p2', ['req-2']],
+    ['patient=Patient/p1&outcome=0', ['req-1']],
+  ];
+  for (const [query, expected] of expectations) t.same(await sites(first.engine, query), expected, query);
+  await first.engine.close();
+  const second = await openStore(t, first.dataDir);
+  t.teardown(() => second.engine.close());
+  for (const [query, expected] of expectations) t.same(await sites(second.engine, query), expected, `${query}, after the journal is replayed`);
+});
+
 t.test('the backlog is materialised in the background when the server is quiet', async (t) => {
   const { engine, repository } = await openStore(t);
   t.teardown(() => engine.close());
