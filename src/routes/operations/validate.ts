@@ -63,7 +63,11 @@ function readInput(body: unknown, query: ValidateQuery): { resource: unknown; mo
   let mode = query.mode;
   const profiles = query.profile === undefined ? [] : Array.isArray(query.profile) ? [...query.profile] : [query.profile];
   if (body && typeof body === 'object' && (body as Resource).resourceType === 'Parameters') {
-    const params = (body as Parameters).parameter ?? [];
+    const listed = (body as Parameters).parameter ?? [];
+    if (!Array.isArray(listed) || listed.some((p) => !p || typeof p !== 'object' || Array.isArray(p))) {
+      throw new BadRequestError('FHIR_ERR_VALIDATION_INPUT', 'Parameters.parameter must be a list of parameters');
+    }
+    const params = listed as NonNullable<Parameters['parameter']>;
     const given = params.find((p) => p.name === 'resource');
     // A Parameters resource is itself validated when it carries no `resource` parameter.
     if (given) {
