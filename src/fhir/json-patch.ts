@@ -11,8 +11,9 @@ const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
  * missing path) or that changes resourceType or id is 422.
  */
 export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
-  if (!Array.isArray(patch) || patch.some((op) => !op || typeof op !== 'object' || !OPS.has((op as Operation).op) || typeof (op as Operation).path !== 'string')) {
-    throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'A JSON Patch body must be an array of operations, each with op (add, remove, replace, move, copy, test) and path');
+  if (!Array.isArray(patch) || !patch.every(isOperation)) {
+    throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED',
+      'A JSON Patch body must be an array of operations, each with op (add, remove, replace, move, copy, test) and a JSON Pointer path (and from, for move and copy)');
   }
   const copy = structuredClone(resource);
   const results = applyPatch(copy, patch as Operation[]);
@@ -26,4 +27,17 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
     throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
   }
   return copy;
+}
+
+/** A JSON Pointer (RFC 6901): empty, or starting with a slash. rfc6902 throws on anything else. */
+function isPointer(value: unknown): value is string {
+  return typeof value === 'string' && (value === '' || value.startsWith('/'));
+}
+
+function isOperation(value: unknown): value is Operation {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return false;
+  const op = value as Record<string, unknown>;
+  if (!OPS.has(op.op as string) || !isPointer(op.path)) return false;
+  // from is read by move and copy only; elsewhere RFC 6902 ignores it.
+  return op.op === 'move' || op.op === 'copy' ? isPointer(op.from) : true;
 }
