@@ -24,9 +24,12 @@ export function isResourceType(type: string): boolean {
   return known.has(type);
 }
 
-/** FHIR id: 1 to 64 of A-Z a-z 0-9 - . (checked on every request: a loop costs a tenth of the regex) */
-export function isValidId(id: string): boolean {
-  if (id.length === 0 || id.length > 64) return false;
+/**
+ * FHIR id: 1 to 64 of A-Z a-z 0-9 - . (checked on every request: a loop costs
+ * a tenth of the regex). Any JSON value may come in as a body's id.
+ */
+export function isValidId(id: unknown): id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 64) return false;
   for (let i = 0; i < id.length; i++) {
     const c = id.charCodeAt(i);
     const allowed = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45 || c === 46;

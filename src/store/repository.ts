@@ -319,9 +319,9 @@ export class Repository {
   }
 }
 
-export function checkTypeAndId(type: string, id: string): void {
+export function checkTypeAndId(type: string, id: unknown): asserts id is string {
   if (!isResourceType(type)) throw unknownType(type);
-  if (!isValidId(id)) throw new BadRequestError('FHIR_ERR_REST_INVALID_ID', `"${id.slice(0, 80)}" is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`);
+  if (!isValidId(id)) throw new BadRequestError('FHIR_ERR_REST_INVALID_ID', `${JSON.stringify(id ?? null).slice(0, 80)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`);
 }
 
 export function unknownType(type: string): FhirError {
