@@ -28,8 +28,9 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       writeCheck: (action, interaction) => writeCheck(request, action, interaction),
       writeRules: (type, write) => applyWriteRules(request, type, write),
       read: async (url): Promise<BundleEntry> => {
-        const res = await app.inject({ method: 'GET', url: `/fhir/${url.replace(/^\//, '')}`, headers: { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' } });
-        const body = res.body ? (JSON.parse(res.body) as Resource) : undefined;
+        const res = await app.inject({ method: 'GET', url: `/fhir/${resourceForm(url.replace(/^\//, ''))}`, headers: { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' } });
+        // Called once a transaction has committed: whatever the answer, this never throws.
+        const body = parseResource(res.body);
         const ok = res.statusCode < 300;
         return {
           ...(ok && body ? { resource: body } : {}),
@@ -45,3 +46,23 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
     return reply.code(200).type(type).send(result);
   });
 };
+
+/**
+ * A Binary read in a Bundle answers the Binary resource, never its raw bytes
+ * (which may even be of a FHIR JSON type): `_format` asks for the resource.
+ */
+function resourceForm(url: string): string {
+  if (!/^Binary(?:[/?]|$)/.test(url) || /[?&]_format=/.test(url)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}_format=json`;
+}
+
+/** The answer's body as a resource, or undefined when it is none (empty, not JSON, not a resource). */
+function parseResource(text: string): Resource | undefined {
+  if (!text) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value && typeof value === 'object' && typeof (value as Resource).resourceType === 'string' ? (value as Resource) : undefined;
+  } catch {
+    return undefined;
+  }
+}

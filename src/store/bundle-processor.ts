@@ -67,6 +67,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
   const entries = (bundle.entry ?? []).map((entry, index) => parseEntry(entry, index, context.fhirBase));
   const seen = new Set<string>();
   const blobs: string[] = [];
+  let committed = false;
   try {
     // Ids first, so every reference in the Bundle can be rewritten before any resource is prepared.
     const idMap = new Map<string, string>();
@@ -105,6 +106,8 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
       }
     }
     await repository.commit(prepared);
+    committed = true;
+    // Committed: from here on nothing may throw away the Binaries' bytes (context.read never throws).
     const out: BundleEntry[] = [];
     for (const e of entries) {
       if (e.method === 'GET' || e.method === 'HEAD') out.push(await context.read(e.url));
@@ -112,7 +115,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     }
     return { resourceType: 'Bundle', id: randomUUID(), type: 'transaction-response', entry: out };
   } catch (err) {
-    await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
+    if (!committed) await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
     throw err;
   }
 }
@@ -161,16 +164,30 @@ function checkBundle(body: unknown, maxEntries: number): Bundle {
   return bundle;
 }
 
+/** The request elements that stand for HTTP headers: strings when present. */
+const CONDITIONAL_HEADERS = ['ifMatch', 'ifNoneExist', 'ifNoneMatch', 'ifModifiedSince'] as const;
+
 function parseEntry(entry: BundleEntry, index: number, fhirBase: string): Parsed {
   const where = `Bundle.entry[${index}]`;
   if (!entry || typeof entry !== 'object') throw new BadRequestError('FHIR_ERR_BUNDLE_ENTRY', `${where} is not an object`, { expression: [where] });
   const method = entry.request?.method;
   const url = entry.request?.url;
-  if (!method || !(method in ORDER) || typeof url !== 'string' || url === '') {
+  // Own keys only: 'toString' or 'constructor' are in every object.
+  if (typeof method !== 'string' || !Object.hasOwn(ORDER, method) || typeof url !== 'string' || url === '') {
     throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request needs a method (GET, POST, PUT, PATCH, DELETE) and a url`, { expression: [`${where}.request`] });
+  }
+  for (const header of CONDITIONAL_HEADERS) {
+    const value: unknown = entry.request![header];
+    if (value !== undefined && typeof value !== 'string') {
+      throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request.${header} must be a string`, { expression: [`${where}.request.${header}`] });
+    }
   }
   const relative = url.startsWith(fhirBase + '/') ? url.slice(fhirBase.length + 1) : url.replace(/^\//, '');
   const [pathPart, queryPart] = relative.split('?', 2);
+  // Within this server's FHIR base only: no other server, no way out of /fhir.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(relative) || pathPart.split('/').some((segment) => segment === '..' || segment === '.' || /%2e%2e|%2f/i.test(segment))) {
+    throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request.url must be relative to this server's FHIR base`, { expression: [`${where}.request.url`] });
+  }
   const parsed: Parsed = { index, method: method as Method, url: relative, path: pathPart.split('/').filter(Boolean), query: queryPart ? queryPairs(queryPart) : [], entry };
   if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
     const resource = entry.resource;
@@ -217,7 +234,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
   }
   if (e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE') {
     if (e.path.length === 2) {
-      if (!isValidId(id)) throw entryError(e, new BadRequestError('FHIR_ERR_REST_INVALID_ID', `"${id.slice(0, 64)}" is not a valid FHIR id`));
+      if (!isValidId(id)) throw entryError(e, new BadRequestError('FHIR_ERR_REST_INVALID_ID', `"${String(id).slice(0, 64)}" is not a valid FHIR id`));
       map({ type, id });
       return;
     }
