@@ -1,16 +1,28 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import formbody from '@fastify/formbody';
+import { assertJsonDepth } from '../fhir/json-depth.js';
 
 /**
  * Request bodies the FHIR API reads: FHIR JSON (both media types), JSON Patch,
  * and form bodies for POST _search. Fastify answers 415 for anything else.
- * JSON goes through Fastify's own parser, which refuses `__proto__` keys.
+ * JSON goes through Fastify's own parser, which refuses `__proto__` keys,
+ * then through a bound on its nesting.
  */
 export const fhirContent = fp(async (app: FastifyInstance) => {
   // Fastify reads text/plain by default; FHIR bodies never are, so it is a 415 like any other.
-  app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser(['text/plain', 'application/json']);
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser(['application/fhir+json', 'application/json-patch+json'], { parseAs: 'string' }, parseJson);
+  // Nesting is bounded before anything recursive walks the body (see json-depth.ts).
+  const parseBoundedJson: typeof parseJson = (request, body, done) => parseJson(request, body, (err, value) => {
+    if (err) return done(err, undefined);
+    try {
+      assertJsonDepth(value);
+    } catch (depthError) {
+      return done(depthError as Error, undefined);
+    }
+    return done(null, value);
+  });
+  app.addContentTypeParser(['application/json', 'application/fhir+json', 'application/json-patch+json'], { parseAs: 'string' }, parseBoundedJson);
   await app.register(formbody);
 }, { name: 'carnet-fhir-content', fastify: '5.x' });

@@ -4,7 +4,9 @@ import type { Binary } from '@medplum/fhirtypes';
 import { BadRequestError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
 import { authorize, principalOf } from '../access/guard.js';
 import { accepts } from '../fhir/media-types.js';
+import { assertJsonDepth } from '../fhir/json-depth.js';
 import { checkTypeAndId } from '../store/repository.js';
+import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
 import { responseType, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
@@ -27,8 +29,8 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     responseType(request);
     await authorize(request, 'c', 'create', { resourceType: 'Binary' }, { precheck: true });
     const { resource, blob } = await receiveBinary(request);
-    const result = await repository.create(resource, { blob, ifNoneExist: headerText(request.headers['if-none-exist']), check: writeCheck(request, 'c', 'create') });
-    if (!result.created) await engine.blobs.delete(blob);
+    const result = await dropBlobUnlessStored(blob, () =>
+      repository.create(resource, { blob, ifNoneExist: headerText(request.headers['if-none-exist']), check: writeCheck(request, 'c', 'create') }));
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -40,14 +42,25 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     const current = await engine.current('Binary', id);
     const { resource, blob } = await receiveBinary(request, id);
     const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
+    const result = await dropBlobUnlessStored(blob, () => repository.update('Binary', id, resource, { blob, ifMatch: headerText(request.headers['if-match']), check }));
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  /**
+   * Runs the write of a Binary whose bytes are in `blob`: a refused write (or
+   * a conditional create that found an existing Binary) leaves no bytes behind.
+   */
+  async function dropBlobUnlessStored(blob: string, write: () => Promise<WriteResult>): Promise<WriteResult> {
+    let result: WriteResult;
     try {
-      const result = await repository.update('Binary', id, resource, { blob, ifMatch: headerText(request.headers['if-match']), check });
-      return sendWriteResult(request, reply, engine, result, config.fhirBase);
+      result = await write();
     } catch (err) {
       await engine.blobs.delete(blob);
       throw err;
     }
-  });
+    if (result.record.blob !== blob) await engine.blobs.delete(blob);
+    return result;
+  }
 
   app.get<{ Params: { id: string } }>('/Binary/:id', async (request, reply) => {
     const { id } = request.params;
@@ -152,6 +165,7 @@ async function readJsonBinary(stream: Readable, limit: number): Promise<Binary> 
   } catch {
     throw new BadRequestError('FHIR_ERR_HTTP_MALFORMED', 'The request body is not valid JSON');
   }
+  assertJsonDepth(parsed);
   if (!parsed || typeof parsed !== 'object' || (parsed as Binary).resourceType !== 'Binary') {
     throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', 'The body must be a Binary resource');
   }
