@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import { errors as joseErrors } from 'jose';
 import type { OperationOutcome } from '@medplum/fhirtypes';
@@ -23,6 +23,16 @@ export const fhirErrors = fp(async (app: FastifyInstance) => {
     reply.code(404).type(FHIR_JSON).send(withCode(outcome('not-found', `No route for ${request.method} ${request.url.split('?')[0].slice(0, 200)}`), 'FHIR_ERR_HTTP_NO_ROUTE'));
   });
 }, { name: 'carnet-fhir-errors', fastify: '5.x' });
+
+/**
+ * Fastify's `frameworkErrors`: what fails before routing (a URL whose
+ * percent-encoding is broken) is answered as an OperationOutcome too.
+ */
+export const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors']> = (err, request, reply) => {
+  request.log.info({ code: err.code, status: 400 }, err.message);
+  const text = err.code === 'FST_ERR_BAD_URL' ? 'The request URL is not valid (broken percent-encoding)' : 'The request could not be routed';
+  void (reply as unknown as FastifyReply).code(400).type(FHIR_JSON).send(withCode(outcome('invalid', text), 'FHIR_ERR_HTTP_BAD_REQUEST'));
+};
 
 function toResponse(err: FastifyError): [number, OperationOutcome, Record<string, string>?] {
   if (err instanceof FhirError) return [err.statusCode, err.toOperationOutcome(), err.headers];
