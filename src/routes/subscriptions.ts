@@ -1,7 +1,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Parameters, Resource, Subscription } from '@medplum/fhirtypes';
-import { ForbiddenError } from '../errors.js';
+import { FhirError, ForbiddenError } from '../errors.js';
 import { authorize, principalOf } from '../access/guard.js';
 import type { Principal } from '../auth/principal.js';
 import { checkTypeAndId } from '../store/repository.js';
@@ -97,32 +97,40 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(type).send(body);
   });
 
-  app.get('/subscriptions/ws', { websocket: true }, (socket, request) => {
-    const principal = principalOf(request);
-    socket.on('message', (data: Buffer) => {
-      void (async () => {
-        const text = data.toString('utf8').trim();
-        const match = /^bind ([A-Za-z0-9\-.]{1,64})$/.exec(text);
-        if (!match) {
-          socket.send(`error unknown command (expected "bind <subscription id>")`);
-          return;
-        }
-        const id = match[1]!;
-        const owner = await subscriptions.owner(id);
-        const current = await engine.current('Subscription', id);
-        const sub = current && !current.deleted ? (JSON.parse(current.json) as Subscription) : undefined;
-        if (!owner || !sub || owner.clientId !== principal.clientId || owner.subject !== principal.subject) {
-          socket.send(`error ${id} unknown Subscription or not yours`);
-          return;
-        }
-        if (sub.channel?.type !== 'websocket') {
-          socket.send(`error ${id} this Subscription's channel is not websocket`);
-          return;
-        }
-        subscriptions.hub.bind(id, socket);
-        socket.send(`bound ${id}`);
-      })().catch((err: unknown) => request.log.error({ err }, 'websocket bind failed'));
-    });
-    socket.on('close', () => subscriptions.hub.unbindAll(socket));
+  app.route({
+    method: 'GET',
+    url: '/subscriptions/ws',
+    // A plain GET (no Upgrade) is told what this endpoint is.
+    handler: async () => {
+      throw new FhirError('FHIR_ERR_HTTP_UPGRADE_REQUIRED', 426, 'not-supported', 'This is the websocket channel of Subscriptions: connect with Upgrade: websocket', { headers: { upgrade: 'websocket' } });
+    },
+    wsHandler: (socket, request) => {
+      const principal = principalOf(request);
+      socket.on('message', (data: Buffer) => {
+        void (async () => {
+          const text = data.toString('utf8').trim();
+          const match = /^bind ([A-Za-z0-9\-.]{1,64})$/.exec(text);
+          if (!match) {
+            socket.send(`error unknown command (expected "bind <subscription id>")`);
+            return;
+          }
+          const id = match[1]!;
+          const owner = await subscriptions.owner(id);
+          const current = await engine.current('Subscription', id);
+          const sub = current && !current.deleted ? (JSON.parse(current.json) as Subscription) : undefined;
+          if (!owner || !sub || owner.clientId !== principal.clientId || owner.subject !== principal.subject) {
+            socket.send(`error ${id} unknown Subscription or not yours`);
+            return;
+          }
+          if (sub.channel?.type !== 'websocket') {
+            socket.send(`error ${id} this Subscription's channel is not websocket`);
+            return;
+          }
+          subscriptions.hub.bind(id, socket);
+          socket.send(`bound ${id}`);
+        })().catch((err: unknown) => request.log.error({ err }, 'websocket bind failed'));
+      });
+      socket.on('close', () => subscriptions.hub.unbindAll(socket));
+    },
   });
 };
