@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
 import { auditSearch, authorize, isReadable } from '../access/guard.js';
 import { bundleText, historyEntry } from '../fhir/bundle-text.js';
@@ -47,14 +47,17 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(responseType(request)).send(body);
   });
 
-  app.get<{ Params: { type: string }; Querystring: HistoryQuerystring }>('/:type/_history', async (request, reply) => {
-    const { type } = request.params;
+  const typeHistory = (fixedType?: string) => async (request: FastifyRequest<{ Params: { type?: string }; Querystring: HistoryQuerystring }>, reply: FastifyReply) => {
+    const type = fixedType ?? request.params.type ?? '';
     responseType(request);
     checkTypeAndId(type, 'x');
     await authorize(request, 'r', 'history-type', { resourceType: type }, { precheck: true });
     const body = await sendHistory(request, `/${type}/_history`, { type });
     return reply.type(responseType(request)).send(body);
-  });
+  };
+  app.get('/:type/_history', typeHistory());
+  // Binary's own routes (binary.ts) have /Binary/:id, which the router prefers for /Binary/_history.
+  app.get('/Binary/_history', typeHistory('Binary'));
 
   app.get<{ Params: { type: string; id: string }; Querystring: HistoryQuerystring }>('/:type/:id/_history', async (request, reply) => {
     const { type, id } = request.params;
