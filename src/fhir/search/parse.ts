@@ -141,6 +141,13 @@ function parseIdClause(name: string, value: string, modifier: string | undefined
   return { kind: 'param', name, raw: value, code: '_id', type: 'token', ...(modifier ? { modifier } : {}), values: values.map((code) => ({ kind: 'token', code })) };
 }
 
+/**
+ * Longest single value (between commas) of a parameter: longer than any
+ * value worth searching for, and a bound on the patterns string, text and uri
+ * matches compile to.
+ */
+const MAX_VALUE_LENGTH = 2048;
+
 function parseParam(def: SearchParamDef, name: string, code: string, modifier: string | undefined, value: string, ctx: Ctx): ParamClause {
   const clause: ParamClause = { kind: 'param', name, raw: value, code, type: def.type, values: [] };
   let targetType: string | undefined;
@@ -161,6 +168,7 @@ function parseParam(def: SearchParamDef, name: string, code: string, modifier: s
   }
   const parts = splitOr(value);
   if (parts.length === 0 || parts.some((p) => p === '')) throw bad(name, `Empty value in ${name}`);
+  if (parts.some((p) => p.length > MAX_VALUE_LENGTH)) throw bad(name, `A value of ${name} is longer than ${MAX_VALUE_LENGTH} characters`);
   clause.values = parts.map((v) => parseValue(def, name, clause.modifier, targetType, v, ctx));
   return clause;
 }
