@@ -65,6 +65,9 @@ export function patchSchema(schema: JsonSchema): JsonSchema {
     for (const v of Object.values(d)) fixPatterns(v);
   };
   fixPatterns(defs);
+  // The published schema gives complex types (and resources, backbone elements) properties but
+  // no type: without one, 42 or "x" passes where a CodeableConcept or an Attachment belongs.
+  for (const def of Object.values(defs)) if (def.properties && def.type === undefined) def.type = 'object';
   addPrimitiveExtensionProperties(defs);
   const fhirVersion = defs.CapabilityStatement?.properties?.fhirVersion;
   if (Array.isArray(fhirVersion?.enum) && !fhirVersion.enum.includes('4.0.1')) fhirVersion.enum.push('4.0.1');
