@@ -1,4 +1,4 @@
-import type { Coding, DocumentReference } from '@medplum/fhirtypes';
+import type { DocumentReference } from '@medplum/fhirtypes';
 import { ForbiddenError, UnprocessableError } from '../../errors.js';
 import type { Principal } from '../../auth/principal.js';
 import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS, VISIBILITY_SYSTEM } from '../../access/labels.js';
@@ -63,22 +63,52 @@ export function isPatientDocument(doc: DocumentReference): boolean {
 }
 
 function claimsPatientOrigin(doc: DocumentReference): boolean {
-  return hasClass90(doc) || (doc.type?.coding ?? []).some((c) => c?.system === PATIENT_DOCUMENT_TYPE_SYSTEM && /^DOCPAT/.test(c.code ?? ''));
+  return hasClass90(doc) || hasCode([doc.type], PATIENT_DOCUMENT_TYPE_SYSTEM, (code) => /^DOCPAT/.test(code));
 }
 
 function hasClass90(doc: DocumentReference): boolean {
-  return (doc.category ?? []).some((cc) => (cc?.coding ?? []).some((c) => c?.system === DOCUMENT_CLASS_SYSTEM && c.code === PATIENT_DOCUMENT_CLASS));
+  return hasCode(listOf(doc.category), DOCUMENT_CLASS_SYSTEM, (code) => code === PATIENT_DOCUMENT_CLASS);
 }
 
 function hasPatientType(doc: DocumentReference): boolean {
-  return (doc.type?.coding ?? []).some((c) => c?.system === PATIENT_DOCUMENT_TYPE_SYSTEM && PATIENT_DOCUMENT_TYPE.test(c.code ?? ''));
+  return hasCode([doc.type], PATIENT_DOCUMENT_TYPE_SYSTEM, (code) => PATIENT_DOCUMENT_TYPE.test(code));
+}
+
+/*
+ * These rules run before structural validation (the repository validates the
+ * version they return), so any JSON value can sit in a field they read. A field
+ * of the wrong JSON type counts as absent or as not matching: the rule then
+ * refuses the write, or lets it through to the validator, which answers 400
+ * naming the field. Nothing here may throw anything but a FhirError.
+ */
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function listOf(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
+/** The codings of a CodeableConcept that are JSON objects. */
+function codingsOf(concept: unknown): Array<Record<string, unknown>> {
+  return isObject(concept) ? listOf(concept.coding).filter(isObject) : [];
+}
+
+/** One of `concepts` has a coding of `system` whose code is a string that `matches`. */
+function hasCode(concepts: unknown[], system: string, matches: (code: string) => boolean): boolean {
+  return concepts.some((cc) => codingsOf(cc).some((c) => c.system === system && typeof c.code === 'string' && matches(c.code)));
+}
+
+function isArchivedExtension(x: unknown): x is Record<string, unknown> {
+  return isObject(x) && typeof x.url === 'string' && IS_ARCHIVED_EXTENSIONS.has(x.url);
 }
 
 /** FR PDSm: a metadata update (JSON PATCH) touches status, securityLabel and the isArchived extension only. */
 function checkMetadataPatch(current: DocumentReference, next: DocumentReference): void {
   const strip = (doc: DocumentReference) => {
     const { meta: _meta, status: _status, securityLabel: _labels, extension, text: _text, ...rest } = doc;
-    const kept = (extension ?? []).filter((x) => !IS_ARCHIVED_EXTENSIONS.has(x?.url));
+    const kept = listOf(extension).filter((x) => !isArchivedExtension(x));
     return kept.length ? { ...rest, extension: kept } : rest;
   };
   const before = canonical(strip(current));
@@ -86,7 +116,7 @@ function checkMetadataPatch(current: DocumentReference, next: DocumentReference)
   if (before !== after) {
     throw new UnprocessableError('FHIR_ERR_DOC_PATCH_FIELD', 'A DocumentReference metadata update (PDSm) may change only status, securityLabel and the isArchived extension', { expression: ['DocumentReference'] });
   }
-  const archived = (next.extension ?? []).filter((x) => IS_ARCHIVED_EXTENSIONS.has(x?.url));
+  const archived = listOf(next.extension).filter(isArchivedExtension);
   if (archived.length > 1 || archived.some((x) => typeof x.valueBoolean !== 'boolean' || Object.keys(x).some((k) => k !== 'url' && k !== 'valueBoolean'))) {
     throw new UnprocessableError('FHIR_ERR_DOC_PATCH_FIELD', 'The isArchived extension appears at most once, with a valueBoolean', { expression: ['DocumentReference.extension'] });
   }
@@ -95,7 +125,11 @@ function checkMetadataPatch(current: DocumentReference, next: DocumentReference)
 function onlyMaskChanged(current: DocumentReference, next: DocumentReference): boolean {
   const other = (doc: DocumentReference) => {
     const { meta: _meta, text: _text, securityLabel, ...rest } = doc;
-    return canonical({ ...rest, securityLabel: (securityLabel ?? []).map((l) => ({ ...l, coding: (l.coding ?? []).filter((c) => !isLabel(c, MASKED_FROM_PROFESSIONALS)) })).filter((l) => l.coding.length || l.text) });
+    // A label that is not a JSON object stays as it is, so adding or removing one is a change.
+    const labels = listOf(securityLabel)
+      .map((l) => (isObject(l) ? { ...l, coding: listOf(l.coding).filter((c) => !isLabel(c, MASKED_FROM_PROFESSIONALS)) } : l))
+      .filter((l) => !isObject(l) || (l.coding as unknown[]).length > 0 || l.text);
+    return canonical({ ...rest, securityLabel: labels });
   };
   return other(current) === other(next);
 }
@@ -117,13 +151,13 @@ function checkLabelChanges(patientSide: boolean, current: DocumentReference | un
 function labelsOf(doc: DocumentReference | undefined): Set<string> {
   const out = new Set<string>();
   if (!doc) return out;
-  for (const cc of doc.securityLabel ?? []) for (const c of cc?.coding ?? []) if (c?.system === VISIBILITY_SYSTEM && c.code) out.add(c.code);
-  for (const c of doc.meta?.security ?? []) if (c?.system === VISIBILITY_SYSTEM && c.code) out.add(c.code);
+  const codings = [...listOf(doc.securityLabel).flatMap(codingsOf), ...listOf(isObject(doc.meta) ? doc.meta.security : undefined).filter(isObject)];
+  for (const c of codings) if (c.system === VISIBILITY_SYSTEM && typeof c.code === 'string' && c.code) out.add(c.code);
   return out;
 }
 
-function isLabel(c: Coding, code: string): boolean {
-  return c?.system === VISIBILITY_SYSTEM && c.code === code;
+function isLabel(c: unknown, code: string): boolean {
+  return isObject(c) && c.system === VISIBILITY_SYSTEM && c.code === code;
 }
 
 /**
@@ -132,13 +166,20 @@ function isLabel(c: Coding, code: string): boolean {
  * for ITI-68 as they are: stored JSON is served untouched on reads.
  */
 export function withAbsoluteAttachments(doc: DocumentReference, fhirBase: string): DocumentReference {
-  if (!doc.content?.some((c) => typeof c?.attachment?.url === 'string' && /^Binary\/[A-Za-z0-9\-.]{1,64}$/.test(c.attachment.url))) return doc;
+  if (!Array.isArray(doc.content) || !doc.content.some((c) => localBinaryUrl(c) !== undefined)) return doc;
   return {
     ...doc,
-    content: doc.content.map((c) => (typeof c?.attachment?.url === 'string' && /^Binary\/[A-Za-z0-9\-.]{1,64}$/.test(c.attachment.url)
-      ? { ...c, attachment: { ...c.attachment, url: `${fhirBase}/${c.attachment.url}` } }
-      : c)),
+    content: doc.content.map((c) => {
+      const url = localBinaryUrl(c);
+      return url === undefined ? c : { ...c, attachment: { ...c.attachment, url: `${fhirBase}/${url}` } };
+    }),
   };
+}
+
+/** The attachment url of a content entry when it names a Binary of this server as `Binary/id`. */
+function localBinaryUrl(content: unknown): string | undefined {
+  const url = isObject(content) && isObject(content.attachment) ? content.attachment.url : undefined;
+  return typeof url === 'string' && /^Binary\/[A-Za-z0-9\-.]{1,64}$/.test(url) ? url : undefined;
 }
 
 /** JSON text with object keys sorted, to compare two versions field by field. */

@@ -21,7 +21,8 @@ export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, f
     for (const [j, relation] of doc.relatesTo.entries()) {
       if (relation?.code !== 'replaces') continue;
       const where = `Bundle.entry[${i}].resource.relatesTo[${j}].target`;
-      const reference = relation.target?.reference ?? '';
+      const given = relation.target?.reference;
+      const reference = typeof given === 'string' ? given : '';
       const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
       const match = /^DocumentReference\/([A-Za-z0-9\-.]{1,64})$/.exec(relative);
       if (!match) throw replaceError('FHIR_ERR_MHD_REPLACED_UNKNOWN', where, `a replaced document is referenced as DocumentReference/[id] of this server, not ${reference.slice(0, 120) || 'nothing'}`);
