@@ -6,6 +6,7 @@ import { parsePrefer, responseType } from './respond.js';
 import { writeCheck } from './resource.js';
 import { prepareProvideBundle } from '../space/documents/provide-route.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
+import { assertStructure } from '../fhir/validation/validate.js';
 
 /**
  * `POST [base]` with a batch or transaction Bundle. The logic lives in
@@ -17,6 +18,8 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
   const { repository, config } = app;
   app.post('/', async (request, reply) => {
     const type = responseType(request);
+    // The Bundle's own shape (its entries' resources are validated as they are written).
+    if (isBundle(request.body)) assertStructure(request.body);
     // ITI-65 checks and document replacement (space/documents) before anything is prepared.
     const { body, added } = await prepareProvideBundle(request.body, app.engine, config.fhirBase);
     const result = await processBundle(repository, body, {
@@ -65,4 +68,8 @@ function parseResource(text: string): Resource | undefined {
   } catch {
     return undefined;
   }
+}
+
+function isBundle(body: unknown): body is Record<string, unknown> {
+  return !!body && typeof body === 'object' && !Array.isArray(body) && (body as Resource).resourceType === 'Bundle';
 }

@@ -176,6 +176,9 @@ function parseEntry(entry: BundleEntry, index: number, fhirBase: string): Parsed
   if (typeof method !== 'string' || !Object.hasOwn(ORDER, method) || typeof url !== 'string' || url === '') {
     throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request needs a method (GET, POST, PUT, PATCH, DELETE) and a url`, { expression: [`${where}.request`] });
   }
+  if (entry.fullUrl !== undefined && typeof entry.fullUrl !== 'string') {
+    throw new BadRequestError('FHIR_ERR_BUNDLE_ENTRY', `${where}.fullUrl must be a string`, { expression: [`${where}.fullUrl`] });
+  }
   for (const header of CONDITIONAL_HEADERS) {
     const value: unknown = entry.request![header];
     if (value !== undefined && typeof value !== 'string') {
@@ -214,7 +217,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     if (fullUrl) idMap.set(fullUrl, `${target.type}/${target.id}`);
     // Resource ids may also be referenced by their Type/oldId within the Bundle.
     const own = e.resource?.id;
-    if (own && e.method === 'POST') idMap.set(`${target.type}/${own}`, `${target.type}/${target.id}`);
+    if (typeof own === 'string' && own && e.method === 'POST') idMap.set(`${target.type}/${own}`, `${target.type}/${target.id}`);
   };
   if (e.method === 'POST') {
     if (e.path.length !== 1) throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', 'POST entries need url = the resource type'));

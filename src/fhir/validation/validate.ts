@@ -63,6 +63,17 @@ export function createValidator(options: ValidatorOptions = {}): Validator {
   };
 }
 
+/**
+ * Throws ValidationError when `resource` itself, not the resources nested in
+ * it, is not FHIR JSON: for a container (a transaction Bundle) whose resources
+ * are validated one by one as they are written.
+ */
+export function assertStructure(resource: Record<string, unknown>): void {
+  const base = typeof resource.resourceType === 'string' ? resource.resourceType : 'Resource';
+  const { issues, malformed } = finish(checkStructure(resource, base));
+  if (issues.some(isError)) throw new ValidationError(issues, malformed ? 400 : 422);
+}
+
 function finish(issues: StructureIssue[]): ValidationResult {
   const malformed = issues.some((i) => i.malformed && isError(i));
   // The schema's enumerations and the required bindings may both catch a bad code: say it once.
