@@ -11,13 +11,29 @@ export const MAX_JSON_DEPTH = 128;
 /** Throws a 400 when `value` nests deeper than MAX_JSON_DEPTH; iterative, so the check itself cannot overflow. */
 export function assertJsonDepth(value: unknown): void {
   if (value === null || typeof value !== 'object') return;
-  const stack: Array<{ node: object; depth: number }> = [{ node: value, depth: 1 }];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    const { node, depth } = item;
+  // Two parallel stacks rather than an object per node: this runs on every JSON body.
+  const nodes: object[] = [value];
+  const depths: number[] = [1];
+  for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
+    const depth = depths.pop()!;
     if (depth > MAX_JSON_DEPTH) {
       throw new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', `The JSON body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
     }
-    const children = Array.isArray(node) ? node : Object.values(node);
-    for (const child of children) if (child !== null && typeof child === 'object') stack.push({ node: child as object, depth: depth + 1 });
+    if (Array.isArray(node)) {
+      for (const child of node) {
+        if (child !== null && typeof child === 'object') {
+          nodes.push(child as object);
+          depths.push(depth + 1);
+        }
+      }
+    } else {
+      for (const key in node) {
+        const child = (node as Record<string, unknown>)[key];
+        if (child !== null && typeof child === 'object') {
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
+      }
+    }
   }
 }
