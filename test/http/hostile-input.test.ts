@@ -4,6 +4,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildTestServer } from '../helpers/server.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 import { APPS, buildSpaceServer, PASSWORD, signIn } from '../helpers/people.js';
 import { provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
@@ -33,18 +34,6 @@ const LIMITS = { bodyLimit: 256 * 1024, binaryMaxBytes: 64 * 1024, bundleMaxEntr
 // Generator: seeded PRNG, hostile values, mutations
 // ---------------------------------------------------------------------------
 
-/** mulberry32: small and good enough to pick cases. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function hash32(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
@@ -55,7 +44,7 @@ function hash32(text: string): number {
 class Gen {
   private readonly next: () => number;
   constructor(stream: string, n: number) {
-    this.next = mulberry32(hash32(`${SEED}:${stream}:${n}`));
+    this.next = seededRandom(hash32(`${SEED}:${stream}:${n}`));
   }
   int(n: number): number { return Math.floor(this.next() * n); }
   chance(p: number): boolean { return this.next() < p; }
