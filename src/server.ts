@@ -9,7 +9,7 @@ import { WriteWorkers } from './store/write-workers/write-workers.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { settleBeforeAuditReads } from './audit/audit-reads.js';
 import { createValidator } from './fhir/validation/validate.js';
-import { fhirErrors, frameworkErrors } from './plugins/fhir-errors.js';
+import { clientErrorHandler, fhirErrors, frameworkErrors } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
 import { authPlugin, authenticate } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
@@ -57,6 +57,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     frameworkErrors,
+    clientErrorHandler,
   });
   const opened = options.engine ?? (await openEngine(config, { warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) }));
   // Every commit is announced to the space's notifications and Subscriptions (space/subscriptions).

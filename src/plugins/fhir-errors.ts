@@ -1,4 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import fp from 'fastify-plugin';
 import { errors as joseErrors } from 'jose';
 import type { OperationOutcome } from '@medplum/fhirtypes';
@@ -33,6 +35,26 @@ export const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors'
   const text = err.code === 'FST_ERR_BAD_URL' ? 'The request URL is not valid (broken percent-encoding)' : 'The request could not be routed';
   void (reply as unknown as FastifyReply).code(400).type(FHIR_JSON).send(withCode(outcome('invalid', text), 'FHIR_ERR_HTTP_BAD_REQUEST'));
 };
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses (a
+ * malformed header or request line, headers too large, a client too slow) is
+ * answered before any route exists, as Fastify would (same statuses, the
+ * connection closed), but with an OperationOutcome.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Duplex): void {
+  // A reset connection is gone: nothing to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, text] = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'The request was not received in time']
+    : err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'The request headers are too large']
+      : [400, 'The request is not valid HTTP'];
+  this.log.trace({ err }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify(withCode(outcome(status === 408 ? 'timeout' : status === 431 ? 'too-costly' : 'invalid', text), 'FHIR_ERR_HTTP_BAD_REQUEST'));
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: ${FHIR_JSON}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
 
 function toResponse(err: FastifyError): [number, OperationOutcome, Record<string, string>?] {
   if (err instanceof FhirError) return [err.statusCode, err.toOperationOutcome(), err.headers];
