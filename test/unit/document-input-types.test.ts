@@ -292,6 +292,18 @@ function professionalDocumentOverHttp(n: number): DocumentReference {
 }
 const REST_PATHS = RULE_PATHS.filter((p) => !['status', 'text'].includes(String(p[0])) && !(p[0] === 'meta' && p.length === 1) && show(p) !== 'type.coding[1].code');
 
+/** Every wrong JSON value of every REST path, set in a fresh professional document, with the validator's own answer to it. */
+function* hostileDocuments(): Generator<{ n: number; where: string; hostile: DocumentReference; expected: ReturnType<typeof validatorAnswer> }> {
+  let n = 0;
+  for (const p of REST_PATHS) {
+    for (const [name, value] of HTTP_VALUES.filter(([name]) => isWrongFor(p, name))) {
+      const hostile = professionalDocumentOverHttp(++n);
+      setAt(hostile, p, value());
+      yield { n, where: `${show(p)} = ${name}`, hostile, expected: validatorAnswer(hostile) };
+    }
+  }
+}
+
 /** The whole server with a patient, a practitioner and one stored document (`DocumentReference/hostile-base`). */
 async function documentServer(t: Parameters<typeof buildTestServer>[0]) {
   const { app, auth, dataDir } = await buildTestServer(t);
@@ -327,27 +339,21 @@ t.test('over HTTP: DocumentReference create, update, update-as-create get the va
   const { put, post, byMaster, versionOf, resetBase } = await documentServer(t);
   const failures: string[] = [];
   const gaps: string[] = [];
-  let n = 0;
-  for (const p of REST_PATHS) {
-    for (const [name, value] of HTTP_VALUES.filter(([name]) => isWrongFor(p, name))) {
-      const hostile = professionalDocumentOverHttp(++n);
-      setAt(hostile, p, value());
-      const expected = validatorAnswer(hostile);
-      const baseVersion = await versionOf('DocumentReference/hostile-base');
-      const answers: Array<[string, Answer, () => Promise<boolean>]> = [
-        ['POST', await post('DocumentReference', hostile), async () => (await byMaster(hostile.masterIdentifier!.value!)) === 0],
-        ['PUT existing', await put('DocumentReference/hostile-base', { ...hostile, id: 'hostile-base' }), async () => (await versionOf('DocumentReference/hostile-base')) === baseVersion],
-        ['PUT new', await put(`DocumentReference/hostile-${n}`, { ...hostile, id: `hostile-${n}` }), async () => (await versionOf(`DocumentReference/hostile-${n}`)) === '404'],
-      ];
-      for (const [how, res, nothingWritten] of answers) {
-        const where = `${how} ${show(p)} = ${name}`;
-        if (res.statusCode >= 500) failures.push(`${where}: ${brief(res)}`);
-        else if (expected && (res.statusCode !== expected.status || outcomeCode(res) !== expected.code || !isRefusal(res))) failures.push(`${where}: expected ${expected.status} ${expected.code}, got ${brief(res)}`);
-        else if (!expected) gaps.push(`${where}: ${res.statusCode}`);
-        if (res.statusCode >= 400 && !(await nothingWritten())) failures.push(`${where}: refused, yet written`);
-      }
-      if (!expected) await resetBase();
+  for (const { n, where: at, hostile, expected } of hostileDocuments()) {
+    const baseVersion = await versionOf('DocumentReference/hostile-base');
+    const answers: Array<[string, Answer, () => Promise<boolean>]> = [
+      ['POST', await post('DocumentReference', hostile), async () => (await byMaster(hostile.masterIdentifier!.value!)) === 0],
+      ['PUT existing', await put('DocumentReference/hostile-base', { ...hostile, id: 'hostile-base' }), async () => (await versionOf('DocumentReference/hostile-base')) === baseVersion],
+      ['PUT new', await put(`DocumentReference/hostile-${n}`, { ...hostile, id: `hostile-${n}` }), async () => (await versionOf(`DocumentReference/hostile-${n}`)) === '404'],
+    ];
+    for (const [how, res, nothingWritten] of answers) {
+      const where = `${how} ${at}`;
+      if (res.statusCode >= 500) failures.push(`${where}: ${brief(res)}`);
+      else if (expected && (res.statusCode !== expected.status || outcomeCode(res) !== expected.code || !isRefusal(res))) failures.push(`${where}: expected ${expected.status} ${expected.code}, got ${brief(res)}`);
+      else if (!expected) gaps.push(`${where}: ${res.statusCode}`);
+      if (res.statusCode >= 400 && !(await nothingWritten())) failures.push(`${where}: refused, yet written`);
     }
+    if (!expected) await resetBase();
   }
   t.same(failures, []);
   t.same(gaps, [], VALIDATOR_GAP);
@@ -392,20 +398,13 @@ t.test('over HTTP: a plain transaction with such a DocumentReference gets the va
   const { post, byMaster, blobFiles } = await documentServer(t);
   const failures: string[] = [];
   const gaps: string[] = [];
-  let n = 0;
-  for (const p of REST_PATHS) {
-    for (const [name, value] of HTTP_VALUES.filter(([name]) => isWrongFor(p, name))) {
-      const hostile = professionalDocumentOverHttp(++n);
-      setAt(hostile, p, value());
-      const expected = validatorAnswer(hostile);
-      const blobs = await blobFiles();
-      const res = await post('', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: hostile, request: { method: 'POST', url: 'DocumentReference' } }] });
-      const where = `${show(p)} = ${name}`;
-      if (res.statusCode >= 500) failures.push(`${where}: ${brief(res)}`);
-      else if (expected && (res.statusCode !== expected.status || !isRefusal(res))) failures.push(`${where}: expected ${expected.status}, got ${brief(res)}`);
-      else if (!expected) gaps.push(`${where}: ${res.statusCode}`);
-      if (res.statusCode >= 400 && ((await byMaster(hostile.masterIdentifier!.value!)) !== 0 || (await blobFiles()) !== blobs)) failures.push(`${where}: refused, yet written`);
-    }
+  for (const { where, hostile, expected } of hostileDocuments()) {
+    const blobs = await blobFiles();
+    const res = await post('', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: hostile, request: { method: 'POST', url: 'DocumentReference' } }] });
+    if (res.statusCode >= 500) failures.push(`${where}: ${brief(res)}`);
+    else if (expected && (res.statusCode !== expected.status || !isRefusal(res))) failures.push(`${where}: expected ${expected.status}, got ${brief(res)}`);
+    else if (!expected) gaps.push(`${where}: ${res.statusCode}`);
+    if (res.statusCode >= 400 && ((await byMaster(hostile.masterIdentifier!.value!)) !== 0 || (await blobFiles()) !== blobs)) failures.push(`${where}: refused, yet written`);
   }
   t.same(failures, []);
   t.same(gaps, [], VALIDATOR_GAP);
