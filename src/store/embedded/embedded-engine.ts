@@ -178,11 +178,12 @@ class EmbeddedEngine implements StoreEngine {
   private matching(query: Omit<FindQuery, 'sort' | 'limit'>, Mingo: typeof Query): VersionRecord[] {
     this.openJournal();
     const { types, filter } = query;
-    const compiled = Object.keys(filter).length > 0 ? compiledQuery(Mingo, filter) : undefined;
-    const test = compiled && ((record: VersionRecord) => compiled.test(record as unknown as Record<string, unknown>));
-    const out: VersionRecord[] = [];
-    for (const state of this.table.matching(types, filter, test)) out.push(state.current);
-    return out;
+    // Compiled on first use: an exact narrowing (most indexed searches) never tests a record.
+    let compiled: Query | undefined;
+    const test = Object.keys(filter).length > 0
+      ? (record: VersionRecord) => (compiled ??= compiledQuery(Mingo, filter)).test(record as unknown as Record<string, unknown>)
+      : undefined;
+    return this.table.matching(types, filter, test);
   }
 
   /** A version from memory when it is the current one, else from its journal frame. */

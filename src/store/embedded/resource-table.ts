@@ -70,21 +70,24 @@ export class ResourceTable {
   }
 
   /**
-   * Current non-deleted states of `types` (all types when empty) that `filter`
-   * matches: per type, the narrowing its index offers (or every state of the
-   * type when the filter gives the index no handle), each tested with `test`
-   * unless the narrowing is already exact.
+   * Current non-deleted versions of `types` (all types when empty) that
+   * `filter` matches: per type, the narrowing its index offers (or every
+   * state of the type when the filter gives the index no handle), each tested
+   * with `test` unless the narrowing is already exact.
    */
-  *matching(types: string[], filter: Filter, test: ((record: VersionRecord) => boolean) | undefined): Iterable<ResourceState> {
+  matching(types: string[], filter: Filter, test: ((record: VersionRecord) => boolean) | undefined): VersionRecord[] {
+    const out: VersionRecord[] = [];
     for (const type of types.length > 0 ? new Set(types) : this.byType.keys()) {
       const states = this.byType.get(type);
       if (!states) continue;
       const narrowing = this.indexes.get(type)?.narrow(filter, (ids) => this.byIds([type], ids));
       const check = narrowing?.exact ? undefined : test;
       for (const state of narrowing ? narrowing.items() : states.values()) {
-        if (!state.current.deleted && (!check || check(state.current))) yield state;
+        const current = state.current;
+        if (!current.deleted && (!check || check(current))) out.push(current);
       }
     }
+    return out;
   }
 
   /** States for `id` conditions, across the given types (all when empty). */

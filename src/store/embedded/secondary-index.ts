@@ -81,8 +81,11 @@ export class SecondaryIndex<T extends Indexed> {
     if (others.length === 0) return smallest.exact === exact ? smallest : { ...smallest, exact };
     // Intersect: cheap membership tests against the others spare mingo calls.
     const kept: T[] = [];
-    for (const item of smallest.items()) if (others.every((o) => o.has(item))) kept.push(item);
-    return { ...listNarrowing(kept), exact };
+    candidates: for (const item of smallest.items()) {
+      for (const other of others) if (!other.has(item)) continue candidates;
+      kept.push(item);
+    }
+    return { ...distinctListNarrowing(kept), exact };
   }
 
   /** Adds the narrowings the filter offers to `out`; true when they say all the filter says (see Narrowing.exact). */
@@ -107,7 +110,7 @@ export class SecondaryIndex<T extends Indexed> {
         if (branches.length === 0 || !branches.every((b) => b.exact)) exact = false;
       } else if (key === 'id') {
         const ids = equalityValues(cond);
-        if (ids) out.push(listNarrowing(byId(ids)));
+        if (ids) out.push(distinctListNarrowing([...new Set(byId(ids))]));
         if (!ids || !isOnlyEquality(cond)) exact = false;
       } else if (key === 'comp') {
         const values = equalityValues(cond);
@@ -202,6 +205,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function postingNarrowing<T>(postings: Array<Posting<T>>): Narrowing<T> {
+  // One value (the usual case): the posting itself, with no generator or closure per candidate.
+  if (postings.length === 0) return { size: 0, has: () => false, items: () => [] };
+  if (postings.length === 1) {
+    const only = postings[0]!;
+    if (only instanceof Set) return { size: only.size, has: (item) => only.has(item), items: () => only };
+    return { size: 1, has: (item) => item === only, items: () => [only] };
+  }
   let size = 0;
   for (const p of postings) size += p instanceof Set ? p.size : 1;
   return {
@@ -222,9 +232,10 @@ function postingNarrowing<T>(postings: Array<Posting<T>>): Narrowing<T> {
   };
 }
 
-function listNarrowing<T>(items: T[]): Narrowing<T> {
-  const set = new Set(items);
-  return { size: set.size, has: (item) => set.has(item), items: () => set };
+/** A narrowing over items known to be distinct; its set is built only if a membership test asks for it. */
+function distinctListNarrowing<T>(items: T[]): Narrowing<T> {
+  let set: Set<T> | undefined;
+  return { size: items.length, has: (item) => (set ??= new Set(items)).has(item), items: () => items };
 }
 
 function unionNarrowing<T>(parts: Array<Narrowing<T>>): Narrowing<T> {
