@@ -181,11 +181,12 @@ function describeCoding(c: Record<string, unknown>): string {
 function checkInvariants(ctx: Ctx, index: TypeIndex, path: string, info: ElementInfo, node: unknown, expr: string): void {
   // The FHIRPath base is needed only to compile, once per constraint.
   const base = (): string => (path ? `${index.name}.${path}` : index.name);
+  // A literal with the fields in ctx.env's order: `{ ...ctx.env, resource }` gave every copy a hidden class of its own.
+  const env: InvariantEnv = path === '' && index.model.kind === 'resource' ? { resource: node, rootResource: ctx.env.rootResource } : ctx.env;
   for (const c of info.constraints ?? []) {
     if (NATIVE_INVARIANTS.has(c.key)) continue;
     const inv = compileFastInvariant(index, path, base, c);
     if (!inv) continue;
-    const env = path === '' && index.model.kind === 'resource' ? { ...ctx.env, resource: node } : ctx.env;
     if (inv.holds(node, env) === false) {
       ctx.issues.push({ severity: inv.severity, code: 'invariant', expression: [expr], diagnostics: `${inv.key}: ${inv.human} (${expr})` });
     }
