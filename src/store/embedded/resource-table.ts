@@ -18,6 +18,8 @@ export interface ResourceState {
   current: VersionRecord;
   /** Every version, oldest first; only the newest is held whole, older ones are read from the journal. */
   versions: VersionRef[];
+  /** Its number in its type's secondary index (-1 until indexed). */
+  ordinal: number;
 }
 
 /**
@@ -57,7 +59,7 @@ export class ResourceTable {
       if (!state.current.deleted) index.remove(state, state.current);
       state.current = record;
     } else {
-      state = { current: record, versions: [] };
+      state = { current: record, versions: [], ordinal: -1 };
       ids.set(record.id, state);
     }
     if (!record.deleted) index.add(state, record);
@@ -82,7 +84,7 @@ export class ResourceTable {
       if (!states) continue;
       const narrowing = this.indexes.get(type)?.narrow(filter, (ids) => this.byIds([type], ids));
       const check = narrowing?.exact ? undefined : test;
-      for (const state of narrowing ? narrowing.items() : states.values()) {
+      for (const state of narrowing ? narrowing.items : states.values()) {
         const current = state.current;
         if (!current.deleted && (!check || check(current))) out.push(current);
       }

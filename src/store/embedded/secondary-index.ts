@@ -3,25 +3,40 @@ import type { Filter, VersionRecord } from '../engine.js';
 /** What the index points at: the live state of one (type, id). */
 export interface Indexed {
   current: VersionRecord;
+  /** Its number in the index that holds it, given on first add; -1 before. */
+  ordinal: number;
 }
 
-/** One value's entries; a lone entry is kept bare, since most identifier values are unique. */
-type Posting<T> = T | Set<T>;
+/**
+ * One value's entries, as the items' ordinals; a lone entry is kept bare,
+ * since most identifier values are unique. Numbers rather than the items: a
+ * membership test on a number reads only the posting, where a test on an
+ * object reads the object too (its identity hash), a cache miss per
+ * candidate on a large store.
+ */
+type Posting = number | Set<number>;
 
 /**
- * A set of candidates that is a superset of the records a filter can match:
- * the union of its postings. `undefined` when the filter gives no handle.
+ * A set of candidates (ordinals) that is a superset of the records a filter
+ * can match: the union of its postings. `undefined` when the filter gives no
+ * handle.
  */
-export interface Narrowing<T> {
+interface Narrowing {
   size: number;
-  has(item: T): boolean;
-  items(): Iterable<T>;
+  has(ordinal: number): boolean;
+  items(): Iterable<number>;
   /**
    * The candidates are exactly the records the filter matches: every
    * condition was an equality the postings answer in full, so testing each
    * candidate against the filter again would change nothing.
    */
   exact?: boolean;
+}
+
+/** The candidates a filter leaves, and whether they are exactly its matches (see Narrowing.exact). */
+export interface Candidates<T> {
+  items: T[];
+  exact: boolean;
 }
 
 /** Fields of `idx.<param>[]` whose string values are worth an exact-match index. */
@@ -39,27 +54,33 @@ export class SecondaryIndex<T extends Indexed> {
    * rather than one map keyed by path: no key string is built per write, and
    * the values are the records' own strings.
    */
-  private readonly comp = new Map<string, Posting<T>>();
-  private readonly byParam = new Map<string, Map<string, Map<string, Posting<T>>>>();
+  private readonly comp = new Map<string, Posting>();
+  private readonly byParam = new Map<string, Map<string, Map<string, Posting>>>();
+  /** Items by ordinal. */
+  private readonly items: T[] = [];
 
   add(item: T, record: VersionRecord): void {
+    if (item.ordinal < 0) item.ordinal = this.items.push(item) - 1;
+    const ordinal = item.ordinal;
     this.visit(record, true, (values, value) => {
       const posting = values.get(value);
-      if (posting === undefined) values.set(value, item);
-      else if (posting instanceof Set) posting.add(item);
-      else if (posting !== item) values.set(value, new Set([posting, item]));
+      if (posting === undefined) values.set(value, ordinal);
+      else if (posting instanceof Set) posting.add(ordinal);
+      else if (posting !== ordinal) values.set(value, new Set([posting, ordinal]));
     });
   }
 
   remove(item: T, record: VersionRecord): void {
+    const ordinal = item.ordinal;
+    if (ordinal < 0) return;
     this.visit(record, false, (values, value) => {
       const posting = values.get(value);
       if (posting === undefined) return;
       if (posting instanceof Set) {
-        posting.delete(item);
-        if (posting.size === 1) values.set(value, posting.values().next().value as T);
+        posting.delete(ordinal);
+        if (posting.size === 1) values.set(value, posting.values().next().value as number);
         else if (posting.size === 0) values.delete(value);
-      } else if (posting === item) {
+      } else if (posting === ordinal) {
         values.delete(value);
       }
     });
@@ -71,25 +92,33 @@ export class SecondaryIndex<T extends Indexed> {
    * $and, and from $or when every branch narrows. `byId` answers `id`
    * conditions from the caller's primary map.
    */
-  narrow(filter: Filter, byId: (ids: string[]) => T[]): Narrowing<T> | undefined {
-    const options: Array<Narrowing<T>> = [];
+  narrow(filter: Filter, byId: (ids: string[]) => T[]): Candidates<T> | undefined {
+    const narrowing = this.narrowing(filter, byId);
+    if (!narrowing) return undefined;
+    const items: T[] = [];
+    for (const ordinal of narrowing.items()) items.push(this.items[ordinal]!);
+    return { items, exact: narrowing.exact === true };
+  }
+
+  private narrowing(filter: Filter, byId: (ids: string[]) => T[]): Narrowing | undefined {
+    const options: Narrowing[] = [];
     const exact = this.collect(filter, byId, options);
     if (options.length === 0) return undefined;
     options.sort((a, b) => a.size - b.size);
-    const [smallest, ...others] = options as [Narrowing<T>, ...Array<Narrowing<T>>];
+    const [smallest, ...others] = options as [Narrowing, ...Narrowing[]];
     // Always the filter's own answer: a lone narrowing (a union, say) may say more than the filter does.
     if (others.length === 0) return smallest.exact === exact ? smallest : { ...smallest, exact };
     // Intersect: cheap membership tests against the others spare mingo calls.
-    const kept: T[] = [];
-    candidates: for (const item of smallest.items()) {
-      for (const other of others) if (!other.has(item)) continue candidates;
-      kept.push(item);
+    const kept: number[] = [];
+    candidates: for (const ordinal of smallest.items()) {
+      for (const other of others) if (!other.has(ordinal)) continue candidates;
+      kept.push(ordinal);
     }
     return { ...distinctListNarrowing(kept), exact };
   }
 
   /** Adds the narrowings the filter offers to `out`; true when they say all the filter says (see Narrowing.exact). */
-  private collect(filter: Filter, byId: (ids: string[]) => T[], out: Array<Narrowing<T>>): boolean {
+  private collect(filter: Filter, byId: (ids: string[]) => T[], out: Narrowing[]): boolean {
     let exact = true;
     for (const [key, cond] of Object.entries(filter)) {
       if (key === '$and' && Array.isArray(cond)) {
@@ -97,9 +126,9 @@ export class SecondaryIndex<T extends Indexed> {
           if (!isPlainObject(sub) || !this.collect(sub, byId, out)) exact = false;
         }
       } else if (key === '$or' && Array.isArray(cond) && cond.length > 0) {
-        const branches: Array<Narrowing<T>> = [];
+        const branches: Narrowing[] = [];
         for (const sub of cond) {
-          const branch = isPlainObject(sub) ? this.narrow(sub, byId) : undefined;
+          const branch = isPlainObject(sub) ? this.narrowing(sub, byId) : undefined;
           if (!branch) {
             branches.length = 0;
             break;
@@ -110,7 +139,7 @@ export class SecondaryIndex<T extends Indexed> {
         if (branches.length === 0 || !branches.every((b) => b.exact)) exact = false;
       } else if (key === 'id') {
         const ids = equalityValues(cond);
-        if (ids) out.push(distinctListNarrowing([...new Set(byId(ids))]));
+        if (ids) out.push(distinctListNarrowing([...new Set(byId(ids).map((item) => item.ordinal).filter((n) => n >= 0))]));
         if (!ids || !isOnlyEquality(cond)) exact = false;
       } else if (key === 'comp') {
         const values = equalityValues(cond);
@@ -146,7 +175,7 @@ export class SecondaryIndex<T extends Indexed> {
   }
 
   /** Calls `fn` with the value map and value of every indexed string; `create` makes missing maps. */
-  private visit(record: VersionRecord, create: boolean, fn: (values: Map<string, Posting<T>>, value: string) => void): void {
+  private visit(record: VersionRecord, create: boolean, fn: (values: Map<string, Posting>, value: string) => void): void {
     for (const c of record.comp) fn(this.comp, c);
     const idx = record.idx;
     for (const param in idx) {
@@ -177,8 +206,8 @@ function isIndexedField(field: string): boolean {
   return (INDEXED_FIELDS as readonly string[]).includes(field);
 }
 
-function postingsNarrowing<T>(map: Map<string, Posting<T>> | undefined, values: string[]): Narrowing<T> {
-  const postings: Array<Posting<T>> = [];
+function postingsNarrowing(map: Map<string, Posting> | undefined, values: string[]): Narrowing {
+  const postings: Posting[] = [];
   for (const value of new Set(values)) {
     const posting = map?.get(value);
     if (posting !== undefined) postings.push(posting);
@@ -204,51 +233,49 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegExp);
 }
 
-function postingNarrowing<T>(postings: Array<Posting<T>>): Narrowing<T> {
+function postingNarrowing(postings: Posting[]): Narrowing {
   // One value (the usual case): the posting itself, with no generator or closure per candidate.
   if (postings.length === 0) return { size: 0, has: () => false, items: () => [] };
   if (postings.length === 1) {
     const only = postings[0]!;
-    if (only instanceof Set) return { size: only.size, has: (item) => only.has(item), items: () => only };
-    return { size: 1, has: (item) => item === only, items: () => [only] };
+    if (only instanceof Set) return { size: only.size, has: (ordinal) => only.has(ordinal), items: () => only };
+    return { size: 1, has: (ordinal) => ordinal === only, items: () => [only] };
   }
   let size = 0;
   for (const p of postings) size += p instanceof Set ? p.size : 1;
   return {
     size,
-    has: (item) => postings.some((p) => (p instanceof Set ? p.has(item) : p === item)),
+    has: (ordinal) => postings.some((p) => (p instanceof Set ? p.has(ordinal) : p === ordinal)),
     *items() {
-      const seen = postings.length > 1 ? new Set<T>() : undefined;
+      const seen = new Set<number>();
       for (const p of postings) {
-        for (const item of p instanceof Set ? p : [p]) {
-          if (seen) {
-            if (seen.has(item)) continue;
-            seen.add(item);
-          }
-          yield item;
+        for (const ordinal of p instanceof Set ? p : [p]) {
+          if (seen.has(ordinal)) continue;
+          seen.add(ordinal);
+          yield ordinal;
         }
       }
     },
   };
 }
 
-/** A narrowing over items known to be distinct; its set is built only if a membership test asks for it. */
-function distinctListNarrowing<T>(items: T[]): Narrowing<T> {
-  let set: Set<T> | undefined;
-  return { size: items.length, has: (item) => (set ??= new Set(items)).has(item), items: () => items };
+/** A narrowing over ordinals known to be distinct; its set is built only if a membership test asks for it. */
+function distinctListNarrowing(ordinals: number[]): Narrowing {
+  let set: Set<number> | undefined;
+  return { size: ordinals.length, has: (ordinal) => (set ??= new Set(ordinals)).has(ordinal), items: () => ordinals };
 }
 
-function unionNarrowing<T>(parts: Array<Narrowing<T>>): Narrowing<T> {
+function unionNarrowing(parts: Narrowing[]): Narrowing {
   return {
     size: parts.reduce((n, p) => n + p.size, 0),
-    has: (item) => parts.some((p) => p.has(item)),
+    has: (ordinal) => parts.some((p) => p.has(ordinal)),
     *items() {
-      const seen = new Set<T>();
+      const seen = new Set<number>();
       for (const p of parts) {
-        for (const item of p.items()) {
-          if (seen.has(item)) continue;
-          seen.add(item);
-          yield item;
+        for (const ordinal of p.items()) {
+          if (seen.has(ordinal)) continue;
+          seen.add(ordinal);
+          yield ordinal;
         }
       }
     },
