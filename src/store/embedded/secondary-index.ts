@@ -87,10 +87,9 @@ export class SecondaryIndex<T extends Indexed> {
   }
 
   /**
-   * The smallest narrowing the filter offers, from equality conditions ($eq,
-   * $in, bare values, $elemMatch fields) at its top level or inside top-level
-   * $and, and from $or when every branch narrows. `byId` answers `id`
-   * conditions from the caller's primary map.
+   * The items of the smallest narrowing the filter offers (see narrowing);
+   * `undefined` when it offers none. `byId` answers `id` conditions from the
+   * caller's primary map.
    */
   narrow(filter: Filter, byId: (ids: string[]) => T[]): Candidates<T> | undefined {
     const narrowing = this.narrowing(filter, byId);
@@ -100,6 +99,11 @@ export class SecondaryIndex<T extends Indexed> {
     return { items, exact: narrowing.exact === true };
   }
 
+  /**
+   * From equality conditions ($eq, $in, bare values, $elemMatch fields) at
+   * the filter's top level or inside top-level $and, and from $or when every
+   * branch narrows: the smallest of them, intersected with the others.
+   */
   private narrowing(filter: Filter, byId: (ids: string[]) => T[]): Narrowing | undefined {
     const options: Narrowing[] = [];
     const exact = this.collect(filter, byId, options);
