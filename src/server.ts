@@ -88,10 +88,8 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   app.decorateRequest('auditNumber', 0);
   app.decorate('now', options.now ?? Date.now);
   app.decorate('writeWorkers', writeWorkers);
-  // Workers start with the server (in parallel with the rest of its start-up), so that its first writes already use them.
-  app.addHook('onReady', async () => {
-    await writeWorkers?.ready();
-  });
+  // Workers start with the server, in parallel with the rest of its start-up, which does not wait
+  // for them (about 150 ms): until one is ready, writes are analysed here, as without workers.
   app.addHook('onClose', async () => {
     await writeWorkers?.close();
     await audit.close();

@@ -29,8 +29,8 @@ export interface AuthPluginOptions {
 /**
  * Sets up the authorization server state on the root instance and decorates
  * `request.principal`. Needs `app.config` and `app.engine` (decorated by
- * buildServer first). Keys are created or loaded from the engine's kv at ready
- * time when the engine is open, else on first use.
+ * buildServer first). Keys are created or loaded from the engine's kv as soon
+ * as the plugin is registered when the engine is open, else on first use.
  */
 async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Promise<void> {
   if (!app.hasDecorator('config') || !app.hasDecorator('engine')) {
@@ -47,8 +47,17 @@ async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Pro
   const auth = await createAuthServer({ config: app.config, kv: app.engine.kv, log: app.log, now: options.now, signInLimits: options.signInLimits, appConsents });
   app.decorate('carnetAuth', auth);
   app.decorateRequest('principal', null);
+  // The keys load (on a first start, a 2048-bit RSA key is generated: 0.2-0.3 s, in libuv's
+  // thread pool) while the rest of the server is built; a server reported ready has them.
+  const keysLoaded = app.engine.isReady().then((ready) => (ready ? auth.keys.init() : undefined));
+  // Not a stray rejection: onReady awaits it and fails start-up with it.
+  keysLoaded.catch(() => undefined);
   app.addHook('onReady', async () => {
-    if (await app.engine.isReady()) await auth.keys.init();
+    await keysLoaded;
+  });
+  // A server closed before its keys were stored must not write them into a closed store.
+  app.addHook('onClose', async () => {
+    await keysLoaded.catch(() => undefined);
   });
 }
 

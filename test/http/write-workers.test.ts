@@ -23,7 +23,8 @@ t.test('with a write worker, writes answer exactly as without one', async (t) =>
   const now = () => Date.parse('2026-11-23T10:00:00.000Z');
   const withWorker = await buildTestServer(t, { config: { writeWorkers: 1 }, now });
   const alone = await buildTestServer(t, { config: { writeWorkers: 0 }, now });
-  t.equal(withWorker.app.writeWorkers?.readyCount, 1, 'the worker is ready once the server is');
+  await withWorker.app.writeWorkers?.ready();
+  t.equal(withWorker.app.writeWorkers?.readyCount, 1, 'the worker becomes ready after the server started');
   t.equal(alone.app.writeWorkers, undefined);
   const offloaded = countOffloaded(withWorker.app);
   const send = async (server: typeof alone, method: 'POST' | 'PUT', url: string, payload: unknown, extra: Record<string, string> = {}) =>
