@@ -1,5 +1,6 @@
-import fhirpath from 'fhirpath';
-import r4Model from 'fhirpath/fhir-context/r4';
+import { createRequire } from 'node:module';
+import type * as FhirPathLibrary from 'fhirpath';
+import type { Model } from 'fhirpath';
 
 /** A value selected by an expression, with the FHIR data type the R4 model gives it. */
 export interface TypedValue {
@@ -14,8 +15,29 @@ export type CompiledPath = (resource: object) => unknown[];
 /** `environment` supplies FHIRPath's %variables, such as %resource for composite components. */
 export type CompiledTypedPath = (resource: object, environment?: Record<string, unknown>) => TypedValue[];
 
-/** The R4 model, for callers that need type information (choice types, paths). */
-export const fhirR4Model = r4Model;
+/*
+ * One copy of fhirpath.js for the whole process, its CommonJS build, loaded
+ * with require: the package also ships an ES module build, and importing one
+ * while another module requires the other would load both (twice the code and
+ * twice the R4 model in memory).
+ */
+const load = createRequire(import.meta.url);
+
+/** The R4 model, for callers that need type information (choice types, paths); resource-types.ts reads it at start. */
+export const fhirR4Model = load('fhirpath/fhir-context/r4') as Model;
+const r4Model = fhirR4Model;
+
+let library: typeof FhirPathLibrary | undefined;
+
+/**
+ * fhirpath.js itself, loaded on the first compile rather than at start-up
+ * (about 130 ms): a server that has not yet validated or indexed anything
+ * does not need it, and its write worker loads it on its own.
+ */
+export function fhirPathLibrary(): typeof FhirPathLibrary {
+  library ??= load('fhirpath') as typeof FhirPathLibrary;
+  return library;
+}
 
 const plainCache = new Map<string, CompiledPath>();
 const typedCache = new Map<string, CompiledTypedPath>();
@@ -28,7 +50,7 @@ const typedCache = new Map<string, CompiledTypedPath>();
 export function compileFhirPath(expression: string): CompiledPath {
   let fn = plainCache.get(expression);
   if (!fn) {
-    const compiled = fhirpath.compile(expression, r4Model);
+    const compiled = fhirPathLibrary().compile(expression, r4Model);
     fn = (resource: object) => compiled(resource) as unknown[];
     plainCache.set(expression, fn);
   }
@@ -43,7 +65,7 @@ export function compileFhirPath(expression: string): CompiledPath {
 export function compileTypedFhirPath(expression: string): CompiledTypedPath {
   let fn = typedCache.get(expression);
   if (!fn) {
-    const compiled = fhirpath.compile(expression, r4Model, { resolveInternalTypes: false });
+    const compiled = fhirPathLibrary().compile(expression, r4Model, { resolveInternalTypes: false });
     fn = (resource: object, environment?: Record<string, unknown>) => toTyped(compiled(resource, environment) as unknown[]);
     typedCache.set(expression, fn);
   }
@@ -80,7 +102,7 @@ export function compileTypedFhirPathAt(base: string, expression: string): Compil
   const key = `${base}\u0000${expression}`;
   let fn = typedCache.get(key);
   if (!fn) {
-    const compiled = fhirpath.compile({ base, expression }, r4Model, { resolveInternalTypes: false });
+    const compiled = fhirPathLibrary().compile({ base, expression }, r4Model, { resolveInternalTypes: false });
     fn = (part: object, environment?: Record<string, unknown>) => toTyped(compiled(part, environment) as unknown[]);
     typedCache.set(key, fn);
   }

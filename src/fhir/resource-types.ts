@@ -1,4 +1,4 @@
-import r4 from 'fhirpath/fhir-context/r4';
+import { fhirR4Model } from './fhirpath.js';
 
 /**
  * The R4 resource types, from the FHIRPath R4 model (loaded anyway for
@@ -16,7 +16,7 @@ function resourceTypesOf(type2Parent: Record<string, string>): string[] {
   return names.sort();
 }
 
-export const RESOURCE_TYPES: readonly string[] = Object.freeze(resourceTypesOf(r4.type2Parent as Record<string, string>));
+export const RESOURCE_TYPES: readonly string[] = Object.freeze(resourceTypesOf(fhirR4Model.type2Parent as Record<string, string>));
 
 const known = new Set(RESOURCE_TYPES);
 

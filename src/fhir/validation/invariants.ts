@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { fhirPathLibrary, fhirR4Model } from '../fhirpath.js';
 import type { ConstraintInfo } from './element-model-types.js';
 import { isSafeNarrative } from './narrative.js';
 
@@ -39,20 +39,6 @@ function unwrap(value: unknown): unknown {
   return value && typeof value === 'object' && 'data' in value ? (value as { data: unknown }).data : value;
 }
 
-interface FhirPathModule {
-  compile(expr: { base: string; expression: string }, model: unknown, options: unknown): (node: unknown, env: Record<string, unknown>) => unknown[];
-}
-let engine: { fhirpath: FhirPathModule; model: unknown } | undefined;
-
-/** fhirpath.js and its R4 model load on first use, not at server start. */
-function fhirPathEngine(): { fhirpath: FhirPathModule; model: unknown } {
-  if (!engine) {
-    const load = createRequire(import.meta.url);
-    engine = { fhirpath: load('fhirpath') as FhirPathModule, model: load('fhirpath/fhir-context/r4') };
-  }
-  return engine;
-}
-
 const compiled = new Map<string, CompiledInvariant | null>();
 const skipped = new Map<string, string>();
 
@@ -70,8 +56,8 @@ export function compileInvariant(base: string, c: ConstraintInfo): CompiledInvar
     skipped.set(c.key, 'uses a function that needs other resources or a terminology server');
   } else {
     try {
-      const { fhirpath, model } = fhirPathEngine();
-      const fn = fhirpath.compile({ base, expression: c.expression }, model, { userInvocationTable, traceFn: () => undefined });
+      // fhirpath.js loads on the first invariant compiled, not at server start (fhirpath.ts).
+      const fn = fhirPathLibrary().compile({ base, expression: c.expression }, fhirR4Model, { userInvocationTable, traceFn: () => undefined });
       result = {
         key: c.key, severity: c.severity, human: c.human, expression: c.expression,
         holds(node, env) {
