@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ValidationError } from '../../errors.js';
+import { fhirPathLibrary } from '../../fhir/fhirpath.js';
 import { createValidator } from '../../fhir/validation/validate.js';
 import { analyseVersion, validateWith } from '../version-analysis.js';
 import type { AnalysisBatch, AnalysisJob, AnalysisReply, WorkerMessage, WorkerSetup } from './messages.js';
@@ -16,6 +17,9 @@ const validate = validateWith(createValidator({ requiredProfiles }));
 port.on('message', (batch: AnalysisBatch) => {
   port.postMessage(batch.map(analyse) satisfies WorkerMessage);
 });
+// fhirpath.js (every analysis needs it, for the index and the invariants) loads before the worker
+// says it is ready, so no job waits for it: until then the main thread analyses writes itself.
+fhirPathLibrary();
 port.postMessage({ ready: true } satisfies WorkerMessage);
 
 function analyse({ n, json, mode }: AnalysisJob): AnalysisReply {
