@@ -37,18 +37,20 @@ interface BatchMeta {
  * serialising the index again, which is most of the meta's cost.
  */
 export function encodeBatch(batch: Batch, indexJson?: ReadonlyArray<string | undefined>): Buffer {
-  const members: string[] = [];
-  const texts: Buffer[] = [];
+  // One buffer, each text encoded once into its place: building the meta by
+  // joins and the payload by Buffer.concat copied every byte two or three
+  // times (for a 20-entry transaction, about 100 KB more garbage).
+  const texts: string[] = [];
+  const lengths: number[] = [];
+  let meta = '{';
   if (batch.records.length > 0) {
-    const r: string[] = [];
-    const l: number[] = [];
+    let r = '';
     batch.records.forEach((record, i) => {
-      const text = Buffer.from(record.json, 'utf8');
-      r.push(recordMeta(record, indexJson?.[i]));
-      l.push(text.length);
-      texts.push(text);
+      texts.push(record.json);
+      lengths.push(Buffer.byteLength(record.json, 'utf8'));
+      r += (i === 0 ? '' : ',') + recordMeta(record, indexJson?.[i]);
     });
-    members.push(`"r":[${r.join(',')}]`, `"l":${JSON.stringify(l)}`);
+    meta += `"r":[${r}],"l":${JSON.stringify(lengths)}`;
   }
   if (batch.kv.length > 0) {
     // Values out of line too: a large value (an audit log batch) is not escaped into the meta.
@@ -57,20 +59,30 @@ export function encodeBatch(batch: Batch, indexJson?: ReadonlyArray<string | und
     for (const op of batch.kv) {
       if (op.op === 'put') {
         const { v, ...rest } = op;
-        const text = Buffer.from(v, 'utf8');
+        const length = Buffer.byteLength(v, 'utf8');
         kv.push(rest as KvOp);
-        vl.push(text.length);
-        texts.push(text);
+        vl.push(length);
+        lengths.push(length);
+        texts.push(v);
       } else {
         kv.push(op);
       }
     }
-    members.push(`"kv":${JSON.stringify(kv)}`, `"vl":${JSON.stringify(vl)}`);
+    meta += `${meta === '{' ? '' : ','}"kv":${JSON.stringify(kv)},"vl":${JSON.stringify(vl)}`;
   }
-  const metaText = Buffer.from(`{${members.join(',')}}`, 'utf8');
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt32LE(metaText.length, 0);
-  return Buffer.concat([head, metaText, ...texts]);
+  meta += '}';
+  const metaLength = Buffer.byteLength(meta, 'utf8');
+  let size = 4 + metaLength;
+  for (const length of lengths) size += length;
+  const payload = Buffer.allocUnsafe(size);
+  payload.writeUInt32LE(metaLength, 0);
+  payload.write(meta, 4, 'utf8');
+  let at = 4 + metaLength;
+  texts.forEach((text, i) => {
+    payload.write(text, at, 'utf8');
+    at += lengths[i]!;
+  });
+  return payload;
 }
 
 /** A record without its json, as JSON text: BatchMeta.r's element. */

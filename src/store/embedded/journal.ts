@@ -24,7 +24,9 @@ const READ_CHUNK = 8 * 1024 * 1024;
 const DSYNC = constants.O_DSYNC ?? 0;
 
 interface Pending {
-  frame: Buffer;
+  /** The frame header (length, checksum); the payload follows it on disk, written from its own buffer. */
+  header: Buffer;
+  payload: Buffer;
   offset: number;
   onDurable: (offset: number) => void;
   resolve: () => void;
@@ -100,14 +102,13 @@ export class Journal {
   append(payload: Buffer, onDurable: (offset: number) => void): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (payload.length === 0 || payload.length > MAX_PAYLOAD) return Promise.reject(new Error(`journal frame of ${payload.length} bytes refused`));
-    const frame = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
-    frame.writeUInt32LE(payload.length, 0);
-    frame.writeUInt32LE(crc32(payload), 4);
-    payload.copy(frame, FRAME_HEADER);
+    const header = Buffer.allocUnsafe(FRAME_HEADER);
+    header.writeUInt32LE(payload.length, 0);
+    header.writeUInt32LE(crc32(payload), 4);
     const offset = this.end;
-    this.end += frame.length;
+    this.end += FRAME_HEADER + payload.length;
     return new Promise((resolve, reject) => {
-      this.queue.push({ frame, offset, onDurable, resolve, reject });
+      this.queue.push({ header, payload, offset, onDurable, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
@@ -138,8 +139,7 @@ export class Journal {
         const group = this.queue;
         this.queue = [];
         try {
-          const bytes = group.length === 1 ? group[0]!.frame : Buffer.concat(group.map((p) => p.frame));
-          await writeFully(this.fh, bytes, group[0]!.offset);
+          await writeAll(this.fh, group.flatMap((p) => [p.header, p.payload]), group[0]!.offset);
           if (!DSYNC) await this.fh.datasync();
         } catch (cause) {
           // What reached the disk is unknown: refuse every later write; the next
@@ -198,10 +198,20 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
   }
 }
 
-async function writeFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
+/**
+ * Writes the buffers back to back from `position` in one system call (no copy
+ * into a single buffer first). A short write, which a regular file rarely
+ * gives, is finished from the first byte not written.
+ */
+async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  const { bytesWritten } = await fh.writev(buffers, position);
+  if (bytesWritten === total) return;
+  const rest = Buffer.concat(buffers).subarray(bytesWritten);
   let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position + done);
-    done += bytesWritten;
+  while (done < rest.length) {
+    const { bytesWritten: n } = await fh.write(rest, done, rest.length - done, position + bytesWritten + done);
+    done += n;
   }
 }
