@@ -279,7 +279,9 @@ function conditionalReferences(value: unknown, idMap: Map<string, string>, out: 
   if (Array.isArray(value)) {
     for (const v of value) conditionalReferences(v, idMap, out);
   } else if (value && typeof value === 'object') {
-    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    const object = value as Record<string, unknown>;
+    for (const key of Object.keys(object)) {
+      const v = object[key];
       if (key === 'reference' && typeof v === 'string') {
         if (!idMap.has(v) && CONDITIONAL_REFERENCE.test(v) && isResourceType(v.slice(0, v.indexOf('?')))) out.push(v);
       } else {
@@ -306,7 +308,12 @@ function copyWithReferences(value: unknown, idMap: Map<string, string>, resolved
   if (Array.isArray(value)) return value.map((v) => copyWithReferences(v, idMap, resolved));
   if (!value || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+  // Object.keys, not Object.entries: these walks visit every element of every
+  // entry, and a [key, value] array per property was a tenth of a
+  // transaction's garbage.
+  const object = value as Record<string, unknown>;
+  for (const key of Object.keys(object)) {
+    const v = object[key];
     if ((key === 'reference' || key === 'url') && typeof v === 'string') {
       out[key] = idMap.get(v) ?? (key === 'reference' ? resolved.get(v) : undefined) ?? v;
     } else {
@@ -362,7 +369,9 @@ async function checkReferencesResolve(repository: Repository, e: Parsed, written
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) { for (const v of value) walk(v); return; }
     if (!value || typeof value !== 'object') return;
-    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    const object = value as Record<string, unknown>;
+    for (const key of Object.keys(object)) {
+      const v = object[key];
       if (key === 'reference' && typeof v === 'string') references.push(v);
       else if (key !== 'contained') walk(v);
     }
