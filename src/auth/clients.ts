@@ -1,11 +1,11 @@
 import type { Catalogue } from './catalogue.js';
-import { Ajv } from 'ajv';
 import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair } from 'jose';
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { parseScopes } from './scopes.js';
+import { compileOwnSchema, describeSchemaErrors } from '../json-schema.js';
 
 /**
  * A registered OAuth client. The clients file (config.clientsFile) is a JSON
@@ -129,10 +129,10 @@ export class ClientRegistry {
 
 /** Checks a parsed clients document; throws one Error listing every problem. */
 export function validateClients(document: unknown, source: string): RegisteredClient[] {
-  const validate = new Ajv({ allErrors: true }).compile<RegisteredClient[]>(clientsSchema);
+  const validate = compileOwnSchema<RegisteredClient[]>(clientsSchema);
   const problems: string[] = [];
   if (!validate(document)) {
-    problems.push(...(validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`));
+    problems.push(...describeSchemaErrors(validate.errors));
   } else {
     const seen = new Set<string>();
     document.forEach((c, i) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { BadRequestError, FhirError, ForbiddenError } from '../errors.js';
 import { publicEntry } from '../auth/catalogue.js';
 import type { CatalogueEntry, CatalogueStatus } from '../auth/catalogue.js';
@@ -8,6 +8,7 @@ import { hashPassword } from '../auth/oauth/accounts.js';
 import { parseScopes } from '../auth/scopes.js';
 import { authenticate } from '../plugins/auth.js';
 import { principalOf } from '../access/guard.js';
+import { compileOwnSchema, describeSchemaErrors } from '../json-schema.js';
 
 const registrationSchema = {
   type: 'object',
@@ -38,10 +39,10 @@ interface Registration {
   scope: string;
 }
 
-let compiled: ReturnType<Ajv['compile']> | undefined;
+let compiled: ValidateFunction<Registration> | undefined;
 /** Compiled on first registration, not at start-up. */
 function validateRegistration(body: unknown): body is Registration {
-  compiled ??= new Ajv({ allErrors: true }).compile<Registration>(registrationSchema);
+  compiled ??= compileOwnSchema<Registration>(registrationSchema);
   return compiled(body) === true;
 }
 
@@ -78,7 +79,7 @@ export const catalogueRoutes: FastifyPluginAsync = async (app) => {
     admin.post('/', async (request, reply) => {
       const body = request.body as Registration;
       if (!validateRegistration(body)) {
-        const problems = (compiled?.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+        const problems = describeSchemaErrors(compiled?.errors).join('; ');
         throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid registration: ${problems}`);
       }
       try {
