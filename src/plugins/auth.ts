@@ -48,16 +48,14 @@ async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Pro
   app.decorate('carnetAuth', auth);
   app.decorateRequest('principal', null);
   // The keys load (on a first start, a 2048-bit RSA key is generated: 0.2-0.3 s, in libuv's
-  // thread pool) while the rest of the server is built; a server reported ready has them.
-  const keysLoaded = app.engine.isReady().then((ready) => (ready ? auth.keys.init() : undefined));
-  // Not a stray rejection: onReady awaits it and fails start-up with it.
-  keysLoaded.catch(() => undefined);
-  app.addHook('onReady', async () => {
-    await keysLoaded;
-  });
+  // thread pool) while the server starts, without delaying it: whatever needs a key (a token
+  // issued or verified, the JWKS) waits for them, and a failure here is tried again there.
+  const keysLoaded = app.engine.isReady()
+    .then((ready) => (ready ? auth.keys.init() : undefined))
+    .catch((err: unknown) => app.log.warn({ err }, 'signing keys not loaded at start-up; tried again on first use'));
   // A server closed before its keys were stored must not write them into a closed store.
   app.addHook('onClose', async () => {
-    await keysLoaded.catch(() => undefined);
+    await keysLoaded;
   });
 }
 
