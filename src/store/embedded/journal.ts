@@ -199,9 +199,10 @@ async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise
 }
 
 /**
- * Writes the buffers back to back from `position` in one system call (no copy
- * into a single buffer first). A short write, which a regular file rarely
- * gives, is finished from the first byte not written.
+ * Writes the buffers back to back from `position` with one writev (no copy
+ * into a single buffer first; libuv splits a list longer than the system's
+ * IOV_MAX, 1,024 on Linux, into several calls). A short write, which a
+ * regular file rarely gives, is finished from the first byte not written.
  */
 async function writeAll(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
   let total = 0;
