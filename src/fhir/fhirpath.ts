@@ -25,7 +25,6 @@ const load = createRequire(import.meta.url);
 
 /** The R4 model, for callers that need type information (choice types, paths); resource-types.ts reads it at start. */
 export const fhirR4Model = load('fhirpath/fhir-context/r4') as Model;
-const r4Model = fhirR4Model;
 
 let library: typeof FhirPathLibrary | undefined;
 
@@ -50,7 +49,7 @@ const typedCache = new Map<string, CompiledTypedPath>();
 export function compileFhirPath(expression: string): CompiledPath {
   let fn = plainCache.get(expression);
   if (!fn) {
-    const compiled = fhirPathLibrary().compile(expression, r4Model);
+    const compiled = fhirPathLibrary().compile(expression, fhirR4Model);
     fn = (resource: object) => compiled(resource) as unknown[];
     plainCache.set(expression, fn);
   }
@@ -65,7 +64,7 @@ export function compileFhirPath(expression: string): CompiledPath {
 export function compileTypedFhirPath(expression: string): CompiledTypedPath {
   let fn = typedCache.get(expression);
   if (!fn) {
-    const compiled = fhirPathLibrary().compile(expression, r4Model, { resolveInternalTypes: false });
+    const compiled = fhirPathLibrary().compile(expression, fhirR4Model, { resolveInternalTypes: false });
     fn = (resource: object, environment?: Record<string, unknown>) => toTyped(compiled(resource, environment) as unknown[]);
     typedCache.set(expression, fn);
   }
@@ -102,7 +101,7 @@ export function compileTypedFhirPathAt(base: string, expression: string): Compil
   const key = `${base}\u0000${expression}`;
   let fn = typedCache.get(key);
   if (!fn) {
-    const compiled = fhirPathLibrary().compile({ base, expression }, r4Model, { resolveInternalTypes: false });
+    const compiled = fhirPathLibrary().compile({ base, expression }, fhirR4Model, { resolveInternalTypes: false });
     fn = (part: object, environment?: Record<string, unknown>) => toTyped(compiled(part, environment) as unknown[]);
     typedCache.set(key, fn);
   }
