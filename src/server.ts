@@ -85,7 +85,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   app.decorate('engine', engine);
   app.decorate('repository', repository);
   app.decorate('audit', audit);
-  app.decorateRequest('auditNumber', 0);
+  app.decorateRequest('auditRows', null);
   app.decorate('now', options.now ?? Date.now);
   app.decorate('writeWorkers', writeWorkers);
   // Workers start with the server, in parallel with the rest of its start-up, which does not wait

@@ -17,8 +17,15 @@ export interface AuditLogFrame {
 
 /** Absent optional value in a row. */
 const NONE = -1;
+/** Positions in a row that the builder reads back. */
+const INTERACTION = 7;
+const RESOURCES = 9;
+const COMPARTMENTS = 10;
+const ALLOWED = 11;
+const RULE = 12;
+const PURPOSE = 15;
 
-type AuditRow = [
+export type AuditRow = [
   eventId: string,
   recorded: number,
   kind: number,
@@ -38,28 +45,96 @@ type AuditRow = [
   address: number,
 ];
 
-export function encodeAuditLog(records: readonly AuditRecord[]): AuditLogFrame {
-  const strings: string[] = [];
-  const indexOf = new Map<string, number>();
-  const intern = (text: string): number => {
-    let index = indexOf.get(text);
+/** What a row keeps of a decision besides who made it (an AuditInput or an AuditRecord). */
+type Decision = Pick<AuditRecord, 'action' | 'interaction' | 'resourceType' | 'compartments' | 'allowed' | 'rule' | 'reason' | 'requestId' | 'purpose' | 'address'>;
+
+/**
+ * A batch of the log being filled: each decision becomes its row at once, its
+ * strings entered in the batch's table, so that what waits for the next write
+ * is one small array per access rather than a record object and its parts
+ * (they outlive a few young-generation collections, and the old generation
+ * then has to collect them), and the write serialises the batch as it is.
+ */
+export class AuditLogBuilder {
+  private readonly strings: string[] = [];
+  private readonly indexOf = new Map<string, number>();
+  private readonly rows: AuditRow[] = [];
+
+  get size(): number {
+    return this.rows.length;
+  }
+
+  /** Adds the row of one decision; the row stays open to `addResource` until the batch is written. */
+  add(input: AuditInput, eventId: string, recorded: number): AuditRow {
+    return this.push(input, input.principal, eventId, recorded, input.id ? [`${input.resourceType}/${input.id}`] : []);
+  }
+
+  addRecord(record: AuditRecord): void {
+    this.push(record, record.who, record.eventId, record.recorded, record.resources);
+  }
+
+  /** Names one more resource in a row (a request that decided the same way again). */
+  addResource(row: AuditRow, reference: string): void {
+    const resources = row[RESOURCES];
+    if (!resources.includes(reference)) resources.push(reference);
+  }
+
+  /**
+   * The text that says whether two decisions of one request are the same
+   * (they then share one AuditEvent): outcome, rule, purpose, interaction and
+   * patients. `input` is compared with a row of this batch.
+   */
+  decisionKeyOf(input: Decision): string {
+    return decisionKey(input.interaction, input.allowed, input.rule, input.purpose, input.compartments);
+  }
+
+  rowDecisionKey(row: AuditRow): string {
+    const s = this.strings;
+    return decisionKey(s[row[INTERACTION]]!, row[ALLOWED] === 1, s[row[RULE]]!, row[PURPOSE] === NONE ? undefined : s[row[PURPOSE]], row[COMPARTMENTS].map((i) => s[i]!));
+  }
+
+  /** The batch as it is logged. */
+  frame(): AuditLogFrame {
+    return { v: 2, s: this.strings, r: this.rows };
+  }
+
+  private push(d: Decision, who: AuditRecord['who'], eventId: string, recorded: number, resources: string[]): AuditRow {
+    const row: AuditRow = [
+      eventId, recorded,
+      this.intern(who.kind), this.intern(who.clientId), this.intern(who.subject), this.optional(who.fhirUser),
+      this.intern(d.action), this.intern(d.interaction), this.intern(d.resourceType),
+      resources, d.compartments.map((c) => this.intern(c)),
+      d.allowed ? 1 : 0, this.intern(d.rule), this.intern(d.reason), d.requestId,
+      this.optional(d.purpose), this.optional(d.address),
+    ];
+    this.rows.push(row);
+    return row;
+  }
+
+  private intern(text: string): number {
+    let index = this.indexOf.get(text);
     if (index === undefined) {
-      index = strings.length;
-      strings.push(text);
-      indexOf.set(text, index);
+      index = this.strings.length;
+      this.strings.push(text);
+      this.indexOf.set(text, index);
     }
     return index;
-  };
-  const optional = (text: string | undefined): number => (text === undefined ? NONE : intern(text));
-  const rows = records.map((r): AuditRow => [
-    r.eventId, r.recorded,
-    intern(r.who.kind), intern(r.who.clientId), intern(r.who.subject), optional(r.who.fhirUser),
-    intern(r.action), intern(r.interaction), intern(r.resourceType),
-    r.resources, r.compartments.map(intern),
-    r.allowed ? 1 : 0, intern(r.rule), intern(r.reason), r.requestId,
-    optional(r.purpose), optional(r.address),
-  ]);
-  return { v: 2, s: strings, r: rows };
+  }
+
+  private optional(text: string | undefined): number {
+    return text ? this.intern(text) : NONE;
+  }
+}
+
+function decisionKey(interaction: string, allowed: boolean, rule: string, purpose: string | undefined, patients: readonly string[]): string {
+  const list = patients.length < 2 ? patients[0] ?? '' : [...patients].sort().join(',');
+  return `${interaction}|${allowed}|${rule}|${purpose ?? ''}|${list}`;
+}
+
+export function encodeAuditLog(records: readonly AuditRecord[]): AuditLogFrame {
+  const builder = new AuditLogBuilder();
+  for (const record of records) builder.addRecord(record);
+  return builder.frame();
 }
 
 /** The records of a logged batch; also reads batches logged as plain record arrays (before this form). */

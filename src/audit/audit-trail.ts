@@ -4,9 +4,10 @@ import type { Principal } from '../auth/principal.js';
 import { VersionConflictError } from '../errors.js';
 import type { Repository } from '../store/repository.js';
 import type { AuditInput, AuditRecord } from './audit-event.js';
-import { notification, toAuditEvent, toAuditRecord } from './audit-event.js';
+import { notification, toAuditEvent } from './audit-event.js';
 import { auditEventIndex } from './audit-event-index.js';
-import { auditLogSize, decodeAuditLog, encodeAuditLog } from './audit-log-codec.js';
+import { AuditLogBuilder, auditLogSize, decodeAuditLog } from './audit-log-codec.js';
+import type { AuditRow } from './audit-log-codec.js';
 
 export type { AuditInput } from './audit-event.js';
 
@@ -47,9 +48,25 @@ interface LoggedBatch {
   records?: AuditRecord[];
 }
 
-/** What stands for one request in the trail: it numbers the request on its first decision (0: not yet). */
+/**
+ * What stands for one request in the trail (the Fastify request, or any
+ * object): its rows in the batch being filled, null before its first audited
+ * decision. Kept on the request, not in the trail keyed by its id: a caller
+ * may send the same X-Request-ID twice.
+ */
 export interface AuditedRequest {
-  auditNumber: number;
+  auditRows: RequestRows | null;
+}
+
+/** One request's decisions in a batch. */
+export interface RequestRows {
+  batch: AuditLogBuilder;
+  first: AuditRow;
+  /**
+   * Its rows by decision (AuditLogBuilder.decisionKeyOf), made at its second
+   * decision only: most requests decide once, and then build no key at all.
+   */
+  byDecision?: Map<string, AuditRow>;
 }
 
 /** Records per frame of the audit log. */
@@ -79,17 +96,8 @@ export class AuditTrail {
   private readonly persistAfterMs: number;
   private readonly idleAfterMs: number;
   private readonly maxBacklog: number;
-  /** Recorded, not yet durable. */
-  private queue: AuditRecord[] = [];
-  /**
-   * Records of the current queue by request and decision, so that one
-   * request's many decisions share one AuditEvent. Keyed by a number the
-   * trail gives each request, not by its id: a caller may send the same
-   * X-Request-ID twice. (A WeakMap on the request object cost ~9 µs per
-   * request in garbage collection.)
-   */
-  private byRequest = new Map<string, AuditRecord>();
-  private lastRequestNumber = 0;
+  /** Recorded, not yet durable: the batch the next write logs. */
+  private pending = new AuditLogBuilder();
   /** Durable in the log, not yet (entirely) AuditEvents. */
   private logged: LoggedBatch[] = [];
   private backlog = 0;
@@ -128,22 +136,20 @@ export class AuditTrail {
    */
   record(input: AuditInput, request?: AuditedRequest): void {
     if (input.compartments.length === 0 && input.resourceType !== 'Patient') return;
+    const batch = this.pending;
+    // Rows of an earlier batch are written already: a decision after that write starts a new row.
+    const mine = request?.auditRows?.batch === batch ? request.auditRows : null;
     let key: string | undefined;
-    if (request) {
-      const number = (request.auditNumber ||= ++this.lastRequestNumber);
-      const patients = input.compartments.length < 2 ? input.compartments[0] ?? '' : [...input.compartments].sort().join(',');
-      key = `${number}|${input.interaction}|${input.allowed}|${input.rule}|${input.purpose ?? ''}|${patients}`;
-      const same = this.byRequest.get(key);
-      if (same && input.id) {
-        const what = `${input.resourceType}/${input.id}`;
-        if (!same.resources.includes(what)) same.resources.push(what);
-        return;
-      }
+    if (mine) {
+      mine.byDecision ??= new Map([[batch.rowDecisionKey(mine.first), mine.first]]);
+      key = batch.decisionKeyOf(input);
+      const same = mine.byDecision.get(key);
+      if (same && input.id) return batch.addResource(same, `${input.resourceType}/${input.id}`);
     }
-    const record = toAuditRecord(input, randomUUID(), this.now());
-    if (key !== undefined) this.byRequest.set(key, record);
-    this.queue.push(record);
-    if (this.queue.length >= BATCH_RECORDS) void this.persist();
+    const row = batch.add(input, randomUUID(), this.now());
+    if (mine) mine.byDecision!.set(key!, row);
+    else if (request) request.auditRows = { batch, first: row };
+    if (batch.size >= BATCH_RECORDS) void this.persist();
     else this.persistTimer ??= setTimeout(() => void this.persist(), this.persistAfterMs);
   }
 
@@ -196,15 +202,14 @@ export class AuditTrail {
   private persist(): Promise<void> {
     if (this.persistTimer) clearTimeout(this.persistTimer);
     this.persistTimer = undefined;
-    const records = this.queue;
-    this.queue = [];
-    this.byRequest = new Map();
-    if (records.length === 0) return this.chain;
+    const batch = this.pending;
+    if (batch.size === 0) return this.chain;
+    this.pending = new AuditLogBuilder();
     return this.enqueue(async () => {
       const key = `${this.now().toString(36).padStart(9, '0')}-${randomUUID()}`;
-      await this.repository.engine.kv.put(AUDIT_LOG_NS, key, encodeAuditLog(records));
-      this.logged.push({ ns: AUDIT_LOG_NS, key, count: records.length, done: 0 });
-      this.backlog += records.length;
+      await this.repository.engine.kv.put(AUDIT_LOG_NS, key, batch.frame());
+      this.logged.push({ ns: AUDIT_LOG_NS, key, count: batch.size, done: 0 });
+      this.backlog += batch.size;
       if (this.backlog > this.maxBacklog && !this.overBound) {
         this.overBound = true;
         this.log.warn({ backlog: this.backlog, maxBacklog: this.maxBacklog }, 'audit trail: backlog over its bound, AuditEvents are now materialised under load (AUDIT_MAX_BACKLOG)');

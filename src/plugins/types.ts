@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { StoreEngine } from '../store/engine.js';
 import type { Repository } from '../store/repository.js';
-import type { AuditTrail } from '../audit/audit-trail.js';
+import type { AuditedRequest, AuditTrail } from '../audit/audit-trail.js';
 import type { WriteWorkers } from '../store/write-workers/write-workers.js';
 
 // Decorations set once by buildServer before any plugin that reads them.
@@ -17,7 +17,7 @@ declare module 'fastify' {
     now: () => number;
   }
   interface FastifyRequest {
-    /** The request's number in the audit trail (audit-trail.ts AuditedRequest); 0 until its first audited decision. */
-    auditNumber: number;
+    /** The request's decisions in the audit trail's current batch (audit-trail.ts AuditedRequest); null until its first. */
+    auditRows: AuditedRequest['auditRows'];
   }
 }

@@ -34,7 +34,7 @@ function read(audit: AuditTrail, request: string, id: string, patient = 'Patient
   let mine = requests.get(audit);
   if (!mine) requests.set(audit, (mine = new Map()));
   let owner = given ?? mine.get(request);
-  if (!owner) mine.set(request, (owner = { auditNumber: 0 }));
+  if (!owner) mine.set(request, (owner = { auditRows: null }));
   audit.record({ principal: system, action: 'r', interaction: 'read', resourceType: 'Observation', id, compartments: [patient], allowed: true, rule: 'system-scope', reason: 'scope', requestId: request }, owner);
 }
 
@@ -87,8 +87,8 @@ t.test('two requests sent with the same X-Request-ID stay two AuditEvents', asyn
   const { engine, repository } = await openStore(t);
   t.teardown(() => engine.close());
   const audit = trail(repository);
-  read(audit, 'same-id', 'o1', 'Patient/p1', { auditNumber: 0 });
-  read(audit, 'same-id', 'o2', 'Patient/p1', { auditNumber: 0 });
+  read(audit, 'same-id', 'o1', 'Patient/p1', { auditRows: null });
+  read(audit, 'same-id', 'o2', 'Patient/p1', { auditRows: null });
   await audit.settle();
   const found = await events(engine);
   t.equal(found.length, 2);
