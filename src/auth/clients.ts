@@ -95,6 +95,11 @@ export class ClientRegistry {
     return entry?.status === 'referenced' ? entry : undefined;
   }
 
+  /** Whether the client comes from the clients file: its tokens work as long as the server runs with that file. */
+  isFileClient(clientId: string): boolean {
+    return this.byId.has(clientId);
+  }
+
   /** Whether tokens issued to this client still work (false once a catalogue app is withdrawn). */
   async isUsable(clientId: string): Promise<boolean> {
     return this.byId.has(clientId) || (await this.catalogue?.get(clientId))?.status === 'referenced';

@@ -126,6 +126,13 @@ export interface KeyValueStore {
   take<T>(ns: string, key: string): Promise<T | undefined>;
   delete(ns: string, key: string): Promise<void>;
   list<T>(ns: string): Promise<Array<{ key: string; value: T }>>;
+  /**
+   * Whether a live (unexpired) value is stored, answered without waiting: only
+   * engines that hold the key-value store in memory offer it (the embedded
+   * one). It agrees with `get`. Per-request checks use it to skip a promise
+   * when they can, and `get` otherwise.
+   */
+  hasNow?(ns: string, key: string): boolean;
 }
 
 export interface BlobInfo {

@@ -361,6 +361,15 @@ export function runEngineContract(t: Test, makeEngine: MakeEngine): void {
     clock.advance(10);
     t.equal(await kv.take('authz', 'code2'), undefined, 'an expired value cannot be taken');
 
+    // hasNow, where an engine offers it, answers as get does: live values only.
+    if (kv.hasNow) {
+      t.equal(kv.hasNow('keys', 'k1'), true, 'hasNow: a stored value');
+      t.equal(kv.hasNow('other', 'k1'), false, 'hasNow: another namespace');
+      t.equal(kv.hasNow('codes', 'short'), false, 'hasNow: an expired value');
+      t.equal(kv.hasNow('authz', 'code1'), false, 'hasNow: a value taken');
+    } else {
+      t.comment(`${engine.kind} engine: no hasNow (its key-value store is not in memory)`);
+    }
     await kv.put('list', 'a', 1);
     await kv.put('list', 'b', 2, { expiresAt: clock.now() + 100 });
     await kv.put('list', 'c', 3, { expiresAt: clock.now() + 1 });

@@ -181,6 +181,7 @@ t.test('introspection and revocation', async (t) => {
   t.equal((await app.inject({ url: '/auth/introspect', ...form({ token: tokens.access_token }) })).statusCode, 401, 'introspection needs client authentication');
 
   const revoke = (token: string, clientId = 'test-app') => app.inject({ url: '/auth/revoke', ...form({ token, client_id: clientId }) });
+  t.equal((await whoami(tokens.access_token)).statusCode, 200, 'the token works before, and the server knows it from then on');
   t.equal((await revoke(tokens.access_token)).statusCode, 200);
   t.equal((await whoami(tokens.access_token)).statusCode, 401, 'a revoked access token is refused');
   t.same((await asLab('/auth/introspect', { token: tokens.access_token })).json(), { active: false });

@@ -254,6 +254,10 @@ class EmbeddedEngine implements StoreEngine {
       delete: async (ns: string, key: string) => {
         await this.writeKv([{ op: 'del', ns, key }]);
       },
+      hasNow: (ns: string, key: string) => {
+        this.openJournal();
+        return this.kvTable.get(ns, key) !== undefined;
+      },
       list: async <T>(ns: string) => {
         this.openJournal();
         return this.kvTable.list(ns).map(({ key, entry }) => ({ key, value: JSON.parse(entry.v) as T }));
