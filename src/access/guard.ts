@@ -115,6 +115,9 @@ export async function isReadable(request: FastifyRequest, record: VersionRecord)
   return decision.allow && (decision.rule === 'fhir-user' || !(await checkScopeQueries(principal, 'r', record)));
 }
 
+/** One string for every search's audit (see policy.ts grantedBy). */
+const SEARCH_REASON = `${ACTION_NAMES.s} results filtered by policy`;
+
 /**
  * Audits a search or history answer: one event per patient whose data it
  * returned, so that each patient's trail ("who looked at my space") names
@@ -127,7 +130,7 @@ export function auditSearch(request: FastifyRequest, resourceType: string, compa
   for (const group of patients.length ? patients.map((p) => [p]) : [[]]) {
     request.server.audit.record({
       principal, action: 's', interaction, resourceType, compartments: group,
-      allowed: true, rule: 'search', reason: `${ACTION_NAMES.s} results filtered by policy`, requestId: request.id, address: request.ip,
+      allowed: true, rule: 'search', reason: SEARCH_REASON, requestId: request.id, address: request.ip,
       ...(btg && principal.kind === 'practitioner' ? { purpose: 'BTG' } : {}),
     }, request);
   }

@@ -42,6 +42,22 @@ export const ACTION_NAMES: Record<Interaction, string> = { c: 'create', r: 'read
 const SHARED_REFERENCE_TYPES = new Set(['Practitioner', 'PractitionerRole', 'Organization', 'Location', 'HealthcareService', 'Medication',
   'Substance', 'PlanDefinition', 'ActivityDefinition', 'Questionnaire', 'ValueSet', 'CodeSystem', 'StructureDefinition', 'SearchParameter', 'Endpoint']);
 
+/**
+ * "granted by scope X", one string per scope rather than one per decision:
+ * the audit log enters each reason in its batch's string table, and a string
+ * made anew is hashed anew there, on every read.
+ */
+const scopeReasons = new Map<string, string>();
+function grantedBy(scope: string): string {
+  let reason = scopeReasons.get(scope);
+  if (reason === undefined) {
+    reason = `granted by scope ${scope}`;
+    // Bounded, whatever scopes clients are granted.
+    if (scopeReasons.size < 1000) scopeReasons.set(scope, reason);
+  }
+  return reason;
+}
+
 const allow = (rule: string, reason: string, purpose?: string): Decision => ({ allow: true, rule, reason, ...(purpose ? { purpose } : {}) });
 const deny = (rule: string, reason: string): Decision => ({ allow: false, rule, reason });
 
@@ -64,7 +80,7 @@ export function decide(request: AccessRequest): Decision {
   }
   const scopes = scopeAllows(principal.scopes, action, resourceType);
   if (principal.kind === 'system') {
-    return scopes.length ? allow('system-scope', `granted by scope ${scopes[0].raw}`) : deny('scope', `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}`);
+    return scopes.length ? allow('system-scope', grantedBy(scopes[0]!.raw)) : deny('scope', `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}`);
   }
   if (principal.kind === 'admin') return deny('admin-no-patient-data', 'administrators manage the catalogue, not patient data');
   if (!scopes.length) return deny('scope', `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}`);
