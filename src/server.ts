@@ -27,7 +27,7 @@ import { bundleRoutes } from './routes/bundle.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { observeCommits } from './space/subscriptions/commit-feed.js';
 import { spaceEvents } from './space/subscriptions/space-events.js';
-import { lazyRequestLogger } from './plugins/request-logger.js';
+import { lazyRequestLogger, RequestLogController } from './plugins/request-logger.js';
 import { requestIdGenerator } from './request-id.js';
 import './plugins/types.js';
 
@@ -54,6 +54,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     bodyLimit: config.bodyLimit,
     genReqId: requestIdGenerator(),
     childLoggerFactory: lazyRequestLogger,
+    logController: new RequestLogController(),
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     frameworkErrors,

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import Fastify from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
-import { lazyRequestLogger } from '../../src/plugins/request-logger.js';
+import { lazyRequestLogger, RequestLogController } from '../../src/plugins/request-logger.js';
 
 function parentLogger(level: string) {
   const lines: Array<Record<string, unknown>> = [];
@@ -38,4 +39,18 @@ t.test('a route with its own level or serializers gets its child at once', async
   const log = make(parent, { level: 'debug' });
   t.equal(children(), 1);
   t.equal(log.level, 'debug');
+});
+
+t.test("Fastify's request lines follow each request's own logger: none at warn, all for a route logging at info", async (t) => {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  const app = Fastify({ loggerInstance: pino({ level: 'warn' }, stream), childLoggerFactory: lazyRequestLogger, logController: new RequestLogController() });
+  app.get('/quiet', async () => 'ok');
+  app.get('/verbose', { logLevel: 'info' }, async () => 'ok');
+  t.teardown(() => app.close());
+  t.equal((await app.inject('/quiet')).statusCode, 200);
+  t.same(lines, [], 'a warn-level request that goes well writes nothing');
+  t.equal((await app.inject('/verbose')).statusCode, 200);
+  t.same(lines.map((l) => l.msg), ['incoming request', 'request completed'], 'a route at info still gets both lines');
+  t.equal(lines[1]?.reqId, lines[0]?.reqId, 'under one request id');
 });
