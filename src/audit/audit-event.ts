@@ -22,8 +22,8 @@ export interface AuditInput {
 }
 
 /**
- * The compact, durable form of one AuditEvent: what the audit log keeps until
- * the event is materialised as a FHIR resource. Plain JSON, a few hundred bytes.
+ * One AuditEvent as read back from the audit log (audit-log-codec.ts, where it
+ * waits as a row) before it is materialised as a FHIR resource.
  */
 export interface AuditRecord extends Omit<AuditInput, 'principal' | 'id'> {
   /** The AuditEvent's id, chosen when the access happens so that materialising twice writes it once. */
@@ -33,28 +33,6 @@ export interface AuditRecord extends Omit<AuditInput, 'principal' | 'id'> {
   who: Pick<Principal, 'kind' | 'clientId' | 'subject' | 'fhirUser'>;
   /** The resources concerned ('Type/id'), in the order the request met them. */
   resources: string[];
-}
-
-export function toAuditRecord(input: AuditInput, eventId: string, recorded: number): AuditRecord {
-  const { principal } = input;
-  // Field by field rather than spread: this runs once per audited request.
-  const record: AuditRecord = {
-    eventId,
-    recorded,
-    who: { kind: principal.kind, clientId: principal.clientId, subject: principal.subject, fhirUser: principal.fhirUser },
-    action: input.action,
-    interaction: input.interaction,
-    resourceType: input.resourceType,
-    resources: input.id ? [`${input.resourceType}/${input.id}`] : [],
-    compartments: input.compartments.slice(),
-    allowed: input.allowed,
-    rule: input.rule,
-    reason: input.reason,
-    requestId: input.requestId,
-  };
-  if (input.purpose) record.purpose = input.purpose;
-  if (input.address) record.address = input.address;
-  return record;
 }
 
 export const ACTION_CODES: Record<AuditInput['action'], NonNullable<AuditEvent['action']>> = { c: 'C', r: 'R', u: 'U', d: 'D', s: 'E', e: 'E' };

@@ -45,9 +45,6 @@ export type AuditRow = [
   address: number,
 ];
 
-/** What a row keeps of a decision besides who made it (an AuditInput or an AuditRecord). */
-type Decision = Pick<AuditRecord, 'action' | 'interaction' | 'resourceType' | 'compartments' | 'allowed' | 'rule' | 'reason' | 'requestId' | 'purpose' | 'address'>;
-
 /**
  * A batch of the log being filled: each decision becomes its row at once, its
  * strings entered in the batch's table, so that what waits for the next write
@@ -66,11 +63,17 @@ export class AuditLogBuilder {
 
   /** Adds the row of one decision; the row stays open to `addResource` until the batch is written. */
   add(input: AuditInput, eventId: string, recorded: number): AuditRow {
-    return this.push(input, input.principal, eventId, recorded, input.id ? [`${input.resourceType}/${input.id}`] : []);
-  }
-
-  addRecord(record: AuditRecord): void {
-    this.push(record, record.who, record.eventId, record.recorded, record.resources);
+    const who = input.principal;
+    const row: AuditRow = [
+      eventId, recorded,
+      this.intern(who.kind), this.intern(who.clientId), this.intern(who.subject), this.optional(who.fhirUser),
+      this.intern(input.action), this.intern(input.interaction), this.intern(input.resourceType),
+      input.id ? [`${input.resourceType}/${input.id}`] : [], input.compartments.map((c) => this.intern(c)),
+      input.allowed ? 1 : 0, this.intern(input.rule), this.intern(input.reason), input.requestId,
+      this.optional(input.purpose), this.optional(input.address),
+    ];
+    this.rows.push(row);
+    return row;
   }
 
   /** Names one more resource in a row (a request that decided the same way again). */
@@ -84,7 +87,7 @@ export class AuditLogBuilder {
    * (they then share one AuditEvent): outcome, rule, purpose, interaction and
    * patients. `input` is compared with a row of this batch.
    */
-  decisionKeyOf(input: Decision): string {
+  decisionKeyOf(input: AuditInput): string {
     return decisionKey(input.interaction, input.allowed, input.rule, input.purpose, input.compartments);
   }
 
@@ -96,19 +99,6 @@ export class AuditLogBuilder {
   /** The batch as it is logged. */
   frame(): AuditLogFrame {
     return { v: 2, s: this.strings, r: this.rows };
-  }
-
-  private push(d: Decision, who: AuditRecord['who'], eventId: string, recorded: number, resources: string[]): AuditRow {
-    const row: AuditRow = [
-      eventId, recorded,
-      this.intern(who.kind), this.intern(who.clientId), this.intern(who.subject), this.optional(who.fhirUser),
-      this.intern(d.action), this.intern(d.interaction), this.intern(d.resourceType),
-      resources, d.compartments.map((c) => this.intern(c)),
-      d.allowed ? 1 : 0, this.intern(d.rule), this.intern(d.reason), d.requestId,
-      this.optional(d.purpose), this.optional(d.address),
-    ];
-    this.rows.push(row);
-    return row;
   }
 
   private intern(text: string): number {
@@ -129,12 +119,6 @@ export class AuditLogBuilder {
 function decisionKey(interaction: string, allowed: boolean, rule: string, purpose: string | undefined, patients: readonly string[]): string {
   const list = patients.length < 2 ? patients[0] ?? '' : [...patients].sort().join(',');
   return `${interaction}|${allowed}|${rule}|${purpose ?? ''}|${list}`;
-}
-
-export function encodeAuditLog(records: readonly AuditRecord[]): AuditLogFrame {
-  const builder = new AuditLogBuilder();
-  for (const record of records) builder.addRecord(record);
-  return builder.frame();
 }
 
 /** The records of a logged batch; also reads batches logged as plain record arrays (before this form). */

@@ -1,7 +1,8 @@
 import t from 'tap';
 import type { Resource } from '@medplum/fhirtypes';
 import { auditEventIndex } from '../../src/audit/audit-event-index.js';
-import { toAuditEvent, toAuditRecord } from '../../src/audit/audit-event.js';
+import { toAuditEvent } from '../../src/audit/audit-event.js';
+import { toAuditRecord } from '../helpers/audit-records.js';
 import type { AuditInput } from '../../src/audit/audit-event.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { extractIndex } from '../../src/fhir/search/extract.js';

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { notification, toAuditEvent, toAuditRecord } from '../../src/audit/audit-event.js';
+import { notification, toAuditEvent } from '../../src/audit/audit-event.js';
+import { toAuditRecord } from '../helpers/audit-records.js';
 import { validateResource } from '../../src/fhir/validation/validate.js';
 import type { Principal } from '../../src/auth/principal.js';
 

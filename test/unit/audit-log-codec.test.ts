@@ -1,6 +1,8 @@
 import t from 'tap';
-import { auditLogSize, decodeAuditLog, encodeAuditLog } from '../../src/audit/audit-log-codec.js';
-import { toAuditEvent, toAuditRecord } from '../../src/audit/audit-event.js';
+import { AuditLogBuilder, auditLogSize, decodeAuditLog } from '../../src/audit/audit-log-codec.js';
+import type { AuditLogFrame } from '../../src/audit/audit-log-codec.js';
+import { toAuditEvent } from '../../src/audit/audit-event.js';
+import { toAuditRecord } from '../helpers/audit-records.js';
 import type { AuditInput, AuditRecord } from '../../src/audit/audit-event.js';
 import type { Principal } from '../../src/auth/principal.js';
 
@@ -19,25 +21,45 @@ const shapes: Array<Partial<AuditInput>> = [
   { action: 'e', interaction: 'operation', resourceType: 'Patient', compartments: ['Patient/alice'], address: '::1' },
 ];
 
-function records(): AuditRecord[] {
-  const out: AuditRecord[] = [];
-  for (const principal of principals) {
-    for (const shape of shapes) {
-      const input: AuditInput = {
-        principal, action: 'r', interaction: 'read', resourceType: 'Observation', compartments: [],
-        allowed: true, rule: 'scope', reason: `granted by scope ${out.length % 2 ? 'system/*.rs' : 'patient/*.cruds'}`, requestId: `req-${out.length}`, address: '10.0.0.7', ...shape,
-      };
-      const record = toAuditRecord(input, `event-${out.length}`, Date.parse('2026-11-23T08:00:00.123Z') + out.length);
-      if (out.length % 3 === 0) record.resources.push('Observation/o2', 'Patient/alice');
-      out.push(record);
+/**
+ * One batch of every principal and shape, filled as the trail fills it, and
+ * the records it stands for (`toAuditRecord`, the form read back).
+ */
+function batch(copies = 1): { frame: AuditLogFrame; records: AuditRecord[] } {
+  const builder = new AuditLogBuilder();
+  const records: AuditRecord[] = [];
+  for (let copy = 0; copy < copies; copy++) {
+    for (const principal of principals) {
+      for (const shape of shapes) {
+        const n = records.length;
+        const input: AuditInput = {
+          principal, action: 'r', interaction: 'read', resourceType: 'Observation', compartments: [],
+          allowed: true, rule: 'scope', reason: `granted by scope ${n % 2 ? 'system/*.rs' : 'patient/*.cruds'}`, requestId: `req-${n}`, address: '10.0.0.7', ...shape,
+        };
+        const recorded = Date.parse('2026-11-23T08:00:00.123Z') + n;
+        const row = builder.add(input, `event-${n}`, recorded);
+        const record = toAuditRecord(input, `event-${n}`, recorded);
+        // Later decisions of the same request name more resources (once each).
+        if (n % 3 === 0) {
+          for (const more of ['Observation/o2', 'Patient/alice', 'Observation/o2']) {
+            builder.addResource(row, more);
+            if (!record.resources.includes(more)) record.resources.push(more);
+          }
+        }
+        records.push(record);
+      }
     }
   }
-  return out;
+  return { frame: builder.frame(), records };
+}
+
+function records(): AuditRecord[] {
+  return batch().records;
 }
 
 t.test('a logged batch, stored as JSON and read back, gives the same records and the same AuditEvents', async (t) => {
-  const original = records();
-  const stored = JSON.parse(JSON.stringify(encodeAuditLog(original))) as unknown;
+  const { frame, records: original } = batch();
+  const stored = JSON.parse(JSON.stringify(frame)) as unknown;
   const decoded = decodeAuditLog(stored);
   t.equal(auditLogSize(stored), original.length);
   t.strictSame(decoded, JSON.parse(JSON.stringify(original)), 'records survive the round trip (absent fields stay absent)');
@@ -51,9 +73,8 @@ t.test('batches logged as plain record arrays (the earlier form) are still read'
 });
 
 t.test('the shared strings are stored once per batch', async (t) => {
-  const original = records();
-  const many = Array.from({ length: 50 }, (_, i) => original.map((r) => ({ ...r, eventId: `${r.eventId}-${i}` }))).flat();
-  const compact = JSON.stringify(encodeAuditLog(many));
+  const { frame, records: many } = batch(50);
+  const compact = JSON.stringify(frame);
   t.ok(compact.length < JSON.stringify(many).length / 2, `${compact.length} bytes against ${JSON.stringify(many).length} as objects`);
   t.equal(compact.split('granted by scope system/*.rs').length - 1, 1, 'a reason repeated by every other record appears once');
 });

@@ -4,7 +4,7 @@ import type { AuditEvent } from '@medplum/fhirtypes';
 import { AUDIT_LOG_NS, AuditTrail } from '../../src/audit/audit-trail.js';
 import type { AuditedRequest, AuditTrailOptions } from '../../src/audit/audit-trail.js';
 import type { AuditRecord } from '../../src/audit/audit-event.js';
-import { toAuditRecord } from '../../src/audit/audit-event.js';
+import { toAuditRecord } from '../helpers/audit-records.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import type { StoreEngine } from '../../src/store/engine.js';
