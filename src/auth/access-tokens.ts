@@ -100,10 +100,19 @@ export class AccessTokens {
    * a refusal included: `verify` then decides, and says why.
    */
   knownPrincipal(token: string): Readonly<Principal> | undefined {
-    const cached = this.verified.get(token.slice(-CACHE_KEY_LENGTH));
-    if (cached?.token !== token || cached.principal.expiresAt <= this.now()) return undefined;
-    if (this.kv && (!this.kv.hasNow || this.kv.hasNow(REVOKED, cached.principal.tokenId))) return undefined;
-    return cached.principal;
+    const principal = this.verifiedBefore(token);
+    if (!principal || (this.kv && (!this.kv.hasNow || this.kv.hasNow(REVOKED, principal.tokenId)))) return undefined;
+    return principal;
+  }
+
+  /** The caller of this very token if it was verified before and has not expired (an expired one is forgotten). */
+  private verifiedBefore(token: string): Readonly<Principal> | undefined {
+    const key = token.slice(-CACHE_KEY_LENGTH);
+    const cached = this.verified.get(key);
+    if (cached?.token !== token) return undefined;
+    if (cached.principal.expiresAt > this.now()) return cached.principal;
+    this.verified.delete(key);
+    return undefined;
   }
 
   /**
@@ -111,19 +120,15 @@ export class AccessTokens {
    * with our own text; the jose error is kept as the cause for the logs.
    */
   async verify(token: string): Promise<Readonly<Principal>> {
-    const key = token.slice(-CACHE_KEY_LENGTH);
-    const cached = this.verified.get(key);
-    if (cached?.token === token) {
-      if (cached.principal.expiresAt > this.now()) {
-        if (await this.isRevoked(cached.principal.tokenId)) throw new UnauthorizedError('The access token was revoked');
-        return cached.principal;
-      }
-      this.verified.delete(key);
+    const known = this.verifiedBefore(token);
+    if (known) {
+      if (await this.isRevoked(known.tokenId)) throw new UnauthorizedError('The access token was revoked');
+      return known;
     }
     if (!B64TOKEN.test(token)) throw new UnauthorizedError('The bearer token has characters a token cannot have (RFC 6750)', 'invalid_request');
     const principal = Object.freeze(await this.verifySignedToken(token));
     if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(key, { token, principal });
+    this.verified.set(token.slice(-CACHE_KEY_LENGTH), { token, principal });
     return principal;
   }
 
