@@ -26,7 +26,7 @@ export interface AuditInput {
  * waits as a row) before it is materialised as a FHIR resource.
  */
 export interface AuditRecord extends Omit<AuditInput, 'principal' | 'id'> {
-  /** The AuditEvent's id, chosen when the access happens so that materialising twice writes it once. */
+  /** The AuditEvent's id, chosen when the record is logged, so that materialising twice writes it once. */
   eventId: string;
   /** When the access happened (epoch ms): AuditEvent.recorded, not the time of materialisation. */
   recorded: number;

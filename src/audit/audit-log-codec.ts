@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AuditInput, AuditRecord } from './audit-event.js';
 
 /**
@@ -17,13 +18,6 @@ export interface AuditLogFrame {
 
 /** Absent optional value in a row. */
 const NONE = -1;
-/** Positions in a row that the builder reads back. */
-const INTERACTION = 7;
-const RESOURCES = 9;
-const COMPARTMENTS = 10;
-const ALLOWED = 11;
-const RULE = 12;
-const PURPOSE = 15;
 
 export type AuditRow = [
   eventId: string,
@@ -45,41 +39,92 @@ export type AuditRow = [
   address: number,
 ];
 
+/** A row of the batch being filled: its position. */
+export type RowRef = number;
+
+/** Columns of a row's table indices in AuditLogBuilder.cells, COLUMNS per row. */
+const KIND = 0;
+const CLIENT_ID = 1;
+const SUBJECT = 2;
+const FHIR_USER = 3;
+const ACTION = 4;
+const INTERACTION = 5;
+const RESOURCE_TYPE = 6;
+const ALLOWED = 7;
+const RULE = 8;
+const REASON = 9;
+const PURPOSE = 10;
+const ADDRESS = 11;
+/** The row's only patient, NONE without one, MANY with several (in AuditLogBuilder.compartments). */
+const COMPARTMENT = 12;
+const COLUMNS = 13;
+const MANY = -2;
+
 /**
- * A batch of the log being filled: each decision becomes its row at once, its
- * strings entered in the batch's table, so that what waits for the next write
- * is one small array per access rather than a record object and its parts
- * (they outlive a few young-generation collections, and the old generation
- * then has to collect them), and the write serialises the batch as it is.
+ * A batch of the log being filled: each decision becomes its row at once, as
+ * table indices in one typed array and a few references to strings the
+ * request holds anyway. A read's row waits for the next write (up to 50 ms)
+ * without being an object: under load, thousands of row arrays and their
+ * parts outlived young-generation collections, were copied twice and then
+ * left to the old generation. The logged form (AuditLogFrame, rows as arrays)
+ * is built by `frame`, where it dies as soon as it is serialised.
  */
 export class AuditLogBuilder {
   private readonly strings: string[] = [];
   private readonly indexOf = new Map<string, number>();
-  private readonly rows: AuditRow[] = [];
+  private rows = 0;
+  private cells = new Int32Array(64 * COLUMNS);
+  private recorded = new Float64Array(64);
+  private readonly requestIds: string[] = [];
+  /** The id of the row's first resource (of the row's resourceType), undefined without one. */
+  private readonly ids: Array<string | undefined> = [];
+  /** References named by later decisions of the same request, by row. */
+  private readonly moreResources = new Map<RowRef, string[]>();
+  /** Patients of rows with several, by row. */
+  private readonly compartments = new Map<RowRef, number[]>();
 
   get size(): number {
-    return this.rows.length;
+    return this.rows;
   }
 
-  /** Adds the row of one decision; the row stays open to `addResource` until the batch is written. */
-  add(input: AuditInput, eventId: string, recorded: number): AuditRow {
+  /** Adds the row of one decision; it stays open to `addResource` until the batch is written. */
+  add(input: AuditInput, recorded: number): RowRef {
+    const row = this.rows++;
+    if (row === this.recorded.length) this.grow();
     const who = input.principal;
-    const row: AuditRow = [
-      eventId, recorded,
-      this.intern(who.kind), this.intern(who.clientId), this.intern(who.subject), this.optional(who.fhirUser),
-      this.intern(input.action), this.intern(input.interaction), this.intern(input.resourceType),
-      input.id ? [`${input.resourceType}/${input.id}`] : [], input.compartments.map((c) => this.intern(c)),
-      input.allowed ? 1 : 0, this.intern(input.rule), this.intern(input.reason), input.requestId,
-      this.optional(input.purpose), this.optional(input.address),
-    ];
-    this.rows.push(row);
+    const at = row * COLUMNS;
+    const cells = this.cells;
+    cells[at + KIND] = this.intern(who.kind);
+    cells[at + CLIENT_ID] = this.intern(who.clientId);
+    cells[at + SUBJECT] = this.intern(who.subject);
+    cells[at + FHIR_USER] = this.optional(who.fhirUser);
+    cells[at + ACTION] = this.intern(input.action);
+    cells[at + INTERACTION] = this.intern(input.interaction);
+    cells[at + RESOURCE_TYPE] = this.intern(input.resourceType);
+    cells[at + ALLOWED] = input.allowed ? 1 : 0;
+    cells[at + RULE] = this.intern(input.rule);
+    cells[at + REASON] = this.intern(input.reason);
+    cells[at + PURPOSE] = this.optional(input.purpose);
+    cells[at + ADDRESS] = this.optional(input.address);
+    const patients = input.compartments;
+    if (patients.length <= 1) cells[at + COMPARTMENT] = patients.length ? this.intern(patients[0]!) : NONE;
+    else {
+      cells[at + COMPARTMENT] = MANY;
+      this.compartments.set(row, patients.map((c) => this.intern(c)));
+    }
+    this.recorded[row] = recorded;
+    this.requestIds.push(input.requestId);
+    this.ids.push(input.id || undefined);
     return row;
   }
 
   /** Names one more resource in a row (a request that decided the same way again). */
-  addResource(row: AuditRow, reference: string): void {
-    const resources = row[RESOURCES];
-    if (!resources.includes(reference)) resources.push(reference);
+  addResource(row: RowRef, reference: string): void {
+    const id = this.ids[row];
+    if (id !== undefined && reference === `${this.strings[this.cells[row * COLUMNS + RESOURCE_TYPE]!]}/${id}`) return;
+    const more = this.moreResources.get(row);
+    if (!more) this.moreResources.set(row, [reference]);
+    else if (!more.includes(reference)) more.push(reference);
   }
 
   /**
@@ -91,14 +136,50 @@ export class AuditLogBuilder {
     return decisionKey(input.interaction, input.allowed, input.rule, input.purpose, input.compartments);
   }
 
-  rowDecisionKey(row: AuditRow): string {
+  rowDecisionKey(row: RowRef): string {
     const s = this.strings;
-    return decisionKey(s[row[INTERACTION]]!, row[ALLOWED] === 1, s[row[RULE]]!, row[PURPOSE] === NONE ? undefined : s[row[PURPOSE]], row[COMPARTMENTS].map((i) => s[i]!));
+    const at = row * COLUMNS;
+    const purpose = this.cells[at + PURPOSE]!;
+    return decisionKey(s[this.cells[at + INTERACTION]!]!, this.cells[at + ALLOWED] === 1, s[this.cells[at + RULE]!]!, purpose === NONE ? undefined : s[purpose], this.patientsOf(row).map((i) => s[i]!));
   }
 
-  /** The batch as it is logged. */
-  frame(): AuditLogFrame {
-    return { v: 2, s: this.strings, r: this.rows };
+  /**
+   * The batch as it is logged, each row with its AuditEvent's id, drawn here:
+   * from this write on, materialising the row twice writes one AuditEvent.
+   */
+  frame(newEventId: () => string = randomUUID): AuditLogFrame {
+    const r: AuditRow[] = new Array<AuditRow>(this.rows);
+    const cells = this.cells;
+    const s = this.strings;
+    for (let row = 0; row < this.rows; row++) {
+      const at = row * COLUMNS;
+      const id = this.ids[row];
+      const first = id === undefined ? [] : [`${s[cells[at + RESOURCE_TYPE]!]}/${id}`];
+      const more = this.moreResources.get(row);
+      r[row] = [
+        newEventId(), this.recorded[row]!,
+        cells[at + KIND]!, cells[at + CLIENT_ID]!, cells[at + SUBJECT]!, cells[at + FHIR_USER]!,
+        cells[at + ACTION]!, cells[at + INTERACTION]!, cells[at + RESOURCE_TYPE]!,
+        more ? [...first, ...more] : first, this.patientsOf(row),
+        cells[at + ALLOWED] as 0 | 1, cells[at + RULE]!, cells[at + REASON]!, this.requestIds[row]!,
+        cells[at + PURPOSE]!, cells[at + ADDRESS]!,
+      ];
+    }
+    return { v: 2, s, r };
+  }
+
+  private patientsOf(row: RowRef): number[] {
+    const first = this.cells[row * COLUMNS + COMPARTMENT]!;
+    return first === MANY ? this.compartments.get(row)! : first === NONE ? [] : [first];
+  }
+
+  private grow(): void {
+    const cells = new Int32Array(this.cells.length * 2);
+    cells.set(this.cells);
+    this.cells = cells;
+    const recorded = new Float64Array(this.recorded.length * 2);
+    recorded.set(this.recorded);
+    this.recorded = recorded;
   }
 
   private intern(text: string): number {

@@ -7,7 +7,7 @@ import type { AuditInput, AuditRecord } from './audit-event.js';
 import { notification, toAuditEvent } from './audit-event.js';
 import { auditEventIndex } from './audit-event-index.js';
 import { AuditLogBuilder, auditLogSize, decodeAuditLog } from './audit-log-codec.js';
-import type { AuditRow } from './audit-log-codec.js';
+import type { RowRef } from './audit-log-codec.js';
 
 export type { AuditInput } from './audit-event.js';
 
@@ -61,12 +61,12 @@ export interface AuditedRequest {
 /** One request's decisions in a batch. */
 export interface RequestRows {
   batch: AuditLogBuilder;
-  first: AuditRow;
+  first: RowRef;
   /**
    * Its rows by decision (AuditLogBuilder.decisionKeyOf), made at its second
    * decision only: most requests decide once, and then build no key at all.
    */
-  byDecision?: Map<string, AuditRow>;
+  byDecision?: Map<string, RowRef>;
 }
 
 /** Records per frame of the audit log. */
@@ -88,7 +88,7 @@ const CHUNK = 200;
  *    answered (`settle`, called by the FHIR routes' hook): whoever reads the
  *    trail sees every access made before, including their own.
  *
- * An AuditEvent's id is fixed when the access happens, so a batch interrupted
+ * An AuditEvent's id is fixed when its record is logged, so a batch interrupted
  * by a crash (or taken by two replicas) is materialised once.
  */
 export class AuditTrail {
@@ -144,9 +144,9 @@ export class AuditTrail {
       mine.byDecision ??= new Map([[batch.rowDecisionKey(mine.first), mine.first]]);
       key = batch.decisionKeyOf(input);
       const same = mine.byDecision.get(key);
-      if (same && input.id) return batch.addResource(same, `${input.resourceType}/${input.id}`);
+      if (same !== undefined && input.id) return batch.addResource(same, `${input.resourceType}/${input.id}`);
     }
-    const row = batch.add(input, randomUUID(), this.now());
+    const row = batch.add(input, this.now());
     if (mine) mine.byDecision!.set(key!, row);
     else if (request) request.auditRows = { batch, first: row };
     if (batch.size >= BATCH_RECORDS) void this.persist();

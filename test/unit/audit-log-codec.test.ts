@@ -37,11 +37,11 @@ function batch(copies = 1): { frame: AuditLogFrame; records: AuditRecord[] } {
           allowed: true, rule: 'scope', reason: `granted by scope ${n % 2 ? 'system/*.rs' : 'patient/*.cruds'}`, requestId: `req-${n}`, address: '10.0.0.7', ...shape,
         };
         const recorded = Date.parse('2026-11-23T08:00:00.123Z') + n;
-        const row = builder.add(input, `event-${n}`, recorded);
+        const row = builder.add(input, recorded);
         const record = toAuditRecord(input, `event-${n}`, recorded);
         // Later decisions of the same request name more resources (once each).
         if (n % 3 === 0) {
-          for (const more of ['Observation/o2', 'Patient/alice', 'Observation/o2']) {
+          for (const more of ['Observation/o2', 'Patient/alice', 'Observation/o2', 'Observation/o1']) {
             builder.addResource(row, more);
             if (!record.resources.includes(more)) record.resources.push(more);
           }
@@ -50,7 +50,8 @@ function batch(copies = 1): { frame: AuditLogFrame; records: AuditRecord[] } {
       }
     }
   }
-  return { frame: builder.frame(), records };
+  let event = 0;
+  return { frame: builder.frame(() => `event-${event++}`), records };
 }
 
 function records(): AuditRecord[] {
