@@ -6,20 +6,60 @@ import type { AuditInput, AuditRecord } from './audit-event.js';
  * is materialised: a table of the strings the records share (who, rule,
  * reason, patients, address...) and one positional row per record. Every
  * request writes a record, so the log's size and the cost of serialising it
- * are paid per request: this form is less than half the size of the records
- * as JSON objects, and arrays of numbers serialise faster than objects.
+ * are paid per request: this form is about a third of the size of the records
+ * as JSON objects, and arrays of small integers serialise faster than objects.
+ *
+ * Form 3 (this one) leaves out of each row what the batch can say once: the
+ * AuditEvent ids are the batch's `e` with the row's number in the last three
+ * hex digits, the times are offsets from `t`, and a resource of the row's own
+ * type is named by its id alone. Serialising a time in epoch milliseconds (a
+ * double, not a small integer) cost more than the rest of the row.
  */
 export interface AuditLogFrame {
-  v: 2;
+  v: 3;
+  /** The batch's UUID; row i's AuditEvent id ends in i as three hex digits instead. */
+  e: string;
+  /** When the batch's first access happened (epoch ms); rows hold offsets from it. */
+  t: number;
   /** Shared strings, referenced by index from the rows. */
   s: string[];
   r: AuditRow[];
 }
 
+/** Form 2, still read: each row carries its event id, its time in epoch ms and full references. */
+export interface AuditLogFrameV2 {
+  v: 2;
+  s: string[];
+  r: AuditRowV2[];
+}
+
 /** Absent optional value in a row. */
 const NONE = -1;
+/** Rows a batch may hold: row numbers take the last three hex digits of the batch's UUID. */
+export const MAX_BATCH_ROWS = 4096;
 
 export type AuditRow = [
+  requestId: string,
+  /** ms after the frame's `t` */
+  recorded: number,
+  kind: number,
+  clientId: number,
+  subject: number,
+  fhirUser: number,
+  action: number,
+  interaction: number,
+  resourceType: number,
+  /** An id alone (no '/') is of the row's resourceType; other types are full references. */
+  resources: string[],
+  compartments: number[],
+  allowed: 0 | 1,
+  rule: number,
+  reason: number,
+  purpose: number,
+  address: number,
+];
+
+export type AuditRowV2 = [
   eventId: string,
   recorded: number,
   kind: number,
@@ -89,6 +129,7 @@ export class AuditLogBuilder {
 
   /** Adds the row of one decision; it stays open to `addResource` until the batch is written. */
   add(input: AuditInput, recorded: number): RowRef {
+    if (this.rows === MAX_BATCH_ROWS) throw new Error(`an audit log batch holds at most ${MAX_BATCH_ROWS} rows`);
     const row = this.rows++;
     if (row === this.recorded.length) this.grow();
     const who = input.principal;
@@ -144,28 +185,37 @@ export class AuditLogBuilder {
   }
 
   /**
-   * The batch as it is logged, each row with its AuditEvent's id, drawn here:
-   * from this write on, materialising the row twice writes one AuditEvent.
+   * The batch as it is logged. Its UUID, drawn here, fixes every row's
+   * AuditEvent id: from this write on, materialising a row twice writes one
+   * AuditEvent.
    */
-  frame(newEventId: () => string = randomUUID): AuditLogFrame {
+  frame(batchId: string = randomUUID()): AuditLogFrame {
     const r: AuditRow[] = new Array<AuditRow>(this.rows);
     const cells = this.cells;
-    const s = this.strings;
+    const t = this.rows ? this.recorded[0]! : 0;
     for (let row = 0; row < this.rows; row++) {
       const at = row * COLUMNS;
       const id = this.ids[row];
-      const first = id === undefined ? [] : [`${s[cells[at + RESOURCE_TYPE]!]}/${id}`];
+      const first = id === undefined ? [] : [id];
       const more = this.moreResources.get(row);
+      const offset = this.recorded[row]! - t;
       r[row] = [
-        newEventId(), this.recorded[row]!,
+        // `| 0` keeps the offset a small integer for the serialiser (it always is one, short of a clock jump of weeks).
+        this.requestIds[row]!, (offset | 0) === offset ? offset | 0 : offset,
         cells[at + KIND]!, cells[at + CLIENT_ID]!, cells[at + SUBJECT]!, cells[at + FHIR_USER]!,
         cells[at + ACTION]!, cells[at + INTERACTION]!, cells[at + RESOURCE_TYPE]!,
-        more ? [...first, ...more] : first, this.patientsOf(row),
-        cells[at + ALLOWED] as 0 | 1, cells[at + RULE]!, cells[at + REASON]!, this.requestIds[row]!,
+        more ? [...first, ...more.map((ref) => this.ownTypeId(row, ref))] : first, this.patientsOf(row),
+        cells[at + ALLOWED] as 0 | 1, cells[at + RULE]!, cells[at + REASON]!,
         cells[at + PURPOSE]!, cells[at + ADDRESS]!,
       ];
     }
-    return { v: 2, s, r };
+    return { v: 3, e: batchId, t, s: this.strings, r };
+  }
+
+  /** A reference as the row names it: its id alone when it is of the row's resourceType. */
+  private ownTypeId(row: RowRef, reference: string): string {
+    const type = this.strings[this.cells[row * COLUMNS + RESOURCE_TYPE]!]!;
+    return reference.length > type.length && reference[type.length] === '/' && reference.startsWith(type) ? reference.slice(type.length + 1) : reference;
   }
 
   private patientsOf(row: RowRef): number[] {
@@ -202,34 +252,50 @@ function decisionKey(interaction: string, allowed: boolean, rule: string, purpos
   return `${interaction}|${allowed}|${rule}|${purpose ?? ''}|${list}`;
 }
 
-/** The records of a logged batch; also reads batches logged as plain record arrays (before this form). */
+/** Row i's AuditEvent id in a batch whose UUID is `batchId`. */
+export function eventIdOf(batchId: string, row: number): string {
+  return `${batchId.slice(0, 33)}${row.toString(16).padStart(3, '0')}`;
+}
+
+/** The records of a logged batch, of any form: 3, 2, or plain record arrays (the first). */
 export function decodeAuditLog(value: unknown): AuditRecord[] {
   if (Array.isArray(value)) return value as AuditRecord[];
-  const frame = value as AuditLogFrame;
+  const frame = value as AuditLogFrame | AuditLogFrameV2;
+  if (frame.v === 2) {
+    return frame.r.map(([eventId, recorded, kind, clientId, subject, fhirUser, action, interaction, resourceType, resources, compartments, allowed, rule, reason, requestId, purpose, address]) =>
+      toRecord(frame.s, eventId, recorded, [kind, clientId, subject, fhirUser, action, interaction, resourceType, allowed, rule, reason, purpose, address], resources, compartments, requestId));
+  }
   const s = frame.s;
-  return frame.r.map(([eventId, recorded, kind, clientId, subject, fhirUser, action, interaction, resourceType, resources, compartments, allowed, rule, reason, requestId, purpose, address]) => {
-    const record: AuditRecord = {
-      eventId,
-      recorded,
-      who: { kind: s[kind] as AuditRecord['who']['kind'], clientId: s[clientId]!, subject: s[subject]! },
-      action: s[action] as AuditInput['action'],
-      interaction: s[interaction]!,
-      resourceType: s[resourceType]!,
-      resources,
-      compartments: compartments.map((i) => s[i]!),
-      allowed: allowed === 1,
-      rule: s[rule]!,
-      reason: s[reason]!,
-      requestId,
-    };
-    if (fhirUser !== NONE) record.who.fhirUser = s[fhirUser];
-    if (purpose !== NONE) record.purpose = s[purpose];
-    if (address !== NONE) record.address = s[address];
-    return record;
+  return frame.r.map(([requestId, offset, kind, clientId, subject, fhirUser, action, interaction, resourceType, resources, compartments, allowed, rule, reason, purpose, address], row) => {
+    const type = s[resourceType]!;
+    const references = resources.map((r) => (r.includes('/') ? r : `${type}/${r}`));
+    return toRecord(s, eventIdOf(frame.e, row), frame.t + offset, [kind, clientId, subject, fhirUser, action, interaction, resourceType, allowed, rule, reason, purpose, address], references, compartments, requestId);
   });
+}
+
+function toRecord(s: string[], eventId: string, recorded: number, cells: number[], resources: string[], compartments: number[], requestId: string): AuditRecord {
+  const [kind, clientId, subject, fhirUser, action, interaction, resourceType, allowed, rule, reason, purpose, address] = cells as [number, number, number, number, number, number, number, number, number, number, number, number];
+  const record: AuditRecord = {
+    eventId,
+    recorded,
+    who: { kind: s[kind] as AuditRecord['who']['kind'], clientId: s[clientId]!, subject: s[subject]! },
+    action: s[action] as AuditInput['action'],
+    interaction: s[interaction]!,
+    resourceType: s[resourceType]!,
+    resources,
+    compartments: compartments.map((i) => s[i]!),
+    allowed: allowed === 1,
+    rule: s[rule]!,
+    reason: s[reason]!,
+    requestId,
+  };
+  if (fhirUser !== NONE) record.who.fhirUser = s[fhirUser];
+  if (purpose !== NONE) record.purpose = s[purpose];
+  if (address !== NONE) record.address = s[address];
+  return record;
 }
 
 /** How many records a logged batch holds, without decoding it. */
 export function auditLogSize(value: unknown): number {
-  return Array.isArray(value) ? value.length : (value as AuditLogFrame).r.length;
+  return Array.isArray(value) ? value.length : (value as AuditLogFrame | AuditLogFrameV2).r.length;
 }

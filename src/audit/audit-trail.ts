@@ -17,9 +17,9 @@ export type { AuditInput } from './audit-event.js';
  * gets a new namespace, so that during a rolling upgrade an older replica
  * never meets a batch it cannot read (the newer ones materialise it).
  */
-export const AUDIT_LOG_NS = 'audit-log-2';
-/** Batches logged by earlier versions (plain arrays of records): still read, never written. */
-const EARLIER_AUDIT_LOG_NS = 'audit-log';
+export const AUDIT_LOG_NS = 'audit-log-3';
+/** Batches logged by earlier versions (plain arrays of records, then form 2): still read, never written. */
+const EARLIER_AUDIT_LOG_NS = ['audit-log', 'audit-log-2'];
 
 export interface AuditTrailOptions {
   /** Clock of the recorded times (injected in tests). */
@@ -221,7 +221,7 @@ export class AuditTrail {
   private async adoptLoggedBatches(): Promise<void> {
     const known = new Set(this.logged.map((b) => `${b.ns}|${b.key}`));
     const found: Array<{ ns: string; key: string; value: unknown }> = [];
-    for (const ns of [EARLIER_AUDIT_LOG_NS, AUDIT_LOG_NS]) {
+    for (const ns of [...EARLIER_AUDIT_LOG_NS, AUDIT_LOG_NS]) {
       for (const { key, value } of await this.repository.engine.kv.list<unknown>(ns)) found.push({ ns, key, value });
     }
     // Oldest first, whatever the form: keys start with the time they were logged.

@@ -208,18 +208,25 @@ t.test('a batch another replica materialised first is not written again, and lea
   t.equal((await events(engine)).length, 2, 'and writes nothing');
 });
 
-t.test('batches logged by an earlier version (plain record arrays, their own namespace) are materialised too', async (t) => {
+t.test('batches logged by earlier versions (plain record arrays, then form 2, each in its own namespace) are materialised too', async (t) => {
   const { engine, repository } = await openStore(t);
   t.teardown(() => engine.close());
   const record = toAuditRecord({ principal: system, action: 'r', interaction: 'read', resourceType: 'Observation', id: 'old1', compartments: ['Patient/p1'],
     allowed: true, rule: 'system-scope', reason: 'scope', requestId: 'before-upgrade' }, 'earlier-event-1', Date.parse('2026-11-20T10:00:00.000Z'));
   await engine.kv.put('audit-log', '000000001-earlier', [record]);
+  // Form 2: rows with their event id, epoch time and full references.
+  await engine.kv.put('audit-log-2', '000000002-form-2', {
+    v: 2, s: ['system', 'dpi', 'r', 'read', 'Observation', 'Patient/p1', 'system-scope', 'scope'],
+    r: [['form-2-event', Date.parse('2026-11-21T10:00:00.000Z'), 0, 1, 1, -1, 2, 3, 4, ['Observation/old2'], [5], 1, 6, 7, 'form-2-request', -1, -1]],
+  });
   const audit = trail(repository);
   await audit.start();
   read(audit, 'after-upgrade', 'new1');
   await audit.settle();
   const found = await events(engine);
-  t.same(found.map((e) => [e.id === 'earlier-event-1' ? 'earlier' : 'new', e.source?.site]).sort(), [['earlier', 'before-upgrade'], ['new', 'after-upgrade']]);
-  t.same(await engine.kv.list('audit-log'), [], 'the earlier namespace is emptied');
+  const label = (id: string | undefined) => (id === 'earlier-event-1' ? 'earlier' : id === 'form-2-event' ? 'form 2' : 'new');
+  t.same(found.map((e) => [label(e.id), e.source?.site]).sort(), [['earlier', 'before-upgrade'], ['form 2', 'form-2-request'], ['new', 'after-upgrade']]);
+  t.same(await engine.kv.list('audit-log'), [], 'the earlier namespaces are emptied');
+  t.same(await engine.kv.list('audit-log-2'), []);
   t.same(await engine.kv.list(AUDIT_LOG_NS), []);
 });
