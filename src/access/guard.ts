@@ -41,7 +41,10 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
     facts: compartments?.length && principal.kind !== 'system' ? await factsFor(request, compartments, now) : undefined,
     breakTheGlass: breakTheGlassReason(request),
   });
-  if (decision.allow && target.record && decision.rule !== 'fhir-user') decision = (await checkScopeQueries(principal, action, target.record)) ?? decision;
+  if (decision.allow && target.record && decision.rule !== 'fhir-user') {
+    const restricted = checkScopeQueries(principal, action, target.record);
+    if (restricted !== undefined) decision = (await restricted) ?? decision;
+  }
   // A precheck (before the resource is loaded) audits only refusals: the final check audits the access itself.
   if (!options.precheck || !decision.allow) {
     request.server.audit.record({
@@ -193,11 +196,17 @@ function scopeQueryFilter(scopes: ResourceScope[], action: Interaction, type: st
   return filters.length === 1 ? filters[0] : { $or: filters };
 }
 
-async function checkScopeQueries(principal: Principal, action: Interaction, record: NonNullable<Target['record']>): Promise<Decision | undefined> {
+/**
+ * The refusal when the record is outside every granting scope's query;
+ * undefined when no query restricts the action, answered without a promise
+ * (the usual case, on every read), else once the query is tested.
+ */
+function checkScopeQueries(principal: Principal, action: Interaction, record: NonNullable<Target['record']>): Decision | undefined | Promise<Decision | undefined> {
   const filter = scopeQueryFilter(principal.scopes, action, record.type);
   if (filter === undefined) return undefined;
-  if (filter !== null && compiledQuery(await mingoQuery(), filter).test(record as unknown as Record<string, unknown>)) return undefined;
-  return { allow: false, rule: 'scope-query', reason: `the resource is outside the search restriction of the granted ${ACTION_NAMES[action]} scopes` };
+  const refusal: Decision = { allow: false, rule: 'scope-query', reason: `the resource is outside the search restriction of the granted ${ACTION_NAMES[action]} scopes` };
+  if (filter === null) return refusal;
+  return mingoQuery().then((Mingo) => (compiledQuery(Mingo, filter).test(record as unknown as Record<string, unknown>) ? undefined : refusal));
 }
 
 export { VISIBILITY_SYSTEM };

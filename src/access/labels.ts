@@ -13,16 +13,22 @@ export const HIDDEN_FROM_REPRESENTATIVES = 'INVISIBLE_REPRESENTANTS_LEGAUX';
 /** How long an item hidden from the patient stays hidden: one month (31 days). */
 export const HIDDEN_FROM_PATIENT_MS = 31 * 24 * 3600 * 1000;
 
+const NO_LABELS: readonly string[] = Object.freeze([]);
+
 /**
  * Security label codes of a stored version, from its index values: `meta.security`
  * (`_security`) for every type, `DocumentReference.securityLabel` (`security-label`).
  * Only codes of the visibility system count, so a code from another system cannot
  * be mistaken for one of ours.
  */
-export function visibilityLabels(record: Pick<VersionRecord, 'idx'>): string[] {
+export function visibilityLabels(record: Pick<VersionRecord, 'idx'>): readonly string[] {
+  // Most records carry no label: no array is built for them (this runs on every read).
+  const security = record.idx._security as TokenIndex[] | undefined;
+  const documentLabels = record.idx['security-label'] as TokenIndex[] | undefined;
+  if (security === undefined && documentLabels === undefined) return NO_LABELS;
   const out: string[] = [];
-  for (const key of ['_security', 'security-label']) {
-    for (const value of (record.idx[key] ?? []) as TokenIndex[]) {
+  for (const values of [security, documentLabels]) {
+    for (const value of values ?? []) {
       if (value.s === VISIBILITY_SYSTEM && value.c) out.push(value.c);
     }
   }

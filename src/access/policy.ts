@@ -14,7 +14,7 @@ export interface AccessRequest {
   /** Patient compartments of the resource concerned ('Patient/123'); absent when not known yet (prechecks). */
   compartments?: string[];
   /** Visibility label codes on the resource (labels.ts). */
-  labels?: string[];
+  labels?: readonly string[];
   /** When the version was written (epoch ms), for the one-month rule. */
   writtenAt?: number;
   now?: number;

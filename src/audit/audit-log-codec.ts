@@ -122,6 +122,14 @@ export class AuditLogBuilder {
   private readonly moreResources = new Map<RowRef, string[]>();
   /** Patients of rows with several, by row. */
   private readonly compartments = new Map<RowRef, number[]>();
+  /**
+   * Per column, the last text interned there and its index (-1: none yet).
+   * Consecutive rows mostly repeat them (the same client, rule, reason), and
+   * comparing with the last one costs less than a Map lookup, which has to
+   * hash a text the request built anew.
+   */
+  private readonly lastText: string[] = new Array<string>(COLUMNS).fill('');
+  private readonly lastIndex = new Int32Array(COLUMNS).fill(-1);
 
   get size(): number {
     return this.rows;
@@ -135,20 +143,20 @@ export class AuditLogBuilder {
     const who = input.principal;
     const at = row * COLUMNS;
     const cells = this.cells;
-    cells[at + KIND] = this.intern(who.kind);
-    cells[at + CLIENT_ID] = this.intern(who.clientId);
-    cells[at + SUBJECT] = this.intern(who.subject);
-    cells[at + FHIR_USER] = this.optional(who.fhirUser);
-    cells[at + ACTION] = this.intern(input.action);
-    cells[at + INTERACTION] = this.intern(input.interaction);
-    cells[at + RESOURCE_TYPE] = this.intern(input.resourceType);
+    cells[at + KIND] = this.internIn(KIND, who.kind);
+    cells[at + CLIENT_ID] = this.internIn(CLIENT_ID, who.clientId);
+    cells[at + SUBJECT] = this.internIn(SUBJECT, who.subject);
+    cells[at + FHIR_USER] = who.fhirUser ? this.internIn(FHIR_USER, who.fhirUser) : NONE;
+    cells[at + ACTION] = this.internIn(ACTION, input.action);
+    cells[at + INTERACTION] = this.internIn(INTERACTION, input.interaction);
+    cells[at + RESOURCE_TYPE] = this.internIn(RESOURCE_TYPE, input.resourceType);
     cells[at + ALLOWED] = input.allowed ? 1 : 0;
-    cells[at + RULE] = this.intern(input.rule);
-    cells[at + REASON] = this.intern(input.reason);
-    cells[at + PURPOSE] = this.optional(input.purpose);
-    cells[at + ADDRESS] = this.optional(input.address);
+    cells[at + RULE] = this.internIn(RULE, input.rule);
+    cells[at + REASON] = this.internIn(REASON, input.reason);
+    cells[at + PURPOSE] = input.purpose ? this.internIn(PURPOSE, input.purpose) : NONE;
+    cells[at + ADDRESS] = input.address ? this.internIn(ADDRESS, input.address) : NONE;
     const patients = input.compartments;
-    if (patients.length <= 1) cells[at + COMPARTMENT] = patients.length ? this.intern(patients[0]!) : NONE;
+    if (patients.length <= 1) cells[at + COMPARTMENT] = patients.length ? this.internIn(COMPARTMENT, patients[0]!) : NONE;
     else {
       cells[at + COMPARTMENT] = MANY;
       this.compartments.set(row, patients.map((c) => this.intern(c)));
@@ -242,8 +250,13 @@ export class AuditLogBuilder {
     return index;
   }
 
-  private optional(text: string | undefined): number {
-    return text ? this.intern(text) : NONE;
+  /** `intern`, through the column's last text. */
+  private internIn(column: number, text: string): number {
+    if (this.lastIndex[column]! >= 0 && this.lastText[column] === text) return this.lastIndex[column]!;
+    const index = this.intern(text);
+    this.lastText[column] = text;
+    this.lastIndex[column] = index;
+    return index;
   }
 }
 
