@@ -24,7 +24,8 @@ export class StringPool {
   internRecord(record: VersionRecord): void {
     record.type = this.intern(record.type);
     const comp = record.comp;
-    for (let i = 0; i < comp.length; i++) comp[i] = this.intern(comp[i]!);
+    // Frozen lists and values are shared by many versions (SharedIndexValues), already interned where they were first met.
+    if (!Object.isFrozen(comp)) for (let i = 0; i < comp.length; i++) comp[i] = this.intern(comp[i]!);
     const idx = record.idx as Record<string, unknown[]>;
     for (const param in idx) this.internValues(idx[param]!);
     const srt = record.srt;
@@ -58,6 +59,7 @@ export class StringPool {
   }
 
   private internValues(values: unknown[]): void {
+    if (Object.isFrozen(values)) return;
     for (let i = 0; i < values.length; i++) {
       const value = values[i];
       if (typeof value === 'string') values[i] = this.intern(value);

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ValidationError } from '../../errors.js';
 import { fhirPathLibrary } from '../../fhir/fhirpath.js';
 import { createValidator } from '../../fhir/validation/validate.js';
+import { indexText } from '../index-text.js';
 import { analyseVersion, validateWith } from '../version-analysis.js';
 import type { AnalysisBatch, AnalysisJob, AnalysisReply, WorkerMessage, WorkerSetup } from './messages.js';
 
@@ -25,7 +26,8 @@ port.postMessage({ ready: true } satisfies WorkerMessage);
 function analyse({ n, json, mode }: AnalysisJob): AnalysisReply {
   try {
     const { warnings, idx, srt, comp } = analyseVersion(JSON.parse(json), mode, validate);
-    return { n, ok: { warnings, index: JSON.stringify({ idx, srt, comp }) } };
+    const { text, spans } = indexText({ idx, srt, comp });
+    return { n, ok: spans ? { warnings, index: text, spans } : { warnings, index: text } };
   } catch (err) {
     return err instanceof ValidationError
       ? { n, invalid: { issues: err.issues, status: err.statusCode === 400 ? 400 : 422 } }

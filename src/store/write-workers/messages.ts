@@ -25,11 +25,13 @@ export type WorkerMessage = { ready: true } | AnalysisReply[];
 
 export type AnalysisReply =
   /**
-   * The index travels as JSON text (`{"idx":..,"srt":..,"comp":..}`): parsing
-   * it costs the main thread less than a structured clone of the objects, and
-   * the journal reuses the text (WriteOp.indexJson).
+   * The index travels as JSON text (`{"idx":..,"srt":..,"comp":..}`) with
+   * where its parts lie (IndexText): the main thread looks most parts up
+   * among the values it already holds (SharedIndexValues) rather than
+   * rebuilding a structured clone, and the journal reuses the text
+   * (WriteOp.indexJson).
    */
-  | { n: number; ok: { warnings: VersionAnalysis['warnings']; index: string } }
+  | { n: number; ok: { warnings: VersionAnalysis['warnings']; index: string; spans?: number[] } }
   /** The resource is not valid: the main thread throws the ValidationError it would have thrown itself. */
   | { n: number; invalid: { issues: OperationOutcomeIssue[]; status: 400 | 422 } }
   /** Anything else went wrong in the worker: the main thread analyses the resource itself. */

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ValidationError } from '../../errors.js';
+import { readIndexText, SharedIndexValues } from '../index-text.js';
 import type { AnalysisMode, AnalysisOffload, VersionAnalysis } from '../version-analysis.js';
 import type { AnalysisBatch, AnalysisJob, AnalysisReply, WorkerMessage, WorkerSetup } from './messages.js';
 
@@ -58,6 +59,8 @@ export class WriteWorkers implements AnalysisOffload {
   private closing = false;
   private restarts = 0;
   private readonly started: Array<Promise<void>> = [];
+  /** The index values of the versions the workers analysed, shared where they repeat. */
+  private readonly sharedValues = new SharedIndexValues();
 
   constructor(private readonly options: WriteWorkersOptions) {
     for (let i = 0; i < options.size; i++) this.started.push(this.spawn(i));
@@ -149,7 +152,7 @@ export class WriteWorkers implements AnalysisOffload {
     if (!job) return;
     slot.pending.delete(reply.n);
     if ('ok' in reply) {
-      const { idx, srt, comp } = JSON.parse(reply.ok.index) as Pick<VersionAnalysis, 'idx' | 'srt' | 'comp'>;
+      const { idx, srt, comp } = readIndexText({ text: reply.ok.index, spans: reply.ok.spans }, this.sharedValues);
       job.resolve({ warnings: reply.ok.warnings, idx, srt, comp, indexJson: reply.ok.index.slice(1, -1) });
     }
     else if ('invalid' in reply) job.reject(new ValidationError(reply.invalid.issues, reply.invalid.status));
