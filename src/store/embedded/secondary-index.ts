@@ -1,4 +1,5 @@
 import type { Filter, VersionRecord } from '../engine.js';
+import { OrdinalBits } from './ordinal-bits.js';
 
 /** What the index points at: the live state of one (type, id). */
 export interface Indexed {
@@ -9,12 +10,21 @@ export interface Indexed {
 
 /**
  * One value's entries, as the items' ordinals; a lone entry is kept bare,
- * since most identifier values are unique. Numbers rather than the items: a
+ * since most identifier values are unique, and a value that many items hold
+ * as one bit per ordinal (see DENSE_FROM). Numbers rather than the items: a
  * membership test on a number reads only the posting, where a test on an
  * object reads the object too (its identity hash), a cache miss per
  * candidate on a large store.
  */
-type Posting = number | Set<number>;
+type Posting = number | Set<number> | OrdinalBits;
+
+/**
+ * A Set posting becomes OrdinalBits once it has this many members and holds
+ * at least one item in 64 of its index: then the bits take less memory than
+ * the Set, and reading them all costs no more than iterating it.
+ */
+const DENSE_FROM = 512;
+const DENSE_SHARE = 64;
 
 /**
  * A set of candidates (ordinals) that is a superset of the records a filter
@@ -62,11 +72,14 @@ export class SecondaryIndex<T extends Indexed> {
   add(item: T, record: VersionRecord): void {
     if (item.ordinal < 0) item.ordinal = this.items.push(item) - 1;
     const ordinal = item.ordinal;
+    const items = this.items.length;
     this.visit(record, true, (values, value) => {
       const posting = values.get(value);
       if (posting === undefined) values.set(value, ordinal);
-      else if (posting instanceof Set) posting.add(ordinal);
-      else if (posting !== ordinal) values.set(value, new Set([posting, ordinal]));
+      else if (typeof posting !== 'number') {
+        posting.add(ordinal);
+        if (posting instanceof Set && posting.size >= DENSE_FROM && posting.size * DENSE_SHARE >= items) values.set(value, new OrdinalBits(items, posting));
+      } else if (posting !== ordinal) values.set(value, new Set([posting, ordinal]));
     });
   }
 
@@ -76,9 +89,9 @@ export class SecondaryIndex<T extends Indexed> {
     this.visit(record, false, (values, value) => {
       const posting = values.get(value);
       if (posting === undefined) return;
-      if (posting instanceof Set) {
+      if (typeof posting !== 'number') {
         posting.delete(ordinal);
-        if (posting.size === 1) values.set(value, posting.values().next().value as number);
+        if (posting.size === 1) values.set(value, posting[Symbol.iterator]().next().value as number);
         else if (posting.size === 0) values.delete(value);
       } else if (posting === ordinal) {
         values.delete(value);
@@ -242,18 +255,18 @@ function postingNarrowing(postings: Posting[]): Narrowing {
   if (postings.length === 0) return { size: 0, has: () => false, items: () => [] };
   if (postings.length === 1) {
     const only = postings[0]!;
-    if (only instanceof Set) return { size: only.size, has: (ordinal) => only.has(ordinal), items: () => only };
+    if (typeof only !== 'number') return { size: only.size, has: (ordinal) => only.has(ordinal), items: () => only };
     return { size: 1, has: (ordinal) => ordinal === only, items: () => [only] };
   }
   let size = 0;
-  for (const p of postings) size += p instanceof Set ? p.size : 1;
+  for (const p of postings) size += typeof p !== 'number' ? p.size : 1;
   return {
     size,
-    has: (ordinal) => postings.some((p) => (p instanceof Set ? p.has(ordinal) : p === ordinal)),
+    has: (ordinal) => postings.some((p) => (typeof p !== 'number' ? p.has(ordinal) : p === ordinal)),
     *items() {
       const seen = new Set<number>();
       for (const p of postings) {
-        for (const ordinal of p instanceof Set ? p : [p]) {
+        for (const ordinal of typeof p !== 'number' ? p : [p]) {
           if (seen.has(ordinal)) continue;
           seen.add(ordinal);
           yield ordinal;
