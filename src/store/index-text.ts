@@ -4,23 +4,35 @@ import type { IndexValue, SearchIndex, SortKeys } from '../fhir/search/index-typ
 /**
  * A version's search index as the JSON text `{"idx":{...},"srt":{...},"comp":[...]}`
  * (what a write worker sends back, and what the journal stores), with where
- * its parts lie in it, so that the receiver can look each part up in
- * SharedIndexValues instead of parsing it.
+ * its parts lie in it and which of them the worker has met before, so that
+ * the receiver reuses its copy of those instead of parsing them.
  */
 export interface IndexText {
   text: string;
-  /**
-   * For each idx parameter, the offsets of its name (quoted) and of the end
-   * of its value: [nameStart, valueStart, valueEnd, ...]; then srt's start
-   * and end, then comp's. Absent when a parameter name needs escaping in
-   * JSON (no R4 or profile parameter does): the text is then parsed whole.
-   */
-  spans?: number[];
+  /** Absent when a parameter name needs escaping in JSON (no R4 or profile parameter does): the text is then parsed whole. */
+  parts?: IndexParts;
 }
 
-/** Serialises an index, noting where its parts lie (see IndexText). */
-export function indexText({ idx, srt, comp }: ExtractedIndex): IndexText {
+export interface IndexParts {
+  /**
+   * For each idx parameter, the offsets of its name (quoted), of its value
+   * and of the value's end: [nameStart, valueStart, valueEnd, ...]; then
+   * srt's start and end, then comp's.
+   */
+  spans: number[];
+  /**
+   * For each idx parameter, then comp: the number the sender gave its text
+   * (ValueNumbering), or -1 for a text it has not met twice.
+   */
+  ids: number[];
+  /** The sender's numbering round: numbers of an earlier round mean nothing any more. */
+  round: number;
+}
+
+/** Serialises an index, noting where its parts lie and numbering those that repeat (see IndexText). */
+export function indexText({ idx, srt, comp }: ExtractedIndex, numbering: ValueNumbering): IndexText {
   const spans: number[] = [];
+  const ids: number[] = [];
   let text = '{"idx":{';
   let plain = true;
   for (const param in idx) {
@@ -30,7 +42,9 @@ export function indexText({ idx, srt, comp }: ExtractedIndex): IndexText {
     spans.push(text.length);
     text += `${name}:`;
     spans.push(text.length);
-    text += JSON.stringify(idx[param]);
+    const value = JSON.stringify(idx[param]);
+    ids.push(numbering.id(value));
+    text += value;
     spans.push(text.length);
   }
   text += '},"srt":';
@@ -39,22 +53,26 @@ export function indexText({ idx, srt, comp }: ExtractedIndex): IndexText {
   spans.push(text.length);
   text += ',"comp":';
   spans.push(text.length);
-  text += JSON.stringify(comp);
+  const compText = JSON.stringify(comp);
+  ids.push(numbering.id(compText));
+  text += compText;
   spans.push(text.length);
   text += '}';
-  return plain ? { text, spans } : { text };
+  return plain ? { text, parts: { spans, ids, round: numbering.round } } : { text };
 }
 
-/** Reads back what indexText wrote, sharing repeated idx values and comp lists through `shared`. */
-export function readIndexText({ text, spans }: IndexText, shared: SharedIndexValues): ExtractedIndex {
-  if (!spans) return JSON.parse(text) as ExtractedIndex;
+/** Reads back what indexText wrote, taking the values it numbered from `shared`. */
+export function readIndexText({ text, parts }: IndexText, shared: SharedIndexValues): ExtractedIndex {
+  if (!parts) return JSON.parse(text) as ExtractedIndex;
+  const { spans, ids, round } = parts;
+  shared.follow(round);
   const idx: SearchIndex = {};
   const params = spans.length - 4;
-  for (let i = 0; i < params; i += 3) {
-    idx[text.slice(spans[i]! + 1, spans[i + 1]! - 2)] = shared.value(text.slice(spans[i + 1]!, spans[i + 2]!)) as IndexValue[];
+  for (let i = 0, part = 0; i < params; i += 3, part++) {
+    idx[text.slice(spans[i]! + 1, spans[i + 1]! - 2)] = shared.value(ids[part]!, text, spans[i + 1]!, spans[i + 2]!) as IndexValue[];
   }
   const srt = JSON.parse(text.slice(spans[params]!, spans[params + 1]!)) as SortKeys;
-  const comp = shared.value(text.slice(spans[params + 2]!, spans[params + 3]!)) as string[];
+  const comp = shared.value(ids[ids.length - 1]!, text, spans[params + 2]!, spans[params + 3]!) as string[];
   return { idx, srt, comp };
 }
 
@@ -62,53 +80,68 @@ export function readIndexText({ text, spans }: IndexText, shared: SharedIndexVal
 const MAX_TEXT = 512;
 /** Texts seen once, kept to recognise a second sighting. */
 const MAX_SEEN_ONCE = 10_000;
-/** Texts seen at least twice, whose value is shared. */
-const MAX_SHARED = 50_000;
+/** Texts numbered (seen at least twice); past this, numbering starts a new round. */
+const MAX_NUMBERED = 50_000;
 
 /**
- * One parsed copy of each index value text that keeps coming back: a code
- * (`[{"s":"http://loinc.org","c":"8302-2",...}]`), a status, a category, a
- * patient reference, a compartment list. Most of an Observation's index is
- * the same as thousands of others'; shared, it costs the store one copy
- * instead of one per version (fewer objects to keep, to promote out of the
- * young generation and to mark), and the receiver a lookup instead of a parse.
+ * The sender's half (a write worker): numbers each index value text it
+ * meets a second time (a code, a status, a category, a patient's reference
+ * or compartment list), so that the receiver can keep one parsed copy per
+ * number. Both tables are bounded; when the numbered one is full, a new
+ * round starts from 0 and the receiver forgets the old one (SharedIndexValues.follow).
+ */
+export class ValueNumbering {
+  private seenOnce = new Set<string>();
+  private numbers = new Map<string, number>();
+  round = 0;
+
+  id(text: string): number {
+    if (text.length > MAX_TEXT) return -1;
+    const known = this.numbers.get(text);
+    if (known !== undefined) return known;
+    if (!this.seenOnce.has(text)) {
+      if (this.seenOnce.size >= MAX_SEEN_ONCE) this.seenOnce = new Set();
+      this.seenOnce.add(text);
+      return -1;
+    }
+    if (this.numbers.size >= MAX_NUMBERED) {
+      this.numbers = new Map();
+      this.round++;
+    }
+    const id = this.numbers.size;
+    this.numbers.set(text, id);
+    return id;
+  }
+}
+
+/**
+ * The receiver's half (the main thread, one per worker): one parsed copy of
+ * each numbered value, shared by every version that holds it. Most of an
+ * Observation's index is the same as thousands of others'; shared, it costs
+ * the store one copy instead of one per version (fewer objects to keep, to
+ * promote out of the young generation and to mark), and the receiver an
+ * array read instead of a parse.
  *
- * A value is shared from its second sighting on, and frozen then: stored
- * versions are never changed in place, and a frozen value makes any attempt
- * fail loudly (StringPool skips frozen values). Both tables are bounded and
- * simply start again when full; a value already handed out stays with the
- * versions that hold it.
- *
- * The tables are objects used as dictionaries, not Maps: a property key is
- * an internalised copy of the text, where a Map would keep the slice, and
- * with it the whole index text it was cut from.
+ * A shared value is frozen: stored versions are never changed in place, and
+ * a frozen value makes any attempt fail loudly (StringPool skips frozen
+ * values). A number met for the first time is defined from its text, which
+ * every message carries, so a message that never reached this side (its
+ * request gone) loses nothing.
  */
 export class SharedIndexValues {
-  private seenOnce: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  private seenOnceCount = 0;
-  private shared: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  private sharedCount = 0;
+  private round = 0;
+  private values: unknown[] = [];
 
-  value(text: string): unknown {
-    if (text.length > MAX_TEXT) return JSON.parse(text);
-    const shared = this.shared[text];
-    if (shared !== undefined) return shared;
-    const seen = this.seenOnce[text];
-    if (seen !== undefined) {
-      if (++this.sharedCount > MAX_SHARED) {
-        this.shared = Object.create(null) as Record<string, unknown>;
-        this.sharedCount = 1;
-      }
-      this.shared[text] = deepFreeze(seen);
-      return seen;
-    }
-    const value: unknown = JSON.parse(text);
-    if (++this.seenOnceCount > MAX_SEEN_ONCE) {
-      this.seenOnce = Object.create(null) as Record<string, unknown>;
-      this.seenOnceCount = 1;
-    }
-    this.seenOnce[text] = value;
-    return value;
+  /** Starts over when the sender started a new round of numbers. */
+  follow(round: number): void {
+    if (round === this.round) return;
+    this.round = round;
+    this.values = [];
+  }
+
+  value(id: number, text: string, start: number, end: number): unknown {
+    if (id < 0) return JSON.parse(text.slice(start, end));
+    return (this.values[id] ??= deepFreeze(JSON.parse(text.slice(start, end))));
   }
 }
 

@@ -7,13 +7,14 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ValidationError } from '../../errors.js';
 import { fhirPathLibrary } from '../../fhir/fhirpath.js';
 import { createValidator } from '../../fhir/validation/validate.js';
-import { indexText } from '../index-text.js';
+import { indexText, ValueNumbering } from '../index-text.js';
 import { analyseVersion, validateWith } from '../version-analysis.js';
 import type { AnalysisBatch, AnalysisJob, AnalysisReply, WorkerMessage, WorkerSetup } from './messages.js';
 
 const port = parentPort!;
 const { requiredProfiles } = workerData as WorkerSetup;
 const validate = validateWith(createValidator({ requiredProfiles }));
+const numbering = new ValueNumbering();
 
 port.on('message', (batch: AnalysisBatch) => {
   port.postMessage(batch.map(analyse) satisfies WorkerMessage);
@@ -26,8 +27,8 @@ port.postMessage({ ready: true } satisfies WorkerMessage);
 function analyse({ n, json, mode }: AnalysisJob): AnalysisReply {
   try {
     const { warnings, idx, srt, comp } = analyseVersion(JSON.parse(json), mode, validate);
-    const { text, spans } = indexText({ idx, srt, comp });
-    return { n, ok: spans ? { warnings, index: text, spans } : { warnings, index: text } };
+    const { text, parts } = indexText({ idx, srt, comp }, numbering);
+    return { n, ok: parts ? { warnings, index: text, parts } : { warnings, index: text } };
   } catch (err) {
     return err instanceof ValidationError
       ? { n, invalid: { issues: err.issues, status: err.statusCode === 400 ? 400 : 422 } }

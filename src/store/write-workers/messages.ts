@@ -1,4 +1,5 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { IndexParts } from '../index-text.js';
 import type { AnalysisMode, VersionAnalysis } from '../version-analysis.js';
 
 /** What a write worker is started with (workerData). */
@@ -26,12 +27,13 @@ export type WorkerMessage = { ready: true } | AnalysisReply[];
 export type AnalysisReply =
   /**
    * The index travels as JSON text (`{"idx":..,"srt":..,"comp":..}`) with
-   * where its parts lie (IndexText): the main thread looks most parts up
-   * among the values it already holds (SharedIndexValues) rather than
-   * rebuilding a structured clone, and the journal reuses the text
+   * where its parts lie and the numbers of those the worker met before
+   * (IndexText): the main thread takes those from the values it already
+   * holds (SharedIndexValues) and parses only the others, rather than
+   * rebuilding a structured clone; the journal reuses the text
    * (WriteOp.indexJson).
    */
-  | { n: number; ok: { warnings: VersionAnalysis['warnings']; index: string; spans?: number[] } }
+  | { n: number; ok: { warnings: VersionAnalysis['warnings']; index: string; parts?: IndexParts } }
   /** The resource is not valid: the main thread throws the ValidationError it would have thrown itself. */
   | { n: number; invalid: { issues: OperationOutcomeIssue[]; status: 400 | 422 } }
   /** Anything else went wrong in the worker: the main thread analyses the resource itself. */

@@ -27,6 +27,8 @@ interface Slot {
   outbox: AnalysisBatch;
   /** Whether a batch is with the worker: the next one waits for its answer. */
   inFlight: boolean;
+  /** The index values this worker numbered (a new worker numbers from scratch). */
+  shared: SharedIndexValues;
 }
 
 /** A worker that dies this many times is not started again: writes stay in the main thread. */
@@ -59,8 +61,6 @@ export class WriteWorkers implements AnalysisOffload {
   private closing = false;
   private restarts = 0;
   private readonly started: Array<Promise<void>> = [];
-  /** The index values of the versions the workers analysed, shared where they repeat. */
-  private readonly sharedValues = new SharedIndexValues();
 
   constructor(private readonly options: WriteWorkersOptions) {
     for (let i = 0; i < options.size; i++) this.started.push(this.spawn(i));
@@ -113,7 +113,7 @@ export class WriteWorkers implements AnalysisOffload {
     const { requiredProfiles } = this.options;
     // Referenced while it starts or has jobs: an idle worker must not keep the process alive.
     const worker = new Worker(WORKER_ENTRY, { workerData: { requiredProfiles } satisfies WorkerSetup });
-    const slot: Slot = { worker, ready: false, pending: new Map(), outbox: [], inFlight: false };
+    const slot: Slot = { worker, ready: false, pending: new Map(), outbox: [], inFlight: false, shared: new SharedIndexValues() };
     this.slots[index] = slot;
     return new Promise<void>((started) => {
       worker.on('message', (message: WorkerMessage) => {
@@ -152,7 +152,7 @@ export class WriteWorkers implements AnalysisOffload {
     if (!job) return;
     slot.pending.delete(reply.n);
     if ('ok' in reply) {
-      const { idx, srt, comp } = readIndexText({ text: reply.ok.index, spans: reply.ok.spans }, this.sharedValues);
+      const { idx, srt, comp } = readIndexText({ text: reply.ok.index, parts: reply.ok.parts }, slot.shared);
       job.resolve({ warnings: reply.ok.warnings, idx, srt, comp, indexJson: reply.ok.index.slice(1, -1) });
     }
     else if ('invalid' in reply) job.reject(new ValidationError(reply.invalid.issues, reply.invalid.status));
