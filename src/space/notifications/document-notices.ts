@@ -12,10 +12,8 @@ export const DOCUMENT_ADDED = 'document-added';
  * space holds it, `about` the document, written in its own commit right after
  * the document's (before the writer gets its answer).
  */
-export function documentAddedNotices(repository: Repository, now: () => number = Date.now): (records: VersionRecord[]) => Promise<void> {
-  return async (records) => {
-    const added = records.filter((r) => r.type === 'DocumentReference' && r.vid === 1 && !r.deleted && r.comp.length);
-    if (!added.length) return;
+export function documentAddedNotices(repository: Repository, now: () => number = Date.now): (records: VersionRecord[]) => Promise<void> | undefined {
+  const notify = async (added: VersionRecord[]): Promise<void> => {
     const sent = new Date(now()).toISOString();
     const notices: Communication[] = [];
     for (const record of added) {
@@ -28,5 +26,9 @@ export function documentAddedNotices(repository: Repository, now: () => number =
     }
     const prepared = await Promise.all(notices.map((c) => repository.prepareCreate(c)));
     await repository.commit(prepared);
+  };
+  return (records) => {
+    const added = records.filter((r) => r.type === 'DocumentReference' && r.vid === 1 && !r.deleted && r.comp.length);
+    return added.length ? notify(added) : undefined;
   };
 }

@@ -24,7 +24,9 @@ export function observeCommits(engine: StoreEngine, onError: (err: unknown) => v
     const records = ops.map((op) => op.record);
     for (const listener of listeners) {
       try {
-        await listener(records);
+        // A listener with nothing to do answers synchronously: no await, no extra turn per commit.
+        const pending = listener(records);
+        if (pending) await pending;
       } catch (err) {
         onError(err);
       }

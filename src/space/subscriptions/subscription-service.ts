@@ -58,7 +58,8 @@ const CACHE_MS = 5000;
  * every attempt is logged; after `maxAttempts` the Subscription turns `error`.
  */
 export class SubscriptionService {
-  private active: { at: number; list: Promise<Active[]> } | undefined;
+  /** The active Subscriptions, cached for CACHE_MS; `loaded` once the list has resolved. */
+  private active: { at: number; list: Promise<Active[]>; loaded?: Active[] } | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
@@ -77,6 +78,9 @@ export class SubscriptionService {
   onCommit(records: VersionRecord[]): void {
     if (this.closed) return;
     if (records.some((r) => r.type === 'Subscription')) this.active = undefined;
+    // Known to be none (the usual case): nothing to evaluate, and no promise to track per commit.
+    const active = this.active;
+    if (active?.loaded?.length === 0 && this.now() - active.at < CACHE_MS) return;
     const candidates = records.filter((r) => !r.deleted && r.type !== 'AuditEvent');
     if (!candidates.length) return;
     this.track(this.evaluate(candidates));
@@ -145,7 +149,9 @@ export class SubscriptionService {
       }
       return out;
     })();
-    this.active = { at: now, list };
+    const entry: { at: number; list: Promise<Active[]>; loaded?: Active[] } = { at: now, list };
+    this.active = entry;
+    void list.then((loaded) => (entry.loaded = loaded), () => undefined);
     return list;
   }
 
