@@ -102,6 +102,17 @@ t.test('the journal writes zeros ahead of its frames, and a clean close cuts the
   t.same(await present(again), ['a', 'b']);
 });
 
+t.test('a large frame asks for no zeros ahead: a bulk load does not write its bytes twice', async (t) => {
+  const dataDir = await tempDataDir(t);
+  const file = path.join(dataDir, 'journal');
+  const engine = await openEngine(t, dataDir);
+  const big = observation({ id: 'big', patient: 'p1', code: '29463-7' });
+  await engine.commit([create({ ...big, json: JSON.stringify({ ...JSON.parse(big.json), note: [{ text: 'x'.repeat(200_000) }] }) })]);
+  const open1 = (await stat(file)).size;
+  await engine.close();
+  t.equal(open1, (await stat(file)).size, `the file ends at its frame while open (${open1} bytes)`);
+});
+
 t.test('zeros after the last frame (a stop without close) are space ahead, not a torn tail', async (t) => {
   const dataDir = await tempDataDir(t);
   const sizes = await writeThree(t, dataDir);

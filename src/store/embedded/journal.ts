@@ -34,6 +34,13 @@ const MIN_AHEAD = 1024 * 1024;
 const MAX_AHEAD = 32 * 1024 * 1024;
 /** Left unwritten between the last frame and the zeros, when frames have caught up with them: room to append meanwhile. */
 const GAP = 64 * 1024;
+/**
+ * Only frames smaller than this ask for zeros ahead: a large write (a bulk
+ * load, batches of a thousand resources) gains nothing measurable from them,
+ * and would write every byte twice (zeros, then the frame): 100 frames of
+ * 1.5 MB took 350 ms with zeros ahead, 215-240 ms without.
+ */
+const SMALL_FRAME = 64 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
 interface Pending {
@@ -131,7 +138,7 @@ export class Journal {
     header.writeUInt32LE(crc32(payload), 4);
     const offset = this.end;
     this.end += FRAME_HEADER + payload.length;
-    this.extendIfNeeded();
+    if (payload.length < SMALL_FRAME) this.extendIfNeeded();
     return new Promise((resolve, reject) => {
       this.queue.push({ header, payload, offset, onDurable, resolve, reject });
       this.flushing ??= this.flush();
