@@ -48,6 +48,13 @@ const LOG_TTL_MS = 7 * 24 * 3600 * 1000;
 /** Active Subscriptions are re-read at least this often, so changes made through another replica are seen. */
 const CACHE_MS = 5000;
 
+/** The active Subscriptions, cached for CACHE_MS; `loaded` once the list has resolved, so a commit can see at once that there are none. */
+interface ActiveCache {
+  at: number;
+  list: Promise<Active[]>;
+  loaded?: Active[];
+}
+
 /**
  * R4 Subscriptions (https://hl7.org/fhir/R4/subscription.html): after each
  * commit the new versions are tested against every active Subscription's
@@ -58,8 +65,7 @@ const CACHE_MS = 5000;
  * every attempt is logged; after `maxAttempts` the Subscription turns `error`.
  */
 export class SubscriptionService {
-  /** The active Subscriptions, cached for CACHE_MS; `loaded` once the list has resolved. */
-  private active: { at: number; list: Promise<Active[]>; loaded?: Active[] } | undefined;
+  private active: ActiveCache | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
@@ -149,7 +155,7 @@ export class SubscriptionService {
       }
       return out;
     })();
-    const entry: { at: number; list: Promise<Active[]>; loaded?: Active[] } = { at: now, list };
+    const entry: ActiveCache = { at: now, list };
     this.active = entry;
     void list.then((loaded) => (entry.loaded = loaded), () => undefined);
     return list;

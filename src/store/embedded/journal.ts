@@ -64,8 +64,8 @@ export class Journal {
   private flushing: Promise<void> | undefined;
   private failure: Error | undefined;
   /** Where the zeros being written ahead start (none: Infinity); no frame is written across it meanwhile. */
-  private extendingFrom = Infinity;
-  private extending: Promise<void> | undefined;
+  /** The zeros being written ahead: from where, and when they are done. No frame is written across `from` meanwhile. */
+  private extension: { from: number; done: Promise<void> } | undefined;
   /** A second handle without O_DSYNC, for the zeros: they are synced once, not write by write. */
   private zeroWriter: FileHandle | undefined;
 
@@ -158,7 +158,7 @@ export class Journal {
 
   /** Waits for queued frames, then closes the file, without the space written ahead. */
   async close(): Promise<void> {
-    while (this.flushing || this.extending) await (this.flushing ?? this.extending);
+    while (this.flushing || this.extension) await (this.flushing ?? this.extension?.done);
     try {
       await this.zeroWriter?.close();
       if (!this.failure && this.allocated > this.end) await this.fh.truncate(this.end);
@@ -173,13 +173,12 @@ export class Journal {
    * a frame that would cross where the zeros start waits for them (flush).
    */
   private extendIfNeeded(): void {
-    if (this.extending || this.failure) return;
+    if (this.extension || this.failure) return;
     const ahead = Math.min(MAX_AHEAD, Math.max(MIN_AHEAD, this.end));
     if (this.allocated - this.end >= ahead / 2) return;
     const from = Math.max(this.allocated, this.end + GAP);
     const to = from + ahead;
-    this.extendingFrom = from;
-    this.extending = this.writeZeros(from, to).then(
+    const done = this.writeZeros(from, to).then(
       () => {
         this.allocated = to;
       },
@@ -189,9 +188,9 @@ export class Journal {
         this.allocated = Infinity;
       },
     ).finally(() => {
-      this.extendingFrom = Infinity;
-      this.extending = undefined;
+      this.extension = undefined;
     });
+    this.extension = { from, done };
   }
 
   private async writeZeros(from: number, to: number): Promise<void> {
@@ -213,7 +212,8 @@ export class Journal {
         const group = this.queue;
         this.queue = [];
         const last = group[group.length - 1]!;
-        if (last.offset + FRAME_HEADER + last.payload.length > this.extendingFrom) await this.extending;
+        const extension = this.extension;
+        if (extension && last.offset + FRAME_HEADER + last.payload.length > extension.from) await extension.done;
         try {
           await writeAll(this.fh, group.flatMap((p) => [p.header, p.payload]), group[0]!.offset);
           if (!DSYNC) await this.fh.datasync();
