@@ -43,6 +43,20 @@ const GAP = 64 * 1024;
 const SMALL_FRAME = 64 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
+/**
+ * Writes in flight at once. A virtio disk completes concurrent O_DSYNC writes
+ * side by side (measured here with 8 KiB writes: 1,770/s one at a time,
+ * 2,750/s two at a time, 3,800/s four at a time), so a round need not wait
+ * for the previous round's sync before it starts its own.
+ */
+const MAX_IN_FLIGHT = 3;
+
+/** One group commit's write: its frames, acknowledged once it and every earlier write are done. */
+interface Round {
+  group: Pending[];
+  written: boolean;
+}
+
 interface Pending {
   /** The frame header (length, checksum); the payload follows it on disk, written from its own buffer. */
   header: Buffer;
@@ -55,15 +69,25 @@ interface Pending {
 
 /**
  * An append-only file of checksummed frames. `append` resolves once its frame
- * is written and synced to disk (O_DSYNC, or fdatasync); frames queued while a sync is in flight are
- * written and synced together by the next round (group commit), so many
- * concurrent writers share one fsync.
+ * is written and synced to disk (O_DSYNC, or fdatasync); frames queued while
+ * the writes in flight are busy are written and synced together by the next
+ * round (group commit), so many concurrent writers share one sync. Up to
+ * MAX_IN_FLIGHT rounds are written at once, each at its own offset; a frame
+ * is acknowledged only once every earlier frame is too, so a crash can leave
+ * a hole only in frames nobody was told were durable, and the next open cuts
+ * the file at the hole.
  */
 export class Journal {
   private queue: Pending[] = [];
-  private flushing: Promise<void> | undefined;
+  /** Writes started and not yet acknowledged, in journal order. */
+  private rounds: Round[] = [];
+  /** Rounds whose write has not returned yet (MAX_IN_FLIGHT bounds these). */
+  private writing = 0;
+  /** A round is to start on the next turn of the event loop. */
+  private started = false;
+  /** Waiting for the queue and every round to be done (close). */
+  private idleWaiters: Array<() => void> = [];
   private failure: Error | undefined;
-  /** Where the zeros being written ahead start (none: Infinity); no frame is written across it meanwhile. */
   /** The zeros being written ahead: from where, and when they are done. No frame is written across `from` meanwhile. */
   private extension: { from: number; done: Promise<void> } | undefined;
   /** A second handle without O_DSYNC, for the zeros: they are synced once, not write by write. */
@@ -141,7 +165,7 @@ export class Journal {
     if (payload.length < SMALL_FRAME) this.extendIfNeeded();
     return new Promise((resolve, reject) => {
       this.queue.push({ header, payload, offset, onDurable, resolve, reject });
-      this.flushing ??= this.flush();
+      this.schedule();
     });
   }
 
@@ -158,7 +182,11 @@ export class Journal {
 
   /** Waits for queued frames, then closes the file, without the space written ahead. */
   async close(): Promise<void> {
-    while (this.flushing || this.extension) await (this.flushing ?? this.extension?.done);
+    for (;;) {
+      if (this.queue.length > 0 || this.rounds.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      else if (this.extension) await this.extension.done;
+      else break;
+    }
     try {
       await this.zeroWriter?.close();
       if (!this.failure && this.allocated > this.end) await this.fh.truncate(this.end);
@@ -203,36 +231,70 @@ export class Journal {
     await this.zeroWriter.datasync();
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Starts the next round after one turn of the event loop, which lets
+   * writers woken by an earlier round queue their next frame and share it.
+   */
+  private schedule(): void {
+    if (this.started || this.queue.length === 0 || this.writing >= MAX_IN_FLIGHT) return;
+    this.started = true;
+    setImmediate(() => {
+      this.started = false;
+      if (this.queue.length === 0 || this.writing >= MAX_IN_FLIGHT) return;
+      const round: Round = { group: this.queue, written: false };
+      this.queue = [];
+      this.rounds.push(round);
+      this.writing++;
+      void this.write(round).finally(() => {
+        this.writing--;
+        this.schedule();
+      });
+    });
+  }
+
+  private async write(round: Round): Promise<void> {
+    const { group } = round;
+    const last = group[group.length - 1]!;
     try {
-      while (this.queue.length > 0) {
-        // One turn of the event loop lets writers woken by the previous round
-        // queue their next frame, so they share this round's fsync.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        const group = this.queue;
-        this.queue = [];
-        const last = group[group.length - 1]!;
-        const extension = this.extension;
-        if (extension && last.offset + FRAME_HEADER + last.payload.length > extension.from) await extension.done;
-        try {
-          await writeAll(this.fh, group.flatMap((p) => [p.header, p.payload]), group[0]!.offset);
-          if (!DSYNC) await this.fh.datasync();
-        } catch (cause) {
-          // What reached the disk is unknown: refuse every later write; the next
-          // open cuts whatever partial frame was left.
-          this.failure = new Error('journal write failed; the store accepts no more writes', { cause });
-          for (const p of [...group, ...this.queue]) p.reject(this.failure);
-          this.queue = [];
-          return;
-        }
-        for (const p of group) {
-          p.onDurable(p.offset);
-          p.resolve();
-        }
-      }
-    } finally {
-      this.flushing = undefined;
+      const extension = this.extension;
+      if (extension && last.offset + FRAME_HEADER + last.payload.length > extension.from) await extension.done;
+      await writeAll(this.fh, group.flatMap((p) => [p.header, p.payload]), group[0]!.offset);
+      if (!DSYNC) await this.fh.datasync();
+    } catch (cause) {
+      this.fail(cause);
+      return;
     }
+    if (this.failure) return;
+    round.written = true;
+    // Acknowledge in journal order: a round done before an earlier one waits for it.
+    while (this.rounds[0]?.written) {
+      for (const p of this.rounds.shift()!.group) {
+        p.onDurable(p.offset);
+        p.resolve();
+      }
+    }
+    this.wakeIfIdle();
+  }
+
+  /**
+   * What reached the disk is unknown: every frame not yet acknowledged is
+   * refused, and so is every later write; the next open cuts whatever
+   * partial frame, or hole, was left.
+   */
+  private fail(cause: unknown): void {
+    if (!this.failure) {
+      this.failure = new Error('journal write failed; the store accepts no more writes', { cause });
+      for (const round of this.rounds) for (const p of round.group) p.reject(this.failure);
+      for (const p of this.queue) p.reject(this.failure);
+      this.rounds = [];
+      this.queue = [];
+    }
+    this.wakeIfIdle();
+  }
+
+  private wakeIfIdle(): void {
+    if (this.queue.length > 0 || this.rounds.length > 0) return;
+    for (const wake of this.idleWaiters.splice(0)) wake();
   }
 }
 
