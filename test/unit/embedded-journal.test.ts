@@ -8,16 +8,12 @@ import type { Test } from 'tap';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import type { StoreEngine } from '../../src/store/engine.js';
 import { create, observation } from '../helpers/engine-contract.js';
+import { recordingLog } from '../helpers/recording-log.js';
 
 async function tempDataDir(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-journal-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function recordingLog() {
-  const warnings: string[] = [];
-  return { warnings, log: { warn: (m: string) => void warnings.push(m), info: () => undefined } };
 }
 
 async function openEngine(t: Test, dataDir: string, log = recordingLog().log): Promise<StoreEngine> {

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import type { Test } from 'tap';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
+import { recordingLog } from '../helpers/recording-log.js';
 
 async function tempDataDir(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-lock-'));
@@ -61,8 +62,8 @@ t.test('a lock left by a process that no longer exists is taken over', async (t)
   const deadPid = child.pid!;
   await new Promise((resolve) => child.on('exit', resolve));
   await writeFile(path.join(dataDir, 'LOCK'), `${deadPid}\n`);
-  const warnings: string[] = [];
-  const engine = createEmbeddedEngine({ dataDir, log: { warn: (m) => void warnings.push(m), info: () => undefined } });
+  const { warnings, log } = recordingLog();
+  const engine = createEmbeddedEngine({ dataDir, log });
   await engine.open();
   t.teardown(() => engine.close());
   t.match(warnings, [new RegExp(`stale lock of process ${deadPid}`)]);

@@ -12,16 +12,12 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
 import { Journal } from '../../src/store/embedded/journal.js';
+import { recordingLog } from '../helpers/recording-log.js';
 
 async function tempFile(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-rounds-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return path.join(dir, 'journal');
-}
-
-function recordingLog() {
-  const warnings: string[] = [];
-  return { warnings, log: { warn: (m: string) => void warnings.push(m), info: () => undefined } };
 }
 
 async function replayed(file: string, log = recordingLog().log): Promise<string[]> {
