@@ -2,7 +2,9 @@
  * Build step: precompiles the FHIR R4 structure validators and the compact
  * models that src/fhir/validation reads at run time, so the server never pays
  * ajv's multi-second schema compile nor parses the 35 MB StructureDefinition
- * bundles at start-up.
+ * bundles at start-up; and the per-type part of the CapabilityStatement
+ * (src/fhir/capability.ts), so the first /metadata does not load the search
+ * registry.
  *
  * Writes into src/generated/ (read by tests through tsx) and dist/src/generated/
  * (read by the built server). Run with `npm run build` or `npx tsx scripts/build-validators.ts`.
@@ -12,6 +14,7 @@ import standaloneCode from 'ajv/dist/standalone/index.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CAPABILITY_RESOURCES_FILE, capabilityResources } from '../src/fhir/capability.js';
 import { buildElementModel } from '../src/fhir/validation/build/element-model.js';
 import { buildValueSetExpansions } from '../src/fhir/validation/build/value-set-expansion.js';
 
@@ -141,4 +144,5 @@ const VITAL_SIGNS = new Set(['vitalsigns', 'vitalspanel', 'bp', 'bmi', 'bodyweig
 const others = readJson(path.join(r4, 'profiles-others.json')) as { entry: Array<{ resource: { id?: string; resourceType: string } }> };
 write('fhir-other-profiles.json', JSON.stringify(others.entry.map((e) => e.resource)
   .filter((r) => r.resourceType === 'StructureDefinition' && VITAL_SIGNS.has(r.id ?? ''))));
-console.log(`validators built in ${Date.now() - started} ms`);
+write(CAPABILITY_RESOURCES_FILE, JSON.stringify(capabilityResources()));
+console.log(`validators and CapabilityStatement built in ${Date.now() - started} ms`);

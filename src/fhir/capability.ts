@@ -1,6 +1,7 @@
 import type { CapabilityStatement, CapabilityStatementRestResource, Extension } from '@medplum/fhirtypes';
 import { RESOURCE_TYPES } from './resource-types.js';
 import { listSearchParams } from './search/params.js';
+import { readGeneratedJson } from './validation/generated-files.js';
 
 export interface CapabilityOptions {
   fhirBase: string;
@@ -27,9 +28,10 @@ const INTERACTIONS: CapabilityStatementRestResource['interaction'] = [
 /**
  * The CapabilityStatement, generated from what is registered: every R4
  * resource type with the interactions the generic routes implement, and its
- * search parameters from the registry the search engine itself uses.
+ * search parameters from the registry the search engine itself uses
+ * (`resources`: capabilityResources(), or what the build made of it).
  */
-export function buildCapabilityStatement(options: CapabilityOptions): CapabilityStatement {
+export function buildCapabilityStatement(options: CapabilityOptions, resources: CapabilityStatementRestResource[]): CapabilityStatement {
   const oauthExtension: Extension = {
     url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
     extension: Object.entries(options.oauth).map(([url, valueUri]) => ({ url, valueUri })),
@@ -53,22 +55,7 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
         description: 'OAuth2 bearer tokens (SMART App Launch 2 and SMART Backend Services) are required for every request except /metadata and /.well-known',
         extension: [oauthExtension],
       },
-      resource: RESOURCE_TYPES.map((type): CapabilityStatementRestResource => ({
-        type: type as CapabilityStatementRestResource['type'],
-        interaction: INTERACTIONS,
-        versioning: 'versioned-update',
-        readHistory: true,
-        updateCreate: true,
-        conditionalCreate: true,
-        conditionalRead: 'not-match',
-        conditionalUpdate: true,
-        conditionalDelete: 'single',
-        searchInclude: ['*', ...listSearchParams(type).filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`)],
-        searchRevInclude: ['*'],
-        searchParam: listSearchParams(type)
-          .filter((p) => p.type !== 'special' || p.code === '_id')
-          .map((p) => ({ name: p.code, definition: p.definition, type: p.type, ...(p.documentation ? { documentation: p.documentation } : {}) })),
-      })),
+      resource: resources,
       interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
       searchParam: [
         { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
@@ -77,4 +64,39 @@ export function buildCapabilityStatement(options: CapabilityOptions): Capability
       operation: options.operations?.map((o) => ({ name: o.name, definition: o.definition })),
     }],
   };
+}
+
+/**
+ * What the CapabilityStatement says of each resource type: the interactions
+ * the generic routes implement and the type's search parameters. Built from
+ * the search registry (2 MB of definitions, about 200 ms), so `npm run build`
+ * writes it once (scripts/build-validators.ts) and the server reads that
+ * (`prebuiltCapabilityResources`): a client's first request is usually for
+ * /metadata, right after start-up.
+ */
+export function capabilityResources(): CapabilityStatementRestResource[] {
+  return RESOURCE_TYPES.map((type): CapabilityStatementRestResource => ({
+    type: type as CapabilityStatementRestResource['type'],
+    interaction: INTERACTIONS,
+    versioning: 'versioned-update',
+    readHistory: true,
+    updateCreate: true,
+    conditionalCreate: true,
+    conditionalRead: 'not-match',
+    conditionalUpdate: true,
+    conditionalDelete: 'single',
+    searchInclude: ['*', ...listSearchParams(type).filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`)],
+    searchRevInclude: ['*'],
+    searchParam: listSearchParams(type)
+      .filter((p) => p.type !== 'special' || p.code === '_id')
+      .map((p) => ({ name: p.code, definition: p.definition, type: p.type, ...(p.documentation ? { documentation: p.documentation } : {}) })),
+  }));
+}
+
+/** Where the build writes `capabilityResources()`, in src/generated and dist/src/generated. */
+export const CAPABILITY_RESOURCES_FILE = 'capability-resources.json';
+
+/** `capabilityResources()` as the build computed it (a test checks that the two agree). */
+export function prebuiltCapabilityResources(): CapabilityStatementRestResource[] {
+  return readGeneratedJson<CapabilityStatementRestResource[]>(CAPABILITY_RESOURCES_FILE);
 }

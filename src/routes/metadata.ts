@@ -1,10 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { buildCapabilityStatement } from '../fhir/capability.js';
+import { buildCapabilityStatement, prebuiltCapabilityResources } from '../fhir/capability.js';
 import { responseType } from './respond.js';
 import { VERSION } from '../version.js';
 
 
-/** `GET /fhir/metadata`: public, as the spec requires; built on first request, then served as text. */
+/**
+ * `GET /fhir/metadata`: public, as the spec requires; built on first request
+ * (from the per-type part the build prepared), then served as text.
+ */
 export const metadataRoutes: FastifyPluginAsync = async (app) => {
   let text: string | undefined;
   app.get('/metadata', async (request, reply) => {
@@ -20,7 +23,7 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
         revoke: `${app.config.publicUrl}/auth/revoke`,
       },
       operations: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
-    }));
+    }, prebuiltCapabilityResources()));
     return reply.type(type).header('cache-control', 'no-cache').send(text);
   });
 };

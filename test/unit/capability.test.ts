@@ -1,0 +1,31 @@
+import t from 'tap';
+import { buildCapabilityStatement, capabilityResources, prebuiltCapabilityResources } from '../../src/fhir/capability.js';
+import { RESOURCE_TYPES } from '../../src/fhir/resource-types.js';
+
+// The server answers /metadata from what `npm run build` wrote; this is what keeps the two from drifting apart.
+t.test('the per-type part the build wrote is what the search registry gives now', async (t) => {
+  t.same(prebuiltCapabilityResources(), capabilityResources());
+});
+
+t.test('every resource type is listed with its interactions and search parameters, profiles included', async (t) => {
+  const resources = prebuiltCapabilityResources();
+  t.same(resources.map((r) => r.type), [...RESOURCE_TYPES]);
+  const byType = new Map(resources.map((r) => [r.type, r]));
+  const observation = byType.get('Observation')!;
+  t.same(observation.interaction?.map((i) => i.code), ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type']);
+  t.match(observation.searchParam?.find((p) => p.name === 'patient'), { type: 'reference', definition: 'http://hl7.org/fhir/SearchParameter/clinical-patient' });
+  t.ok(observation.searchInclude?.includes('Observation:subject'));
+  // fhir-profiles/SearchParameter-mhd-document-reference-creation.json (IHE MHD)
+  t.ok(byType.get('DocumentReference')!.searchParam?.some((p) => p.name === 'creation' && p.type === 'date'));
+});
+
+t.test('the statement carries the server-level parts around the prepared resources', async (t) => {
+  const resources = [{ type: 'Patient' as const, interaction: [{ code: 'read' as const }] }];
+  const statement = buildCapabilityStatement({
+    fhirBase: 'https://example.org/fhir', publicUrl: 'https://example.org', software: { name: 'carnet', version: '1' },
+    oauth: { token: 'https://example.org/auth/token' },
+  }, resources);
+  t.equal(statement.rest?.[0]?.resource, resources);
+  t.equal(statement.implementation?.url, 'https://example.org/fhir');
+  t.same(statement.rest?.[0]?.security?.extension?.[0]?.extension, [{ url: 'token', valueUri: 'https://example.org/auth/token' }]);
+});
