@@ -60,7 +60,19 @@ interface Done {
  */
 export async function processBundle(repository: Repository, body: unknown, context: BundleContext): Promise<Bundle> {
   const bundle = checkBundle(body, context.maxEntries);
-  return bundle.type === 'transaction' ? processTransaction(repository, bundle, context) : processBatch(repository, bundle, context);
+  if (bundle.type === 'batch') return processBatch(repository, bundle, context);
+  // Its conditional entries decide on what their searches found: in the queue of
+  // the server's conditional interactions, or two such transactions could both create.
+  return (bundle.entry ?? []).some(isConditional)
+    ? repository.serialised(() => processTransaction(repository, bundle, context))
+    : processTransaction(repository, bundle, context);
+}
+
+/** An entry that writes according to a search: If-None-Exist, or a conditional update, patch or delete. */
+function isConditional(entry: BundleEntry): boolean {
+  const request = entry.request;
+  const method = request?.method;
+  return Boolean(request?.ifNoneExist) || ((method === 'PUT' || method === 'PATCH' || method === 'DELETE') && typeof request?.url === 'string' && request.url.includes('?'));
 }
 
 async function processTransaction(repository: Repository, bundle: Bundle, context: BundleContext): Promise<Bundle> {
@@ -130,16 +142,20 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
         out.push(await context.read(e.url));
         continue;
       }
-      await assignTarget(repository, e, new Map(), context);
-      if (e.resource) await checkReferencesResolve(repository, e, new Set(e.target ? [`${e.target.type}/${e.target.id}`] : []));
-      // In this thread: a batch commits entry by entry, and a worker round trip each would cost more than it saves.
-      const d = await prepareWrite(repository, e, context, blobs, true);
-      const op = d.prepared?.op;
-      if (op) {
-        await context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
-        await repository.commit([d.prepared!]);
-      }
-      out.push(responseEntry(d, context));
+      const write = async (): Promise<Done> => {
+        await assignTarget(repository, e, new Map(), context);
+        if (e.resource) await checkReferencesResolve(repository, e, new Set(e.target ? [`${e.target.type}/${e.target.id}`] : []));
+        // In this thread: a batch commits entry by entry, and a worker round trip each would cost more than it saves.
+        const d = await prepareWrite(repository, e, context, blobs, true);
+        const op = d.prepared?.op;
+        if (op) {
+          await context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
+          await repository.commit([d.prepared!]);
+        }
+        return d;
+      };
+      // Each entry is its own interaction: a conditional one queues like a conditional REST request.
+      out.push(responseEntry(await (isConditional(entry) ? repository.serialised(write) : write()), context));
     } catch (err) {
       await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
       if (!(err instanceof FhirError)) throw err;

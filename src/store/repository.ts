@@ -84,10 +84,7 @@ export class Repository {
   private readonly now: () => number;
   private readonly newId: () => string;
   readonly searchLimits: { defaultCount: number; maxCount: number; baseUrl?: string };
-  /**
-   * Conditional interactions (search, then write) are serialised in this process
-   * so two concurrent If-None-Exist creates cannot both create.
-   */
+  /** See `serialised`. */
   private conditionalQueue: Promise<unknown> = Promise.resolve();
 
   constructor(options: RepositoryOptions) {
@@ -312,7 +309,14 @@ export class Repository {
     return result.matches;
   }
 
-  private serialised<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a conditional interaction (search, then write on what it found) once
+   * every one queued before it has finished, so that two concurrent
+   * If-None-Exist creates cannot both create. Within this process only: several
+   * replicas on one MongoDB do not see each other's queue (README). `work`
+   * must not queue here itself: it would wait for its own end.
+   */
+  serialised<T>(work: () => Promise<T>): Promise<T> {
     const run = this.conditionalQueue.then(work, work);
     this.conditionalQueue = run.catch(() => undefined);
     return run;

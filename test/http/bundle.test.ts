@@ -165,3 +165,26 @@ t.test('transaction and batch Bundles', async (t) => {
     t.same({ files: await blobFiles(), binaries: await count('Binary'), observations: await count('Observation') }, before, 'no blob file, no version written');
   });
 });
+
+t.test('concurrent conditional creates, in transactions, batches and plain requests, create once', async (t) => {
+  const { app, auth } = await buildTestServer(t);
+  const authorization = await auth();
+  const patient = { resourceType: 'Patient', identifier: [{ system: 'urn:carnet:test:race', value: 'r1' }] };
+  const ifNoneExist = 'identifier=urn:carnet:test:race|r1';
+  const entry = { resource: patient, request: { method: 'POST', url: 'Patient', ifNoneExist } };
+  const bundle = (type: 'transaction' | 'batch') => app.inject({ method: 'POST', url: '/fhir', headers: { authorization, 'content-type': FHIR }, payload: { resourceType: 'Bundle', type, entry: [entry] } });
+  const plain = () => app.inject({ method: 'POST', url: '/fhir/Patient', headers: { authorization, 'content-type': FHIR, 'if-none-exist': ifNoneExist }, payload: patient });
+  const answers = await Promise.all([
+    ...Array.from({ length: 6 }, () => bundle('transaction')),
+    ...Array.from({ length: 3 }, () => bundle('batch')),
+    plain(), plain(),
+  ]);
+  const ids = answers.map((res) => {
+    t.ok(res.statusCode === 200 || res.statusCode === 201, `answered ${res.statusCode}`);
+    const location = res.headers.location ?? res.json().entry?.[0]?.response?.location;
+    return String(location).replace(/^.*Patient\//, '').split('/')[0];
+  });
+  const found = await app.inject({ url: `/fhir/Patient?${ifNoneExist}`, headers: { authorization } });
+  t.equal(found.json().entry?.length, 1, 'one Patient with the identifier');
+  t.same(new Set(ids), new Set([found.json().entry[0].resource.id]), 'every answer names it');
+});
