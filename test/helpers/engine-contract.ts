@@ -10,7 +10,12 @@ export interface TestClock {
   advance(ms: number): void;
 }
 
-export function testClock(start = 1_700_000_000_000): TestClock {
+/**
+ * Starts a year ahead of the real time: MongoDB's TTL monitor deletes entries
+ * by the real clock, once a minute, so an expiry this clock puts in the future
+ * must be in the real future too, or an entry could vanish mid-test.
+ */
+export function testClock(start = Date.now() + 365 * 24 * 3600_000): TestClock {
   let now = start;
   return { now: () => now, advance: (ms) => void (now += ms) };
 }

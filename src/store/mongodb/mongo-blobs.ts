@@ -22,18 +22,29 @@ export class GridFsBlobStore implements BlobStore {
   async put(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<BlobInfo> {
     const id = new ObjectId();
     const upload = this.bucket.openUploadStreamWithId(id, id.toHexString());
+    // A chunk's insert can fail while the loop waits for the source: the error
+    // is kept (an 'error' event nobody listens to would end the process) and
+    // thrown at the next step.
+    let failure: unknown;
+    upload.on('error', (err) => {
+      failure ??= err;
+    });
     const hash = createHash('sha1');
     let size = 0;
     try {
       for await (const chunk of source) {
+        if (failure) throw failure;
         size += chunk.length;
         if (size > options.maxBytes) throw new PayloadTooLargeError(`Content exceeds the limit of ${options.maxBytes} bytes`);
         hash.update(chunk);
         if (!upload.write(chunk)) await once(upload, 'drain');
       }
       await new Promise<void>((resolve, reject) => {
-        upload.once('error', reject);
-        upload.end(() => resolve());
+        upload.end((err?: Error | null) => {
+          const cause = err ?? failure;
+          if (cause) reject(cause);
+          else resolve();
+        });
       });
     } catch (err) {
       // abort() removes the chunks written so far.
@@ -41,7 +52,9 @@ export class GridFsBlobStore implements BlobStore {
       throw err;
     }
     const sha1 = hash.digest('base64');
-    await this.db.collection(`${BUCKET}.files`).updateOne({ _id: id }, { $set: { 'metadata.sha1': sha1 } });
+    const marked = await this.db.collection(`${BUCKET}.files`).updateOne({ _id: id }, { $set: { 'metadata.sha1': sha1 } });
+    // Without its file document the blob does not exist: never hand out its key.
+    if (marked.matchedCount !== 1) throw new Error(`GridFS upload ${id.toHexString()} has no file document`);
     return { key: id.toHexString(), size, sha1 };
   }
 

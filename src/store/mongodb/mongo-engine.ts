@@ -1,5 +1,5 @@
-import { MongoClient, type ClientSession, type Collection, type Db, type Document } from 'mongodb';
-import { VersionConflictError } from '../../errors.js';
+import { BSON, MongoClient, type ClientSession, type Collection, type CollectionOptions, type Db, type Document } from 'mongodb';
+import { PayloadTooLargeError, VersionConflictError } from '../../errors.js';
 import type {
   BlobStore,
   FindQuery,
@@ -39,6 +39,15 @@ const HOT_INDEX_FIELDS = [
   'idx.category.sc',
 ];
 
+/** MongoDB refuses a document over 16 MiB; the current version and its history copy are one each. */
+const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * An undefined field is left out, as the embedded engine leaves it out, instead
+ * of being stored as null (the driver's default), which `$exists` would see.
+ */
+const COLLECTION_OPTIONS: CollectionOptions = { ignoreUndefined: true };
+
 /**
  * MongoDB engine: a thin layer over the driver. `resources` holds current
  * versions (tombstones included), `history` every version, `kv` small shared
@@ -63,14 +72,15 @@ class MongoEngine implements StoreEngine {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new MongoClient(options.url);
     this.db = this.client.db(options.dbName);
-    this.resources = this.db.collection<ResourceDoc>('resources');
-    this.versions = this.db.collection<ResourceDoc>('history');
-    this.kv = createMongoKv(this.db.collection<KvDoc>('kv'), options.now ?? Date.now);
+    this.resources = this.db.collection<ResourceDoc>('resources', COLLECTION_OPTIONS);
+    this.versions = this.db.collection<ResourceDoc>('history', COLLECTION_OPTIONS);
+    this.kv = createMongoKv(this.db.collection<KvDoc>('kv', COLLECTION_OPTIONS), options.now ?? Date.now);
     this.blobs = new GridFsBlobStore(this.db);
   }
 
   async open(): Promise<void> {
     await this.client.connect();
+    await this.requireTransactions();
     await this.resources.createIndexes([
       { key: { type: 1, id: 1 }, unique: true },
       { key: { comp: 1 } },
@@ -79,6 +89,7 @@ class MongoEngine implements StoreEngine {
     ]);
     await this.versions.createIndexes([
       { key: { type: 1, id: 1, vid: 1 }, unique: true },
+      { key: { type: 1, id: 1, hk: -1 } },
       { key: { hk: -1 }, unique: true },
       { key: { type: 1, hk: -1 } },
     ]);
@@ -90,6 +101,16 @@ class MongoEngine implements StoreEngine {
 
   async close(): Promise<void> {
     if (this.ownsClient) await this.client.close();
+  }
+
+  /**
+   * Every commit is a transaction, which a standalone server refuses: better
+   * to refuse to start, saying why, than to answer every write with a 500.
+   */
+  private async requireTransactions(): Promise<void> {
+    const hello = await this.db.admin().command({ hello: 1 });
+    if (typeof hello.setName === 'string' || hello.msg === 'isdbgrid') return;
+    throw new Error('MongoDB at MONGODB_URL is a standalone server; carnet needs transactions, so a replica set (one node is enough) or a sharded cluster');
   }
 
   async isReady(): Promise<boolean> {
@@ -109,12 +130,10 @@ class MongoEngine implements StoreEngine {
     return (await this.versions.findOne({ _id: `${keyOf(type, id)}/${vid}` }, { projection: { _id: 0 } })) ?? undefined;
   }
 
+  /** One transaction per commit, even of one write: a version and its history copy are stored together or not at all. */
   async commit(ops: WriteOp[]): Promise<void> {
     if (ops.length === 0) return;
-    if (ops.length === 1) {
-      await this.write(ops[0]!, undefined);
-      return;
-    }
+    for (const { record } of ops) checkSize(record);
     const session = this.client.startSession();
     try {
       await session.withTransaction(async () => {
@@ -128,10 +147,10 @@ class MongoEngine implements StoreEngine {
   /**
    * One version, checked by the database itself so that two replicas cannot
    * both win: the current document is inserted only when absent, or replaced
-   * only while it still holds `expectVid`. The history copy follows as an
-   * upsert, so a crash between the two never blocks the next write.
+   * only while it still holds `expectVid`; then its history copy, in the same
+   * transaction.
    */
-  private async write({ record, expectVid }: WriteOp, session: ClientSession | undefined): Promise<void> {
+  private async write({ record, expectVid }: WriteOp, session: ClientSession): Promise<void> {
     const key = keyOf(record.type, record.id);
     let won: boolean;
     try {
@@ -200,6 +219,14 @@ class MongoEngine implements StoreEngine {
 
 /** Fields every record has, so MongoDB's own ordering of them needs no help. */
 const ALWAYS_PRESENT = new Set(['type', 'id', 'vid', 'ts', 'hk', 'lastUpdated']);
+
+/** 413 rather than the server's refusal (a 500): a resource this large only fits the embedded engine. */
+function checkSize(record: VersionRecord): void {
+  const bytes = BSON.calculateObjectSize(record, { ignoreUndefined: true });
+  if (bytes > MAX_DOCUMENT_BYTES - 1024) {
+    throw new PayloadTooLargeError(`${record.type}/${record.id} would take ${bytes} bytes in MongoDB, whose documents are limited to 16 MiB`);
+  }
+}
 
 function keyOf(type: string, id: string): string {
   return `${type}/${id}`;

@@ -40,9 +40,17 @@ export function createMongoKv(kv: Collection<KvDoc>, now: () => number): KeyValu
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
       }
-      // Present: it may still be an expired entry the TTL monitor has not removed yet.
+      // Present: it may still be an expired entry the TTL monitor has not removed yet,
+      // or one it removed just now, after the insert failed (then the insert is tried again once).
       const replaced = await kv.replaceOne({ _id: next._id, expiresAt: { $lte: new Date(now()) } }, next);
-      return replaced.matchedCount === 1;
+      if (replaced.matchedCount === 1) return true;
+      try {
+        await kv.insertOne(next);
+        return true;
+      } catch (err) {
+        if (isDuplicateKey(err)) return false;
+        throw err;
+      }
     },
     async take<T>(ns: string, key: string) {
       const found = await kv.findOneAndDelete({ _id: idOf(ns, key), ...live() });
