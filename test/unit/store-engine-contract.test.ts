@@ -6,7 +6,8 @@ import t from 'tap';
 import { MongoClient } from 'mongodb';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import { createMongoEngine } from '../../src/store/mongodb/mongo-engine.js';
-import { runEngineContract, type MakeEngine } from '../helpers/engine-contract.js';
+import { PayloadTooLargeError } from '../../src/errors.js';
+import { create, observation, runEngineContract, type MakeEngine } from '../helpers/engine-contract.js';
 
 const quiet = { warn: () => undefined, info: () => undefined };
 
@@ -51,3 +52,12 @@ if (!mongoUrl) {
     runEngineContract(t, makeMongo);
   });
 }
+
+// Checked before anything reaches the server, so it runs here without one.
+t.test('MongoDB engine: a version over its 16 MiB document limit is a 413, before any write', async (t) => {
+  const engine = createMongoEngine({ url: 'mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200', dbName: 'carnet_never_opened' });
+  t.teardown(() => engine.close());
+  const record = observation({ id: 'huge', patient: 'p1', code: '8867-4' });
+  record.json = JSON.stringify({ resourceType: 'Observation', id: 'huge', note: [{ text: 'x'.repeat(17 * 1024 * 1024) }] });
+  await t.rejects(engine.commit([create(record)]), PayloadTooLargeError);
+});
