@@ -53,8 +53,11 @@ export class GridFsBlobStore implements BlobStore {
     }
     const sha1 = hash.digest('base64');
     const marked = await this.db.collection(`${BUCKET}.files`).updateOne({ _id: id }, { $set: { 'metadata.sha1': sha1 } });
-    // Without its file document the blob does not exist: never hand out its key.
-    if (marked.matchedCount !== 1) throw new Error(`GridFS upload ${id.toHexString()} has no file document`);
+    if (marked.matchedCount !== 1) {
+      // Without its file document the blob does not exist: its chunks go, and its key is never handed out.
+      await this.db.collection(`${BUCKET}.chunks`).deleteMany({ files_id: id }).catch(() => undefined);
+      throw new Error(`GridFS upload ${id.toHexString()} has no file document`);
+    }
     return { key: id.toHexString(), size, sha1 };
   }
 

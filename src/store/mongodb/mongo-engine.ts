@@ -39,12 +39,17 @@ const HOT_INDEX_FIELDS = [
   'idx.category.sc',
 ];
 
+/** MongoDB's answer to a command it does not know. */
+const COMMAND_NOT_FOUND = 59;
+
 /** MongoDB refuses a document over 16 MiB; the current version and its history copy are one each. */
 const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * An undefined field is left out, as the embedded engine leaves it out, instead
  * of being stored as null (the driver's default), which `$exists` would see.
+ * In a filter too, an undefined condition is dropped: no filter built here
+ * carries one.
  */
 const COLLECTION_OPTIONS: CollectionOptions = { ignoreUndefined: true };
 
@@ -108,9 +113,16 @@ class MongoEngine implements StoreEngine {
    * to refuse to start, saying why, than to answer every write with a 500.
    */
   private async requireTransactions(): Promise<void> {
-    const hello = await this.db.admin().command({ hello: 1 });
+    const admin = this.db.admin();
+    // `hello` came with 4.2.10 and 4.4.2; earlier servers answer the same fields to `isMaster`.
+    const hello = await admin.command({ hello: 1 }).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === COMMAND_NOT_FOUND) return admin.command({ isMaster: 1 });
+      throw err;
+    });
     if (typeof hello.setName === 'string' || hello.msg === 'isdbgrid') return;
-    throw new Error('MongoDB at MONGODB_URL is a standalone server; carnet needs transactions, so a replica set (one node is enough) or a sharded cluster');
+    throw new Error(hello.isreplicaset === true
+      ? 'MongoDB at MONGODB_URL was started as a replica set member but the set was never initiated: run rs.initiate() once'
+      : 'MongoDB at MONGODB_URL is a standalone server; carnet writes in transactions, which need a replica set (one node is enough)');
   }
 
   async isReady(): Promise<boolean> {
