@@ -60,12 +60,7 @@ interface Done {
  */
 export async function processBundle(repository: Repository, body: unknown, context: BundleContext): Promise<Bundle> {
   const bundle = checkBundle(body, context.maxEntries);
-  if (bundle.type === 'batch') return processBatch(repository, bundle, context);
-  // Its conditional entries decide on what their searches found: in the queue of
-  // the server's conditional interactions, or two such transactions could both create.
-  return (bundle.entry ?? []).some(isConditional)
-    ? repository.serialised(() => processTransaction(repository, bundle, context))
-    : processTransaction(repository, bundle, context);
+  return bundle.type === 'transaction' ? processTransaction(repository, bundle, context) : processBatch(repository, bundle, context);
 }
 
 /** An entry that writes according to a search: If-None-Exist, or a conditional update, patch or delete. */
@@ -80,7 +75,8 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
   const seen = new Set<string>();
   const blobs: string[] = [];
   let committed = false;
-  try {
+  const done = new Map<number, Done>();
+  const prepareAndCommit = async (): Promise<void> => {
     // Ids first, so every reference in the Bundle can be rewritten before any resource is prepared.
     const idMap = new Map<string, string>();
     for (const e of entries) await assignTarget(repository, e, idMap, context);
@@ -94,7 +90,6 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e) as Resource;
     const written = new Set(entries.flatMap((e) => (e.target ? [`${e.target.type}/${e.target.id}`] : [])));
     for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written);
-    const done = new Map<number, Done>();
     const writes = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index).filter((e) => e.method !== 'GET' && e.method !== 'HEAD');
     // Prepared together, so that their validation and indexing travel to a write worker as one
     // batch; every preparation settles (its blobs are known for the clean-up) and the first
@@ -119,6 +114,13 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     }
     await repository.commit(prepared);
     committed = true;
+  };
+  try {
+    // Conditional entries decide on what their searches found: in the queue of the server's
+    // conditional interactions, or two such transactions could both create. The GET entries,
+    // read after the commit, need not hold it.
+    if ((bundle.entry ?? []).some(isConditional)) await repository.serialised(prepareAndCommit);
+    else await prepareAndCommit();
     // Committed: from here on nothing may throw away the Binaries' bytes (context.read never throws).
     const out: BundleEntry[] = [];
     for (const e of entries) {
