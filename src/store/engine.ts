@@ -125,6 +125,12 @@ export interface KeyValueStore {
   /** Atomically reads and deletes (single-use values such as authorization codes). */
   take<T>(ns: string, key: string): Promise<T | undefined>;
   delete(ns: string, key: string): Promise<void>;
+  /**
+   * Deletes only while the live value is `value` (as JSON): who releases a
+   * lease never removes the one another holder took after it expired. True
+   * when it deleted.
+   */
+  deleteIf<T>(ns: string, key: string, value: T): Promise<boolean>;
   list<T>(ns: string): Promise<Array<{ key: string; value: T }>>;
   /**
    * Whether a live (unexpired) value is stored, answered without waiting: only

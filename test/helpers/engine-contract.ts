@@ -366,6 +366,19 @@ export function runEngineContract(t: Test, makeEngine: MakeEngine): void {
     clock.advance(10);
     t.equal(await kv.take('authz', 'code2'), undefined, 'an expired value cannot be taken');
 
+    await kv.put('lease', 'l1', { owner: 'a' }, { expiresAt: clock.now() + 1000 });
+    t.equal(await kv.deleteIf('lease', 'l1', { owner: 'b' }), false, 'deleteIf: another value stays');
+    t.same(await kv.get('lease', 'l1'), { owner: 'a' });
+    t.equal(await kv.deleteIf('lease', 'l1', { owner: 'a' }), true, 'deleteIf: the same value goes');
+    t.equal(await kv.get('lease', 'l1'), undefined);
+    t.equal(await kv.deleteIf('lease', 'l1', { owner: 'a' }), false, 'deleteIf: nothing to delete');
+    await kv.put('lease', 'l2', 'mine', { expiresAt: clock.now() + 10 });
+    clock.advance(10);
+    t.equal(await kv.deleteIf('lease', 'l2', 'mine'), false, 'deleteIf: an expired value counts as absent');
+    t.equal(await kv.putIfAbsent('lease', 'l2', 'theirs'), true);
+    t.equal(await kv.deleteIf('lease', 'l2', 'mine'), false, 'deleteIf: the next holder keeps its value');
+    t.equal(await kv.get('lease', 'l2'), 'theirs');
+
     // hasNow, where an engine offers it, answers as get does: live values only.
     if (kv.hasNow) {
       t.equal(kv.hasNow('keys', 'k1'), true, 'hasNow: a stored value');

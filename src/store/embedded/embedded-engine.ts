@@ -254,6 +254,11 @@ class EmbeddedEngine implements StoreEngine {
       delete: async (ns: string, key: string) => {
         await this.writeKv([{ op: 'del', ns, key }]);
       },
+      deleteIf: async <T>(ns: string, key: string, value: T) => {
+        if (this.liveKv(ns, key)?.v !== JSON.stringify(value ?? null)) return false;
+        await this.writeKv([{ op: 'del', ns, key }]);
+        return true;
+      },
       hasNow: (ns: string, key: string) => {
         this.openJournal();
         return this.kvTable.get(ns, key) !== undefined;

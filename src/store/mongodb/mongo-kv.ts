@@ -59,6 +59,9 @@ export function createMongoKv(kv: Collection<KvDoc>, now: () => number): KeyValu
     async delete(ns: string, key: string) {
       await kv.deleteOne({ _id: idOf(ns, key) });
     },
+    async deleteIf<T>(ns: string, key: string, value: T) {
+      return (await kv.deleteOne({ _id: idOf(ns, key), v: JSON.stringify(value ?? null), ...live() })).deletedCount === 1;
+    },
     async list<T>(ns: string) {
       const docs = await kv.find({ ns, ...live() }).toArray();
       return docs.map((d) => ({ key: d.key, value: JSON.parse(d.v) as T }));
