@@ -10,6 +10,7 @@ import type { SearchResult } from './search-executor.js';
 import { executeSearch } from './search-executor.js';
 import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-analysis.js';
 import { analyseVersion } from './version-analysis.js';
+import { underLease } from './conditional-lease.js';
 import { extractIndex } from '../fhir/search/extract.js';
 
 export type { ValidateHook } from './version-analysis.js';
@@ -28,7 +29,17 @@ export interface RepositoryOptions {
    * (write-workers/); absent, or not ready: in this thread.
    */
   offload?: AnalysisOffload;
+  /**
+   * Conditional interactions also take turns with other servers on the same
+   * store, through a lease in its key-value store (conditional-lease.ts).
+   * Default: with MongoDB, which several replicas share; the embedded engine
+   * locks its data directory to one server.
+   */
+  conditionalLease?: boolean;
 }
+
+/** See LeaseOptions.ttlMs: longer than any conditional interaction or transaction should take. */
+const CONDITIONAL_LEASE_MS = 60_000;
 
 export interface WriteResult {
   record: VersionRecord;
@@ -81,6 +92,7 @@ export class Repository {
   readonly engine: StoreEngine;
   private readonly validate: ValidateHook;
   private readonly offload: AnalysisOffload | undefined;
+  private readonly conditionalLease: boolean;
   private readonly now: () => number;
   private readonly newId: () => string;
   readonly searchLimits: { defaultCount: number; maxCount: number; baseUrl?: string };
@@ -91,6 +103,7 @@ export class Repository {
     this.engine = options.engine;
     this.validate = options.validate;
     this.offload = options.offload;
+    this.conditionalLease = options.conditionalLease ?? options.engine.kind === 'mongodb';
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? randomUUID;
     this.searchLimits = { ...options.search, baseUrl: options.fhirBase };
@@ -312,12 +325,13 @@ export class Repository {
   /**
    * Runs a conditional interaction (search, then write on what it found) once
    * every one queued before it has finished, so that two concurrent
-   * If-None-Exist creates cannot both create. Within this process only: several
-   * replicas on one MongoDB do not see each other's queue (README). `work`
-   * must not queue here itself: it would wait for its own end.
+   * If-None-Exist creates cannot both create; with `conditionalLease`, also
+   * in turn with the other servers on the store. `work` must not queue here
+   * itself: it would wait for its own end.
    */
   serialised<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.conditionalQueue.then(work, work);
+    const turn = this.conditionalLease ? () => underLease(this.engine.kv, work, { ttlMs: CONDITIONAL_LEASE_MS, now: this.now }) : work;
+    const run = this.conditionalQueue.then(turn, turn);
     this.conditionalQueue = run.catch(() => undefined);
     return run;
   }

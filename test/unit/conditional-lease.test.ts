@@ -1,0 +1,72 @@
+import t from 'tap';
+import type { Test } from 'tap';
+import type { Patient } from '@medplum/fhirtypes';
+import { underLease } from '../../src/store/conditional-lease.js';
+import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
+import type { StoreEngine } from '../../src/store/engine.js';
+import { Repository } from '../../src/store/repository.js';
+import { tempDir } from '../helpers/tokens.js';
+import { testClock } from '../helpers/engine-contract.js';
+
+const quiet = { warn: () => undefined, info: () => undefined };
+
+async function openEngine(t: Test, now?: () => number): Promise<StoreEngine> {
+  const engine = createEmbeddedEngine({ dataDir: await tempDir(t, 'carnet-lease-'), log: quiet, now });
+  await engine.open();
+  t.teardown(() => engine.close());
+  return engine;
+}
+
+/** A server's repository; two of them over one engine stand for two replicas on one MongoDB. */
+const replica = (engine: StoreEngine, conditionalLease: boolean) =>
+  new Repository({ engine, validate: () => [], search: { defaultCount: 20, maxCount: 100 }, conditionalLease });
+
+const patient: Patient = { resourceType: 'Patient', identifier: [{ system: 'urn:carnet:test:lease', value: 'p1' }] };
+const ifNoneExist = 'identifier=urn:carnet:test:lease|p1';
+
+t.test('two servers on one store, with the lease: concurrent conditional creates create once', async (t) => {
+  const engine = await openEngine(t);
+  const servers = [replica(engine, true), replica(engine, true)];
+  const results = await Promise.all(Array.from({ length: 10 }, (_, i) => servers[i % 2]!.create(patient, { ifNoneExist })));
+  t.equal(results.filter((r) => r.created).length, 1, 'one created');
+  t.equal(new Set(results.map((r) => r.record.id)).size, 1, 'every answer names it');
+  const found = await servers[0]!.search(servers[0]!.parseSearch(['Patient'], [['identifier', 'urn:carnet:test:lease|p1']], true));
+  t.equal(found.matches.length, 1);
+  t.equal(await engine.kv.get('conditional-lease', 'all'), undefined, 'the lease was given back');
+});
+
+t.test('the embedded engine takes no lease by default: one server, its own queue', async (t) => {
+  const engine = await openEngine(t);
+  const seen: string[] = [];
+  const putIfAbsent = engine.kv.putIfAbsent.bind(engine.kv);
+  engine.kv.putIfAbsent = async (ns, key, value, options) => {
+    seen.push(ns);
+    return putIfAbsent(ns, key, value, options);
+  };
+  const server = new Repository({ engine, validate: () => [], search: { defaultCount: 20, maxCount: 100 } });
+  const results = await Promise.all(Array.from({ length: 4 }, () => server.create(patient, { ifNoneExist })));
+  t.equal(results.filter((r) => r.created).length, 1);
+  t.same(seen, [], 'no key-value write per conditional interaction');
+});
+
+t.test('a lease whose holder stopped is taken once it expires; a failed turn gives it back', async (t) => {
+  const clock = testClock();
+  const engine = await openEngine(t, clock.now);
+  // What a server that stopped in its turn leaves behind.
+  await engine.kv.put('conditional-lease', 'all', 'a stopped server', { expiresAt: clock.now() + 60_000 });
+  let ran = false;
+  const waiting = underLease(engine.kv, async () => {
+    ran = true;
+    return 'done';
+  }, { ttlMs: 60_000, now: clock.now });
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(ran, false, 'waits while the lease is live');
+  clock.advance(60_000);
+  t.equal(await waiting, 'done', 'runs once it expired');
+  t.equal(await engine.kv.get('conditional-lease', 'all'), undefined);
+
+  await t.rejects(underLease(engine.kv, async () => {
+    throw new Error('the work failed');
+  }, { ttlMs: 60_000, now: clock.now }), /the work failed/);
+  t.equal(await engine.kv.get('conditional-lease', 'all'), undefined, 'given back after a failure');
+});
