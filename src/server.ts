@@ -80,6 +80,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     offload: writeWorkers,
     search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
     fhirBase: config.fhirBase,
+    log: app.log,
   });
   const audit = new AuditTrail(repository, app.log, { now: options.now, maxBacklog: config.auditMaxBacklog });
   app.decorate('config', config);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { FhirError } from '../errors.js';
 import type { KeyValueStore } from './engine.js';
 
 const NS = 'conditional-lease';
@@ -11,11 +12,13 @@ const MAX_WAIT_MS = 100;
 export interface LeaseOptions {
   /**
    * How long a lease lasts when its holder never gives it back (its server
-   * stopped): the others wait at most this long for it. A holder still working
-   * past it loses the guarantee, not its work.
+   * stopped): the others wait for it that long. A holder still working past
+   * it loses the guarantee, not its work.
    */
   ttlMs: number;
   now: () => number;
+  /** Told when a lease could not be given back: every server then waits for it to expire. */
+  log?: { warn: (obj: object, msg: string) => void };
 }
 
 /**
@@ -25,16 +28,23 @@ export interface LeaseOptions {
  * If-None-Exist creates with the same criteria on two replicas cannot both
  * create. The lease is an expiring key-value entry; it is given back only by
  * its holder (deleteIf), so a late release never ends the next holder's turn.
+ * A server that waited twice the lease's life without getting it answers 503:
+ * another server's clock, or a stuck holder, keeps it.
  */
-export async function underLease<T>(kv: KeyValueStore, work: () => Promise<T>, { ttlMs, now }: LeaseOptions): Promise<T> {
+export async function runWithLease<T>(kv: KeyValueStore, work: () => Promise<T>, { ttlMs, now, log }: LeaseOptions): Promise<T> {
   const holder = randomUUID();
+  const giveUpAt = now() + 2 * ttlMs;
   for (let wait = FIRST_WAIT_MS; !(await kv.putIfAbsent(NS, KEY, holder, { expiresAt: now() + ttlMs })); wait = Math.min(2 * wait, MAX_WAIT_MS)) {
+    if (now() > giveUpAt) {
+      throw new FhirError('FHIR_ERR_STORE_BUSY', 503, 'transient', 'Conditional interactions are waiting for another server of this deployment; try again', { headers: { 'retry-after': '1' } });
+    }
     await delay(wait);
   }
   try {
     return await work();
   } finally {
-    // Not given back (the store failing): it expires.
-    await kv.deleteIf(NS, KEY, holder).catch(() => undefined);
+    await kv.deleteIf(NS, KEY, holder).catch((err: unknown) => {
+      log?.warn({ err }, `conditional lease not given back: conditional interactions on every server wait for it to expire (${ttlMs / 1000} s)`);
+    });
   }
 }

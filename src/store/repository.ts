@@ -10,7 +10,7 @@ import type { SearchResult } from './search-executor.js';
 import { executeSearch } from './search-executor.js';
 import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-analysis.js';
 import { analyseVersion } from './version-analysis.js';
-import { underLease } from './conditional-lease.js';
+import { runWithLease } from './conditional-lease.js';
 import { extractIndex } from '../fhir/search/extract.js';
 
 export type { ValidateHook } from './version-analysis.js';
@@ -36,6 +36,8 @@ export interface RepositoryOptions {
    * locks its data directory to one server.
    */
   conditionalLease?: boolean;
+  /** Where the repository reports what it recovers from (a lease it could not give back). */
+  log?: { warn: (obj: object, msg: string) => void };
 }
 
 /** See LeaseOptions.ttlMs: longer than any conditional interaction or transaction should take. */
@@ -93,6 +95,7 @@ export class Repository {
   private readonly validate: ValidateHook;
   private readonly offload: AnalysisOffload | undefined;
   private readonly conditionalLease: boolean;
+  private readonly log: RepositoryOptions['log'];
   private readonly now: () => number;
   private readonly newId: () => string;
   readonly searchLimits: { defaultCount: number; maxCount: number; baseUrl?: string };
@@ -104,6 +107,7 @@ export class Repository {
     this.validate = options.validate;
     this.offload = options.offload;
     this.conditionalLease = options.conditionalLease ?? options.engine.kind === 'mongodb';
+    this.log = options.log;
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? randomUUID;
     this.searchLimits = { ...options.search, baseUrl: options.fhirBase };
@@ -330,7 +334,7 @@ export class Repository {
    * itself: it would wait for its own end.
    */
   serialised<T>(work: () => Promise<T>): Promise<T> {
-    const turn = this.conditionalLease ? () => underLease(this.engine.kv, work, { ttlMs: CONDITIONAL_LEASE_MS, now: this.now }) : work;
+    const turn = this.conditionalLease ? () => runWithLease(this.engine.kv, work, { ttlMs: CONDITIONAL_LEASE_MS, now: this.now, log: this.log }) : work;
     const run = this.conditionalQueue.then(turn, turn);
     this.conditionalQueue = run.catch(() => undefined);
     return run;

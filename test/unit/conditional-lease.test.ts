@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import type { Patient } from '@medplum/fhirtypes';
-import { underLease } from '../../src/store/conditional-lease.js';
+import { runWithLease } from '../../src/store/conditional-lease.js';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import type { StoreEngine } from '../../src/store/engine.js';
 import { Repository } from '../../src/store/repository.js';
@@ -55,7 +55,7 @@ t.test('a lease whose holder stopped is taken once it expires; a failed turn giv
   // What a server that stopped in its turn leaves behind.
   await engine.kv.put('conditional-lease', 'all', 'a stopped server', { expiresAt: clock.now() + 60_000 });
   let ran = false;
-  const waiting = underLease(engine.kv, async () => {
+  const waiting = runWithLease(engine.kv, async () => {
     ran = true;
     return 'done';
   }, { ttlMs: 60_000, now: clock.now });
@@ -65,8 +65,48 @@ t.test('a lease whose holder stopped is taken once it expires; a failed turn giv
   t.equal(await waiting, 'done', 'runs once it expired');
   t.equal(await engine.kv.get('conditional-lease', 'all'), undefined);
 
-  await t.rejects(underLease(engine.kv, async () => {
+  await t.rejects(runWithLease(engine.kv, async () => {
     throw new Error('the work failed');
   }, { ttlMs: 60_000, now: clock.now }), /the work failed/);
   t.equal(await engine.kv.get('conditional-lease', 'all'), undefined, 'given back after a failure');
+});
+
+t.test('a holder past its lease, giving it back late, leaves the next holder its turn', async (t) => {
+  const clock = testClock();
+  const engine = await openEngine(t, clock.now);
+  const options = { ttlMs: 1000, now: clock.now };
+  let endFirst!: () => void;
+  let firstHolds!: () => void;
+  const firstHolding = new Promise<void>((r) => (firstHolds = r));
+  const first = runWithLease(engine.kv, () => new Promise<void>((r) => {
+    firstHolds();
+    endFirst = r;
+  }), options);
+  await firstHolding;
+  clock.advance(1000);
+  let endSecond!: () => void;
+  let secondHolds!: () => void;
+  const secondHolding = new Promise<void>((r) => (secondHolds = r));
+  const second = runWithLease(engine.kv, () => new Promise<void>((r) => {
+    secondHolds();
+    endSecond = r;
+  }), options);
+  await secondHolding;
+  endFirst();
+  await first;
+  t.not(await engine.kv.get('conditional-lease', 'all'), undefined, "the late release left the second holder's lease");
+  endSecond();
+  await second;
+  t.equal(await engine.kv.get('conditional-lease', 'all'), undefined);
+});
+
+t.test('a server that waited twice the lease life answers 503', async (t) => {
+  const clock = testClock();
+  const engine = await openEngine(t, clock.now);
+  // A lease set by a server whose clock runs far ahead of this one's.
+  await engine.kv.put('conditional-lease', 'all', 'a server ahead', { expiresAt: clock.now() + 10_000 });
+  const waiting = runWithLease(engine.kv, async () => 'never', { ttlMs: 1000, now: clock.now });
+  await new Promise((r) => setTimeout(r, 20));
+  clock.advance(2001);
+  await t.rejects(waiting, { code: 'FHIR_ERR_STORE_BUSY', statusCode: 503, headers: { 'retry-after': '1' } });
 });
