@@ -71,32 +71,32 @@ t.test('a lease whose holder stopped is taken once it expires; a failed turn giv
   t.equal(await engine.kv.get('conditional-lease', 'all'), undefined, 'given back after a failure');
 });
 
+/** A turn that keeps the lease until `end()`; `holding` resolves once it has it. */
+function heldTurn(kv: StoreEngine['kv'], options: { ttlMs: number; now: () => number }) {
+  let end!: () => void;
+  let held!: () => void;
+  const holding = new Promise<void>((r) => (held = r));
+  const done = runWithLease(kv, () => new Promise<void>((r) => {
+    held();
+    end = r;
+  }), options);
+  return { holding, done, end: () => end() };
+}
+
 t.test('a holder past its lease, giving it back late, leaves the next holder its turn', async (t) => {
   const clock = testClock();
   const engine = await openEngine(t, clock.now);
   const options = { ttlMs: 1000, now: clock.now };
-  let endFirst!: () => void;
-  let firstHolds!: () => void;
-  const firstHolding = new Promise<void>((r) => (firstHolds = r));
-  const first = runWithLease(engine.kv, () => new Promise<void>((r) => {
-    firstHolds();
-    endFirst = r;
-  }), options);
-  await firstHolding;
+  const first = heldTurn(engine.kv, options);
+  await first.holding;
   clock.advance(1000);
-  let endSecond!: () => void;
-  let secondHolds!: () => void;
-  const secondHolding = new Promise<void>((r) => (secondHolds = r));
-  const second = runWithLease(engine.kv, () => new Promise<void>((r) => {
-    secondHolds();
-    endSecond = r;
-  }), options);
-  await secondHolding;
-  endFirst();
-  await first;
+  const second = heldTurn(engine.kv, options);
+  await second.holding;
+  first.end();
+  await first.done;
   t.not(await engine.kv.get('conditional-lease', 'all'), undefined, "the late release left the second holder's lease");
-  endSecond();
-  await second;
+  second.end();
+  await second.done;
   t.equal(await engine.kv.get('conditional-lease', 'all'), undefined);
 });
 
