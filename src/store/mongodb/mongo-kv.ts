@@ -34,23 +34,21 @@ export function createMongoKv(kv: Collection<KvDoc>, now: () => number): KeyValu
     },
     async putIfAbsent<T>(ns: string, key: string, value: T, options?: { expiresAt?: number }) {
       const next = doc(ns, key, value, options?.expiresAt);
-      try {
-        await kv.insertOne(next);
-        return true;
-      } catch (err) {
-        if (!isDuplicateKey(err)) throw err;
-      }
+      /** False when the key is taken (duplicate _id). */
+      const insert = async (): Promise<boolean> => {
+        try {
+          await kv.insertOne(next);
+          return true;
+        } catch (err) {
+          if (isDuplicateKey(err)) return false;
+          throw err;
+        }
+      };
+      if (await insert()) return true;
       // Present: it may still be an expired entry the TTL monitor has not removed yet,
       // or one it removed just now, after the insert failed (then the insert is tried again once).
       const replaced = await kv.replaceOne({ _id: next._id, expiresAt: { $lte: new Date(now()) } }, next);
-      if (replaced.matchedCount === 1) return true;
-      try {
-        await kv.insertOne(next);
-        return true;
-      } catch (err) {
-        if (isDuplicateKey(err)) return false;
-        throw err;
-      }
+      return replaced.matchedCount === 1 || insert();
     },
     async take<T>(ns: string, key: string) {
       const found = await kv.findOneAndDelete({ _id: idOf(ns, key), ...live() });
