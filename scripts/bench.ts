@@ -113,6 +113,9 @@ async function settleAudit(base: string, headers: Record<string, string>, before
   return { events: total - before, total, seconds: (performance.now() - started) / 1000 };
 }
 
+/** What `npm start` runs: the bundle written by `npm run build` (scripts/bundle-server.ts). */
+const CARNET_MAIN = 'dist/src/bundle/main.js';
+
 function startChild(args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return child;
@@ -165,7 +168,7 @@ async function main(): Promise<void> {
   for (let round = 0; round < ROUNDS; round++) {
     const last = round === ROUNDS - 1;
     t0 = performance.now();
-    carnet = startChild(['dist/src/main.js'], { ...carnetEnv, DATA_DIR: last ? dataDir : path.join(work, `startup-${round}`) });
+    carnet = startChild([CARNET_MAIN], { ...carnetEnv, DATA_DIR: last ? dataDir : path.join(work, `startup-${round}`) });
     startups.push(await waitForAnswer(`${carnetUrl}/fhir/metadata`, t0));
     if (!last) {
       carnet.kill('SIGTERM');
@@ -240,7 +243,7 @@ async function main(): Promise<void> {
   await engine.close();
   results.seedSeconds = (performance.now() - seedStart) / 1000;
   t0 = performance.now();
-  carnet = startChild(['dist/src/main.js'], carnetEnv);
+  carnet = startChild([CARNET_MAIN], carnetEnv);
   results.startupWithCorpusMs = await waitForAnswer(`${carnetUrl}/fhir/metadata`, t0);
   const rssFull = await rssMiB(carnet.pid!);
   const auth2 = { authorization: `Bearer ${await token()}` };
@@ -270,7 +273,7 @@ async function main(): Promise<void> {
   // AUDIT_MAX_BACKLOG=0, AuditEvents are materialised during the run, not after it.
   carnet.kill('SIGTERM');
   await new Promise((r) => carnet.once('exit', r));
-  carnet = startChild(['dist/src/main.js'], { ...carnetEnv, AUDIT_MAX_BACKLOG: '0' });
+  carnet = startChild([CARNET_MAIN], { ...carnetEnv, AUDIT_MAX_BACKLOG: '0' });
   await waitForAnswer(`${carnetUrl}/fhir/metadata`, performance.now());
   const auth3 = { authorization: `Bearer ${await token()}` };
   await settleAudit(carnetUrl, auth3, 0);

@@ -1,7 +1,8 @@
 /**
  * Runs the conformance kit, every suite, against a freshly started carnet (the
- * built server, on a new data directory): part of `npm test`, so CI checks that
- * this server passes its own kit. Exits non-zero when a SHALL check fails.
+ * bundle that `npm start` runs, on a new data directory): part of `npm test`,
+ * so CI checks that the server users run passes its own kit. Exits non-zero
+ * when a SHALL check fails.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +17,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 async function main(): Promise<number> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'carnet-conformance-'));
   const port = await freePort();
-  const server = spawn(process.execPath, [path.join(root, 'dist', 'src', 'main.js')], {
+  const server = spawn(process.execPath, [path.join(root, 'dist', 'src', 'bundle', 'main.js')], {
     cwd: root, env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {

@@ -18,13 +18,18 @@ export interface ChildServer {
   exited: Promise<number | string>;
 }
 
+/** The built bundle `npm start` runs (scripts/bundle-server.ts); `npm test` builds it first. */
+export const BUNDLED_MAIN = path.join(root, 'dist', 'src', 'bundle', 'main.js');
+
 /**
- * Starts the real server (`src/main.ts` through tsx) as a child process, the
- * way `npm start` does, and waits for its "carnet listening" log line.
+ * Starts the real server as a child process and waits for its "carnet
+ * listening" log line: from the sources through tsx (what a test run changes),
+ * or, with `bundled`, the built bundle that `npm start` runs.
  */
-export async function startChildServer(env: Record<string, string>, options: { timeoutMs?: number } = {}): Promise<ChildServer> {
+export async function startChildServer(env: Record<string, string>, options: { timeoutMs?: number; bundled?: boolean } = {}): Promise<ChildServer> {
   const port = env.PORT ?? String(await freePort());
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'main.ts')], {
+  const args = options.bundled ? [BUNDLED_MAIN] : ['--import', 'tsx', path.join(root, 'src', 'main.ts')];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],

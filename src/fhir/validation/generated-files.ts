@@ -4,10 +4,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * src/generated (tests, through tsx) or dist/src/generated (built server): both
- * sit two folders above this module. Written by scripts/build-validators.ts.
+ * src/generated (tests, through tsx) or dist/src/generated (built server, and
+ * its bundle in dist/src/bundle): the nearest `generated` folder above this
+ * module's file. Written by scripts/build-validators.ts.
  */
-const generatedDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../generated');
+const generatedDir = findGeneratedDir(path.dirname(fileURLToPath(import.meta.url)));
+
+function findGeneratedDir(from: string): string {
+  for (let dir = from; path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'generated', 'fhir-structure'))) return path.join(dir, 'generated');
+  }
+  // Not built yet: readGeneratedJson names the file to build.
+  return path.resolve(from, '../../generated');
+}
 const load = createRequire(path.join(generatedDir, 'index.cjs'));
 
 export function generatedPath(name: string): string {

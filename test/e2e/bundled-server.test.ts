@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { request } from 'undici';
+import { tempDir } from '../helpers/tokens.js';
+import { BUNDLED_MAIN, freePort, startChildServer, stopChildServer } from '../helpers/child-server.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The other end-to-end tests run the sources through tsx; users run the
+ * bundle that `npm run build` writes (scripts/bundle-server.ts). This follows
+ * the README's first request on the built artefacts only: `npm start`'s entry,
+ * `npm run token`, then writes that need the write worker, the precompiled
+ * validators and the lazily imported search engine, each found from the
+ * bundle's own location.
+ */
+t.test('the bundled server that npm start runs answers the README first request, validates, searches and keeps its data', async (t) => {
+  t.ok(existsSync(BUNDLED_MAIN), `${path.relative(root, BUNDLED_MAIN)} exists (run \`npm run build\`)`);
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  t.match(pkg.scripts.start, /node dist\/src\/bundle\/main\.js$/, 'npm start runs this bundle');
+
+  const dataDir = await tempDir(t, 'carnet-bundle-');
+  const port = String(await freePort());
+  const env = { DATA_DIR: dataDir, PORT: port };
+  let server = await startChildServer(env, { bundled: true });
+  t.teardown(() => stopChildServer(server));
+
+  const metadata = await request(`${server.fhirBase}/metadata`);
+  t.equal(metadata.statusCode, 200);
+  const capability = (await metadata.body.json()) as { rest: Array<{ resource: Array<{ type: string; searchParam?: unknown[] }> }> };
+  t.ok(capability.rest[0].resource.find((r) => r.type === 'Observation')?.searchParam?.length, 'the CapabilityStatement lists Observation search parameters (built per type at build time)');
+
+  const { stdout } = await promisify(execFile)(process.execPath, [path.join(root, 'dist', 'scripts', 'token.js'), '--scope', 'system/*.cruds'], {
+    cwd: root, env: { ...process.env, ...env },
+  });
+  const headers = { authorization: `Bearer ${stdout.trim()}`, 'content-type': 'application/fhir+json' };
+
+  const created = await request(`${server.fhirBase}/Observation`, {
+    method: 'POST', headers,
+    body: JSON.stringify({
+      resourceType: 'Observation', status: 'final',
+      category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+      code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+      subject: { reference: 'Patient/bundle-test' }, effectiveDateTime: '2026-11-24T08:00:00Z',
+      valueQuantity: { value: 72, unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+    }),
+  });
+  t.equal(created.statusCode, 201, 'a valid Observation is created');
+  const id = ((await created.body.json()) as { id: string }).id;
+
+  const invalid = await request(`${server.fhirBase}/Observation`, {
+    method: 'POST', headers,
+    body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'heart rate' }, valueQuantity: { value: 'fast' } }),
+  });
+  t.equal(invalid.statusCode, 400, 'a structurally invalid Observation is refused');
+  const outcome = (await invalid.body.json()) as { resourceType: string; issue: Array<{ expression?: string[] }> };
+  t.equal(outcome.resourceType, 'OperationOutcome');
+  t.ok(outcome.issue.some((i) => i.expression?.includes('Observation.valueQuantity.value')), 'the issue names the bad element');
+
+  const search = await request(`${server.fhirBase}/Observation?subject=Patient/bundle-test&code=http://loinc.org|8867-4`, { headers });
+  t.equal(search.statusCode, 200);
+  const found = (await search.body.json()) as { total?: number; entry?: Array<{ resource: { id: string } }> };
+  t.same(found.entry?.map((e) => e.resource.id), [id], 'the search finds the Observation');
+
+  // Nothing went wrong inside: no failed worker analysis, no error logged.
+  const problems = server.output().split('\n').filter((line) => /"level":(50|60)|analysis failed/.test(line));
+  t.same(problems, [], 'nothing logged at error level and no write fell back from the worker');
+
+  await stopChildServer(server, 'SIGKILL');
+  server = await startChildServer(env, { bundled: true });
+  const read = await request(`${server.fhirBase}/Observation/${id}`, { headers });
+  t.equal(read.statusCode, 200, 'after a kill and a restart, the Observation reads back');
+  t.equal(((await read.body.json()) as { id: string }).id, id);
+});
