@@ -1,7 +1,7 @@
 import type { CapabilityStatement, CapabilityStatementRestResource, Extension } from '@medplum/fhirtypes';
 import { RESOURCE_TYPES } from './resource-types.js';
 import { listSearchParams } from './search/params.js';
-import { readGeneratedJson } from './validation/generated-files.js';
+import { readGeneratedJson, readGeneratedText } from './validation/generated-files.js';
 
 export interface CapabilityOptions {
   fhirBase: string;
@@ -99,4 +99,17 @@ export const CAPABILITY_RESOURCES_FILE = 'capability-resources.json';
 /** `capabilityResources()` as the build computed it (a test checks that the two agree). */
 export function prebuiltCapabilityResources(): CapabilityStatementRestResource[] {
   return readGeneratedJson<CapabilityStatementRestResource[]>(CAPABILITY_RESOURCES_FILE);
+}
+
+/** Stands for the per-type part until the text is spliced in; no JSON the statement holds can contain it. */
+const RESOURCES_MARK = JSON.stringify('\u0000carnet:capability-resources\u0000');
+
+/**
+ * The statement as JSON text, with the per-type part the build wrote (a
+ * megabyte) spliced in as written: the first /metadata, usually a client's
+ * first request right after start-up, neither parses nor re-serialises it.
+ */
+export function capabilityStatementText(options: CapabilityOptions): string {
+  const text = JSON.stringify(buildCapabilityStatement(options, JSON.parse(RESOURCES_MARK) as never));
+  return text.replace(RESOURCES_MARK, () => readGeneratedText(CAPABILITY_RESOURCES_FILE));
 }

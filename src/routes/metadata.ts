@@ -1,18 +1,19 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { buildCapabilityStatement, prebuiltCapabilityResources } from '../fhir/capability.js';
+import { capabilityStatementText } from '../fhir/capability.js';
 import { responseType } from './respond.js';
 import { VERSION } from '../version.js';
 
 
 /**
  * `GET /fhir/metadata`: public, as the spec requires; built on first request
- * (from the per-type part the build prepared), then served as text.
+ * (around the per-type part the build prepared), then served as the same
+ * bytes: a megabyte that clients fetch often.
  */
 export const metadataRoutes: FastifyPluginAsync = async (app) => {
-  let text: string | undefined;
+  let body: Buffer | undefined;
   app.get('/metadata', async (request, reply) => {
     const type = responseType(request);
-    text ??= JSON.stringify(buildCapabilityStatement({
+    body ??= Buffer.from(capabilityStatementText({
       fhirBase: app.config.fhirBase,
       publicUrl: app.config.publicUrl,
       software: { name: 'carnet', version: VERSION },
@@ -23,7 +24,7 @@ export const metadataRoutes: FastifyPluginAsync = async (app) => {
         revoke: `${app.config.publicUrl}/auth/revoke`,
       },
       operations: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
-    }, prebuiltCapabilityResources()));
-    return reply.type(type).header('cache-control', 'no-cache').send(text);
+    }));
+    return reply.type(type).header('cache-control', 'no-cache').send(body);
   });
 };

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { buildCapabilityStatement, capabilityResources, prebuiltCapabilityResources } from '../../src/fhir/capability.js';
+import type { CapabilityStatement } from '@medplum/fhirtypes';
+import { buildCapabilityStatement, capabilityResources, capabilityStatementText, prebuiltCapabilityResources } from '../../src/fhir/capability.js';
 import { RESOURCE_TYPES } from '../../src/fhir/resource-types.js';
 
 // The server answers /metadata from what `npm run build` wrote; this is what keeps the two from drifting apart.
@@ -28,4 +29,16 @@ t.test('the statement carries the server-level parts around the prepared resourc
   t.equal(statement.rest?.[0]?.resource, resources);
   t.equal(statement.implementation?.url, 'https://example.org/fhir');
   t.same(statement.rest?.[0]?.security?.extension?.[0]?.extension, [{ url: 'token', valueUri: 'https://example.org/auth/token' }]);
+});
+
+t.test('the statement as text holds the prepared per-type part, as the statement built from it would', async (t) => {
+  const options = {
+    fhirBase: 'https://example.org/fhir', publicUrl: 'https://example.org', software: { name: 'carnet', version: '1' },
+    oauth: { token: 'https://example.org/auth/token' },
+  };
+  const fromText = JSON.parse(capabilityStatementText(options)) as CapabilityStatement;
+  const built = JSON.parse(JSON.stringify(buildCapabilityStatement(options, prebuiltCapabilityResources()))) as CapabilityStatement;
+  t.ok(Date.parse(fromText.date!) >= Date.parse(built.date!) - 60_000, 'dated when built');
+  t.same({ ...fromText, date: undefined }, { ...built, date: undefined });
+  t.equal(fromText.rest?.[0]?.resource?.length, RESOURCE_TYPES.length);
 });

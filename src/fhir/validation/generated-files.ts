@@ -23,10 +23,14 @@ export function generatedPath(name: string): string {
   return path.join(generatedDir, name);
 }
 
-export function readGeneratedJson<T>(name: string): T {
+export function readGeneratedText(name: string): string {
   const file = generatedPath(name);
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` (scripts/build-validators.ts) first`);
-  return JSON.parse(readFileSync(file, 'utf8')) as T;
+  return readFileSync(file, 'utf8');
+}
+
+export function readGeneratedJson<T>(name: string): T {
+  return JSON.parse(readGeneratedText(name)) as T;
 }
 
 /** Synchronous on purpose: validation is synchronous and each module is loaded once, on first use. */
