@@ -1,14 +1,21 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { request } from 'undici';
+import * as errors from '../../src/errors.js';
 import { tempDir } from '../helpers/tokens.js';
 import { BUNDLED_MAIN, freePort, startChildServer, stopChildServer } from '../helpers/child-server.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
+  for (const end = Date.now() + timeoutMs; !condition(); await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > end) throw new Error('timed out');
+  }
+}
 
 /**
  * The other end-to-end tests run the sources through tsx; users run the
@@ -18,21 +25,42 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
  * validators and the lazily imported search engine, each found from the
  * bundle's own location.
  */
+/** The newest modification time of a file under `dir`. */
+function newestIn(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
 t.test('the bundled server that npm start runs answers the README first request, validates, searches and keeps its data', async (t) => {
   t.ok(existsSync(BUNDLED_MAIN), `${path.relative(root, BUNDLED_MAIN)} exists (run \`npm run build\`)`);
-  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  t.ok(statSync(BUNDLED_MAIN).mtimeMs >= newestIn(path.join(root, 'src')), 'the bundle is newer than the sources (run `npm run build`; `npm test` does)');
+  // An error's `name` is its class's (new.target.name): esbuild renames a class when another bundled one has its name.
+  const bundled = readdirSync(path.dirname(BUNDLED_MAIN)).filter((f) => f.endsWith('.js')).map((f) => readFileSync(path.join(path.dirname(BUNDLED_MAIN), f), 'utf8')).join('\n');
+  const errorsModule = /\/\/ dist\/src\/errors\.js\n([\s\S]*?)\n\/\/ /.exec(bundled)?.[1] ?? '';
+  const bundledClasses = [...errorsModule.matchAll(/var (\w+) = class extends/g)].map((m) => m[1]);
+  const errorClasses = Object.entries(errors).filter(([, value]) => typeof value === 'function' && value.prototype instanceof Error).map(([name]) => name);
+  t.ok(bundledClasses.includes('FhirError') && bundledClasses.includes('ValidationError'), 'src/errors.js is found in the bundle');
+  t.same(bundledClasses.filter((name) => !errorClasses.includes(name)), [], 'every error class in the bundle has its own name');
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string; scripts: Record<string, string> };
   t.match(pkg.scripts.start, /node dist\/src\/bundle\/main\.js$/, 'npm start runs this bundle');
 
   const dataDir = await tempDir(t, 'carnet-bundle-');
   const port = String(await freePort());
-  const env = { DATA_DIR: dataDir, PORT: port };
+  // One write worker whatever the machine, and writes only once it is ready, so they go through its bundled entry.
+  const env = { DATA_DIR: dataDir, PORT: port, WRITE_WORKERS: '1' };
   let server = await startChildServer(env, { bundled: true });
   t.teardown(() => stopChildServer(server));
+  await until(() => server.output().includes('write worker ready'), 30_000);
 
   const metadata = await request(`${server.fhirBase}/metadata`);
   t.equal(metadata.statusCode, 200);
-  const capability = (await metadata.body.json()) as { rest: Array<{ resource: Array<{ type: string; searchParam?: unknown[] }> }> };
-  t.ok(capability.rest[0].resource.find((r) => r.type === 'Observation')?.searchParam?.length, 'the CapabilityStatement lists Observation search parameters (built per type at build time)');
+  const capability = (await metadata.body.json()) as { software: { version: string }; rest: Array<{ resource: Array<{ type: string; searchParam?: Array<{ name: string }> }> }> };
+  t.equal(capability.software.version, pkg.version, 'the version is read from package.json');
+  const documentReference = capability.rest[0].resource.find((r) => r.type === 'DocumentReference');
+  t.ok(documentReference?.searchParam?.some((p) => p.name === 'creation'), 'the space\'s own search parameters (fhir-profiles/) are listed');
 
   const { stdout } = await promisify(execFile)(process.execPath, [path.join(root, 'dist', 'scripts', 'token.js'), '--scope', 'system/*.cruds'], {
     cwd: root, env: { ...process.env, ...env },
@@ -65,6 +93,11 @@ t.test('the bundled server that npm start runs answers the README first request,
   t.equal(search.statusCode, 200);
   const found = (await search.body.json()) as { total?: number; entry?: Array<{ resource: { id: string } }> };
   t.same(found.entry?.map((e) => e.resource.id), [id], 'the search finds the Observation');
+
+  // Strict handling: a parameter the server did not know would be a 400, not ignored.
+  const byCreation = await request(`${server.fhirBase}/DocumentReference?creation=ge2020-01-01`, { headers: { ...headers, prefer: 'handling=strict' } });
+  t.equal(byCreation.statusCode, 200, 'a search on a parameter from fhir-profiles/ works (found from the bundle\'s location)');
+  await byCreation.body.dump();
 
   // Nothing went wrong inside: no failed worker analysis, no error logged.
   const problems = server.output().split('\n').filter((line) => /"level":(50|60)|analysis failed/.test(line));

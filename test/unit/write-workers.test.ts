@@ -45,7 +45,7 @@ function startWorkers(t: { teardown: (fn: () => unknown) => void }, requiredProf
   const logged: string[] = [];
   const workers = new WriteWorkers({
     size: 1, requiredProfiles, analyseHere: inProcess(requiredProfiles),
-    log: { warn: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) },
+    log: { info: () => undefined, warn: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) },
   });
   t.teardown(() => workers.close());
   return { workers, logged };

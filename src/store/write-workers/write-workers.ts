@@ -11,7 +11,7 @@ export interface WriteWorkersOptions extends WorkerSetup {
   size: number;
   /** Analyses a job in this thread: when a worker failed on it, or died with it pending. */
   analyseHere: (json: string, mode: AnalysisMode) => VersionAnalysis;
-  log: { warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
+  log: { info: (obj: object, msg: string) => void; warn: (obj: object, msg: string) => void; error: (obj: object, msg: string) => void };
 }
 
 interface PendingJob extends AnalysisJob {
@@ -131,6 +131,8 @@ export class WriteWorkers implements AnalysisOffload {
         if (!Array.isArray(message)) {
           slot.ready = true;
           worker.unref();
+          // Until this line, new resources are analysed in the main thread.
+          this.options.log.info({ worker: index }, 'write worker ready');
           started();
           return;
         }
