@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { MongoClient } from 'mongodb';
+import { MongoClient, type Db } from 'mongodb';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import { createMongoEngine } from '../../src/store/mongodb/mongo-engine.js';
 import { PayloadTooLargeError } from '../../src/errors.js';
@@ -60,4 +60,13 @@ t.test('MongoDB engine: a version over its 16 MiB document limit is a 413, befor
   const record = observation({ id: 'huge', patient: 'p1', code: '8867-4' });
   record.json = JSON.stringify({ resourceType: 'Observation', id: 'huge', note: [{ text: 'x'.repeat(17 * 1024 * 1024) }] });
   await t.rejects(engine.commit([create(record)]), PayloadTooLargeError);
+});
+
+// Settings only (nothing reaches a server): a URL asking for less durability does not get it.
+t.test('MongoDB engine: writes wait for a majority of journals even when MONGODB_URL asks for w=1', async (t) => {
+  const engine = createMongoEngine({ url: 'mongodb://127.0.0.1:9/?w=1&journal=false&serverSelectionTimeoutMS=200', dbName: 'carnet_never_opened' });
+  t.teardown(() => engine.close());
+  const { db } = engine as unknown as { db: Db };
+  t.match(db.writeConcern, { w: 'majority', journal: true });
+  t.match(db.collection('kv').writeConcern, { w: 'majority', journal: true }, 'collections (key-value store, GridFS) inherit it');
 });

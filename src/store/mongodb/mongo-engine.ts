@@ -1,4 +1,4 @@
-import { BSON, MongoClient, type ClientSession, type Collection, type CollectionOptions, type Db, type Document } from 'mongodb';
+import { BSON, MongoClient, type ClientSession, type Collection, type CollectionOptions, type Db, type DbOptions, type Document, type TransactionOptions } from 'mongodb';
 import { PayloadTooLargeError, VersionConflictError } from '../../errors.js';
 import type {
   BlobStore,
@@ -54,6 +54,16 @@ const MAX_DOCUMENT_BYTES = 16 * 1024 * 1024;
 const COLLECTION_OPTIONS: CollectionOptions = { ignoreUndefined: true };
 
 /**
+ * A write is acknowledged once a majority of the replica set has it in its
+ * on-disk journal, whatever MONGODB_URL says (`w=1` included): a 201 must
+ * survive the primary's loss, as it survives a crash of the embedded engine.
+ * These database-level settings cover single-document writes (key-value
+ * store, GridFS); transactions take theirs from TRANSACTION_OPTIONS.
+ */
+const DB_OPTIONS: DbOptions = { writeConcern: { w: 'majority', journal: true }, readPreference: 'primary' };
+const TRANSACTION_OPTIONS: TransactionOptions = { writeConcern: { w: 'majority', journal: true }, readPreference: 'primary' };
+
+/**
  * MongoDB engine: a thin layer over the driver. `resources` holds current
  * versions (tombstones included), `history` every version, `kv` small shared
  * state with a TTL index, and a GridFS bucket the blobs. Search filters come
@@ -76,7 +86,7 @@ class MongoEngine implements StoreEngine {
   constructor(options: MongoEngineOptions) {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new MongoClient(options.url);
-    this.db = this.client.db(options.dbName);
+    this.db = this.client.db(options.dbName, DB_OPTIONS);
     this.resources = this.db.collection<ResourceDoc>('resources', COLLECTION_OPTIONS);
     this.versions = this.db.collection<ResourceDoc>('history', COLLECTION_OPTIONS);
     this.kv = createMongoKv(this.db.collection<KvDoc>('kv', COLLECTION_OPTIONS), options.now ?? Date.now);
@@ -150,7 +160,7 @@ class MongoEngine implements StoreEngine {
     try {
       await session.withTransaction(async () => {
         for (const op of ops) await this.write(op, session);
-      });
+      }, TRANSACTION_OPTIONS);
     } finally {
       await session.endSession();
     }
