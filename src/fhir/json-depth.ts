@@ -8,8 +8,11 @@ import { BadRequestError } from '../errors.js';
  */
 export const MAX_JSON_DEPTH = 128;
 
-/** Throws a 400 when `value` nests deeper than MAX_JSON_DEPTH; iterative, so the check itself cannot overflow. */
-export function assertJsonDepth(value: unknown): void {
+/**
+ * Throws a 400 when `value` nests deeper than MAX_JSON_DEPTH; iterative, so
+ * the check itself cannot overflow. `subject` names the value in the message.
+ */
+export function assertJsonDepth(value: unknown, subject = 'The JSON body'): void {
   if (value === null || typeof value !== 'object') return;
   // Two parallel stacks rather than an object per node: this runs on every JSON body.
   const nodes: object[] = [value];
@@ -17,7 +20,7 @@ export function assertJsonDepth(value: unknown): void {
   for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
     const depth = depths.pop()!;
     if (depth > MAX_JSON_DEPTH) {
-      throw new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', `The JSON body nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
+      throw new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', `${subject} nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
     }
     if (Array.isArray(node)) {
       for (const child of node) {

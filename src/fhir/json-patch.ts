@@ -2,19 +2,25 @@ import type { Resource } from '@medplum/fhirtypes';
 import { applyPatch, type Operation } from 'rfc6902';
 import { InvalidOperationError } from 'rfc6902/patch.js';
 import { BadRequestError, UnprocessableError } from '../errors.js';
+import { assertJsonDepth } from './json-depth.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
 /**
  * Applies a JSON Patch (RFC 6902) to a copy of `resource`, all or nothing.
- * A malformed patch is 400; a patch that cannot apply (a failed `test`, a
- * missing path) or that changes resourceType or id is 422.
+ * A malformed patch, or one nesting deeper than MAX_JSON_DEPTH, or whose
+ * result does, is 400; a patch that cannot apply (a failed `test`, a missing
+ * path) or that changes resourceType or id is 422.
  */
 export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
   if (!Array.isArray(patch) || !patch.every(isOperation)) {
     throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED',
       'A JSON Patch body must be an array of operations, each with op (add, remove, replace, move, copy, test) and a JSON Pointer path (and from, for move and copy)');
   }
+  // A patch inside a Bundle's Binary never went through the body's bound; and
+  // each operation may add its value inside the previous one's, so the result
+  // is bounded too, before anything recursive walks it.
+  assertJsonDepth(patch, 'The JSON Patch');
   const copy = structuredClone(resource);
   const results = applyPatch(copy, patch as Operation[]);
   const failed = results.findIndex((r) => r !== null);
@@ -23,6 +29,7 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
     if (err instanceof InvalidOperationError) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', `JSON Patch operation ${failed} is not valid`);
     throw new UnprocessableError('FHIR_ERR_REST_PATCH_FAILED', `JSON Patch operation ${failed} (${(patch[failed] as Operation).op} ${(patch[failed] as Operation).path}) failed: ${err.name}`);
   }
+  assertJsonDepth(copy, 'The patched resource');
   if (copy.resourceType !== resource.resourceType || copy.id !== resource.id) {
     throw new UnprocessableError('FHIR_ERR_REST_PATCH_IDENTITY', 'A patch may not change resourceType or id');
   }

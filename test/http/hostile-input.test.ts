@@ -58,7 +58,48 @@ type Json = Record<string, unknown>;
 const RAW = '\u0001raw:';
 const raw = (token: string) => `${RAW}${token}`;
 function serialise(value: unknown): string {
-  return JSON.stringify(value).replace(/"\\u0001raw:((?:[^"\\]|\\.)*)"/g, (_m, token: string) => JSON.parse(`"${token}"`) as string);
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    // Mutations can put a deep value inside another, deeper than JSON.stringify's stack goes (seed 31337).
+    if (!(err instanceof RangeError)) throw err;
+    text = stringifyWithoutRecursion(value);
+  }
+  return text.replace(/"\\u0001raw:((?:[^"\\]|\\.)*)"/g, (_m, token: string) => JSON.parse(`"${token}"`) as string);
+}
+
+/** JSON.stringify's text for plain JSON values, nested as deep as memory allows. */
+function stringifyWithoutRecursion(root: unknown): string {
+  class Text { constructor(readonly text: string) {} }
+  const out: string[] = [];
+  const work: unknown[] = [root];
+  const omitted = (v: unknown) => v === undefined || typeof v === 'function' || typeof v === 'symbol';
+  while (work.length > 0) {
+    const item = work.pop();
+    if (item instanceof Text) {
+      out.push(item.text);
+    } else if (Array.isArray(item)) {
+      // Pushed in reverse: the open bracket is popped first.
+      work.push(new Text(']'));
+      for (let i = item.length - 1; i >= 0; i--) {
+        work.push(omitted(item[i]) ? null : item[i]);
+        if (i > 0) work.push(new Text(','));
+      }
+      work.push(new Text('['));
+    } else if (item !== null && typeof item === 'object') {
+      const entries = Object.entries(item).filter(([, v]) => !omitted(v));
+      work.push(new Text('}'));
+      for (let i = entries.length - 1; i >= 0; i--) {
+        work.push(entries[i]![1], new Text(`${JSON.stringify(entries[i]![0])}:`));
+        if (i > 0) work.push(new Text(','));
+      }
+      work.push(new Text('{'));
+    } else {
+      out.push(JSON.stringify(item) ?? 'null');
+    }
+  }
+  return out.join('');
 }
 
 function clone<T>(value: T): T {
@@ -1132,6 +1173,25 @@ t.test('regressions found by the hostile-input generator', async (t) => {
       payload: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: patientResource('regression-deep-ok'), request: { method: 'POST', url: 'Patient' } }, { resource: deep, request: { method: 'POST', url: 'Patient' } }] },
     }));
     refused(t, inTransaction, [400, 422], 'transaction');
+  });
+
+  t.test('JSON Patch nesting too deep: inside a transaction\'s Binary (seed 2024) and built up operation by operation: 400, nothing changed', async (t) => {
+    const created = await app.inject({ method: 'POST', url: '/fhir/Patient', headers: json, payload: patientResource('regression-deep-patch') });
+    const id = String((created.json() as Json).id);
+    let deep: unknown = 'x';
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    const binary = { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(serialise([{ op: 'add', path: '/name/-', value: deep }])).toString('base64') };
+    const inTransaction = await leavesNoTrace(t, 'transaction', ['Patient'], () => app.inject({
+      method: 'POST', url: '/fhir', headers: json,
+      payload: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: binary, request: { method: 'PATCH', url: `Patient/${id}` } }] },
+    }));
+    refused(t, inTransaction, [400], 'transaction');
+    // Each operation adds 41 extensions (82 levels) inside the previous one's: every operation is within the bound, the result is not.
+    const level = (n: number): unknown => (n === 0 ? { url: 'http://example.invalid/x', valueString: 'x' } : { url: 'http://example.invalid/x', extension: [level(n - 1)] });
+    const operations = [0, 1, 2].map((k) => ({ op: 'add', path: k === 0 ? '/extension' : `/extension/0${'/extension/0'.repeat(41 * k - 1)}/extension`, value: [level(40)] }));
+    const patched = await leavesNoTrace(t, 'patch', ['Patient'], () => app.inject({ method: 'PATCH', url: `/fhir/Patient/${id}`, headers: { authorization, 'content-type': 'application/json-patch+json' }, payload: JSON.stringify(operations) }));
+    refused(t, patched, [400], 'patch');
+    t.match(patched.json(), { issue: [{ diagnostics: /The patched resource nests/ }] });
   });
 
   t.test('a string search value of 40,000 characters (POST _search form) is refused or matches nothing, never a 500', async (t) => {
