@@ -8,20 +8,27 @@ import { BadRequestError } from '../errors.js';
  */
 export const MAX_JSON_DEPTH = 128;
 
+/** How deep a JSON value nests and how many objects and arrays it holds (a scalar: 0 and 0). */
+export interface JsonShape {
+  depth: number;
+  nodes: number;
+}
+
 /**
- * Throws a 400 when `value` nests deeper than MAX_JSON_DEPTH; iterative, so
- * the check itself cannot overflow. `subject` names the value in the message.
+ * The shape of `value`, walked iteratively (so the walk itself cannot
+ * overflow) and only as far as needed: it stops, with what it saw so far,
+ * once it is past `maxDepth` or `maxNodes`.
  */
-export function assertJsonDepth(value: unknown, subject = 'The JSON body'): void {
-  if (value === null || typeof value !== 'object') return;
+export function measureJson(value: unknown, maxDepth = MAX_JSON_DEPTH, maxNodes = Infinity): JsonShape {
+  if (value === null || typeof value !== 'object') return { depth: 0, nodes: 0 };
   // Two parallel stacks rather than an object per node: this runs on every JSON body.
   const nodes: object[] = [value];
   const depths: number[] = [1];
+  const shape: JsonShape = { depth: 0, nodes: 0 };
   for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
     const depth = depths.pop()!;
-    if (depth > MAX_JSON_DEPTH) {
-      throw new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', `${subject} nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
-    }
+    if (depth > shape.depth) shape.depth = depth;
+    if (++shape.nodes > maxNodes || depth > maxDepth) return shape;
     if (Array.isArray(node)) {
       for (const child of node) {
         if (child !== null && typeof child === 'object') {
@@ -38,5 +45,13 @@ export function assertJsonDepth(value: unknown, subject = 'The JSON body'): void
         }
       }
     }
+  }
+  return shape;
+}
+
+/** Throws a 400 when `value` nests deeper than MAX_JSON_DEPTH; `subject` names the value in the message. */
+export function assertJsonDepth(value: unknown, subject = 'The JSON body'): void {
+  if (measureJson(value).depth > MAX_JSON_DEPTH) {
+    throw new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', `${subject} nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
   }
 }

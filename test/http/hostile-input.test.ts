@@ -1175,9 +1175,12 @@ t.test('regressions found by the hostile-input generator', async (t) => {
     refused(t, inTransaction, [400, 422], 'transaction');
   });
 
-  t.test('JSON Patch nesting too deep: inside a transaction\'s Binary (seed 2024) and built up operation by operation: 400, nothing changed', async (t) => {
+  t.test('JSON Patch nesting too deep or growing without bound: inside a transaction\'s Binary (seed 2024), built up add by add, by copies of copies: 400 or 422, nothing changed', async (t) => {
     const created = await app.inject({ method: 'POST', url: '/fhir/Patient', headers: json, payload: patientResource('regression-deep-patch') });
     const id = String((created.json() as Json).id);
+    const patchHeaders = { authorization, 'content-type': 'application/json-patch+json' };
+    const patchWith = (name: string, operations: unknown[]) => leavesNoTrace(t, name, ['Patient'], () => app.inject({ method: 'PATCH', url: `/fhir/Patient/${id}`, headers: patchHeaders, payload: serialise(operations) }));
+
     let deep: unknown = 'x';
     for (let i = 0; i < 10_000; i++) deep = [deep];
     const binary = { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(serialise([{ op: 'add', path: '/name/-', value: deep }])).toString('base64') };
@@ -1186,12 +1189,31 @@ t.test('regressions found by the hostile-input generator', async (t) => {
       payload: { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: binary, request: { method: 'PATCH', url: `Patient/${id}` } }] },
     }));
     refused(t, inTransaction, [400], 'transaction');
-    // Each operation adds 41 extensions (82 levels) inside the previous one's: every operation is within the bound, the result is not.
-    const level = (n: number): unknown => (n === 0 ? { url: 'http://example.invalid/x', valueString: 'x' } : { url: 'http://example.invalid/x', extension: [level(n - 1)] });
-    const operations = [0, 1, 2].map((k) => ({ op: 'add', path: k === 0 ? '/extension' : `/extension/0${'/extension/0'.repeat(41 * k - 1)}/extension`, value: [level(40)] }));
-    const patched = await leavesNoTrace(t, 'patch', ['Patient'], () => app.inject({ method: 'PATCH', url: `/fhir/Patient/${id}`, headers: { authorization, 'content-type': 'application/json-patch+json' }, payload: JSON.stringify(operations) }));
-    refused(t, patched, [400], 'patch');
-    t.match(patched.json(), { issue: [{ diagnostics: /The patched resource nests/ }] });
+
+    // 41 nested extensions (82 levels) per operation, each added inside the previous one's: every operation is within the bound, the result 2,000 levels deep, refused as a body that deep would be.
+    const nested = (n: number): unknown => (n === 0 ? { url: 'http://example.invalid/x', valueString: 'x' } : { url: 'http://example.invalid/x', extension: [nested(n - 1)] });
+    const intoLeaf = (levels: number) => `/extension/0${'/extension/0'.repeat(levels - 1)}`;
+    const adds = Array.from({ length: 25 }, (_, k) => ({ op: 'add', path: k === 0 ? '/extension' : `${intoLeaf(41 * k)}/extension`, value: [nested(40)] }));
+    const added = await patchWith('adds', adds);
+    refused(t, added, [422], 'adds');
+    t.match(added.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_PATCH_TOO_LARGE' }] }, diagnostics: /nest objects and arrays more than 128 levels/ }] });
+
+    // Each copy puts the whole tree inside its own deepest extension: the depth doubles at each operation.
+    const deeper = [{ op: 'add', path: '/extension', value: [nested(29)] }, ...Array.from({ length: 8 }, (_, k) => ({ op: 'copy', from: '/extension', path: `${intoLeaf(30 * 2 ** k)}/extension` }))];
+    const copiedDeeper = await patchWith('copies, deeper', deeper);
+    refused(t, copiedDeeper, [422], 'copies, deeper');
+    t.match(copiedDeeper.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_PATCH_TOO_LARGE' }] }, diagnostics: /operation 2 \(copy/ }] });
+
+    // Each copy appends the whole list of extensions to itself: the size doubles at each operation.
+    const larger = [{ op: 'add', path: '/extension', value: [nested(1)] }, ...Array.from({ length: 40 }, () => ({ op: 'copy', from: '/extension', path: '/extension/-' }))];
+    const copiedLarger = await patchWith('copies, larger', larger);
+    refused(t, copiedLarger, [422], 'copies, larger');
+    t.match(copiedLarger.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_PATCH_TOO_LARGE' }] }, diagnostics: /more than twice as large/ }] });
+
+    // Within the bounds, copies still work.
+    const fine = await app.inject({ method: 'PATCH', url: `/fhir/Patient/${id}`, headers: patchHeaders, payload: serialise([{ op: 'add', path: '/extension', value: [nested(1)] }, { op: 'copy', from: '/extension/0', path: '/extension/-' }]) });
+    t.equal(fine.statusCode, 200, `a copy within the bounds applies: ${abbreviate(fine.body, 300)}`);
+    t.equal(((fine.json() as Json).extension as unknown[]).length, 2);
   });
 
   t.test('a string search value of 40,000 characters (POST _search form) is refused or matches nothing, never a 500', async (t) => {
