@@ -67,6 +67,21 @@ t.test('MongoDB engine: writes wait for a majority of journals even when MONGODB
   const engine = createMongoEngine({ url: 'mongodb://127.0.0.1:9/?w=1&journal=false&serverSelectionTimeoutMS=200', dbName: 'carnet_never_opened' });
   t.teardown(() => engine.close());
   const { db } = engine as unknown as { db: Db };
-  t.match(db.writeConcern, { w: 'majority', journal: true });
-  t.match(db.collection('kv').writeConcern, { w: 'majority', journal: true }, 'collections (key-value store, GridFS) inherit it');
+  t.match(db.writeConcern, { w: 'majority', journal: true, wtimeoutMS: 10_000 });
+  t.match(db.collection('kv').writeConcern, { w: 'majority', journal: true, wtimeoutMS: 10_000 }, 'collections (key-value store, GridFS) inherit it');
+  t.equal(db.readPreference.mode, 'primary');
+});
+
+t.test('MongoDB engine: a commit is a transaction that waits for a majority of journals, from the primary, even when MONGODB_URL asks for w=1', async (t) => {
+  const client = new MongoClient('mongodb://127.0.0.1:9/?w=1&serverSelectionTimeoutMS=200');
+  t.teardown(() => client.close());
+  // No MongoDB runs here: the session only records what the engine asks of it.
+  const asked: unknown[] = [];
+  client.startSession = (() => ({
+    withTransaction: async (_work: unknown, options: unknown) => { asked.push(options); },
+    endSession: async () => undefined,
+  })) as unknown as MongoClient['startSession'];
+  const engine = createMongoEngine({ url: 'mongodb://unused', dbName: 'carnet_never_opened', client });
+  await engine.commit([create(observation({ id: 'o1', patient: 'p1', code: '8867-4' }))]);
+  t.match(asked, [{ writeConcern: { w: 'majority', journal: true, wtimeoutMS: 10_000 }, readPreference: 'primary' }]);
 });

@@ -60,8 +60,10 @@ const COLLECTION_OPTIONS: CollectionOptions = { ignoreUndefined: true };
  * These database-level settings cover single-document writes (key-value
  * store, GridFS); transactions take theirs from TRANSACTION_OPTIONS.
  */
-const DB_OPTIONS: DbOptions = { writeConcern: { w: 'majority', journal: true }, readPreference: 'primary' };
-const TRANSACTION_OPTIONS: TransactionOptions = { writeConcern: { w: 'majority', journal: true }, readPreference: 'primary' };
+const WRITE_CONCERN = { w: 'majority', journal: true, wtimeoutMS: 10_000 } as const;
+/** With no majority to acknowledge, a write fails after 10 s rather than waiting forever (and its request with it). */
+const DB_OPTIONS: DbOptions = { writeConcern: WRITE_CONCERN, readPreference: 'primary' };
+const TRANSACTION_OPTIONS: TransactionOptions = { writeConcern: WRITE_CONCERN, readPreference: 'primary' };
 
 /**
  * MongoDB engine: a thin layer over the driver. `resources` holds current
