@@ -85,3 +85,20 @@ t.test('MongoDB engine: a commit is a transaction that waits for a majority of j
   await engine.commit([create(observation({ id: 'o1', patient: 'p1', code: '8867-4' }))]);
   t.match(asked, [{ writeConcern: { w: 'majority', journal: true, wtimeoutMS: 10_000 }, readPreference: 'primary' }]);
 });
+
+// Nothing listens on port 9: the driver gives up selecting a server after 200 ms, as it would with the database down.
+t.test('MongoDB engine: a database that cannot be reached is a 503 to retry, not a 500; start-up keeps the driver\'s own words', async (t) => {
+  const engine = createMongoEngine({ url: 'mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200', dbName: 'carnet_never_opened' });
+  t.teardown(() => engine.close());
+  for (const [name, attempt] of [
+    ['read', () => engine.current('Patient', 'p1')],
+    ['commit', () => engine.commit([create(observation({ id: 'o1', patient: 'p1', code: '8867-4' }))])],
+    ['key-value read', () => engine.kv.get('ns', 'key')],
+  ] as const) {
+    const err = await (attempt() as Promise<unknown>).then(() => undefined, (e: unknown) => e);
+    t.match(err, { statusCode: 503, code: 'FHIR_ERR_STORE_UNAVAILABLE', headers: { 'retry-after': '5' } }, name);
+    t.match((err as Error).cause, { name: /^Mongo(ServerSelection|TopologyClosed)Error$/ }, `${name}: the driver's error is kept as the cause`);
+  }
+  t.equal(await engine.isReady(), false);
+  await t.rejects(engine.open(), { name: 'MongoServerSelectionError' });
+});

@@ -12,6 +12,7 @@ import type {
 } from '../engine.js';
 import { GridFsBlobStore } from './mongo-blobs.js';
 import { createMongoKv, isDuplicateKey, type KvDoc } from './mongo-kv.js';
+import { unavailableAs503 } from './mongo-unavailable.js';
 
 export interface MongoEngineOptions {
   url: string;
@@ -72,7 +73,7 @@ const TRANSACTION_OPTIONS: TransactionOptions = { writeConcern: WRITE_CONCERN, r
  * from store/filter.ts and run natively.
  */
 export function createMongoEngine(options: MongoEngineOptions): StoreEngine {
-  return new MongoEngine(options);
+  return unavailableAs503<StoreEngine>(new MongoEngine(options));
 }
 
 class MongoEngine implements StoreEngine {

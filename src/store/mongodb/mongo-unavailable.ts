@@ -1,0 +1,56 @@
+import {
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  MongoWriteConcernError,
+} from 'mongodb';
+import { FhirError } from '../../errors.js';
+
+/**
+ * Driver errors that say the database cannot be reached, or cannot
+ * acknowledge a write now (no primary, no majority, a failover under way),
+ * rather than that the request was wrong.
+ */
+export function isUnavailable(err: unknown): boolean {
+  if (!(err instanceof MongoError)) return false;
+  return err instanceof MongoServerSelectionError || err instanceof MongoNetworkError || err instanceof MongoWriteConcernError
+    || err instanceof MongoTopologyClosedError || err instanceof MongoNotConnectedError
+    || err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('TransientTransactionError') || err.hasErrorLabel('UnknownTransactionCommitResult');
+}
+
+/** Start-up and the health check report the driver's own words: they are not answers to a FHIR request. */
+const LEFT_AS_THEY_ARE = new Set<PropertyKey>(['open', 'close', 'isReady']);
+
+/**
+ * `target` (the engine, and the key-value and blob stores it holds), with
+ * every asynchronous failure of the database's availability turned into a
+ * 503 that the client may retry, instead of a 500. The driver's message stays
+ * in the cause, for the log.
+ */
+export function unavailableAs503<T extends object>(target: T): T {
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(target, {
+    get(object, property) {
+      const value = Reflect.get(object, property, object) as unknown;
+      if (value === null || (typeof value !== 'function' && typeof value !== 'object')) return value;
+      // Bound to the object itself, so that what it reaches through `this` is not translated either.
+      if (LEFT_AS_THEY_ARE.has(property)) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(object) : value;
+      if (!wrapped.has(property)) {
+        wrapped.set(property, typeof value === 'function'
+          ? (...args: unknown[]) => {
+            const result = (value as (...a: unknown[]) => unknown).apply(object, args);
+            return result instanceof Promise ? result.catch(rethrow) : result;
+          }
+          : unavailableAs503(value));
+      }
+      return wrapped.get(property);
+    },
+  });
+}
+
+function rethrow(err: unknown): never {
+  if (!isUnavailable(err)) throw err;
+  throw new FhirError('FHIR_ERR_STORE_UNAVAILABLE', 503, 'transient', 'The database is unavailable; try again later', { cause: err, headers: { 'retry-after': '5' } });
+}
