@@ -49,6 +49,25 @@ export function measureJson(value: unknown, maxDepth = MAX_JSON_DEPTH, maxNodes 
   return shape;
 }
 
+/**
+ * What holding `value` costs, roughly: one per value (scalars included),
+ * plus one per 64 characters of each string. Walked iteratively, and only
+ * until it passes `max`.
+ */
+export function jsonWeight(value: unknown, max = Infinity): number {
+  let weight = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0 && weight <= max) {
+    const item = pending.pop();
+    weight += typeof item === 'string' ? 1 + Math.ceil(item.length / 64) : 1;
+    if (item !== null && typeof item === 'object') {
+      if (Array.isArray(item)) for (const child of item) pending.push(child);
+      else for (const key in item) pending.push((item as Record<string, unknown>)[key]);
+    }
+  }
+  return weight;
+}
+
 /** Throws a 400 when `value` nests deeper than MAX_JSON_DEPTH; `subject` names the value in the message. */
 export function assertJsonDepth(value: unknown, subject = 'The JSON body'): void {
   if (measureJson(value).depth > MAX_JSON_DEPTH) {

@@ -1,9 +1,9 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { applyPatch, type Operation } from 'rfc6902';
-import { InvalidOperationError } from 'rfc6902/patch.js';
+import { InvalidOperationError, MissingError, TestError } from 'rfc6902/patch.js';
 import { BadRequestError, UnprocessableError } from '../errors.js';
 import { Pointer } from 'rfc6902/pointer.js';
-import { assertJsonDepth, MAX_JSON_DEPTH, measureJson } from './json-depth.js';
+import { assertJsonDepth, jsonWeight, MAX_JSON_DEPTH, measureJson } from './json-depth.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
@@ -23,12 +23,20 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
   assertJsonDepth(patch, 'The JSON Patch');
   const operations = patch as Operation[];
   const copy = structuredClone(resource);
-  // What copies may add: the resource once more, and then some. Copies of
-  // copies would otherwise double the resource at each operation.
-  let copyBudget = 2 * (measureJson(resource, Infinity).nodes + measureJson(patch, Infinity).nodes) + 1000;
+  // What copies may add: twice the resource and the patch, by weight (values
+  // and characters). Copies of copies would otherwise double it at each step.
+  let copyBudget = 2 * (jsonWeight(resource) + jsonWeight(patch)) + 1000;
   for (const [i, operation] of operations.entries()) {
-    if (operation.op === 'copy') copyBudget -= checkCopy(copy, operation, i, copyBudget);
-    const [failure] = applyPatch(copy, [operation]);
+    let failure: Error | null;
+    if (operation.op === 'test') {
+      // Compared here: rfc6902 compares by computing a diff, recursively, in
+      // time and memory that grow with the cube of an array's length.
+      const found = Pointer.fromJSON(operation.path).evaluate(copy).value;
+      failure = found === undefined ? new MissingError(operation.path) : jsonEqual(found, operation.value) ? null : new TestError(found, operation.value);
+    } else {
+      if (operation.op === 'copy') copyBudget -= checkCopy(copy, operation, i, copyBudget);
+      [failure] = applyPatch(copy, [operation]);
+    }
     if (failure) {
       if (failure instanceof InvalidOperationError) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', `JSON Patch operation ${i} is not valid`);
       throw new UnprocessableError('FHIR_ERR_REST_PATCH_FAILED', `JSON Patch operation ${i} (${operation.op} ${operation.path}) failed: ${failure.name}`);
@@ -47,19 +55,43 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
 /**
  * Refuses a `copy` before it runs when its result would nest too deep or
  * pass the budget: rfc6902 clones the source recursively, and a source built
- * deep by earlier operations would exhaust the stack. Returns the objects and
- * arrays it copies.
+ * deep by earlier operations would exhaust the stack. Returns the weight it
+ * copies (jsonWeight).
  */
 function checkCopy(target: Resource, operation: Operation & { from: string }, index: number, budget: number): number {
   const source = Pointer.fromJSON(operation.from).evaluate(target).value;
   // Where it lands: one level per token of the path (the first token is the root's).
   const landing = Pointer.fromJSON(operation.path).tokens.length - 1;
-  const shape = measureJson(source, MAX_JSON_DEPTH - landing, budget);
-  if (landing + shape.depth > MAX_JSON_DEPTH || shape.nodes > budget) {
+  const tooDeep = landing + measureJson(source, MAX_JSON_DEPTH - landing).depth > MAX_JSON_DEPTH;
+  const weight = tooDeep ? 0 : jsonWeight(source, budget);
+  if (tooDeep || weight > budget) {
     throw new UnprocessableError('FHIR_ERR_REST_PATCH_TOO_LARGE',
-      `JSON Patch operation ${index} (copy ${operation.from} to ${operation.path}) would make the resource ${shape.nodes > budget ? 'more than twice as large as the resource and the patch together' : `nest objects and arrays more than ${MAX_JSON_DEPTH} levels deep`}`);
+      `JSON Patch operation ${index} (copy ${operation.from} to ${operation.path}) would make ${tooDeep ? `the resource nest objects and arrays more than ${MAX_JSON_DEPTH} levels deep` : 'the copies add more than twice the size of the resource and the patch together'}`);
   }
-  return shape.nodes;
+  return weight;
+}
+
+/** Deep equality of JSON values (RFC 6902 §4.6), iterative, stopping at the first difference. */
+function jsonEqual(a: unknown, b: unknown): boolean {
+  const pairs: Array<[unknown, unknown]> = [[a, b]];
+  for (let pair = pairs.pop(); pair !== undefined; pair = pairs.pop()) {
+    const [x, y] = pair;
+    if (x === y) continue;
+    if (x === null || y === null || typeof x !== 'object' || typeof y !== 'object' || Array.isArray(x) !== Array.isArray(y)) return false;
+    if (Array.isArray(x)) {
+      const ys = y as unknown[];
+      if (x.length !== ys.length) return false;
+      for (let i = 0; i < x.length; i++) pairs.push([x[i], ys[i]]);
+    } else {
+      const xKeys = Object.keys(x);
+      if (xKeys.length !== Object.keys(y).length) return false;
+      for (const key of xKeys) {
+        if (!Object.prototype.hasOwnProperty.call(y, key)) return false;
+        pairs.push([(x as Record<string, unknown>)[key], (y as Record<string, unknown>)[key]]);
+      }
+    }
+  }
+  return true;
 }
 
 /** A JSON Pointer (RFC 6901): empty, or starting with a slash. rfc6902 throws on anything else. */

@@ -1190,7 +1190,7 @@ t.test('regressions found by the hostile-input generator', async (t) => {
     }));
     refused(t, inTransaction, [400], 'transaction');
 
-    // 41 nested extensions (82 levels) per operation, each added inside the previous one's: every operation is within the bound, the result 2,000 levels deep, refused as a body that deep would be.
+    // 41 nested extensions (82 levels) per operation, each added inside the previous one's: every operation is within the bound, the result 2,000 levels deep: 422.
     const nested = (n: number): unknown => (n === 0 ? { url: 'http://example.invalid/x', valueString: 'x' } : { url: 'http://example.invalid/x', extension: [nested(n - 1)] });
     const intoLeaf = (levels: number) => `/extension/0${'/extension/0'.repeat(levels - 1)}`;
     const adds = Array.from({ length: 25 }, (_, k) => ({ op: 'add', path: k === 0 ? '/extension' : `${intoLeaf(41 * k)}/extension`, value: [nested(40)] }));
@@ -1208,10 +1208,22 @@ t.test('regressions found by the hostile-input generator', async (t) => {
     const larger = [{ op: 'add', path: '/extension', value: [nested(1)] }, ...Array.from({ length: 40 }, () => ({ op: 'copy', from: '/extension', path: '/extension/-' }))];
     const copiedLarger = await patchWith('copies, larger', larger);
     refused(t, copiedLarger, [422], 'copies, larger');
-    t.match(copiedLarger.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_PATCH_TOO_LARGE' }] }, diagnostics: /more than twice as large/ }] });
+    t.match(copiedLarger.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_PATCH_TOO_LARGE' }] }, diagnostics: /more than twice the size/ }] });
 
-    // Within the bounds, copies still work.
-    const fine = await app.inject({ method: 'PATCH', url: `/fhir/Patient/${id}`, headers: patchHeaders, payload: serialise([{ op: 'add', path: '/extension', value: [nested(1)] }, { op: 'copy', from: '/extension/0', path: '/extension/-' }]) });
+    // Copies of a list of 20,000 numbers: the budget counts every value, not only objects and arrays.
+    const zeros = Array.from({ length: 20_000 }, () => 0);
+    const manyValues = [{ op: 'add', path: '/x', value: zeros }, { op: 'add', path: '/y', value: [] }, ...Array.from({ length: 200 }, () => ({ op: 'copy', from: '/x', path: '/y/-' }))];
+    const copiedValues = await patchWith('copies of many values', manyValues);
+    refused(t, copiedValues, [422], 'copies of many values');
+    t.match(copiedValues.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_PATCH_TOO_LARGE' }] } }] });
+
+    // A test against a long list that differs: compared value by value, not by computing a diff (a 500 before).
+    const tested = await patchWith('test of a long list', [{ op: 'add', path: '/name/0/given', value: zeros }, { op: 'test', path: '/name/0/given', value: [...zeros.slice(1), 1] }]);
+    refused(t, tested, [422], 'test of a long list');
+    t.match(tested.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_PATCH_FAILED' }] }, diagnostics: /operation 1 \(test \/name\/0\/given\) failed: TestError/ }] });
+
+    // Within the bounds, tests and copies still work.
+    const fine = await app.inject({ method: 'PATCH', url: `/fhir/Patient/${id}`, headers: patchHeaders, payload: serialise([{ op: 'test', path: '/name/0', value: (patientResource('regression-deep-patch') as { name: unknown[] }).name[0] }, { op: 'add', path: '/extension', value: [nested(1)] }, { op: 'copy', from: '/extension/0', path: '/extension/-' }]) });
     t.equal(fine.statusCode, 200, `a copy within the bounds applies: ${abbreviate(fine.body, 300)}`);
     t.equal(((fine.json() as Json).extension as unknown[]).length, 2);
   });
