@@ -110,5 +110,10 @@ export function sendOAuthError(err: FastifyError | Error, request: FastifyReques
     return reply.code(status).send({ error: 'invalid_request', error_description: description });
   }
   request.log.error({ err }, 'OAuth endpoint failed');
+  if (status === 503) {
+    // RFC 6749 §4.1.2.1's temporarily_unavailable, as a status a client may retry after.
+    if (err instanceof FhirError && err.headers) reply.headers(err.headers);
+    return reply.code(503).send({ error: 'temporarily_unavailable', error_description: err.message });
+  }
   return reply.code(500).send({ error: 'server_error', error_description: 'Internal server error' });
 }

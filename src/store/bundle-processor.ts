@@ -161,6 +161,8 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
     } catch (err) {
       await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
       if (!(err instanceof FhirError)) throw err;
+      // The store is down: every later entry would wait as long for the same answer.
+      if (err.code === 'FHIR_ERR_STORE_UNAVAILABLE') throw err;
       out.push({ response: { status: `${err.statusCode}`, outcome: err.toOperationOutcome() } });
     }
   }

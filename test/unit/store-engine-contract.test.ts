@@ -94,6 +94,7 @@ t.test('MongoDB engine: a database that cannot be reached is a 503 to retry, not
     ['read', () => engine.current('Patient', 'p1')],
     ['commit', () => engine.commit([create(observation({ id: 'o1', patient: 'p1', code: '8867-4' }))])],
     ['key-value read', () => engine.kv.get('ns', 'key')],
+    ['blob read', () => engine.blobs.open('0123456789abcdef01234567')],
   ] as const) {
     const err = await (attempt() as Promise<unknown>).then(() => undefined, (e: unknown) => e);
     t.match(err, { statusCode: 503, code: 'FHIR_ERR_STORE_UNAVAILABLE', headers: { 'retry-after': '5' } }, name);

@@ -20,8 +20,8 @@ export function isUnavailable(err: unknown): boolean {
     || err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('TransientTransactionError') || err.hasErrorLabel('UnknownTransactionCommitResult');
 }
 
-/** Start-up and the health check report the driver's own words: they are not answers to a FHIR request. */
-const LEFT_AS_THEY_ARE = new Set<PropertyKey>(['open', 'close', 'isReady']);
+/** The engine's start-up and health check report the driver's own words: they are not answers to a FHIR request. */
+const ENGINE_LEFT_AS_IS = new Set<PropertyKey>(['open', 'close', 'isReady']);
 
 /**
  * `target` (the engine, and the key-value and blob stores it holds), with
@@ -29,21 +29,22 @@ const LEFT_AS_THEY_ARE = new Set<PropertyKey>(['open', 'close', 'isReady']);
  * 503 that the client may retry, instead of a 500. The driver's message stays
  * in the cause, for the log.
  */
-export function unavailableAs503<T extends object>(target: T): T {
+export function unavailableAs503<T extends object>(target: T, leftAsIs: ReadonlySet<PropertyKey> = ENGINE_LEFT_AS_IS): T {
   const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(target, {
     get(object, property) {
       const value = Reflect.get(object, property, object) as unknown;
       if (value === null || (typeof value !== 'function' && typeof value !== 'object')) return value;
       // Bound to the object itself, so that what it reaches through `this` is not translated either.
-      if (LEFT_AS_THEY_ARE.has(property)) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(object) : value;
+      if (leftAsIs.has(property)) return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(object) : value;
       if (!wrapped.has(property)) {
         wrapped.set(property, typeof value === 'function'
           ? (...args: unknown[]) => {
             const result = (value as (...a: unknown[]) => unknown).apply(object, args);
             return result instanceof Promise ? result.catch(rethrow) : result;
           }
-          : unavailableAs503(value));
+          // The key-value and blob stores: all of their methods answer requests (blobs.open included).
+          : unavailableAs503(value, new Set()));
       }
       return wrapped.get(property);
     },
