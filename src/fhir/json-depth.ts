@@ -8,27 +8,21 @@ import { BadRequestError } from '../errors.js';
  */
 export const MAX_JSON_DEPTH = 128;
 
-/** How deep a JSON value nests and how many objects and arrays it holds (a scalar: 0 and 0). */
-export interface JsonShape {
-  depth: number;
-  nodes: number;
-}
-
 /**
- * The shape of `value`, walked iteratively (so the walk itself cannot
- * overflow) and only as far as needed: it stops, with what it saw so far,
- * once it is past `maxDepth` or `maxNodes`.
+ * How deep `value` nests objects and arrays (a scalar: 0), walked
+ * iteratively (so the walk itself cannot overflow) and only as far as
+ * needed: once past `maxDepth`, it answers the depth it reached.
  */
-export function measureJson(value: unknown, maxDepth = MAX_JSON_DEPTH, maxNodes = Infinity): JsonShape {
-  if (value === null || typeof value !== 'object') return { depth: 0, nodes: 0 };
+export function jsonDepth(value: unknown, maxDepth = MAX_JSON_DEPTH): number {
+  if (value === null || typeof value !== 'object') return 0;
   // Two parallel stacks rather than an object per node: this runs on every JSON body.
   const nodes: object[] = [value];
   const depths: number[] = [1];
-  const shape: JsonShape = { depth: 0, nodes: 0 };
+  let deepest = 0;
   for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
     const depth = depths.pop()!;
-    if (depth > shape.depth) shape.depth = depth;
-    if (++shape.nodes > maxNodes || depth > maxDepth) return shape;
+    if (depth > deepest) deepest = depth;
+    if (depth > maxDepth) return deepest;
     if (Array.isArray(node)) {
       for (const child of node) {
         if (child !== null && typeof child === 'object') {
@@ -46,7 +40,7 @@ export function measureJson(value: unknown, maxDepth = MAX_JSON_DEPTH, maxNodes 
       }
     }
   }
-  return shape;
+  return deepest;
 }
 
 /**
@@ -70,7 +64,7 @@ export function jsonWeight(value: unknown, max = Infinity): number {
 
 /** Throws a 400 when `value` nests deeper than MAX_JSON_DEPTH; `subject` names the value in the message. */
 export function assertJsonDepth(value: unknown, subject = 'The JSON body'): void {
-  if (measureJson(value).depth > MAX_JSON_DEPTH) {
+  if (jsonDepth(value) > MAX_JSON_DEPTH) {
     throw new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', `${subject} nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
   }
 }

@@ -3,7 +3,7 @@ import { applyPatch, type Operation } from 'rfc6902';
 import { InvalidOperationError, MissingError, TestError } from 'rfc6902/patch.js';
 import { BadRequestError, UnprocessableError } from '../errors.js';
 import { Pointer } from 'rfc6902/pointer.js';
-import { assertJsonDepth, jsonWeight, MAX_JSON_DEPTH, measureJson } from './json-depth.js';
+import { assertJsonDepth, jsonDepth, jsonWeight, MAX_JSON_DEPTH } from './json-depth.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
@@ -43,7 +43,7 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
     }
   }
   // Adds and moves can also build depth, one shallow step at a time.
-  if (measureJson(copy).depth > MAX_JSON_DEPTH) {
+  if (jsonDepth(copy) > MAX_JSON_DEPTH) {
     throw new UnprocessableError('FHIR_ERR_REST_PATCH_TOO_LARGE', `The patched resource would nest objects and arrays more than ${MAX_JSON_DEPTH} levels deep`);
   }
   if (copy.resourceType !== resource.resourceType || copy.id !== resource.id) {
@@ -62,7 +62,7 @@ function checkCopy(target: Resource, operation: Operation & { from: string }, in
   const source = Pointer.fromJSON(operation.from).evaluate(target).value;
   // Where it lands: one level per token of the path (the first token is the root's).
   const landing = Pointer.fromJSON(operation.path).tokens.length - 1;
-  const tooDeep = landing + measureJson(source, MAX_JSON_DEPTH - landing).depth > MAX_JSON_DEPTH;
+  const tooDeep = landing + jsonDepth(source, MAX_JSON_DEPTH - landing) > MAX_JSON_DEPTH;
   const weight = tooDeep ? 0 : jsonWeight(source, budget);
   if (tooDeep || weight > budget) {
     throw new UnprocessableError('FHIR_ERR_REST_PATCH_TOO_LARGE',
