@@ -8,23 +8,10 @@ import { request } from 'undici';
 import * as errors from '../../src/errors.js';
 import { tempDir } from '../helpers/tokens.js';
 import { BUNDLED_MAIN, freePort, startChildServer, stopChildServer } from '../helpers/child-server.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
-  for (const end = Date.now() + timeoutMs; !condition(); await new Promise((r) => setTimeout(r, 20))) {
-    if (Date.now() > end) throw new Error('timed out');
-  }
-}
-
-/**
- * The other end-to-end tests run the sources through tsx; users run the
- * bundle that `npm run build` writes (scripts/bundle-server.ts). This follows
- * the README's first request on the built artefacts only: `npm start`'s entry,
- * `npm run token`, then writes that need the write worker, the precompiled
- * validators and the lazily imported search engine, each found from the
- * bundle's own location.
- */
 /** The newest modification time of a file under `dir`. */
 function newestIn(dir: string): number {
   let newest = 0;
@@ -53,7 +40,7 @@ t.test('the bundled server that npm start runs answers the README first request,
   const env = { DATA_DIR: dataDir, PORT: port, WRITE_WORKERS: '1' };
   let server = await startChildServer(env, { bundled: true });
   t.teardown(() => stopChildServer(server));
-  await until(() => server.output().includes('write worker ready'), 30_000);
+  await waitFor(() => (server.output().includes('write worker ready') ? true : undefined), 30_000);
 
   const metadata = await request(`${server.fhirBase}/metadata`);
   t.equal(metadata.statusCode, 200);

@@ -4,19 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { WebSocket } from 'undici';
 import { buildTestServer } from '../helpers/server.js';
 import { provideBundle } from '../fixtures/mhd/provide-bundle.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const FHIR = 'application/fhir+json';
-
-/** Polls `check` until it returns a value or `ms` pass (no fixed sleeps). */
-async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 t.test('a new document reaches rest-hook and websocket subscribers, and the holder is notified', async (t) => {
   const { app, auth } = await buildTestServer(t, { config: { subscriptionRetryMs: 20, subscriptionMaxAttempts: 2 } });
