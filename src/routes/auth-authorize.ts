@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { OAuthError } from '../auth/oauth-error.js';
+import { FhirError } from '../errors.js';
 import { foldUsername } from '../auth/oauth/accounts.js';
 import { issueAuthorizationCode } from '../auth/oauth/authorization-code-grant.js';
 import {
@@ -25,6 +26,12 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AuthorizeRedirectError) return redirectWith(reply, err.redirectUri, { error: err.oauth.error, error_description: err.oauth.message, state: err.state }, auth.config.publicUrl);
     if (err instanceof AuthorizePageError) return html(reply, 400, renderError(same(err.message)));
+    if (err instanceof FhirError && err.statusCode === 503) {
+      // The store is down for a moment (MongoDB without a primary): say so, and when to try again, rather than a 500.
+      request.log.error({ err }, 'authorization page: store unavailable');
+      if (err.headers) reply.headers(err.headers);
+      return html(reply, 503, renderError(UNAVAILABLE));
+    }
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) request.log.error({ err }, 'authorization page failed');
     return html(reply, status, renderError(status === 500 ? { fr: 'Erreur interne du serveur', en: 'Internal server error' } : same('The request could not be read')));
@@ -113,6 +120,11 @@ function consentPage(pending: PendingAuthorization, account: Account, clientName
     patients: account.patients.map((id) => ({ id, label: `Patient/${id}` })),
   });
 }
+
+const UNAVAILABLE: ScopeDescription = {
+  fr: 'Le service est momentanément indisponible. Réessayez dans quelques instants.',
+  en: 'The service is unavailable for a moment. Try again in a few moments.',
+};
 
 const EXPIRED: ScopeDescription = {
   fr: 'Cette demande d’autorisation a expiré ou a déjà été traitée. Recommencez depuis l’application.',

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { decodeJwt } from 'jose';
+import { MongoNetworkError } from 'mongodb';
 import { hashPassword } from '../../src/auth/oauth/accounts.js';
+import { unavailableAs503 } from '../../src/store/mongodb/mongo-unavailable.js';
 import {
   appClient, authorize, buildAuthTestApp, createTestClient, exchangeCode, getAccessToken, offeredScopes, pkcePair, postTokenForm, requestIdOf,
 } from '../helpers/tokens.js';
@@ -234,4 +236,25 @@ t.test('sign-in failures: wrong password page, then rate limited per account', a
   t.same(offeredScopes(ok.body), ['patient/Observation.rs']);
   const expired = await app.inject({ url: '/auth/authorize/consent', ...form({ request_id: 'nope', decision: 'approve' }) });
   t.equal(expired.statusCode, 400);
+});
+
+t.test('sign-in while the store is unavailable: a 503 page saying to try again, with Retry-After, not a 500', async (t) => {
+  // What the MongoDB engine's accounts would do with no primary: the driver's network error, translated by the engine's wrapper.
+  const down = unavailableAs503({ checkPassword: async (): Promise<never> => { throw new MongoNetworkError('connect ECONNREFUSED 10.0.0.5:27017'); } }, new Set());
+  const accounts = app.carnetAuth.accounts;
+  const original = accounts.checkPassword;
+  accounts.checkPassword = down.checkPassword;
+  t.teardown(() => { accounts.checkPassword = original; });
+  const { challenge } = pkcePair();
+  const start = await app.inject(`/auth/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'test-app', redirect_uri: 'https://app.test/callback', scope: 'patient/Observation.rs', aud: 'http://carnet.test/fhir', code_challenge: challenge, code_challenge_method: 'S256' })}`);
+  const res = await app.inject({ url: '/auth/authorize/sign-in', ...form({ request_id: requestIdOf(start.body), username: 'alice', password: PASSWORD }) });
+  t.equal(res.statusCode, 503);
+  t.equal(res.headers['retry-after'], '5');
+  t.match(res.headers['content-type'], /^text\/html/);
+  t.match(res.body, /Try again in a few moments/);
+  t.match(res.body, /Réessayez dans quelques instants/);
+  t.notMatch(res.body, /ECONNREFUSED|10\.0\.0\.5/, 'the driver\'s words stay in the log');
+  accounts.checkPassword = original;
+  const after = await app.inject({ url: '/auth/authorize/sign-in', ...form({ request_id: requestIdOf(start.body), username: 'alice', password: PASSWORD }) });
+  t.equal(after.statusCode, 200, 'the same request signs in once the store is back');
 });
