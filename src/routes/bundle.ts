@@ -30,17 +30,23 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       authorize: (action, interaction, target, precheck) => authorize(request, action, interaction, target, { precheck }),
       writeCheck: (action, interaction) => writeCheck(request, action, interaction),
       writeRules: (type, write) => applyWriteRules(request, type, write),
-      read: async (url): Promise<BundleEntry> => {
-        const res = await app.inject({ method: 'GET', url: `/fhir/${resourceForm(url.replace(/^\//, ''))}`, headers: { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' } });
+      read: async (url, entry): Promise<BundleEntry> => {
+        const headers: Record<string, string> = { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' };
+        if (entry?.ifNoneMatch) headers['if-none-match'] = entry.ifNoneMatch;
+        if (entry?.ifModifiedSince) headers['if-modified-since'] = httpDate(entry.ifModifiedSince);
+        const res = await app.inject({ method: 'GET', url: `/fhir/${resourceForm(url.replace(/^\//, ''))}`, headers });
         // Called once a transaction has committed: whatever the answer, this never throws.
         const body = parseResource(res.body);
         const ok = res.statusCode < 300;
+        const lastModified = res.headers['last-modified'] ? new Date(String(res.headers['last-modified'])) : undefined;
         return {
-          ...(ok && body ? { resource: body } : {}),
+          // HEAD asks for the answer's status and headers only.
+          ...(ok && body && entry?.method !== 'HEAD' ? { resource: body } : {}),
           response: {
             status: String(res.statusCode),
             ...(res.headers.etag ? { etag: String(res.headers.etag) } : {}),
-            ...(!ok && body?.resourceType === 'OperationOutcome' ? { outcome: body } : {}),
+            ...(lastModified && !Number.isNaN(lastModified.getTime()) ? { lastModified: lastModified.toISOString() } : {}),
+            ...(res.statusCode >= 400 && body?.resourceType === 'OperationOutcome' ? { outcome: body } : {}),
           },
         };
       },
@@ -57,6 +63,15 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
 function resourceForm(url: string): string {
   if (!/^Binary(?:[/?]|$)/.test(url) || /[?&]_format=/.test(url)) return url;
   return `${url}${url.includes('?') ? '&' : '?'}_format=json`;
+}
+
+/**
+ * Bundle.entry.request.ifModifiedSince is a FHIR instant; the header wants an
+ * HTTP date. Left as given when it is not a date, for the read to judge.
+ */
+function httpDate(instant: string): string {
+  const date = new Date(instant);
+  return Number.isNaN(date.getTime()) ? instant : date.toUTCString();
 }
 
 /** The answer's body as a resource, or undefined when it is none (empty, not JSON, not a resource). */

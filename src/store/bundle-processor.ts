@@ -17,8 +17,12 @@ export interface BundleContext {
   /** Throws 403 when refused (precheck: before the target is loaded). */
   authorize(action: Interaction, interaction: string, target: { resourceType: string; id?: string; compartments?: string[] }, precheck: boolean): Promise<unknown>;
   writeCheck(action: 'c' | 'u' | 'd', interaction: string): WriteCheck;
-  /** Runs a GET entry (read, vread, search, history) and returns its response entry. */
-  read(url: string): Promise<BundleEntry>;
+  /**
+   * Runs a GET or HEAD entry (read, vread, search, history) with the entry's
+   * conditional headers, and returns its response entry (no resource for HEAD
+   * or a 304).
+   */
+  read(url: string, request?: EntryRead): Promise<BundleEntry>;
   /** `Prefer: return=` for the entries of the answer. */
   returnPreference?: 'minimal' | 'representation' | 'OperationOutcome';
   /**
@@ -26,6 +30,13 @@ export interface BundleContext {
    * current version, returns the resource to store or throws.
    */
   writeRules?(type: string, write: { method: 'POST' | 'PUT' | 'PATCH' | 'DELETE'; next?: Resource; current?: VersionRecord }): Resource | undefined;
+}
+
+/** A GET or HEAD entry's method and the request elements that stand for its conditional headers. */
+export interface EntryRead {
+  method: 'GET' | 'HEAD';
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
 }
 
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -124,7 +135,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     // Committed: from here on nothing may throw away the Binaries' bytes (context.read never throws).
     const out: BundleEntry[] = [];
     for (const e of entries) {
-      if (e.method === 'GET' || e.method === 'HEAD') out.push(await context.read(e.url));
+      if (e.method === 'GET' || e.method === 'HEAD') out.push(await context.read(e.url, entryRead(e)));
       else out.push(responseEntry(done.get(e.index)!, context));
     }
     return { resourceType: 'Bundle', id: randomUUID(), type: 'transaction-response', entry: out };
@@ -141,7 +152,7 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
     try {
       const e = parseEntry(entry, index, context.fhirBase);
       if (e.method === 'GET' || e.method === 'HEAD') {
-        out.push(await context.read(e.url));
+        out.push(await context.read(e.url, entryRead(e)));
         continue;
       }
       const write = async (): Promise<Done> => {
@@ -181,7 +192,27 @@ function checkBundle(body: unknown, maxEntries: number): Bundle {
   if ((bundle.entry?.length ?? 0) > maxEntries) {
     throw new PayloadTooLargeError(`A Bundle may hold at most ${maxEntries} entries; this one has ${bundle.entry!.length}`);
   }
+  checkFullUrlsUnique(bundle.entry ?? []);
   return bundle;
+}
+
+/**
+ * bdl-7: a fullUrl appears once, unless its entries carry different
+ * meta.versionId. Otherwise a reference to it would name whichever entry
+ * came last.
+ */
+function checkFullUrlsUnique(entries: BundleEntry[]): void {
+  const seen = new Set<string>();
+  entries.forEach((entry, index) => {
+    const fullUrl: unknown = entry?.fullUrl;
+    if (typeof fullUrl !== 'string') return;
+    const versionId: unknown = entry.resource?.meta?.versionId;
+    const key = `${typeof versionId === 'string' ? versionId : ''}|${fullUrl}`;
+    if (seen.has(key)) {
+      throw new BadRequestError('FHIR_ERR_BUNDLE_FULLURL_DUPLICATE', `Bundle.entry[${index}].fullUrl ${fullUrl.slice(0, 120)} is already the fullUrl of an earlier entry (bdl-7)`, { expression: [`Bundle.entry[${index}].fullUrl`] });
+    }
+    seen.add(key);
+  });
 }
 
 /** The request elements that stand for HTTP headers: strings when present. */
@@ -372,6 +403,13 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     const prepared = await repository.prepareUpdate(type, e.target.id, ruled, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH' });
     return created(prepared);
   }
+  const own = e.resource!.id;
+  // As a direct PUT (http.html#update): Type/id needs that id in the body, and a
+  // conditional update's body may name no other resource than the one it matched.
+  if (e.path.length === 2 || own !== undefined) {
+    if (own === undefined) throw new BadRequestError('FHIR_ERR_REST_ID_MISSING', 'An update must carry the resource id in the body', { expression: [`${type}.id`] });
+    if (own !== e.target.id) throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${String(own).slice(0, 64)} does not match the URL id ${e.target.id}`, { expression: [`${type}.id`] });
+  }
   const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
   const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
   const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob, inThread });
@@ -457,6 +495,11 @@ function responseEntry(done: Done, context: BundleContext): BundleEntry {
     entry.response = { ...entry.response!, outcome: { resourceType: 'OperationOutcome', issue: done.prepared.result.warnings } };
   }
   return entry;
+}
+
+function entryRead(e: Parsed): EntryRead {
+  const { ifNoneMatch, ifModifiedSince } = e.entry.request!;
+  return { method: e.method === 'HEAD' ? 'HEAD' : 'GET', ...(ifNoneMatch ? { ifNoneMatch } : {}), ...(ifModifiedSince ? { ifModifiedSince } : {}) };
 }
 
 function interactionOf(e: Parsed): string {
