@@ -1,6 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource, Extension } from '@medplum/fhirtypes';
 import { RESOURCE_TYPES } from './resource-types.js';
-import { listSearchParams } from './search/params.js';
+import { listSearchParams, supportedSearchParams } from './search/params.js';
 import { readGeneratedJson, readGeneratedText } from './validation/generated-files.js';
 
 export interface CapabilityOptions {
@@ -87,8 +87,7 @@ export function capabilityResources(): CapabilityStatementRestResource[] {
     conditionalDelete: 'single',
     searchInclude: ['*', ...listSearchParams(type).filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`)],
     searchRevInclude: ['*'],
-    searchParam: listSearchParams(type)
-      .filter((p) => p.type !== 'special' || p.code === '_id')
+    searchParam: supportedSearchParams(type)
       .map((p) => ({ name: p.code, definition: p.definition, type: p.type, ...(p.documentation ? { documentation: p.documentation } : {}) })),
   }));
 }

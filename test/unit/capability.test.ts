@@ -2,6 +2,7 @@ import t from 'tap';
 import type { CapabilityStatement } from '@medplum/fhirtypes';
 import { buildCapabilityStatement, capabilityResources, capabilityStatementText, prebuiltCapabilityResources } from '../../src/fhir/capability.js';
 import { RESOURCE_TYPES } from '../../src/fhir/resource-types.js';
+import { parseSearchRequest } from '../../src/fhir/search/parse.js';
 
 // The server answers /metadata from what `npm run build` wrote; this is what keeps the two from drifting apart.
 t.test('the per-type part the build wrote is what the search registry gives now', async (t) => {
@@ -41,4 +42,22 @@ t.test('the statement as text holds the prepared per-type part, as the statement
   t.ok(Date.parse(fromText.date!) >= Date.parse(built.date!) - 60_000, 'dated when built');
   t.same({ ...fromText, date: undefined }, { ...built, date: undefined });
   t.equal(fromText.rest?.[0]?.resource?.length, RESOURCE_TYPES.length);
+});
+
+t.test('every search parameter the statement offers is one the search parser understands', async (t) => {
+  const sample: Record<string, string> = { token: 'x', string: 'x', date: '2020', reference: 'Patient/1', quantity: '5', number: '5', uri: 'http://x.org', composite: 'x$5', special: 'x' };
+  const unknown: string[] = [];
+  for (const resource of prebuiltCapabilityResources()) {
+    for (const param of resource.searchParam ?? []) {
+      try {
+        parseSearchRequest([resource.type], [[param.name, sample[param.type] ?? 'x']], { strict: true, defaultCount: 20, maxCount: 100 });
+      } catch (err) {
+        if (/Unknown search parameter/.test((err as Error).message)) unknown.push(`${resource.type}?${param.name}`);
+      }
+    }
+  }
+  t.same(unknown, [], 'no parameter offered is refused as unknown');
+  const patient = prebuiltCapabilityResources().find((r) => r.type === 'Patient')!;
+  for (const name of ['_text', '_content', '_query', '_list']) t.notOk(patient.searchParam?.some((p) => p.name === name), `${name} is not offered`);
+  t.ok(patient.searchParam?.some((p) => p.name === '_lastUpdated') && patient.searchParam?.some((p) => p.name === '_tag'), '_lastUpdated and _tag are');
 });

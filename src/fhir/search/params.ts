@@ -290,6 +290,20 @@ export function listSearchParams(type: string): SearchParamSummary[] {
   return out.sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
 }
 
+/**
+ * The parameters a search on `type` understands: the record's own (`_id`,
+ * `_lastUpdated`) and those with an expression to index. Parameters such as
+ * `_text`, `_content` or `_query` have none: the parser reports them as
+ * unknown, and the CapabilityStatement must not offer them.
+ */
+export function supportedSearchParams(type: string): SearchParamSummary[] {
+  return listSearchParams(type).filter((p) => {
+    if (RECORD_PARAMS.has(p.code)) return true;
+    const def = getSearchParam(type, p.code);
+    return def !== undefined && def.type !== 'special' && Boolean(def.expression);
+  });
+}
+
 /** Parameters whose values are computed at write time for `type` (expression present, not record fields). */
 const indexedCache = new Map<string, SearchParamDef[]>();
 
