@@ -260,21 +260,36 @@ async function forwardInclude(scope: Scope, rule: IncludeRule, sources: VersionR
 }
 
 async function reverseInclude(scope: Scope, rule: IncludeRule, targets: VersionRecord[], seen: Set<string>): Promise<VersionRecord[]> {
-  if (rule.type === '*' || targets.length === 0) return [];
+  if (targets.length === 0) return [];
   const refs = targets.filter((t) => !rule.target || t.type === rule.target).map(key);
   if (refs.length === 0) return [];
-  const codes = rule.code === '*'
-    ? indexedSearchParams(rule.type).filter((d) => d.type === 'reference').map((d) => d.code)
-    : getSearchParam(rule.type, rule.code) ? [rule.code] : [];
+  // `_revinclude=*`: whatever refers to the targets, from any type, by any reference parameter.
+  const types = rule.type === '*' ? listResourceTypes() : [rule.type];
+  const codes = rule.type === '*' ? allReferenceCodes()
+    : rule.code === '*' ? referenceCodes(rule.type)
+      : getSearchParam(rule.type, rule.code) ? [rule.code] : [];
   if (codes.length === 0) return [];
   const filter = orOf(codes.map((code) => ({ [`idx.${code}.r`]: { $in: refs } })));
   const out: VersionRecord[] = [];
-  for (const r of await scope.find([rule.type], filter, REVINCLUDE_LIMIT)) {
+  for (const r of await scope.find(types, filter, REVINCLUDE_LIMIT)) {
     if (seen.has(key(r))) continue;
     seen.add(key(r));
     out.push(r);
   }
   return out;
+}
+
+function referenceCodes(type: string): string[] {
+  return indexedSearchParams(type).filter((d) => d.type === 'reference').map((d) => d.code);
+}
+
+/**
+ * Every reference parameter's code, over all types: a code names a reference
+ * index only on the types where it is a reference parameter, so one query with
+ * all of them finds each type's references and nothing else.
+ */
+function allReferenceCodes(): string[] {
+  return [...new Set(listResourceTypes().flatMap(referenceCodes))].sort();
 }
 
 /** The canonical parameters of a search, for its `self` link (the page token excluded). */

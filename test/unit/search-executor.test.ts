@@ -138,6 +138,12 @@ t.test('_include, _include:iterate, _revinclude and wildcards', async (t) => {
   t.same(wildcard.included.map((r) => `${r.type}/${r.id}`).sort(), ['Organization/org', 'Practitioner/gp']);
   const rev = await search(engine, 'Patient', [['_revinclude', 'Observation:patient'], ['_revinclude:iterate', 'Provenance:target']]);
   t.same(rev.included.map((r) => `${r.type}/${r.id}`).sort(), ['Observation/w-a-0', 'Observation/w-a-1', 'Provenance/prov']);
+  const everything = await search(engine, 'Practitioner', [['_revinclude', '*']]);
+  t.same(everything.included.map((r) => `${r.type}/${r.id}`).sort(), ['Patient/a', 'Provenance/prov'], '_revinclude=*: every type, every reference parameter');
+  const iterated = await search(engine, 'Organization', [['_revinclude', '*'], ['_revinclude:iterate', '*']]);
+  t.same(iterated.included.map((r) => `${r.type}/${r.id}`).sort(), ['Observation/w-a-0', 'Observation/w-a-1', 'Patient/a', 'Provenance/prov'], '_revinclude:iterate=* follows on');
+  const hidden = await search(engine, 'Practitioner', [['_revinclude', '*']], { restrict: (type) => (type === 'Provenance' ? null : {}) });
+  t.same(hidden.included.map((r) => `${r.type}/${r.id}`), ['Patient/a'], 'the policy still hides what the caller may not see');
 });
 
 t.test('absolute references to our base are local on both sides', async (t) => {
