@@ -29,7 +29,8 @@ const negotiated = new Map<string, string>();
  */
 export function negotiateFhirType(accept: string | undefined, format: string | undefined): string {
   if (format !== undefined) {
-    const wanted = FORMAT_ALIASES[format.split(';')[0].trim().toLowerCase()];
+    // `_format=application/fhir+json` written without escaping its `+` arrives as a space (as HAPI, we take it).
+    const wanted = FORMAT_ALIASES[format.split(';')[0].trim().toLowerCase().replace(/^application\/fhir (json|xml)$/, 'application/fhir+$1')];
     if (wanted && PRODUCIBLE.includes(wanted)) return `${wanted}; charset=utf-8`;
     throw new NotAcceptableError(`_format ${format.slice(0, 80)} is not supported: this server produces application/fhir+json`);
   }

@@ -103,6 +103,10 @@ t.test('FHIR REST interactions over inject', async (t) => {
     t.match(res.headers['content-type'], /^application\/json/);
     const versioned = await app.inject({ url: '/fhir/metadata', headers: { accept: 'application/fhir+json; fhirVersion=4.0' } });
     t.equal(versioned.statusCode, 200);
+    const unescapedPlus = await app.inject({ url: '/fhir/metadata?_format=application/fhir+json' });
+    t.equal(unescapedPlus.statusCode, 200, '_format=application/fhir+json with its + left unescaped (read as a space)');
+    t.match(unescapedPlus.headers['content-type'], /^application\/fhir\+json/);
+    t.equal((await app.inject({ url: '/fhir/metadata?_format=application/fhir+xml' })).statusCode, 406, 'still 406 for XML');
     const json = await app.inject({ method: 'POST', url: '/fhir/Patient', headers: { authorization, 'content-type': 'application/json' }, payload: patient });
     t.equal(json.statusCode, 201, 'application/json bodies are read');
   });
