@@ -13,12 +13,14 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { DEV_CLIENT_FILE, readDevClientFile } from '../src/auth/clients.js';
 import { JWT_BEARER_ASSERTION_TYPE } from '../src/auth/client-assertion.js';
+import { publicUrlOf } from '../src/config.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       scope: { type: 'string', default: 'system/*.cruds' },
-      url: { type: 'string', default: process.env.PUBLIC_URL ?? `http://127.0.0.1:${process.env.PORT ?? '8080'}` },
+      // What the server takes as its public URL from the same environment (PUBLIC_URL, or HOST and PORT).
+      url: { type: 'string', default: publicUrlOf(process.env) },
       'data-dir': { type: 'string', default: process.env.DATA_DIR ?? './data' },
       help: { type: 'boolean', short: 'h', default: false },
     },

@@ -79,6 +79,20 @@ const schema = {
 const MiB = 1024 * 1024;
 
 /**
+ * The server's URL when PUBLIC_URL is not set: its own address. `npm run
+ * token` computes the same, so that its assertion's audience is the token
+ * endpoint the server expects, whatever HOST is.
+ */
+export function listeningUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** The public URL the server takes from this environment (PUBLIC_URL, or its listening address). */
+export function publicUrlOf(env: NodeJS.ProcessEnv): string {
+  return (env.PUBLIC_URL ?? listeningUrl(env.HOST ?? '127.0.0.1', intOf(env.PORT, 8080))).replace(/\/+$/, '');
+}
+
+/**
  * Builds a frozen Config from environment variables (see README "Configuration"),
  * with `overrides` winning (tests and benchmarks pass their own values rather than
  * mutating process.env). Throws with every problem listed when a value is wrong.
@@ -86,7 +100,7 @@ const MiB = 1024 * 1024;
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
   const host = env.HOST ?? '127.0.0.1';
   const port = intOf(env.PORT, 8080);
-  const publicUrl = (overrides.publicUrl ?? env.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${overrides.port ?? port}`).replace(/\/+$/, '');
+  const publicUrl = (overrides.publicUrl ?? env.PUBLIC_URL ?? listeningUrl(host, overrides.port ?? port)).replace(/\/+$/, '');
   const config: Config = {
     host,
     port,

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config.js';
 import { buildAuthTestApp, tempDir } from '../helpers/tokens.js';
 
 const run = promisify(execFile);
@@ -17,8 +18,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function token(args: string[]) {
-  return run(process.execPath, ['--import=tsx', 'scripts/token.ts', ...args], { cwd: root, timeout: 30_000 })
+function token(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return run(process.execPath, ['--import=tsx', 'scripts/token.ts', ...args], { cwd: root, timeout: 30_000, env })
     .then((r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }))
     .catch((e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 }
@@ -48,6 +49,21 @@ t.test('without a clients file a development client is created once, and scripts
   t.equal(refused.code, 1);
   t.equal(refused.stdout, '');
   t.match(refused.stderr, /invalid_scope/);
+});
+
+t.test('scripts/token.ts finds the server from HOST and PORT as the server does, HOST=0.0.0.0 (the Docker image) included', async (t) => {
+  const dataDir = await tempDir(t);
+  const port = await freePort();
+  const env = { HOST: '0.0.0.0', PORT: String(port) };
+  // The public URL a server started with this environment and no PUBLIC_URL takes.
+  const publicUrl = loadConfig(env).publicUrl;
+  const { app } = await buildAuthTestApp(t, { clientsFile: null, dataDir, publicUrl });
+  await app.listen({ port, host: '0.0.0.0' });
+  const { PUBLIC_URL: _ignored, ...inherited } = process.env;
+  const ok = await token(['--data-dir', dataDir], { ...inherited, ...env });
+  t.equal(ok.code, 0, ok.stderr);
+  const who = await app.inject({ url: '/fhir/whoami', headers: { authorization: `Bearer ${ok.stdout.trim()}` } });
+  t.match(who.json(), { clientId: 'carnet-dev' });
 });
 
 t.test('scripts/token.ts explains a missing dev client and a stopped server', async (t) => {
