@@ -1,6 +1,8 @@
-import type { FastifyInstance } from 'fastify';
+import { isUtf8 } from 'node:buffer';
+import type { FastifyBodyParser, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import formbody from '@fastify/formbody';
+import { BadRequestError } from '../errors.js';
 import { assertJsonDepth } from '../fhir/json-depth.js';
 
 /**
@@ -14,15 +16,19 @@ export const fhirContent = fp(async (app: FastifyInstance) => {
   app.removeContentTypeParser(['text/plain', 'application/json']);
   const parseJson = app.getDefaultJsonParser('error', 'error');
   // Nesting is bounded before anything recursive walks the body (see json-depth.ts).
-  const parseBoundedJson: typeof parseJson = (request, body, done) => parseJson(request, body, (err, value) => {
-    if (err) return done(err, undefined);
-    try {
-      assertJsonDepth(value);
-    } catch (depthError) {
-      return done(depthError as Error, undefined);
-    }
-    return done(null, value);
-  });
-  app.addContentTypeParser(['application/json', 'application/fhir+json', 'application/json-patch+json'], { parseAs: 'string' }, parseBoundedJson);
+  const parseBoundedJson: FastifyBodyParser<Buffer> = (request, body, done) => {
+    // FHIR JSON is UTF-8 (json.html): bytes that are not would be stored as U+FFFD, silently changed.
+    if (!isUtf8(body)) return done(new BadRequestError('FHIR_ERR_HTTP_MALFORMED', 'The request body is not valid UTF-8'), undefined);
+    return parseJson(request, body.toString('utf8'), (err, value) => {
+      if (err) return done(err, undefined);
+      try {
+        assertJsonDepth(value);
+      } catch (depthError) {
+        return done(depthError as Error, undefined);
+      }
+      return done(null, value);
+    });
+  };
+  app.addContentTypeParser(['application/json', 'application/fhir+json', 'application/json-patch+json'], { parseAs: 'buffer' }, parseBoundedJson);
   await app.register(formbody);
 }, { name: 'carnet-fhir-content', fastify: '5.x' });

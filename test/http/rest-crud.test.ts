@@ -73,6 +73,7 @@ t.test('FHIR REST interactions over inject', async (t) => {
   t.test('bad input gets the right 4xx OperationOutcome and writes nothing', async (t) => {
     const cases: Array<[string, InjectOptions, number]> = [
       ['malformed JSON', { method: 'POST', url: '/fhir/Patient', headers, payload: '{"resourceType": "Patient",' }, 400],
+      ['body not UTF-8', { method: 'POST', url: '/fhir/Patient', headers, payload: Buffer.from('{"resourceType":"Patient","name":[{"family":"M\xfcller"}]}', 'latin1') }, 400],
       ['resourceType differs from URL', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Observation' } }, 400],
       ['body is not an object', { method: 'POST', url: '/fhir/Patient', headers, payload: '[1,2]' }, 400],
       ['id differs on update', { method: 'PUT', url: '/fhir/Patient/a1', headers, payload: { ...patient, id: 'b2' } }, 400],
