@@ -1,5 +1,6 @@
-import type { BundleLink } from '@medplum/fhirtypes';
+import type { Binary, BundleLink } from '@medplum/fhirtypes';
 import type { VersionRecord } from '../store/engine.js';
+import { tagAsSubsetted } from './summary.js';
 
 /**
  * Builds Bundle JSON as text around the stored resource texts, so searches and
@@ -32,11 +33,25 @@ export function bundleText(type: 'searchset' | 'history' | 'transaction-response
 
 function entryText(entry: EntryText): string {
   let text = '{"fullUrl":' + JSON.stringify(entry.fullUrl);
-  if (entry.resource !== undefined) text += ',"resource":' + entry.resource;
+  if (entry.resource !== undefined) text += ',"resource":' + withBinaryMarked(entry.resource);
   if (entry.search) text += ',"search":' + JSON.stringify(entry.search);
   if (entry.request) text += ',"request":' + JSON.stringify(entry.request);
   if (entry.response) text += ',"response":' + JSON.stringify(entry.response);
   return text + '}';
+}
+
+const BINARY_PREFIX = '{"resourceType":"Binary"';
+
+/**
+ * A Binary's bytes stay in the blob store: its stored JSON (resourceType
+ * first, as every stored or shaped resource) has no `data`, so in a Bundle it
+ * is tagged SUBSETTED and a client knows to read the Binary itself for them.
+ * Every other resource text is copied as it is.
+ */
+function withBinaryMarked(resource: string): string {
+  if (!resource.startsWith(BINARY_PREFIX)) return resource;
+  const binary = JSON.parse(resource) as Binary;
+  return binary.data === undefined ? JSON.stringify(tagAsSubsetted(binary)) : resource;
 }
 
 /** A history entry for one version (http.html#history). */

@@ -1,4 +1,5 @@
 import type { Coding, Resource } from '@medplum/fhirtypes';
+import { BadRequestError } from '../errors.js';
 import summaryElements from './search/summary-elements.json' with { type: 'json' };
 
 /**
@@ -30,6 +31,52 @@ const table = summaryElements as Record<string, SummaryElements>;
 
 function elementsOf(type: string): SummaryElements {
   return table[type] ?? { s: ['id', 'meta'], m: [] };
+}
+
+/** What a read or vread asks with `_summary` and `_elements` (http.html#read). */
+export interface Shaping {
+  summary?: Exclude<SummaryMode, 'false'>;
+  elements?: string[];
+}
+
+const READ_SUMMARY_MODES = new Set(['true', 'text', 'data', 'false']);
+/** The element names search accepts (src/fhir/search/parse.ts): `name`, `name[x]` or `Type.name`. */
+const ELEMENT_NAME = /^(?:[A-Za-z][A-Za-z0-9]*(?:\[x\])?|[A-Z][A-Za-z]+\.[a-z][A-Za-z0-9]*)$/;
+
+/**
+ * Parses `_summary` and `_elements` of a read (query values: a string, or an
+ * array when repeated). Invalid values are refused as search refuses them;
+ * `_summary=count` only means something on a search. Returns undefined when
+ * the resource is to be sent whole.
+ */
+export function parseReadShaping(summary: unknown, elements: unknown): Shaping | undefined {
+  const shaping: Shaping = {};
+  const mode = Array.isArray(summary) ? summary[summary.length - 1] : summary;
+  if (mode !== undefined) {
+    if (mode === 'count') throw shapingError('_summary', '_summary=count applies to searches only: a read returns one resource');
+    if (typeof mode !== 'string' || !READ_SUMMARY_MODES.has(mode)) {
+      throw shapingError('_summary', `_summary takes true, text, data or false on a read, not ${String(mode).slice(0, 40)}`);
+    }
+    if (mode !== 'false') shaping.summary = mode as Shaping['summary'];
+  }
+  if (elements !== undefined) {
+    const names = (Array.isArray(elements) ? elements : [elements]).flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter(Boolean);
+    for (const e of names) if (!ELEMENT_NAME.test(e)) throw shapingError('_elements', `Invalid element ${e.slice(0, 80)}`);
+    if (names.length) shaping.elements = names;
+  }
+  return shaping.summary || shaping.elements ? shaping : undefined;
+}
+
+/** Applies a read's `_summary` then `_elements`, as search does for each entry. */
+export function applyShaping<T extends Resource>(resource: T, shaping: Shaping): T {
+  let shaped = resource;
+  if (shaping.summary) shaped = applySummary(shaped, shaping.summary);
+  if (shaping.elements) shaped = applyElements(shaped, shaping.elements);
+  return shaped;
+}
+
+function shapingError(name: string, message: string): BadRequestError {
+  return new BadRequestError('FHIR_ERR_SEARCH_PARAM', message, { expression: [name] });
 }
 
 /** Returns a new resource reduced to what `mode` keeps (the same object for 'false'). */
@@ -77,6 +124,11 @@ function copyElement(src: Record<string, unknown>, out: Record<string, unknown>,
 
 function isChoiceKey(key: string, base: string): boolean {
   return key.length > base.length && key.startsWith(base) && /[A-Z]/.test(key.charAt(base.length));
+}
+
+/** A copy of `resource` with the SUBSETTED tag in meta.tag (once), for a resource sent incomplete. */
+export function tagAsSubsetted<T extends Resource>(resource: T): T {
+  return tagSubsetted({ ...(resource as unknown as Record<string, unknown>) }) as unknown as T;
 }
 
 function tagSubsetted(out: Record<string, unknown>): Record<string, unknown> {

@@ -9,7 +9,7 @@ import { checkTypeAndId } from '../store/repository.js';
 import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
-import { responseType, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
+import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 
 const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
 
@@ -99,16 +99,22 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id, record: proxy }, { precheck: true });
   }
 
-  /** Raw bytes when the client did not ask for FHIR JSON (ITI-68), the resource otherwise. */
+  /**
+   * Raw bytes when the client did not ask for FHIR JSON (ITI-68), the resource
+   * otherwise; 304 when If-None-Match matches, once the format is known to be
+   * acceptable (both forms share the version's ETag).
+   */
   async function sendBinary(request: FastifyRequest, reply: FastifyReply, record: VersionRecord): Promise<FastifyReply> {
     const format = (request.query as Record<string, unknown>)._format;
     const accept = request.headers.accept;
     const contentType = (JSON.parse(record.json) as Binary).contentType;
     const wantsJson = format !== undefined || (accept !== undefined && FHIR_JSON_TYPES.test(accept.trim()) && !accepts(accept, contentType));
-    if (wantsJson) return sendRecord(request, reply, engine, record);
-    if (accept && !accepts(accept, contentType) && !/^\s*$/.test(accept)) {
+    if (wantsJson) responseType(request); // an unknown _format is a 406 before any 304
+    else if (accept && !accepts(accept, contentType) && !/^\s*$/.test(accept)) {
       throw new NotAcceptableError(`This Binary is ${contentType}; Accept ${accept.slice(0, 120)} cannot be satisfied`);
     }
+    if (isNotModified(request, record)) return sendNotModified(reply, record);
+    if (wantsJson) return sendRecord(request, reply, engine, record);
     const blob = record.blob ? await engine.blobs.open(record.blob) : undefined;
     versionHeaders(reply, record)
       .header('content-type', contentType)

@@ -6,7 +6,7 @@ import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
-import { responseType, sendRecord, sendWriteResult } from './respond.js';
+import { isNotModified, readShaping, responseType, sendNotModified, sendRecord, sendWriteResult } from './respond.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
 
 interface TypeParams { type: string }
@@ -24,22 +24,25 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
   app.get<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
     responseType(request);
+    const shaping = readShaping(request);
     checkTypeAndId(type, id);
     await authorize(request, 'r', 'read', { resourceType: type, id }, { precheck: true });
     const record = await repository.read(type, id);
     await authorize(request, 'r', 'read', { resourceType: type, id, record });
-    if (etagMatches(request.headers['if-none-match'], record.vid)) return reply.code(304).header('etag', `W/"${record.vid}"`).send();
-    return sendRecord(request, reply, engine, record);
+    if (isNotModified(request, record)) return sendNotModified(reply, record);
+    return sendRecord(request, reply, engine, record, 200, shaping);
   });
 
   app.get<{ Params: VersionParams }>('/:type/:id/_history/:vid', async (request, reply) => {
     const { type, id, vid } = request.params;
     responseType(request);
+    const shaping = readShaping(request);
     checkTypeAndId(type, id);
     await authorize(request, 'r', 'vread', { resourceType: type, id }, { precheck: true });
     const record = await repository.vread(type, id, vid);
     await authorize(request, 'r', 'vread', { resourceType: type, id, record });
-    return sendRecord(request, reply, engine, record);
+    if (isNotModified(request, record)) return sendNotModified(reply, record);
+    return sendRecord(request, reply, engine, record, 200, shaping);
   });
 
   app.post<{ Params: TypeParams }>('/:type', async (request, reply) => {
@@ -164,11 +167,6 @@ export function searchPairs(request: FastifyRequest): Array<[string, string]> {
 
 export function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
-}
-
-function etagMatches(header: string | string[] | undefined, vid: number): boolean {
-  const text = headerText(header);
-  return text !== undefined && text.split(',').some((tag) => tag.trim().replace(/^W\//, '') === `"${vid}"`);
 }
 
 function auditEventsAreImmutable(): FhirError {

@@ -1,8 +1,10 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { negotiateFhirType } from '../fhir/media-types.js';
 import { allOk } from '../fhir/outcome.js';
+import { applyShaping, parseReadShaping } from '../fhir/summary.js';
+import type { Shaping } from '../fhir/summary.js';
 import type { StoreEngine, VersionRecord } from '../store/engine.js';
 import type { WriteResult } from '../store/repository.js';
 import { base64Stream } from './base64-stream.js';
@@ -31,6 +33,35 @@ export function responseType(request: FastifyRequest): string {
   return negotiateFhirType(request.headers.accept, typeof format === 'string' ? format : undefined);
 }
 
+/**
+ * `_summary`/`_elements` of a read or vread (http.html#read); undefined, at
+ * the cost of two property lookups, when the query has neither.
+ */
+export function readShaping(request: FastifyRequest): Shaping | undefined {
+  const query = request.query as Record<string, unknown> | undefined;
+  if (query?._summary === undefined && query?._elements === undefined) return undefined;
+  return parseReadShaping(query._summary, query._elements);
+}
+
+/**
+ * `If-None-Match` on a read (http.html#cread, RFC 9110 §13.1.2): true when it
+ * names this version's ETag (weak comparison) or is `*`, which any existing
+ * resource matches.
+ */
+export function isNotModified(request: FastifyRequest, record: VersionRecord): boolean {
+  const header = request.headers['if-none-match'];
+  if (header === undefined) return false;
+  const etag = `"${record.vid}"`;
+  return (Array.isArray(header) ? header.join(',') : header).split(',').some((tag) => {
+    const text = tag.trim();
+    return text === '*' || text.replace(/^W\//, '') === etag;
+  });
+}
+
+export function sendNotModified(reply: FastifyReply, record: VersionRecord): FastifyReply {
+  return reply.code(304).header('etag', `W/"${record.vid}"`).send();
+}
+
 /** HTTP dates by second: formatting one costs more than the rest of a read's headers. */
 const httpDates = new Map<number, string>();
 
@@ -54,11 +85,14 @@ export function versionHeaders(reply: FastifyReply, record: VersionRecord): Fast
  * Sends a stored version as it was stored: the JSON text, never rebuilt (reads
  * stay cheap). A Binary's bytes live in the blob store and are streamed into
  * the JSON as base64, so a large document is never held whole in memory.
+ * Only a read that asks for `_summary`/`_elements` (`shaping`) rebuilds the
+ * JSON; the ETag and Last-Modified stay those of the version.
  */
-export async function sendRecord(request: FastifyRequest, reply: FastifyReply, engine: StoreEngine, record: VersionRecord, status = 200): Promise<FastifyReply> {
+export async function sendRecord(request: FastifyRequest, reply: FastifyReply, engine: StoreEngine, record: VersionRecord, status = 200, shaping?: Shaping): Promise<FastifyReply> {
   const type = responseType(request);
   versionHeaders(reply, record).code(status).type(type);
   if (record.blob) return reply.send(await binaryAsJson(engine, record));
+  if (shaping) return reply.send(JSON.stringify(applyShaping(JSON.parse(record.json) as Resource, shaping)));
   return reply.send(record.json);
 }
 
@@ -81,6 +115,11 @@ export async function sendWriteResult(request: FastifyRequest, reply: FastifyRep
 async function binaryAsJson(engine: StoreEngine, record: VersionRecord): Promise<Readable | string> {
   const blob = await engine.blobs.open(record.blob!);
   if (!blob) return record.json;
+  // No bytes: no `data` at all, as FHIR JSON has no empty strings (json.html).
+  if (blob.info.size === 0) {
+    blob.stream.destroy();
+    return record.json;
+  }
   // Stored Binary JSON never has `data`: splice it in before the closing brace.
   const head = record.json.slice(0, record.json.lastIndexOf('}'));
   return Readable.from(spliceData(head, blob.stream));
