@@ -141,9 +141,14 @@ export function writeCheck(request: FastifyRequest, action: 'c' | 'u' | 'd', int
   };
 }
 
-/** The body of a create or update: a JSON object whose resourceType is the URL's. */
+const RESOURCE_BODY_TYPES = /^\s*application\/(fhir\+)?json\s*(;|$)/i;
 
+/** The body of a create or update: a JSON object whose resourceType is the URL's. */
 export function bodyResource(request: FastifyRequest, type: string): Resource {
+  // The server reads JSON Patch and form bodies too, but for PATCH and _search: a resource is FHIR JSON.
+  if (request.body !== undefined && !RESOURCE_BODY_TYPES.test(request.headers['content-type'] ?? '')) {
+    throw new FhirError('FHIR_ERR_HTTP_MEDIA_TYPE', 415, 'not-supported', 'A resource is sent as application/fhir+json (or application/json)');
+  }
   const body = request.body as unknown;
   if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new BadRequestError('FHIR_ERR_REST_NO_RESOURCE', 'The request body must be a FHIR resource (a JSON object)');

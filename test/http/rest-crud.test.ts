@@ -83,6 +83,8 @@ t.test('FHIR REST interactions over inject', async (t) => {
       ['unknown resource type', { url: '/fhir/Unicorn/1', headers: { authorization } }, 404],
       ['unknown id', { url: '/fhir/Patient/nope', headers: { authorization } }, 404],
       ['unreadable media type', { method: 'POST', url: '/fhir/Patient', headers: { authorization, 'content-type': 'text/plain' }, payload: 'hello' }, 415],
+      ['a resource sent as JSON Patch', { method: 'POST', url: '/fhir/Patient', headers: { authorization, 'content-type': 'application/json-patch+json' }, payload: patient }, 415],
+      ['a resource sent as a form', { method: 'PUT', url: '/fhir/Patient/a1', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'resourceType=Patient&id=a1' }, 415],
       ['unproducible Accept', { url: '/fhir/metadata', headers: { accept: 'application/fhir+xml' } }, 406],
       ['unproducible _format', { url: '/fhir/metadata?_format=xml' }, 406],
       ['structurally invalid resource', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Patient', gender: 42 } }, 422],
