@@ -69,7 +69,8 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     ? new WriteWorkers({
       size: config.writeWorkers,
       requiredProfiles: config.requiredProfiles,
-      analyseHere: (json, mode) => analyseVersion(JSON.parse(json), mode, validate),
+      fhirBase: config.fhirBase,
+      analyseHere: (json, mode) => analyseVersion(JSON.parse(json), mode, validate, config.fhirBase),
       log: app.log,
     })
     : undefined;
@@ -80,6 +81,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     offload: writeWorkers,
     search: { defaultCount: config.searchDefaultCount, maxCount: config.searchMaxCount },
     fhirBase: config.fhirBase,
+    binaryMaxBytes: config.binaryMaxBytes,
     log: app.log,
   });
   const audit = new AuditTrail(repository, app.log, { now: options.now, maxBacklog: config.auditMaxBacklog });

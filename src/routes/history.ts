@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
 import { auditSearch, authorize, isReadable } from '../access/guard.js';
 import { bundleText, historyEntry } from '../fhir/bundle-text.js';
-import { parseInstant } from '../fhir/instant.js';
+import { parseInstant, parsePeriod } from '../fhir/instant.js';
 import { checkTypeAndId } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { responseType } from './respond.js';
@@ -21,7 +21,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const q = request.query;
     const count = parseCount(q._count, config.searchDefaultCount, config.searchMaxCount);
     const since = q._since !== undefined ? parseInstant(q._since, '_since') : undefined;
-    const at = q._at !== undefined ? parseInstant(q._at, '_at') : undefined;
+    const at = q._at !== undefined ? parsePeriod(q._at, '_at') : undefined;
     const page = await repository.history({ ...scope, since, at, count, cursor: q._cursor });
     // Each version passes the policy like a read would; refused ones are left out.
     const visible: VersionRecord[] = [];

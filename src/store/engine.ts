@@ -77,7 +77,10 @@ export interface HistoryQuery {
   id?: string;
   /** Only versions with ts >= since. */
   since?: number;
-  /** Only versions with ts <= at (FHIR `_at` / snapshot bound for paging). */
+  /**
+   * Only versions with ts <= at: the end of FHIR `_at`'s period (the
+   * repository leaves out those superseded before its start).
+   */
   at?: number;
   /** Continue strictly after this history key (newest first: hk < afterKey). */
   afterKey?: string;

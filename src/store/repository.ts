@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import { BadRequestError, FhirError, PreconditionFailedError, ResourceGoneError, ResourceNotFoundError, VersionConflictError } from '../errors.js';
+import { Readable } from 'node:stream';
+import type { Binary, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, ResourceGoneError, ResourceNotFoundError, VersionConflictError } from '../errors.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
@@ -12,6 +13,7 @@ import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-a
 import { analyseVersion } from './version-analysis.js';
 import { runWithLease } from './conditional-lease.js';
 import { extractIndex } from '../fhir/search/extract.js';
+import type { Period } from '../fhir/instant.js';
 
 export type { ValidateHook } from './version-analysis.js';
 
@@ -24,6 +26,8 @@ export interface RepositoryOptions {
   search: { defaultCount: number; maxCount: number };
   /** The FHIR base, so that absolute references to this server search like relative ones. */
   fhirBase?: string;
+  /** The largest Binary content a JSON Patch may set (`/data`); unbounded when absent. */
+  binaryMaxBytes?: number;
   /**
    * Validation and indexing of new resources on other threads
    * (write-workers/); absent, or not ready: in this thread.
@@ -40,6 +44,9 @@ export interface RepositoryOptions {
   log?: { warn: (obj: object, msg: string) => void };
 }
 
+/** The most versions one engine call of an `_at` history scan asks for. */
+const HISTORY_SCAN_BATCH_MAX = 1000;
+
 /** See LeaseOptions.ttlMs: longer than any conditional interaction or transaction should take. */
 const CONDITIONAL_LEASE_MS = 60_000;
 
@@ -55,6 +62,12 @@ export interface WriteResult {
 export interface PreparedWrite {
   op?: WriteOp;
   result: WriteResult;
+  /**
+   * New Binary content that becomes the version's blob when it commits (a
+   * JSON Patch that set `/data`): stored by `commit`, so that a write that
+   * never commits leaves no bytes behind.
+   */
+  bytes?: Buffer;
 }
 
 /** A resource the server built itself: not validated, and indexed as given when its builder knows the index. */
@@ -72,8 +85,10 @@ export type WriteCheck = (record: VersionRecord) => void | Promise<void>;
 export interface HistoryRequest {
   type?: string;
   id?: string;
+  /** `_since`: only versions written at or after it (epoch ms). */
   since?: number;
-  at?: number;
+  /** `_at`: only versions that were current at some point of this period (closed, epoch ms). */
+  at?: Period;
   count: number;
   cursor?: string;
 }
@@ -96,6 +111,7 @@ export class Repository {
   private readonly offload: AnalysisOffload | undefined;
   private readonly conditionalLease: boolean;
   private readonly log: RepositoryOptions['log'];
+  private readonly binaryMaxBytes: number;
   private readonly now: () => number;
   private readonly newId: () => string;
   readonly searchLimits: { defaultCount: number; maxCount: number; baseUrl?: string };
@@ -108,6 +124,7 @@ export class Repository {
     this.offload = options.offload;
     this.conditionalLease = options.conditionalLease ?? options.engine.kind === 'mongodb';
     this.log = options.log;
+    this.binaryMaxBytes = options.binaryMaxBytes ?? Number.POSITIVE_INFINITY;
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? randomUUID;
     this.searchLimits = { ...options.search, baseUrl: options.fhirBase };
@@ -189,7 +206,27 @@ export class Repository {
     }
     const current = await this.engine.current(type, id);
     checkIfMatch(options.ifMatch, current);
+    if (type === 'Binary' && options.method === 'PATCH' && options.blob === undefined) return this.prepareBinaryPatch(resource as Binary, id, current, options);
     return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options);
+  }
+
+  /**
+   * A JSON Patch of a Binary (the PATCH interaction, or a transaction's PATCH
+   * entry): the stored Binary never holds `data`, its bytes are the version's
+   * blob. A patch that leaves `/data` alone keeps the current bytes; one that
+   * sets it (`add`) stores the new content as a PUT with `data` would.
+   */
+  private async prepareBinaryPatch(resource: Binary, id: string, current: VersionRecord | undefined, options: { inThread?: boolean }): Promise<PreparedWrite> {
+    const { data, ...rest } = resource;
+    if (data === undefined) return this.prepareVersion(rest, 'Binary', id, current, 'PATCH', 'update', { ...options, blob: current?.blob });
+    if (typeof data !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}$/.test(data)) {
+      throw new BadRequestError('FHIR_ERR_REST_BINARY_DATA', 'Binary.data must be base64', { expression: ['Binary.data'] });
+    }
+    const bytes = Buffer.from(data, 'base64');
+    if (bytes.length > this.binaryMaxBytes) throw new PayloadTooLargeError(`Binary content is limited to ${this.binaryMaxBytes} bytes`);
+    const prepared = await this.prepareVersion(rest, 'Binary', id, current, 'PATCH', 'update', options);
+    prepared.bytes = bytes;
+    return prepared;
   }
 
   async prepareConditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string }): Promise<PreparedWrite> {
@@ -227,7 +264,7 @@ export class Repository {
   /** Commits several prepared writes atomically (transactions). */
   async commit(prepared: PreparedWrite[]): Promise<void> {
     const ops = prepared.flatMap((p) => (p.op ? [p.op] : []));
-    if (ops.length) await this.engine.commit(ops);
+    if (ops.length) await this.commitWithBytes(prepared, ops);
   }
 
   /** [history](https://hl7.org/fhir/R4/http.html#history) of an instance, a type, or the whole system; newest first. */
@@ -238,11 +275,43 @@ export class Repository {
       if (!(await this.engine.current(request.type, request.id))) throw new ResourceNotFoundError(request.type, request.id);
     }
     if (request.count === 0) return { records: [] };
-    const query: HistoryQuery = { type: request.type, id: request.id, since: request.since, at: request.at, limit: request.count + 1 };
+    const query: HistoryQuery = { type: request.type, id: request.id, since: request.since, at: request.at?.end, limit: request.count + 1 };
     if (request.cursor) query.afterKey = decodeCursor(request.cursor);
-    const records = await this.engine.history(query);
+    const records = request.at ? await this.currentDuring(request.at, query, request.count + 1) : await this.engine.history(query);
     const page = records.slice(0, request.count);
     return { records: page, next: records.length > request.count ? encodeCursor(page[page.length - 1].hk) : undefined };
+  }
+
+  /**
+   * Up to `wanted` versions, newest first, that were current at some point of
+   * `period` (https://hl7.org/fhir/R4/http.html#history, `_at`): written no
+   * later than its end (the engine's `at`), and not superseded before its
+   * start. A version written before the start was current into the period
+   * unless its successor (vid + 1) was written at or before the start. The
+   * engine is asked again, further back, while superseded versions leave the
+   * page short; every version skipped lies before the last one kept, so a
+   * cursor after that one neither skips nor repeats.
+   */
+  private async currentDuring(period: Period, query: HistoryQuery, wanted: number): Promise<VersionRecord[]> {
+    const kept: VersionRecord[] = [];
+    // Versions seen in this scan, by type/id/vid: a successor is often among them.
+    const seen = new Map<string, number>();
+    let limit = wanted;
+    for (;;) {
+      const batch = await this.engine.history({ ...query, limit });
+      for (const r of batch) seen.set(`${r.type}/${r.id}/${r.vid}`, r.ts);
+      // Written during the period: current then. Written before: current into it unless superseded by its start.
+      const successors = await Promise.all(batch.map((r) => (r.ts >= period.start ? undefined : successorTs(this.engine, r, seen))));
+      for (const [i, r] of batch.entries()) {
+        const next = successors[i];
+        if (next === undefined || next > period.start) kept.push(r);
+        if (kept.length === wanted) return kept;
+      }
+      if (batch.length < limit) return kept;
+      query = { ...query, afterKey: batch[batch.length - 1].hk };
+      // Long runs of superseded versions (type or system history): fewer round trips.
+      limit = Math.min(limit * 2, HISTORY_SCAN_BATCH_MAX);
+    }
   }
 
   async search(request: SearchRequest, restrict?: (type: string) => Filter | null): Promise<SearchResult> {
@@ -274,7 +343,7 @@ export class Repository {
     const stored = { resourceType: type, id, meta: { ...meta, versionId: String(record.vid), lastUpdated: record.lastUpdated }, ...rest } as Resource;
     record.json = JSON.stringify(stored);
     const { warnings, idx, srt, comp, indexJson } = trusted
-      ? { warnings: [], indexJson: undefined, ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored)) }
+      ? { warnings: [], indexJson: undefined, ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored, { baseUrl: this.searchLimits.baseUrl })) }
       : await this.analyse(stored, record.json, mode, current === undefined && !inThread);
     record.idx = idx;
     record.srt = srt;
@@ -294,7 +363,7 @@ export class Repository {
    * another, and a round trip to the worker per entry cost more than it saved.
    */
   private analyse(stored: Resource, json: string, mode: 'create' | 'update', offloadable: boolean): VersionAnalysis | Promise<VersionAnalysis> {
-    return (offloadable ? this.offload?.analyse(json, mode) : undefined) ?? analyseVersion(stored, mode, this.validate);
+    return (offloadable ? this.offload?.analyse(json, mode) : undefined) ?? analyseVersion(stored, mode, this.validate, this.searchLimits.baseUrl);
   }
 
   private newRecord(type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method']): VersionRecord {
@@ -311,9 +380,27 @@ export class Repository {
   private async commitOne(prepared: PreparedWrite, check?: WriteCheck): Promise<WriteResult> {
     if (prepared.op) {
       await check?.(prepared.op.record);
-      await this.engine.commit([prepared.op]);
+      await this.commitWithBytes([prepared], [prepared.op]);
     }
     return prepared.result;
+  }
+
+  /** Commits `ops`, first storing the new Binary content of `prepared` as blobs; dropped again when the commit fails. */
+  private async commitWithBytes(prepared: PreparedWrite[], ops: WriteOp[]): Promise<void> {
+    const stored: string[] = [];
+    try {
+      for (const p of prepared) {
+        if (!p.op || p.bytes === undefined) continue;
+        const info = await this.engine.blobs.put(Readable.from([p.bytes]), { maxBytes: this.binaryMaxBytes });
+        stored.push(info.key);
+        p.op.record.blob = info.key;
+        p.bytes = undefined;
+      }
+      await this.engine.commit(ops);
+    } catch (err) {
+      await Promise.all(stored.map((key) => this.engine.blobs.delete(key).catch(() => undefined)));
+      throw err;
+    }
   }
 
   private async findMatches(type: string, query: Array<[string, string]>, limit: number): Promise<VersionRecord[]> {
@@ -339,6 +426,16 @@ export class Repository {
     this.conditionalQueue = run.catch(() => undefined);
     return run;
   }
+}
+
+/** When the version after `record` was written (epoch ms); undefined when `record` is the newest. */
+async function successorTs(engine: StoreEngine, record: VersionRecord, seen: Map<string, number>): Promise<number | undefined> {
+  const known = seen.get(`${record.type}/${record.id}/${record.vid + 1}`);
+  if (known !== undefined) return known;
+  const current = await engine.current(record.type, record.id);
+  if (!current || current.vid <= record.vid) return undefined;
+  if (current.vid === record.vid + 1) return current.ts;
+  return (await engine.version(record.type, record.id, record.vid + 1))?.ts;
 }
 
 export function checkTypeAndId(type: string, id: unknown): asserts id is string {

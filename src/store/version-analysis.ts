@@ -23,11 +23,14 @@ export interface VersionAnalysis extends ExtractedIndex {
 /**
  * Validates a version (throws ValidationError) and extracts its search index.
  * The most expensive pure step of a write, so that it can run on another
- * thread (write-workers/) as well as here, with the same answer.
+ * thread (write-workers/) as well as here, with the same answer. `fhirBase`:
+ * this server's FHIR base, so that an absolute reference to one of its
+ * resources (`<fhirBase>/Patient/1`) is indexed as the relative one
+ * (`Patient/1`) that searches, includes and compartments look for.
  */
-export function analyseVersion(resource: Resource, mode: AnalysisMode, validate: ValidateHook): VersionAnalysis {
+export function analyseVersion(resource: Resource, mode: AnalysisMode, validate: ValidateHook, fhirBase: string | undefined): VersionAnalysis {
   const warnings = validate(resource, mode);
-  const { idx, srt, comp } = extractIndex(resource);
+  const { idx, srt, comp } = extractIndex(resource, { baseUrl: fhirBase });
   return { warnings, idx, srt, comp };
 }
 

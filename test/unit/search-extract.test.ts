@@ -69,6 +69,13 @@ t.test('tokens, references, quantities, composites, meta and compartments', asyn
   const absolute = extractIndex({ resourceType: 'Observation', id: 'x', status: 'final', code: {}, subject: { reference: 'https://carnet.example/fhir/Patient/p3' } } as Resource, { baseUrl: 'https://carnet.example/fhir' });
   t.same(absolute.idx.subject, [{ r: 'Patient/p3', t: 'Patient', i: 'p3' }]);
   t.same(absolute.comp, ['Patient/p3']);
+  t.same(absolute.idx.patient, [{ r: 'Patient/p3', t: 'Patient', i: 'p3' }], 'resolve() is Patient sees the local form too');
+  const written = { resourceType: 'Observation', id: 'y', status: 'final', code: {}, subject: { reference: 'https://carnet.example/fhir/Patient/p4' }, performer: [{ reference: 'Practitioner/d1' }] } as Resource;
+  const copy = structuredClone(written);
+  t.same(extractIndex(written, { baseUrl: 'https://carnet.example/fhir' }).idx.patient, [{ r: 'Patient/p4', t: 'Patient', i: 'p4' }]);
+  t.same(written, copy, 'the resource itself is left as written');
+  const remote = extractIndex({ ...copy, subject: { reference: 'https://elsewhere.example/fhir/Patient/p4' } } as Resource, { baseUrl: 'https://carnet.example/fhir' });
+  t.same(remote.comp, [], 'a reference to another server stays remote');
 });
 
 t.test('the fast path gives the same nodes as fhirpath.js on every parameter of the corpus', async (t) => {

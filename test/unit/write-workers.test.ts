@@ -8,12 +8,13 @@ import { WriteWorkers } from '../../src/store/write-workers/write-workers.js';
 import { heartRate } from '../fixtures/heart-rate.js';
 
 const SD = 'https://carnet.dev/fhir/StructureDefinition/';
+const FHIR_BASE = 'http://carnet.test/fhir';
 const document = { resourceType: 'DocumentReference', id: 'd1', status: 'current', subject: { reference: 'Patient/p1' }, content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/b1' } }] };
 
 /** What the main thread would answer alone: the analysis, or the error it throws. */
 function inProcess(requiredProfiles: Record<string, string[]>) {
   const validator = createValidator({ requiredProfiles });
-  return (json: string, mode: AnalysisMode): VersionAnalysis => analyseVersion(JSON.parse(json) as Resource, mode, (r, m) => validator.assertValid(r, { mode: m }));
+  return (json: string, mode: AnalysisMode): VersionAnalysis => analyseVersion(JSON.parse(json) as Resource, mode, (r, m) => validator.assertValid(r, { mode: m }), FHIR_BASE);
 }
 
 function outcome(run: () => VersionAnalysis): { ok?: VersionAnalysis; error?: { name: string; status?: number; issues?: unknown } } {
@@ -44,7 +45,7 @@ async function settled(promise: Promise<VersionAnalysis>): Promise<ReturnType<ty
 function startWorkers(t: { teardown: (fn: () => unknown) => void }, requiredProfiles: Record<string, string[]> = {}) {
   const logged: string[] = [];
   const workers = new WriteWorkers({
-    size: 1, requiredProfiles, analyseHere: inProcess(requiredProfiles),
+    size: 1, requiredProfiles, fhirBase: FHIR_BASE, analyseHere: inProcess(requiredProfiles),
     log: { info: () => undefined, warn: (_o, msg) => logged.push(msg), error: (_o, msg) => logged.push(msg) },
   });
   t.teardown(() => workers.close());
@@ -59,6 +60,7 @@ const samples: Array<[string, unknown, AnalysisMode]> = [
   ['a malformed element (400)', { ...heartRate, id: 'o3', valueQuantity: { value: 'seventy-two' } }, 'create'],
   ['an unknown element', { ...heartRate, id: 'o4', colour: 'blue' }, 'create'],
   ['a warning (unknown profile)', { ...heartRate, id: 'o5', meta: { profile: ['https://example.org/StructureDefinition/none'] } }, 'create'],
+  ['an absolute reference to this server', { ...heartRate, id: 'o6', subject: { reference: `${FHIR_BASE}/Patient/p2` } }, 'create'],
 ];
 
 t.test('a worker gives the answer the main thread would give: analysis, warnings, or the same ValidationError', async (t) => {
@@ -78,6 +80,7 @@ t.test('a worker gives the answer the main thread would give: analysis, warnings
   t.equal(answers[3]!.error?.status, 422);
   t.equal(answers[4]!.error?.status, 400);
   t.match(answers[6]!.ok!.warnings, [{ severity: 'warning', code: 'not-supported' }]);
+  t.same(answers[7]!.ok!.comp, ['Patient/p2'], 'the FHIR base reaches the worker: an absolute reference to this server is a local one');
 });
 
 t.test('jobs that arrive while a batch is with the worker are answered too, each with its own answer', async (t) => {

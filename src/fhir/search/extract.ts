@@ -26,9 +26,11 @@ type Obj = Record<string, unknown>;
  * parameter of the resource's type with an expression is evaluated; a
  * parameter without values is left out, so `:missing` is `$exists`.
  */
-export function extractIndex(resource: Resource, options: ExtractOptions = {}): ExtractedIndex {
+export function extractIndex(written: Resource, options: ExtractOptions = {}): ExtractedIndex {
   const idx: SearchIndex = {};
   const srt: SortKeys = {};
+  // Also what `x.where(resolve() is Patient)` (a test on the reference text, params.ts) sees.
+  const resource = options.baseUrl ? localiseReferences(written, `${options.baseUrl}/`) : written;
   const type = resource.resourceType;
   for (const def of indexedSearchParams(type)) {
     let values: IndexValue[];
@@ -44,6 +46,34 @@ export function extractIndex(resource: Resource, options: ExtractOptions = {}): 
     addSortKeys(srt, def.code, def.type, values);
   }
   return { idx, srt, comp: compartmentsOf(resource, idx) };
+}
+
+/**
+ * The resource with every `reference` that starts with this server's base
+ * (`base` ends with '/') made local: `<base>Patient/1` -> `Patient/1`. The
+ * same object when there is none; otherwise a copy sharing every branch
+ * without one.
+ */
+export function localiseReferences<T>(node: T, base: string): T {
+  if (node === null || typeof node !== 'object') return node;
+  if (Array.isArray(node)) {
+    let copy: unknown[] | undefined;
+    node.forEach((item: unknown, i) => {
+      const local = localiseReferences(item, base);
+      if (local !== item) (copy ??= [...node])[i] = local;
+    });
+    return (copy ?? node) as T;
+  }
+  let copy: Obj | undefined;
+  // for-in rather than Object.entries: this walks every new version, and parsed JSON has own keys only.
+  for (const key in node as Obj) {
+    const value = (node as Obj)[key];
+    const local = key === 'reference' && typeof value === 'string'
+      ? (value.startsWith(base) ? value.slice(base.length) : value)
+      : localiseReferences(value, base);
+    if (local !== value) (copy ??= { ...(node as Obj) })[key] = local;
+  }
+  return (copy ?? node) as T;
 }
 
 /** Index values of a parameter type from the nodes an expression selected. */

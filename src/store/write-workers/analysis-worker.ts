@@ -12,7 +12,7 @@ import { analyseVersion, validateWith } from '../version-analysis.js';
 import type { AnalysisBatch, AnalysisJob, AnalysisReply, WorkerMessage, WorkerSetup } from './messages.js';
 
 const port = parentPort!;
-const { requiredProfiles } = workerData as WorkerSetup;
+const { requiredProfiles, fhirBase } = workerData as WorkerSetup;
 const validate = validateWith(createValidator({ requiredProfiles }));
 const numbering = new ValueNumbering();
 
@@ -26,7 +26,7 @@ port.postMessage({ ready: true } satisfies WorkerMessage);
 
 function analyse({ n, json, mode }: AnalysisJob): AnalysisReply {
   try {
-    const { warnings, idx, srt, comp } = analyseVersion(JSON.parse(json), mode, validate);
+    const { warnings, idx, srt, comp } = analyseVersion(JSON.parse(json), mode, validate, fhirBase);
     const { text, parts } = indexText({ idx, srt, comp }, numbering);
     return { n, ok: parts ? { warnings, index: text, parts } : { warnings, index: text } };
   } catch (err) {

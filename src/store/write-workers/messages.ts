@@ -5,6 +5,8 @@ import type { AnalysisMode, VersionAnalysis } from '../version-analysis.js';
 /** What a write worker is started with (workerData). */
 export interface WorkerSetup {
   requiredProfiles: Record<string, string[]>;
+  /** The server's FHIR base: absolute references to it are indexed as relative ones (see analyseVersion). */
+  fhirBase: string | undefined;
 }
 
 /** One resource to analyse: its stored JSON text (cheaper to pass between threads than the object). */

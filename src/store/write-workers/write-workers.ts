@@ -121,9 +121,9 @@ export class WriteWorkers implements AnalysisOffload {
   }
 
   private spawn(index: number): Promise<void> {
-    const { requiredProfiles } = this.options;
+    const { requiredProfiles, fhirBase } = this.options;
     // Referenced while it starts or has jobs: an idle worker must not keep the process alive.
-    const worker = new Worker(WORKER_ENTRY, { workerData: { requiredProfiles } satisfies WorkerSetup });
+    const worker = new Worker(WORKER_ENTRY, { workerData: { requiredProfiles, fhirBase } satisfies WorkerSetup });
     const slot: Slot = { worker, ready: false, pending: new Map(), outbox: [], inFlight: 0, shared: new SharedIndexValues() };
     this.slots[index] = slot;
     return new Promise<void>((started) => {
