@@ -11,6 +11,7 @@ import { mayReadAuditEvents, settleBeforeAuditReads } from './audit/audit-reads.
 import { createValidator } from './fhir/validation/validate.js';
 import { clientErrorHandler, fhirErrors, frameworkErrors } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
+import { queryEncodingError } from './plugins/query-encoding.js';
 import { authPlugin, authenticate, authenticateKnown } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -100,11 +101,12 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     if (!options.engine) await engine.close();
   });
   // One hook for every request (each hook kind costs a runner per request): background audit
-  // materialisation waits for a quiet moment (audit/audit-trail.ts), and the answer carries the request id.
+  // materialisation waits for a quiet moment (audit/audit-trail.ts), the answer carries the request id,
+  // and a query whose percent-encoding is broken is a 400 (plugins/query-encoding.ts).
   app.addHook('onRequest', (request, reply, done) => {
     audit.touch();
     reply.header('x-request-id', request.id);
-    done();
+    done(queryEncodingError(request.url));
   });
 
   await app.register(fhirErrors);

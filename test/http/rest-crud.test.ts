@@ -79,6 +79,10 @@ t.test('FHIR REST interactions over inject', async (t) => {
       ['id differs on update', { method: 'PUT', url: '/fhir/Patient/a1', headers, payload: { ...patient, id: 'b2' } }, 400],
       ['no id on update', { method: 'PUT', url: '/fhir/Patient/a1', headers, payload: patient }, 400],
       ['invalid id', { url: '/fhir/Patient/bad_id!', headers: { authorization } }, 400],
+      ['broken escape in a query value', { url: '/fhir/Patient?name=%zz', headers: { authorization } }, 400],
+      ['broken escape in a query name', { url: '/fhir/Patient?%zz=1', headers: { authorization } }, 400],
+      ['a lone % in the query of a read', { url: '/fhir/Patient/a1?_format=json%', headers: { authorization } }, 400],
+      ['an escape that is not UTF-8', { url: '/fhir/Patient/_history?_at=%FF', headers: { authorization } }, 400],
       ['id too long', { url: `/fhir/Patient/${'a'.repeat(65)}`, headers: { authorization } }, 400],
       ['unknown resource type', { url: '/fhir/Unicorn/1', headers: { authorization } }, 404],
       ['unknown id', { url: '/fhir/Patient/nope', headers: { authorization } }, 404],
@@ -98,6 +102,12 @@ t.test('FHIR REST interactions over inject', async (t) => {
     }
     const history = await app.inject({ url: '/fhir/Patient/a1/_history', headers: { authorization } });
     t.equal(history.statusCode, 404, 'the refused updates created nothing');
+  });
+
+  t.test('a well-formed escaped query is read as sent', async (t) => {
+    const res = await app.inject({ url: '/fhir/Patient?family=M%C3%BCller%2CDupont&_summary=count', headers: { authorization } });
+    t.equal(res.statusCode, 200, res.body);
+    t.equal(res.json().total, 0);
   });
 
   t.test('content negotiation accepts application/json and fhirVersion parameters', async (t) => {
