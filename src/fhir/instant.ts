@@ -8,11 +8,17 @@ const DATE_TIME = /^(\d{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0
  * epoch milliseconds, at the start of its precision. 400 naming the parameter
  * when it is not one.
  */
-export function parseInstant(value: string, parameter: string): number {
+export function parseInstant(written: string, parameter: string): number {
+  const value = withPlus(written);
   const match = DATE_TIME.exec(value);
   const ms = match ? Date.parse(value.length === 4 ? `${value}-01-01T00:00:00Z` : value.length === 7 ? `${value}-01T00:00:00Z` : value.length === 10 ? `${value}T00:00:00Z` : value) : Number.NaN;
-  if (Number.isNaN(ms)) throw badDate(value, parameter);
+  if (Number.isNaN(ms)) throw badDate(written, parameter);
   return ms;
+}
+
+/** A `+` offset written unencoded in a query string arrives as a space (search date parameters take it too). */
+function withPlus(value: string): string {
+  return value.replace(/ (\d{2}:\d{2})$/, '+$1');
 }
 
 /** A closed range of epoch milliseconds. */
@@ -28,9 +34,10 @@ export interface Period {
  * `2024-03-01T10:00:00+01:00` that one second. 400 naming the parameter when
  * it is not one.
  */
-export function parsePeriod(value: string, parameter: string): Period {
+export function parsePeriod(written: string, parameter: string): Period {
+  const value = withPlus(written);
   const range = DATE_TIME.test(value) ? dateRange(value) : undefined;
-  if (!range) throw badDate(value, parameter);
+  if (!range) throw badDate(written, parameter);
   return { start: range.lo, end: range.hi };
 }
 

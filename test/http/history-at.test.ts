@@ -68,6 +68,8 @@ t.test('instance history: a version is in when it was current at some point of t
   t.same(await at('2026-11-24T14:42:23.800Z'), ['Patient/at1/2'], 'millisecond precision');
   t.same(await at('2026-11-24T14:42:21.442Z'), ['Patient/at1/1'], 'the very millisecond v1 was written');
   t.same(await at('2026-11-24T15:42:24+01:00'), ['Patient/at1/2'], 'a time zone other than UTC');
+  const unescapedPlus = await history('/fhir/Patient/at1/_history?_at=2026-11-24T15:42:24+01:00&_since=2026-11-24T15:42:22+01:00');
+  t.same(unescapedPlus.entries, ['Patient/at1/2'], 'an offset whose + was not escaped (read as a space), in _at and _since');
   t.same(await at('2026-11-24T14:42Z'), ['Patient/at1/3', 'Patient/at1/2', 'Patient/at1/1'], 'one minute');
   t.same(await at('2026-11-24'), ['Patient/at1/3', 'Patient/at1/2', 'Patient/at1/1'], 'the whole day: every version current during it');
   t.same(await at('2026-11'), ['Patient/at1/3', 'Patient/at1/2', 'Patient/at1/1'], 'the whole month');
