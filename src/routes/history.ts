@@ -18,7 +18,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
   const { repository, config } = app;
 
   async function sendHistory(request: FastifyRequest<{ Querystring: HistoryQuerystring }>, path: string, scope: { type?: string; id?: string }) {
-    const q = request.query;
+    const q = singleValues(request.query);
     const count = parseCount(q._count, config.searchDefaultCount, config.searchMaxCount);
     const since = q._since !== undefined ? parseInstant(q._since, '_since') : undefined;
     const at = q._at !== undefined ? parsePeriod(q._at, '_at') : undefined;
@@ -68,6 +68,19 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(responseType(request)).send(body);
   });
 };
+
+/**
+ * History's parameters, each given once: a repeated one has no meaning here
+ * (two `_at` periods, two cursors) and is a 400 naming it.
+ */
+function singleValues(query: HistoryQuerystring): HistoryQuerystring {
+  for (const name of HISTORY_PARAMS) {
+    if (Array.isArray(query[name])) throw new BadRequestError('FHIR_ERR_REST_REPEATED_PARAM', `${name} may be given once in a history request`, { expression: [name] });
+  }
+  return query;
+}
+
+const HISTORY_PARAMS = ['_since', '_at', '_count', '_cursor'] as const;
 
 /** `_count`: a non-negative integer, capped at the configured maximum. */
 export function parseCount(value: string | undefined, fallback: number, max: number): number {

@@ -81,6 +81,10 @@ t.test('instance history: a version is in when it was current at some point of t
   const withSince = await history(`/fhir/Patient/at1/_history?_since=${encodeURIComponent('2026-11-24T14:42:23Z')}&_at=2026-11-24`);
   t.same(withSince.entries, ['Patient/at1/3', 'Patient/at1/2'], '_since still bounds the versions');
 
+  for (const repeated of ['_at=2026-11-24&_at=2026-11-25', '_since=2026-11-24&_since=2026-11-25', '_count=1&_count=2']) {
+    const res = await history(`/fhir/Patient/at1/_history?${repeated}`);
+    t.equal(res.status, 400, `${repeated}: a repeated history parameter is a 400, not a 500`);
+  }
   for (const bad of ['yesterday', '2026-13-01', '2026-11-24T14:42:24', '2026-11-24T25:00:00Z']) {
     t.equal((await history(`/fhir/Patient/at1/_history?_at=${encodeURIComponent(bad)}`)).status, 400, `_at=${bad}`);
   }
