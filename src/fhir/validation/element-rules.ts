@@ -6,6 +6,9 @@ import { NATIVE_INVARIANTS, type InvariantEnv } from './invariants.js';
 import { checkStructure, type StructureIssue } from './structure.js';
 
 const MAX_STRING = 1024 * 1024;
+/** R4 integer is a signed 32-bit value; positiveInt and unsignedInt share its upper bound (datatypes.html#integer). */
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
 
 interface Ctx {
   issues: StructureIssue[];
@@ -142,7 +145,16 @@ function checkPrimitive(ctx: Ctx, type: string, info: ElementInfo, value: unknow
         error(ctx, 'code-invalid', expr, `Code ${JSON.stringify(value)} is not in the required value set ${info.binding} (${expr})`);
       }
     }
+  } else if (typeof value === 'number' && (type === 'integer' || type === 'unsignedInt' || type === 'positiveInt')) {
+    checkInteger(ctx, type, value, expr);
   }
+}
+
+/** The JSON schema types these as any number (its patterns apply to strings only), so 1.5 or 1e11 got through. */
+function checkInteger(ctx: Ctx, type: string, value: number, expr: string): void {
+  const min = type === 'integer' ? INT32_MIN : type === 'unsignedInt' ? 0 : 1;
+  if (Number.isInteger(value) && value >= min && value <= INT32_MAX) return;
+  error(ctx, 'value', expr, `${value} is not a valid ${type}, a whole number from ${min} to ${INT32_MAX} (${expr})`);
 }
 
 function isCalendarDate(value: string): boolean {
@@ -193,20 +205,27 @@ function checkInvariants(ctx: Ctx, index: TypeIndex, path: string, info: Element
   }
 }
 
-/** dom-3: each contained resource is referred to from elsewhere in the resource, or refers to its container ('#'). */
+/**
+ * dom-3: each contained resource is referred to from elsewhere in the resource, or refers to its container ('#').
+ * One without an id cannot be referred to: R4's FHIRPath for dom-3 lets it through ('#' + {} is empty), its text does not.
+ */
 function checkContainedReferenced(ctx: Ctx, resource: Record<string, unknown>, base: string): void {
   const contained = resource.contained as unknown[];
   const refs = new Set<string>();
   collectLocalRefs(resource, refs);
   contained.forEach((c, i) => {
     if (!c || typeof c !== 'object') return;
-    const id = (c as Record<string, unknown>).id;
-    if (typeof id !== 'string' || refs.has(`#${id}`)) return;
+    const { id, resourceType } = c as Record<string, unknown>;
+    if (typeof resourceType !== 'string') return; // reported by the structure check
+    if (id !== undefined && (typeof id !== 'string' || refs.has(`#${id}`))) return; // a non-string id: reported by the structure check
     const own = new Set<string>();
     collectLocalRefs(c, own);
     if (own.has('#')) return;
-    ctx.issues.push({ severity: 'error', code: 'invariant', expression: [`${base}.contained[${i}]`],
-      diagnostics: `dom-3: contained resource '${id}' is not referenced from the rest of the resource (${base}.contained[${i}])` });
+    const at = `${base}.contained[${i}]`;
+    ctx.issues.push({ severity: 'error', code: 'invariant', expression: [at],
+      diagnostics: id === undefined
+        ? `dom-3: contained ${resourceType} has no id, so nothing in the resource can refer to it (${at})`
+        : `dom-3: contained resource '${id}' is not referenced from the rest of the resource (${at})` });
   });
 }
 
