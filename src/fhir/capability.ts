@@ -82,7 +82,7 @@ export function capabilityResources(): CapabilityStatementRestResource[] {
     readHistory: true,
     updateCreate: true,
     conditionalCreate: true,
-    conditionalRead: 'not-match',
+    conditionalRead: 'full-support',
     conditionalUpdate: true,
     conditionalDelete: 'single',
     searchInclude: ['*', ...listSearchParams(type).filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`)],

@@ -44,18 +44,30 @@ export function readShaping(request: FastifyRequest): Shaping | undefined {
 }
 
 /**
- * `If-None-Match` on a read (http.html#cread, RFC 9110 §13.1.2): true when it
- * names this version's ETag (weak comparison) or is `*`, which any existing
- * resource matches.
+ * A conditional read (http.html#cread): `If-None-Match` (RFC 9110 §13.1.2)
+ * is true when it names this version's ETag (weak comparison) or is `*`,
+ * which any existing resource matches; otherwise `If-Modified-Since`.
  */
 export function isNotModified(request: FastifyRequest, record: VersionRecord): boolean {
   const header = request.headers['if-none-match'];
-  if (header === undefined) return false;
+  // If-Modified-Since counts only without If-None-Match (RFC 9110 §13.2.2).
+  if (header === undefined) return unmodifiedSince(request.headers['if-modified-since'], record);
   const etag = `"${record.vid}"`;
   return (Array.isArray(header) ? header.join(',') : header).split(',').some((tag) => {
     const text = tag.trim();
     return text === '*' || text.replace(/^W\//, '') === etag;
   });
+}
+
+/**
+ * `If-Modified-Since`: true when the version was written no later than the
+ * date (to the second, as Last-Modified gives it). A date that cannot be read
+ * is ignored (RFC 9110 §13.1.3).
+ */
+function unmodifiedSince(header: string | undefined, record: VersionRecord): boolean {
+  if (header === undefined) return false;
+  const since = Date.parse(header);
+  return !Number.isNaN(since) && Math.floor(record.ts / 1000) * 1000 <= since;
 }
 
 export function sendNotModified(reply: FastifyReply, record: VersionRecord): FastifyReply {

@@ -78,5 +78,11 @@ t.test('bundle entries follow the rules of the interactions they stand for', asy
     t.match(plain.response.lastModified, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'lastModified as an instant');
     const tx = await post({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'GET', url: 'Patient/x4', ifNoneMatch: 'W/"1"' } }] });
     t.match(tx.json().entry[0].response, { status: '304' });
+    const since = await post({ resourceType: 'Bundle', type: 'batch', entry: [
+      { request: { method: 'GET', url: 'Patient/x4', ifModifiedSince: plain.response.lastModified } },
+      { request: { method: 'GET', url: 'Patient/x4', ifModifiedSince: '2000-01-01T00:00:00Z' } },
+    ] });
+    t.match(since.json().entry[0].response, { status: '304' }, 'ifModifiedSince (a FHIR instant) at the version\'s lastModified');
+    t.equal(since.json().entry[1].resource.id, 'x4', 'modified since 2000');
   });
 });

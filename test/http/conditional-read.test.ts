@@ -64,4 +64,16 @@ t.test('If-None-Match on read and vread (http.html#cread, RFC 9110 §13.1.2)', a
     t.equal((await get(`/fhir/Patient/${patientId}/_history/1`, { 'if-none-match': 'W/"2"' })).statusCode, 200);
     t.equal((await get(`/fhir/Patient/${patientId}`, { 'if-none-match': 'W/"1"' })).statusCode, 304, 'read as before');
   });
+
+  t.test('If-Modified-Since: 304 from the version\'s Last-Modified on, 200 before it; If-None-Match wins', async (t) => {
+    const lastModified = String((await get(`/fhir/Patient/${patientId}`)).headers['last-modified']);
+    const secondBefore = new Date(Date.parse(lastModified) - 1000).toUTCString();
+    const notModified = await get(`/fhir/Patient/${patientId}`, { 'if-modified-since': lastModified });
+    t.equal(notModified.statusCode, 304);
+    t.equal(notModified.headers.etag, 'W/"1"');
+    t.equal((await get(`/fhir/Patient/${patientId}`, { 'if-modified-since': secondBefore })).statusCode, 200, 'modified since a second earlier');
+    t.equal((await get('/fhir/Binary/bb1', { 'if-modified-since': lastModified })).statusCode, 304, 'Binary too');
+    t.equal((await get(`/fhir/Patient/${patientId}`, { 'if-modified-since': lastModified, 'if-none-match': 'W/"9"' })).statusCode, 200, 'If-None-Match decides when both are sent');
+    t.equal((await get(`/fhir/Patient/${patientId}`, { 'if-modified-since': 'not a date' })).statusCode, 200, 'a date that cannot be read is ignored');
+  });
 });
