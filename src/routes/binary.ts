@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary } from '@medplum/fhirtypes';
 import { BadRequestError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
-import { authorize, principalOf } from '../access/guard.js';
+import { authorize, principalOf, searchRestriction } from '../access/guard.js';
 import { accepts } from '../fhir/media-types.js';
 import { assertJsonDepth } from '../fhir/json-depth.js';
 import { checkTypeAndId } from '../store/repository.js';
@@ -29,8 +29,13 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     responseType(request);
     await authorize(request, 'c', 'create', { resourceType: 'Binary' }, { precheck: true });
     const { resource, blob } = await receiveBinary(request);
+    const ifNoneExist = headerText(request.headers['if-none-exist']);
+    if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: 'Binary' }, { precheck: true });
+    // Only what the caller may see can match; the match is answered as a read of it.
+    const restrict = ifNoneExist !== undefined ? await searchRestriction(request) : undefined;
     const result = await dropBlobUnlessStored(blob, () =>
-      repository.create(resource, { blob, ifNoneExist: headerText(request.headers['if-none-exist']), check: writeCheck(request, 'c', 'create') }));
+      repository.create(resource, { blob, ifNoneExist, check: writeCheck(request, 'c', 'create'), restrict }));
+    if (!result.created) await authorizeBinary(request, 'r', 'read', result.record);
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -40,6 +45,8 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     checkTypeAndId('Binary', id);
     await authorize(request, 'u', 'update', { resourceType: 'Binary', id }, { precheck: true });
     const current = await engine.current('Binary', id);
+    // As for any update: the policy on the version being replaced, then (check) on the new one.
+    if (current && !current.deleted) await authorizeBinary(request, 'u', 'update', current);
     const { resource, blob } = await receiveBinary(request, id);
     const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
     const result = await dropBlobUnlessStored(blob, () => repository.update('Binary', id, resource, { blob, ifMatch: headerText(request.headers['if-match']), check }));
@@ -67,7 +74,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     checkTypeAndId('Binary', id);
     await authorize(request, 'r', 'read', { resourceType: 'Binary', id }, { precheck: true });
     const record = await repository.read('Binary', id);
-    await authorizeBinaryRead(request, 'read', record);
+    await authorizeBinary(request, 'r', 'read', record);
     return sendBinary(request, reply, record);
   });
 
@@ -76,25 +83,26 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     checkTypeAndId('Binary', id);
     await authorize(request, 'r', 'vread', { resourceType: 'Binary', id }, { precheck: true });
     const record = await repository.vread('Binary', id, vid);
-    await authorizeBinaryRead(request, 'vread', record);
+    await authorizeBinary(request, 'r', 'vread', record);
     return sendBinary(request, reply, record);
   });
 
   /**
    * Binary is in no patient compartment, so on its own only system clients
    * may read it. Its securityContext (R4: the proxy for its sensitivity, set
-   * by ITI-65 to the DocumentReference) places it: a person reads the bytes
-   * when they may read a Binary of that space and may read the proxy itself,
-   * so a document masked from them hides its bytes too (ITI-68).
+   * by ITI-65 to the DocumentReference) places it: a person reads (or
+   * replaces) the bytes when they may read (or update) a Binary of that space
+   * and may read the proxy itself, so a document masked from them hides its
+   * bytes too (ITI-68).
    */
-  async function authorizeBinaryRead(request: FastifyRequest, interaction: string, record: VersionRecord): Promise<void> {
+  async function authorizeBinary(request: FastifyRequest, action: 'r' | 'u', interaction: string, record: VersionRecord): Promise<void> {
     const context = record.comp.length || principalOf(request).kind === 'system' ? undefined : securityContextOf(record, config.fhirBase);
     const proxy = context ? await engine.current(context.type, context.id) : undefined;
     if (!proxy || proxy.deleted || !proxy.comp.length) {
-      await authorize(request, 'r', interaction, { resourceType: 'Binary', id: record.id, record });
+      await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record });
       return;
     }
-    await authorize(request, 'r', interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
+    await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
     // Audited only when refused: the access itself was audited just above.
     await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id, record: proxy }, { precheck: true });
   }

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
-import { authorize } from '../access/guard.js';
+import { authorize, searchRestriction } from '../access/guard.js';
 import { processBundle } from '../store/bundle-processor.js';
+import type { SearchRestriction } from '../store/repository.js';
 import { parsePrefer, responseType } from './respond.js';
 import { writeCheck } from './resource.js';
 import { prepareProvideBundle } from '../space/documents/provide-route.js';
@@ -22,6 +23,7 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
     if (isBundle(request.body)) assertStructure(request.body);
     // ITI-65 checks and document replacement (space/documents) before anything is prepared.
     const { body, added } = await prepareProvideBundle(request.body, app.engine, config.fhirBase);
+    let restriction: Promise<SearchRestriction> | undefined;
     const result = await processBundle(repository, body, {
       fhirBase: config.fhirBase,
       maxEntries: config.bundleMaxEntries,
@@ -29,6 +31,7 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       returnPreference: parsePrefer(request.headers.prefer).return,
       authorize: (action, interaction, target, precheck) => authorize(request, action, interaction, target, { precheck }),
       writeCheck: (action, interaction) => writeCheck(request, action, interaction),
+      restriction: () => (restriction ??= searchRestriction(request)),
       writeRules: (type, write) => applyWriteRules(request, type, write),
       read: async (url, entry): Promise<BundleEntry> => {
         const headers: Record<string, string> = { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' };

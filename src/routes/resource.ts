@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, MethodNotAllowedError } from '../errors.js';
-import { authorize } from '../access/guard.js';
+import { authorize, searchRestriction } from '../access/guard.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
@@ -54,7 +54,11 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     const { id: _ignored, ...withoutId } = resource; // create ignores a client id (http.html#create)
     const ruled = applyWriteRules(request, type, { method: 'POST', next: withoutId as Resource })!;
-    const result = await repository.create(ruled, { ifNoneExist, check: writeCheck(request, 'c', 'create') });
+    // Only what the caller may see can match: a hidden resource is neither returned nor counted.
+    const restrict = ifNoneExist !== undefined ? await searchRestriction(request) : undefined;
+    const result = await repository.create(ruled, { ifNoneExist, check: writeCheck(request, 'c', 'create'), restrict });
+    // The match is answered as a read of it: the policy's word, and the audit trail's.
+    if (!result.created) await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -80,8 +84,16 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     await authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
     await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
-    const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource })!;
-    const result = await repository.conditionalUpdate(type, searchPairs(request), ruled, { ifMatch: headerText(request.headers['if-match']), check: writeCheck(request, 'u', 'update') });
+    const result = await repository.conditionalUpdate(type, searchPairs(request), resource, {
+      ifMatch: headerText(request.headers['if-match']),
+      check: writeCheck(request, 'u', 'update'),
+      restrict: await searchRestriction(request),
+      // As a PUT on the match would be: the policy on its current version, and the domain's rules knowing it.
+      rules: async (current, next) => {
+        if (current) await authorize(request, 'u', 'update', { resourceType: type, id: current.id, record: current }, { precheck: true });
+        return applyWriteRules(request, type, { method: 'PUT', next, current });
+      },
+    });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -121,7 +133,16 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'd', 'delete', { resourceType: type }, { precheck: true });
     await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
-    const result = await repository.conditionalDelete(type, searchPairs(request), { check: writeCheck(request, 'd', 'delete') });
+    const result = await repository.conditionalDelete(type, searchPairs(request), {
+      check: writeCheck(request, 'd', 'delete'),
+      restrict: await searchRestriction(request),
+      // As a DELETE of the match would be.
+      rules: async (current) => {
+        await authorize(request, 'd', 'delete', { resourceType: type, id: current!.id, record: current! });
+        applyWriteRules(request, type, { method: 'DELETE', current });
+        return undefined;
+      },
+    });
     if (result) reply.header('etag', `W/"${result.record.vid}"`);
     return reply.code(200).type(responseType(request)).send(allOk(result ? `${type}/${result.record.id} deleted` : 'No match: nothing deleted'));
   });

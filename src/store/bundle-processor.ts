@@ -6,7 +6,7 @@ import type { Interaction } from '../auth/scopes.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { VersionRecord } from './engine.js';
-import type { PreparedWrite, Repository, WriteCheck } from './repository.js';
+import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from './repository.js';
 import { queryPairs } from './repository.js';
 
 /** What the caller (the HTTP route) supplies: the access policy and what GET entries do. */
@@ -15,8 +15,13 @@ export interface BundleContext {
   maxEntries: number;
   binaryMaxBytes: number;
   /** Throws 403 when refused (precheck: before the target is loaded). */
-  authorize(action: Interaction, interaction: string, target: { resourceType: string; id?: string; compartments?: string[] }, precheck: boolean): Promise<unknown>;
+  authorize(action: Interaction, interaction: string, target: { resourceType: string; id?: string; compartments?: string[]; record?: VersionRecord }, precheck: boolean): Promise<unknown>;
   writeCheck(action: 'c' | 'u' | 'd', interaction: string): WriteCheck;
+  /**
+   * The caller's access policy as a search restriction: conditional entries
+   * and conditional references match only what the caller may see.
+   */
+  restriction?(): Promise<SearchRestriction>;
   /**
    * Runs a GET or HEAD entry (read, vread, search, history) with the entry's
    * conditional headers, and returns its response entry (no resource for HEAD
@@ -98,7 +103,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
         seen.add(key);
       }
     }
-    for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e) as Resource;
+    for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e, context) as Resource;
     const written = new Set(entries.flatMap((e) => (e.target ? [`${e.target.type}/${e.target.id}`] : [])));
     for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written);
     const writes = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index).filter((e) => e.method !== 'GET' && e.method !== 'HEAD');
@@ -276,7 +281,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     const ifNoneExist = e.entry.request?.ifNoneExist;
     if (ifNoneExist) {
       await context.authorize('s', 'search-type', { resourceType: type }, true);
-      const existing = await conditionalMatch(repository, type, queryPairs(ifNoneExist), e);
+      const existing = await conditionalMatch(repository, type, queryPairs(ifNoneExist), e, context);
       if (existing) {
         map({ type, id: existing.id });
         (e as Parsed & { existing?: VersionRecord }).existing = existing;
@@ -294,7 +299,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     }
     if (e.path.length === 1 && e.query.length) {
       await context.authorize('s', 'search-type', { resourceType: type }, true);
-      const existing = await conditionalMatch(repository, type, e.query, e);
+      const existing = await conditionalMatch(repository, type, e.query, e, context);
       if (existing) map({ type, id: existing.id });
       else if (e.method === 'PUT') map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
       return;
@@ -303,9 +308,9 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
   }
 }
 
-async function conditionalMatch(repository: Repository, type: string, query: Array<[string, string]>, e: Parsed): Promise<VersionRecord | undefined> {
+async function conditionalMatch(repository: Repository, type: string, query: Array<[string, string]>, e: Parsed, context: BundleContext): Promise<VersionRecord | undefined> {
   const request = repository.parseSearch([type], [...query, ['_count', '2']], true);
-  const { matches } = await repository.search(request);
+  const { matches } = await repository.search(request, await context.restriction?.());
   if (matches.length > 1) throw entryError(e, new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `The condition matched more than one ${type}`));
   return matches[0];
 }
@@ -317,10 +322,10 @@ async function conditionalMatch(repository: Repository, type: string, query: Arr
  * synchronous copy: an await per element of every resource cost more than the
  * rest of a transaction's preparation.
  */
-async function rewriteReferences(value: unknown, idMap: Map<string, string>, repository: Repository, e: Parsed): Promise<unknown> {
+async function rewriteReferences(value: unknown, idMap: Map<string, string>, repository: Repository, e: Parsed, context: BundleContext): Promise<unknown> {
   const resolved = new Map<string, string>();
   for (const reference of conditionalReferences(value, idMap)) {
-    if (!resolved.has(reference)) resolved.set(reference, await resolveConditionalReference(reference, repository, e));
+    if (!resolved.has(reference)) resolved.set(reference, await resolveConditionalReference(reference, repository, e, context));
   }
   return copyWithReferences(value, idMap, resolved);
 }
@@ -345,10 +350,10 @@ function conditionalReferences(value: unknown, idMap: Map<string, string>, out: 
 
 const CONDITIONAL_REFERENCE = /^[A-Z][A-Za-z]+\?./;
 
-async function resolveConditionalReference(reference: string, repository: Repository, e: Parsed): Promise<string> {
+async function resolveConditionalReference(reference: string, repository: Repository, e: Parsed, context: BundleContext): Promise<string> {
   const [type, query] = reference.split('?', 2);
   const request = repository.parseSearch([type], [...queryPairs(query), ['_count', '2']], true);
-  const { matches } = await repository.search(request);
+  const { matches } = await repository.search(request, await context.restriction?.());
   if (matches.length !== 1) {
     throw entryError(e, new PreconditionFailedError('FHIR_ERR_BUNDLE_CONDITIONAL_REFERENCE', `Conditional reference ${reference.slice(0, 120)} matched ${matches.length} resources (needs exactly one)`));
   }
@@ -379,6 +384,8 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const existing = (e as Parsed & { existing?: VersionRecord }).existing;
   if (e.method === 'POST') {
     await context.authorize('c', 'create', { resourceType: type }, true);
+    // The match is answered as a read of it would be.
+    if (existing) await context.authorize('r', 'read', { resourceType: type, id: existing.id, record: existing }, false);
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
     const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
     const ruled = context.writeRules?.(type, { method: 'POST', next: resource }) ?? resource;
@@ -389,13 +396,20 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     await context.authorize('d', 'delete', { resourceType: type, id: e.target?.id }, true);
     if (!e.target) return { response: { status: '204 No Content' } };
     if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
-    if (context.writeRules) context.writeRules(type, { method: 'DELETE', current: await repository.engine.current(type, e.target.id) });
+    const current = await liveVersion(repository, type, e.target.id);
+    // As a DELETE request would: the policy on what is deleted.
+    await context.authorize('d', 'delete', { resourceType: type, id: e.target.id, ...(current ? { record: current } : { compartments: [] }) }, false);
+    if (context.writeRules) context.writeRules(type, { method: 'DELETE', current });
     const prepared = await repository.prepareDelete(type, e.target.id, { ifMatch: e.entry.request?.ifMatch });
     return { prepared, response: { status: '204 No Content' } };
   }
   if (!e.target) throw new PreconditionFailedError('FHIR_ERR_STORE_NO_MATCH', 'The conditional patch matched nothing');
-  await context.authorize('u', e.method === 'PATCH' ? 'patch' : 'update', { resourceType: type, id: e.target.id }, true);
+  const interaction = e.method === 'PATCH' ? 'patch' : 'update';
+  await context.authorize('u', interaction, { resourceType: type, id: e.target.id }, true);
   if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
+  // As a PUT or PATCH request would: the policy on the version being replaced, then (writeCheck) on the new one.
+  const live = await liveVersion(repository, type, e.target.id);
+  if (live) await context.authorize('u', interaction, { resourceType: type, id: e.target.id, record: live }, true);
   if (e.method === 'PATCH') {
     const current = await repository.read(type, e.target.id);
     const patched = applyBundlePatch(JSON.parse(current.json) as Resource, e.resource!);
@@ -446,6 +460,11 @@ async function checkReferencesResolve(repository: Repository, e: Parsed, written
       throw entryError(e, new UnprocessableError('FHIR_ERR_BUNDLE_UNRESOLVED_REFERENCE', `Reference ${reference.slice(0, 120)} names no resource of this server nor of the Bundle`));
     }
   }
+}
+
+async function liveVersion(repository: Repository, type: string, id: string): Promise<VersionRecord | undefined> {
+  const current = await repository.engine.current(type, id);
+  return current && !current.deleted ? current : undefined;
 }
 
 function created(prepared: PreparedWrite): Done {

@@ -70,6 +70,23 @@ export interface PreparedWrite {
   bytes?: Buffer;
 }
 
+/** The caller's access policy as a search filter per type (null: the type is hidden); see access/guard.ts searchRestriction. */
+export type SearchRestriction = (type: string) => Filter | null;
+
+/**
+ * How a conditional update or delete stays within what its caller may do.
+ * `restrict`: only what the caller may see can match, so a hidden resource
+ * counts as no match (and never as one of several). `rules`: called on the
+ * one match (`current`), or with none before an update creates, once the
+ * match is known and before anything is prepared: the policy's check of the
+ * current version and the domain's rules; returns the resource to store
+ * (`next` for an update, undefined for a delete).
+ */
+export interface ConditionalAccess {
+  restrict?: SearchRestriction;
+  rules?: (current: VersionRecord | undefined, next: Resource | undefined) => Promise<Resource | undefined> | Resource | undefined;
+}
+
 /** A resource the server built itself: not validated, and indexed as given when its builder knows the index. */
 export interface ServerBuilt {
   /** Must equal what extractIndex would compute (the builder's tests check it). */
@@ -149,8 +166,11 @@ export class Repository {
     return record;
   }
 
-  /** [create](https://hl7.org/fhir/R4/http.html#create), with If-None-Exist when `ifNoneExist` is given. */
-  async create(resource: Resource, options: { ifNoneExist?: string; blob?: string; check?: WriteCheck } = {}): Promise<WriteResult> {
+  /**
+   * [create](https://hl7.org/fhir/R4/http.html#create), with If-None-Exist when
+   * `ifNoneExist` is given (only what `restrict` lets the caller see can match).
+   */
+  async create(resource: Resource, options: { ifNoneExist?: string; blob?: string; check?: WriteCheck; restrict?: SearchRestriction } = {}): Promise<WriteResult> {
     if (options.ifNoneExist === undefined) return this.commitOne(await this.prepareCreate(resource, options), options.check);
     return this.serialised(async () => this.commitOne(await this.prepareCreate(resource, options), options.check));
   }
@@ -160,8 +180,8 @@ export class Repository {
     return this.commitOne(await this.prepareUpdate(type, id, resource, options), options.check);
   }
 
-  /** [conditional update](https://hl7.org/fhir/R4/http.html#cond-update). */
-  async conditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string; check?: WriteCheck } = {}): Promise<WriteResult> {
+  /** [conditional update](https://hl7.org/fhir/R4/http.html#cond-update); see ConditionalAccess. */
+  async conditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string; check?: WriteCheck } & ConditionalAccess = {}): Promise<WriteResult> {
     return this.serialised(async () => this.commitOne(await this.prepareConditionalUpdate(type, query, resource, options), options.check));
   }
 
@@ -171,21 +191,22 @@ export class Repository {
     return prepared ? this.commitOne(prepared, options.check) : undefined;
   }
 
-  /** [conditional delete](https://hl7.org/fhir/R4/http.html#cdelete): one match deleted; several is 412. */
-  async conditionalDelete(type: string, query: Array<[string, string]>, options: { check?: WriteCheck } = {}): Promise<WriteResult | undefined> {
+  /** [conditional delete](https://hl7.org/fhir/R4/http.html#cdelete): one match deleted; several is 412. See ConditionalAccess. */
+  async conditionalDelete(type: string, query: Array<[string, string]>, options: { check?: WriteCheck } & ConditionalAccess = {}): Promise<WriteResult | undefined> {
     return this.serialised(async () => {
-      const matches = await this.findMatches(type, query, 2);
+      const matches = await this.findMatches(type, query, 2, options.restrict);
       if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional delete matched more than one ${type}`);
       if (matches.length === 0) return undefined;
+      await options.rules?.(matches[0], undefined);
       const prepared = await this.prepareDelete(type, matches[0].id, {});
       return prepared ? this.commitOne(prepared, options.check) : undefined;
     });
   }
 
-  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean } = {}): Promise<PreparedWrite> {
+  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean; restrict?: SearchRestriction } = {}): Promise<PreparedWrite> {
     const type = resource.resourceType;
     if (options.ifNoneExist !== undefined) {
-      const matches = await this.findMatches(type, queryPairs(options.ifNoneExist), 2);
+      const matches = await this.findMatches(type, queryPairs(options.ifNoneExist), 2, options.restrict);
       if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `If-None-Exist matched more than one ${type}`);
       if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [] } };
     }
@@ -229,19 +250,21 @@ export class Repository {
     return prepared;
   }
 
-  async prepareConditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string }): Promise<PreparedWrite> {
-    const matches = await this.findMatches(type, query, 2);
+  async prepareConditionalUpdate(type: string, query: Array<[string, string]>, written: Resource, options: { ifMatch?: string } & ConditionalAccess): Promise<PreparedWrite> {
+    const matches = await this.findMatches(type, query, 2, options.restrict);
     if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional update matched more than one ${type}`);
     if (matches.length === 1) {
       const id = matches[0].id;
-      if (resource.id !== undefined && resource.id !== id) {
-        throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${resource.id} is not the id of the matching ${type} (${id})`);
+      if (written.id !== undefined && written.id !== id) {
+        throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${written.id} is not the id of the matching ${type} (${id})`);
       }
+      const resource = (await options.rules?.(matches[0], written)) ?? written;
       return this.prepareUpdate(type, id, { ...resource, id }, options);
     }
-    if (resource.resourceType !== type) {
-      throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match the URL type ${type}`);
+    if (written.resourceType !== type) {
+      throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(written.resourceType)} does not match the URL type ${type}`);
     }
+    const resource = (await options.rules?.(undefined, written)) ?? written;
     // No match: create, with the client's id when it gave one (as HAPI and the spec allow).
     if (resource.id !== undefined) {
       checkTypeAndId(type, resource.id);
@@ -403,13 +426,13 @@ export class Repository {
     }
   }
 
-  private async findMatches(type: string, query: Array<[string, string]>, limit: number): Promise<VersionRecord[]> {
+  private async findMatches(type: string, query: Array<[string, string]>, limit: number, restrict?: SearchRestriction): Promise<VersionRecord[]> {
     if (!isResourceType(type)) throw unknownType(type);
     if (query.filter(([k]) => !k.startsWith('_') || k === '_id' || k === '_lastUpdated' || k === '_tag' || k === '_profile' || k === '_security').length === 0) {
       throw new PreconditionFailedError('FHIR_ERR_STORE_NO_CRITERIA', 'A conditional interaction needs at least one search criterion');
     }
     const request = parseSearchRequest([type], [...query.filter(([k]) => k !== '_count'), ['_count', String(limit)]], { strict: true, ...this.searchLimits });
-    const result = await executeSearch(this.engine, request, {});
+    const result = await executeSearch(this.engine, request, { restrict });
     return result.matches;
   }
 
