@@ -2,6 +2,7 @@ import type { Communication } from '@medplum/fhirtypes';
 import { notification } from '../../audit/audit-event.js';
 import type { Repository } from '../../store/repository.js';
 import type { VersionRecord } from '../../store/engine.js';
+import { VISIBILITY_SYSTEM, visibilityLabels } from '../../access/labels.js';
 
 /** Category code of the notification written when a document is added to a space. */
 export const DOCUMENT_ADDED = 'document-added';
@@ -17,10 +18,16 @@ export function documentAddedNotices(repository: Repository, now: () => number =
     const sent = new Date(now()).toISOString();
     const notices: Communication[] = [];
     for (const record of added) {
+      // The notice is as visible as its document: one hidden from the holder for a month (or from
+      // legal representatives, or masked from professionals) carries the same labels, so the policy
+      // hides the notice from the same people for the same time.
+      const labels = visibilityLabels(record);
+      const security = labels.length ? { meta: { security: labels.map((code) => ({ system: VISIBILITY_SYSTEM, code })) } } : {};
       for (const patient of record.comp) {
         notices.push({
           ...notification(patient, [patient], DOCUMENT_ADDED, 'Un nouveau document a été ajouté à votre espace / A new document was added to your space', sent),
           about: [{ reference: `DocumentReference/${record.id}` }],
+          ...security,
         });
       }
     }
