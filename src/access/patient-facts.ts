@@ -74,7 +74,9 @@ export function applyConsent(facts: PatientFacts, consent: Consent, now: number)
       const actors = (provision.actor ?? []).map((a) => actorKey(a.reference)).filter((a): a is string => !!a);
       const purposes = (provision.purpose ?? []).map((p) => p.code);
       if (type === 'deny' && purposes.includes(BTG)) facts.emergencyRefused = true;
-      else {
+      // The policy grants or refuses a whole space. A permit narrowed to some of it counts for
+      // nothing rather than for everything; a narrowed deny still refuses the whole space.
+      else if (type === 'deny' || !isNarrowed(provision)) {
         for (const actor of actors) {
           (type === 'permit' ? facts.permitted : facts.denied).add(actor);
           if (type === 'permit' && actor.startsWith('client:')) {
@@ -87,6 +89,11 @@ export function applyConsent(facts: PatientFacts, consent: Consent, now: number)
     for (const nested of provision.provision ?? []) walk(nested, type === 'permit' ? 'deny' : 'permit');
   };
   walk(consent.provision, undefined);
+}
+
+/** A provision that applies to some of the patient's data only (R4 Consent.provision.data, class, code, securityLabel, dataPeriod). */
+function isNarrowed(provision: ConsentProvision): boolean {
+  return Boolean(provision.data?.length || provision.class?.length || provision.code?.length || provision.securityLabel?.length || provision.dataPeriod);
 }
 
 /** Extension on an app's Consent carrying the scopes granted on the consent screen. */
