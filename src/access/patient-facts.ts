@@ -67,6 +67,8 @@ function emptyFacts(patient: string): PatientFacts {
 /** Folds one active Consent's provisions (and nested exceptions) into the facts. */
 export function applyConsent(facts: PatientFacts, consent: Consent, now: number): void {
   if (consent.status !== 'active') return;
+  // An app's Consent carries the scopes granted on the consent screen; its provision.class lists their types.
+  const scope = consent.extension?.find((e) => e.url === GRANTED_SCOPE_EXTENSION)?.valueString;
   const walk = (provision: ConsentProvision | undefined, inherited: 'permit' | 'deny' | undefined) => {
     if (!provision) return;
     const type = provision.type ?? inherited;
@@ -76,13 +78,10 @@ export function applyConsent(facts: PatientFacts, consent: Consent, now: number)
       if (type === 'deny' && purposes.includes(BTG)) facts.emergencyRefused = true;
       // The policy grants or refuses a whole space. A permit narrowed to some of it counts for
       // nothing rather than for everything; a narrowed deny still refuses the whole space.
-      else if (type === 'deny' || !isNarrowed(provision)) {
+      else if (type === 'deny' || !isNarrowed(provision, scope !== undefined)) {
         for (const actor of actors) {
           (type === 'permit' ? facts.permitted : facts.denied).add(actor);
-          if (type === 'permit' && actor.startsWith('client:')) {
-            const scope = consent.extension?.find((e) => e.url === GRANTED_SCOPE_EXTENSION)?.valueString;
-            if (scope) facts.appScopes.set(actor.slice('client:'.length), scope);
-          }
+          if (type === 'permit' && actor.startsWith('client:') && scope) facts.appScopes.set(actor.slice('client:'.length), scope);
         }
       }
     }
@@ -91,9 +90,14 @@ export function applyConsent(facts: PatientFacts, consent: Consent, now: number)
   walk(consent.provision, undefined);
 }
 
-/** A provision that applies to some of the patient's data only (R4 Consent.provision.data, class, code, securityLabel, dataPeriod). */
-function isNarrowed(provision: ConsentProvision): boolean {
-  return Boolean(provision.data?.length || provision.class?.length || provision.code?.length || provision.securityLabel?.length || provision.dataPeriod);
+/**
+ * A provision that applies to some of the patient's data only (R4
+ * Consent.provision.data, class, code, securityLabel, dataPeriod). The
+ * resource types (`class`) of an app's Consent are what its granted scopes,
+ * which the policy enforces, already name.
+ */
+function isNarrowed(provision: ConsentProvision, scoped: boolean): boolean {
+  return Boolean(provision.data?.length || (!scoped && provision.class?.length) || provision.code?.length || provision.securityLabel?.length || provision.dataPeriod);
 }
 
 /** Extension on an app's Consent carrying the scopes granted on the consent screen. */
