@@ -75,7 +75,8 @@ function demoBundle(): Bundle {
       sender: { reference: 'Practitioner/dr-martin' }, recipient: [{ reference: 'Patient/helene' }], sent: '2026-10-03T10:00:00+02:00',
       payload: [{ contentString: 'Bonjour, vos résultats sont normaux. / Hello, your results are normal.' }],
     },
-    { resourceType: 'Binary', id: 'helene-report-pdf', contentType: 'application/pdf', data: report.data },
+    // securityContext places the bytes in the document's space (as ITI-65 does): whoever may read the document reads them.
+    { resourceType: 'Binary', id: 'helene-report-pdf', contentType: 'application/pdf', securityContext: { reference: 'DocumentReference/helene-report' }, data: report.data },
     {
       resourceType: 'DocumentReference', id: 'helene-report', status: 'current',
       masterIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.2.250.1.999.1.1.1' },
@@ -85,7 +86,7 @@ function demoBundle(): Bundle {
       securityLabel: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'N' }] }],
       content: [{ attachment: { contentType: 'application/pdf', url: 'Binary/helene-report-pdf', size: report.size, hash: report.hash, title: 'Compte rendu' }, format: { system: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode', code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' } }],
     },
-    { resourceType: 'Binary', id: 'leo-vaccination-pdf', contentType: 'application/pdf', data: vaccination.data },
+    { resourceType: 'Binary', id: 'leo-vaccination-pdf', contentType: 'application/pdf', securityContext: { reference: 'DocumentReference/leo-vaccination' }, data: vaccination.data },
     {
       resourceType: 'DocumentReference', id: 'leo-vaccination', status: 'current',
       masterIdentifier: { system: 'urn:ietf:rfc:3986', value: 'urn:oid:1.2.250.1.999.1.1.2' },
