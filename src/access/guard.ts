@@ -124,11 +124,15 @@ const SEARCH_REASON = `${ACTION_NAMES.s} results filtered by policy`;
 /**
  * Audits a search or history answer: one event per patient whose data it
  * returned, so that each patient's trail ("who looked at my space") names
- * only them and never tells one patient about another.
+ * only them and never tells one patient about another; for a caller acting
+ * for a patient, one in that patient's trail when nothing was returned.
  */
 export function auditSearch(request: FastifyRequest, resourceType: string, compartments: Iterable<string>, interaction = 'search-type'): void {
   const principal = principalOf(request);
   const patients = [...new Set(compartments)];
+  // Someone acting for a patient searches that patient's space only: a search that returned
+  // nothing, or only a count, is still an access to it, and goes to that trail.
+  if (patients.length === 0 && principal.patient) patients.push(`Patient/${principal.patient}`);
   const btg = breakTheGlassReason(request);
   for (const group of patients.length ? patients.map((p) => [p]) : [[]]) {
     request.server.audit.record({
