@@ -64,6 +64,17 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
     return reply.code(200).send();
   });
 
+  // The other methods on these endpoints: 405 with Allow (RFC 9110 §15.5.6), not a bare 404.
+  for (const url of ['/auth/token', '/auth/introspect', '/auth/revoke']) {
+    app.route({
+      method: ['GET', 'PUT', 'PATCH', 'DELETE'], url,
+      handler: async (_request, reply) => {
+        noStore(reply);
+        return reply.code(405).header('allow', 'POST').send({ error: 'invalid_request', error_description: `${url} takes POST only` });
+      },
+    });
+  }
+
   app.get('/auth/jwks', async (_request, reply) => {
     // Short caching: clients refetch soon after a key rotation.
     reply.header('cache-control', 'public, max-age=300');

@@ -258,3 +258,14 @@ t.test('sign-in while the store is unavailable: a 503 page saying to try again, 
   const after = await app.inject({ url: '/auth/authorize/sign-in', ...form({ request_id: requestIdOf(start.body), username: 'alice', password: PASSWORD }) });
   t.equal(after.statusCode, 200, 'the same request signs in once the store is back');
 });
+
+t.test('other methods on the token, introspection and revocation endpoints: 405 with Allow: POST', async (t) => {
+  for (const url of ['/auth/token', '/auth/introspect', '/auth/revoke']) {
+    for (const method of ['GET', 'PUT', 'DELETE'] as const) {
+      const res = await app.inject({ method, url });
+      t.equal(res.statusCode, 405, `${method} ${url}`);
+      t.equal(res.headers.allow, 'POST');
+      t.equal(res.json().error, 'invalid_request');
+    }
+  }
+});
