@@ -12,6 +12,8 @@ import type { TokenForm, TokenResponse } from './token-types.js';
  */
 export async function clientCredentialsGrant(form: TokenForm, auth: AuthServer): Promise<TokenResponse> {
   const client = await authenticateClientAssertion(form, { clients: auth.clients, kv: auth.kv, tokenUrl: auth.tokenUrl, now: auth.now });
+  // As for the other grants (client-auth.ts): a client_id sent along must name the same client.
+  if (form.client_id && form.client_id !== client.clientId) throw new OAuthError('invalid_client', 'client_id does not match the client_assertion');
   if (client.kind === 'app') throw new OAuthError('unauthorized_client', 'This client may not use the client_credentials grant');
   if (!form.scope?.trim()) throw new OAuthError('invalid_request', 'scope is required');
   const requested = parseRequestedScopes(form.scope);
