@@ -6,7 +6,7 @@ import { indexedSearchParams } from '../fhir/search/params.js';
 import type { SearchParamDef, SearchParamType } from '../fhir/search/params.js';
 import type { AuditRecord } from './audit-event.js';
 import { CLIENT_ID_SYSTEM } from '../access/patient-facts.js';
-import { ACTION_CODES, AUDIT_EVENT_TYPE, ENTITY_TYPES, RESTFUL_INTERACTION } from './audit-event.js';
+import { ACTION_CODES, AUDIT_EVENT_TYPE, AUDIT_ORIGIN, ENTITY_TYPES, RESTFUL_INTERACTION } from './audit-event.js';
 
 /**
  * The AuditEvent search parameters this module knows how to fill, with their
@@ -41,6 +41,7 @@ function knownParams(): Map<string, SearchParamType> | null {
   return known;
 }
 
+const ORIGIN_TOKEN: TokenIndex = { s: AUDIT_ORIGIN.system, c: AUDIT_ORIGIN.code, sc: `${AUDIT_ORIGIN.system}|${AUDIT_ORIGIN.code}` };
 const TYPE_TOKEN: TokenIndex = { s: AUDIT_EVENT_TYPE.system, c: AUDIT_EVENT_TYPE.code, sc: `${AUDIT_EVENT_TYPE.system}|${AUDIT_EVENT_TYPE.code}`, t: foldString(AUDIT_EVENT_TYPE.display) };
 
 /**
@@ -56,6 +57,7 @@ export function auditEventIndex(record: AuditRecord): ExtractedIndex | undefined
   if (!params) return undefined;
   const { who } = record;
   const idx: SearchIndex = {};
+  idx._tag = [{ ...ORIGIN_TOKEN }];
   idx.action = [{ c: ACTION_CODES[record.action] }];
   if (record.address) idx.address = [{ f: foldString(record.address), x: record.address }];
   const requestor = who.fhirUser ? normalizeReference(who.fhirUser) : { s: CLIENT_ID_SYSTEM, c: who.clientId };

@@ -40,6 +40,14 @@ export const ENTITY_TYPES = 'http://terminology.hl7.org/CodeSystem/audit-entity-
 export const AUDIT_EVENT_TYPE = { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest', display: 'RESTful Operation' } as const;
 export const RESTFUL_INTERACTION = 'http://hl7.org/fhir/restful-interaction';
 
+/**
+ * The tag of every AuditEvent the server records itself. Clients may record
+ * their own AuditEvents, never with this tag (repository.ts refuses it), so a
+ * trail can tell the server's records from what clients wrote:
+ * `AuditEvent?_tag=https://carnet.dev/fhir/CodeSystem/audit-origin|carnet`.
+ */
+export const AUDIT_ORIGIN = { system: 'https://carnet.dev/fhir/CodeSystem/audit-origin', code: 'carnet' } as const;
+
 /** The AuditEvent resource of one record (test/unit/audit-event-shape.test.ts keeps it valid R4). */
 export function toAuditEvent(record: AuditRecord): AuditEvent {
   const { who: principal } = record;
@@ -60,6 +68,7 @@ export function toAuditEvent(record: AuditRecord): AuditEvent {
   return {
     resourceType: 'AuditEvent',
     id: record.eventId,
+    meta: { tag: [{ ...AUDIT_ORIGIN }] },
     type: { ...AUDIT_EVENT_TYPE },
     subtype: [{ system: RESTFUL_INTERACTION, code: record.interaction }],
     action: ACTION_CODES[record.action],

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Binary, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, ResourceGoneError, ResourceNotFoundError, VersionConflictError } from '../errors.js';
+import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, ResourceGoneError, ResourceNotFoundError, UnprocessableError, VersionConflictError } from '../errors.js';
+import { AUDIT_ORIGIN } from '../audit/audit-event.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
@@ -359,6 +360,7 @@ export class Repository {
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
     }
+    if (!trusted && type === 'AuditEvent') refuseServerOrigin(resource);
     const record = this.newRecord(type, id, current, method);
     // resourceType, id and meta first, as people expect to read them; the
     // client's meta.source is kept, server-maintained fields always win.
@@ -448,6 +450,13 @@ export class Repository {
     const run = this.conditionalQueue.then(turn, turn);
     this.conditionalQueue = run.catch(() => undefined);
     return run;
+  }
+}
+
+/** A client may record its own AuditEvents, never as the server's: AUDIT_ORIGIN marks those the server recorded. */
+function refuseServerOrigin(resource: Resource): void {
+  if (resource.meta?.tag?.some((tag) => tag.system === AUDIT_ORIGIN.system)) {
+    throw new UnprocessableError('FHIR_ERR_AUDIT_ORIGIN', `The tag ${AUDIT_ORIGIN.system} marks the AuditEvents this server records itself; a client's AuditEvent may not carry it`, { expression: ['AuditEvent.meta.tag'] });
   }
 }
 

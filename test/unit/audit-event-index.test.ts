@@ -39,8 +39,9 @@ t.test('the AuditEvent index built from the record equals the generic extraction
       };
       const record = toAuditRecord(input, `event-${checked}`, Date.parse('2026-11-23T08:00:00.123Z') + checked);
       if (checked % 3 === 0) record.resources.push('Observation/o2', 'Patient/alice');
-      // As the repository stores it: with the server's meta.
-      const stored = { ...toAuditEvent(record), meta: { versionId: '1', lastUpdated: '2026-11-23T08:00:01.000Z' } } as Resource;
+      // As the repository stores it: the server's meta fields added to the event's own (its tag).
+      const event = toAuditEvent(record);
+      const stored = { ...event, meta: { ...event.meta, versionId: '1', lastUpdated: '2026-11-23T08:00:01.000Z' } } as Resource;
       t.strictSame(auditEventIndex(record), extractIndex(stored), `${principal.kind} ${principal.fhirUser ?? ''} ${input.interaction} ${record.resources.join(',')}`);
       checked++;
     }
