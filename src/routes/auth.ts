@@ -37,7 +37,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
       case undefined:
         throw new OAuthError('invalid_request', 'grant_type is required');
       case 'client_credentials':
-        return clientCredentialsGrant(form, auth);
+        return clientCredentialsGrant(form, auth, request.headers.authorization);
       case 'authorization_code':
         return authorizationCodeGrant(request, form, auth, auth.refreshTokens);
       case 'refresh_token':

@@ -53,6 +53,7 @@ t.test('client authentication failures are invalid_client (401)', async (t) => {
     ['no jti', () => requestToken(app, lab, 'system/*.rs', { jti: null })],
     ['wrong assertion type', () => postTokenForm(app, { grant_type: 'client_credentials', client_assertion_type: 'urn:other', client_assertion: 'x.y.z', scope: 'system/*.rs' })],
     ['not a JWT', () => postTokenForm(app, { grant_type: 'client_credentials', client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: 'garbage', scope: 'system/*.rs' })],
+    ['Basic credentials instead of an assertion', () => app.inject({ method: 'POST', url: '/auth/token', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('lab:wrong').toString('base64')}` }, payload: 'grant_type=client_credentials&scope=system%2F*.rs' })],
     ['client_id names another client than the assertion', async () => postTokenForm(app, { grant_type: 'client_credentials', client_id: 'rsa-client', client_assertion_type: JWT_BEARER_ASSERTION_TYPE, client_assertion: await signClientAssertion(lab, tokenUrl), scope: 'system/*.rs' })],
   ];
   for (const [name, send] of cases) {

@@ -10,7 +10,11 @@ import type { TokenForm, TokenResponse } from './token-types.js';
  * the part of the requested scopes its registration allows; nothing at all is
  * `invalid_scope`.
  */
-export async function clientCredentialsGrant(form: TokenForm, auth: AuthServer): Promise<TokenResponse> {
+export async function clientCredentialsGrant(form: TokenForm, auth: AuthServer, authorization?: string): Promise<TokenResponse> {
+  // RFC 6749 §5.2: a client that authenticated through the Authorization header and failed is told so with a 401.
+  if (!form.client_assertion && /^Basic\b/i.test(authorization ?? '')) {
+    throw new OAuthError('invalid_client', 'client_credentials takes a private_key_jwt client_assertion (SMART Backend Services), not Basic credentials');
+  }
   const client = await authenticateClientAssertion(form, { clients: auth.clients, kv: auth.kv, tokenUrl: auth.tokenUrl, now: auth.now });
   // As for the other grants (client-auth.ts): a client_id sent along must name the same client.
   if (form.client_id && form.client_id !== client.clientId) throw new OAuthError('invalid_client', 'client_id does not match the client_assertion');
