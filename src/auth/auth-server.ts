@@ -63,14 +63,15 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clients = new ClientRegistry([dev.client], catalogue);
   }
   const keys = new ServerKeys(kv, 60_000, now);
+  const accessTokens = new AccessTokens(config, keys, now, kv);
   return {
     config,
     kv,
     keys,
     clients,
     catalogue,
-    accessTokens: new AccessTokens(config, keys, now, kv),
-    refreshTokens: new RefreshTokens(kv, now),
+    accessTokens,
+    refreshTokens: new RefreshTokens(kv, now, (jti, expiresAtMs) => accessTokens.revoke(jti, expiresAtMs)),
     accounts: new AccountStore(kv),
     signInLimiter: new SignInLimiter(kv, deps.signInLimits ?? DEFAULT_SIGN_IN_LIMITS, now),
     tokenUrl: `${config.publicUrl}/auth/token`,

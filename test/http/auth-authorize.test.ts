@@ -160,9 +160,12 @@ t.test('refresh tokens rotate; reuse revokes the whole family', async (t) => {
   const { location: l2, verifier: v2 } = await authorize(app, { clientId: 'test-app', scope: SCOPE, username: 'alice', password: PASSWORD });
   const a = (await exchangeCode(app, l2.searchParams.get('code')!, v2)).json();
   const b = (await refresh(a.refresh_token)).json();
+  t.equal((await whoami(b.access_token)).statusCode, 200, 'the rotated access token works');
   const reuse = await refresh(a.refresh_token);
   t.equal(reuse.json().error, 'invalid_grant');
   t.match(reuse.json().error_description, /already used/);
+  t.equal((await whoami(b.access_token)).statusCode, 401, 'the access tokens of the family are revoked too');
+  t.equal((await whoami(a.access_token)).statusCode, 401, 'the first one as well');
   t.equal((await refresh(b.refresh_token)).json().error, 'invalid_grant', 'the newer token of the family is revoked too');
   t.equal((await postTokenForm(app, { grant_type: 'refresh_token', refresh_token: b.refresh_token, client_id: 'confidential-app' })).statusCode, 401);
 });

@@ -24,11 +24,21 @@ export const ONLINE_LIFETIME_MS = 12 * 3600_000;
 
 const digest = (token: string) => createHash('sha256').update(token).digest('base64url');
 
+/** Per family: the access tokens issued with its refresh tokens (key: jti), until they expire. */
+const FAMILY_ACCESS = 'refresh-family-access:';
+
 export class RefreshTokens {
   constructor(
     private readonly kv: KeyValueStore,
     private readonly now: () => number,
+    /** Revokes an access token (AccessTokens.revoke): a revoked family takes its access tokens with it. */
+    private readonly revokeAccessToken?: (jti: string, expiresAtMs: number) => Promise<void>,
   ) {}
+
+  /** Notes an access token issued in `familyId`, so that revoking the family revokes it too. */
+  async recordAccessToken(familyId: string, jti: string, expiresAtMs: number): Promise<void> {
+    await this.kv.put(FAMILY_ACCESS + familyId, jti, { expiresAt: expiresAtMs }, { expiresAt: expiresAtMs });
+  }
 
   async issue(grant: Grant, lifetimeMs: number, familyId: string = randomUUID()): Promise<string> {
     const token = randomBytes(32).toString('base64url');
@@ -73,6 +83,10 @@ export class RefreshTokens {
 
   async revokeFamily(familyId: string): Promise<void> {
     await this.kv.put(REVOKED_FAMILIES, familyId, { revokedAt: this.now() }, { expiresAt: this.now() + OFFLINE_LIFETIME_MS });
+    // A leaked refresh token may already have been exchanged: its access tokens stop now too.
+    for (const { key, value } of await this.kv.list<{ expiresAt: number }>(FAMILY_ACCESS + familyId)) {
+      await this.revokeAccessToken?.(key, value.expiresAt);
+    }
   }
 
   private async isFamilyRevoked(familyId: string): Promise<boolean> {

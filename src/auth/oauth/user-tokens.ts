@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AuthServer } from '../auth-server.js';
 import { parseScopes } from '../scopes.js';
 import type { Grant } from './grant.js';
@@ -13,6 +14,9 @@ import type { TokenResponse } from './token-types.js';
  */
 export async function issueUserTokens(grant: Grant, auth: AuthServer, refresh: RefreshTokens, familyId?: string): Promise<TokenResponse> {
   const special = parseScopes(grant.scope).special;
+  const withRefresh = special.has('offline_access') || special.has('online_access');
+  // One family per sign-in: its refresh tokens and the access tokens issued with them.
+  const family = withRefresh ? (familyId ?? randomUUID()) : undefined;
   const issued = await auth.accessTokens.issue({
     clientId: grant.clientId,
     subject: grant.accountId,
@@ -27,9 +31,10 @@ export async function issueUserTokens(grant: Grant, auth: AuthServer, refresh: R
     response.need_patient_banner = true;
   }
   if (special.has('openid')) response.id_token = await issueIdToken(grant, auth, special.has('fhirUser'));
-  if (special.has('offline_access') || special.has('online_access')) {
+  if (family) {
     const lifetime = special.has('offline_access') ? OFFLINE_LIFETIME_MS : ONLINE_LIFETIME_MS;
-    response.refresh_token = await refresh.issue(grant, lifetime, familyId);
+    await refresh.recordAccessToken(family, issued.jti, issued.exp * 1000);
+    response.refresh_token = await refresh.issue(grant, lifetime, family);
   }
   return response;
 }
