@@ -136,9 +136,9 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const result = await repository.conditionalDelete(type, searchPairs(request), {
       check: writeCheck(request, 'd', 'delete'),
       restrict: await searchRestriction(request),
-      // As a DELETE of the match would be.
+      // As a DELETE of the match would be; the access itself is audited once, by `check`.
       rules: async (current) => {
-        await authorize(request, 'd', 'delete', { resourceType: type, id: current!.id, record: current! });
+        await authorize(request, 'd', 'delete', { resourceType: type, id: current!.id, record: current! }, { precheck: true });
         applyWriteRules(request, type, { method: 'DELETE', current });
         return undefined;
       },

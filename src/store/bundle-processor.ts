@@ -397,8 +397,8 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     if (!e.target) return { response: { status: '204 No Content' } };
     if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
     const current = await liveVersion(repository, type, e.target.id);
-    // As a DELETE request would: the policy on what is deleted.
-    await context.authorize('d', 'delete', { resourceType: type, id: e.target.id, ...(current ? { record: current } : { compartments: [] }) }, false);
+    // As a DELETE request would: the policy on what is deleted (the access itself is audited once, by writeCheck).
+    await context.authorize('d', 'delete', { resourceType: type, id: e.target.id, ...(current ? { record: current } : { compartments: [] }) }, true);
     if (context.writeRules) context.writeRules(type, { method: 'DELETE', current });
     const prepared = await repository.prepareDelete(type, e.target.id, { ifMatch: e.entry.request?.ifMatch });
     return { prepared, response: { status: '204 No Content' } };
