@@ -170,6 +170,29 @@ t.test('refresh tokens rotate; reuse revokes the whole family', async (t) => {
   t.equal((await postTokenForm(app, { grant_type: 'refresh_token', refresh_token: b.refresh_token, client_id: 'confidential-app' })).statusCode, 401);
 });
 
+t.test('a replayed authorization code revokes every token its first exchange issued (RFC 6749 §4.1.2)', async (t) => {
+  const refresh = (token: string) => postTokenForm(app, { grant_type: 'refresh_token', refresh_token: token, client_id: 'test-app' });
+  for (const [name, scope] of [['with a refresh token', SCOPE], ['access token only', 'launch/patient patient/Observation.rs']] as const) {
+    const { location, verifier } = await authorize(app, { clientId: 'test-app', scope, username: 'alice', password: PASSWORD });
+    const code = location.searchParams.get('code')!;
+    const first = (await exchangeCode(app, code, verifier)).json();
+    t.equal((await whoami(first.access_token)).statusCode, 200, `${name}: the first exchange's token works`);
+    const replay = await exchangeCode(app, code, verifier);
+    t.equal(replay.json().error, 'invalid_grant', `${name}: the replay is refused`);
+    t.match(replay.json().error_description, /already used/);
+    t.equal((await whoami(first.access_token)).statusCode, 401, `${name}: the first exchange's access token is revoked`);
+    if (first.refresh_token) t.equal((await refresh(first.refresh_token)).json().error, 'invalid_grant', `${name}: its refresh token too`);
+  }
+  // Another sign-in's tokens are untouched.
+  const { location, verifier } = await authorize(app, { clientId: 'test-app', scope: SCOPE, username: 'alice', password: PASSWORD });
+  const other = (await exchangeCode(app, location.searchParams.get('code')!, verifier)).json();
+  const { location: l2, verifier: v2 } = await authorize(app, { clientId: 'test-app', scope: SCOPE, username: 'alice', password: PASSWORD });
+  const code2 = l2.searchParams.get('code')!;
+  await exchangeCode(app, code2, v2);
+  await exchangeCode(app, code2, v2);
+  t.equal((await whoami(other.access_token)).statusCode, 200, 'a replay revokes only its own sign-in');
+});
+
 t.test('introspection and revocation', async (t) => {
   const { location, verifier } = await authorize(app, { clientId: 'test-app', scope: SCOPE, username: 'alice', password: PASSWORD });
   const tokens = (await exchangeCode(app, location.searchParams.get('code')!, verifier)).json();

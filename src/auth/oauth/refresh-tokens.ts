@@ -89,7 +89,7 @@ export class RefreshTokens {
     }
   }
 
-  private async isFamilyRevoked(familyId: string): Promise<boolean> {
+  async isFamilyRevoked(familyId: string): Promise<boolean> {
     return (await this.kv.get(REVOKED_FAMILIES, familyId)) !== undefined;
   }
 }

@@ -10,13 +10,15 @@ import type { TokenResponse } from './token-types.js';
 /**
  * The token response for a person's grant (authorization code or refresh):
  * access token, launch context, id_token with `openid`, a refresh token of the
- * same family with `offline_access` or `online_access`.
+ * same family with `offline_access` or `online_access`. With a `familyId` the
+ * access token is noted in that family, refresh token or not, so that revoking
+ * the family (a reused refresh token, a replayed code) revokes it.
  */
 export async function issueUserTokens(grant: Grant, auth: AuthServer, refresh: RefreshTokens, familyId?: string): Promise<TokenResponse> {
   const special = parseScopes(grant.scope).special;
   const withRefresh = special.has('offline_access') || special.has('online_access');
   // One family per sign-in: its refresh tokens and the access tokens issued with them.
-  const family = withRefresh ? (familyId ?? randomUUID()) : undefined;
+  const family = familyId ?? (withRefresh ? randomUUID() : undefined);
   const issued = await auth.accessTokens.issue({
     clientId: grant.clientId,
     subject: grant.accountId,
@@ -31,9 +33,9 @@ export async function issueUserTokens(grant: Grant, auth: AuthServer, refresh: R
     response.need_patient_banner = true;
   }
   if (special.has('openid')) response.id_token = await issueIdToken(grant, auth, special.has('fhirUser'));
-  if (family) {
+  if (family) await refresh.recordAccessToken(family, issued.jti, issued.exp * 1000);
+  if (family && withRefresh) {
     const lifetime = special.has('offline_access') ? OFFLINE_LIFETIME_MS : ONLINE_LIFETIME_MS;
-    await refresh.recordAccessToken(family, issued.jti, issued.exp * 1000);
     response.refresh_token = await refresh.issue(grant, lifetime, family);
   }
   return response;
