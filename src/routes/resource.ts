@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, MethodNotAllowedError } from '../errors.js';
 import { authorize, searchRestriction } from '../access/guard.js';
+import { disclosedList } from '../access/list-disclosure.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
@@ -30,7 +31,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const record = await repository.read(type, id);
     await authorize(request, 'r', 'read', { resourceType: type, id, record });
     if (isNotModified(request, record)) return sendNotModified(reply, record);
-    return sendRecord(request, reply, engine, record, 200, shaping);
+    return sendRecord(request, reply, engine, await disclosedList(request, record), 200, shaping);
   });
 
   app.get<{ Params: VersionParams }>('/:type/:id/_history/:vid', async (request, reply) => {
@@ -42,7 +43,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const record = await repository.vread(type, id, vid);
     await authorize(request, 'r', 'vread', { resourceType: type, id, record });
     if (isNotModified(request, record)) return sendNotModified(reply, record);
-    return sendRecord(request, reply, engine, record, 200, shaping);
+    return sendRecord(request, reply, engine, await disclosedList(request, record), 200, shaping);
   });
 
   app.post<{ Params: TypeParams }>('/:type', async (request, reply) => {
@@ -58,8 +59,9 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const restrict = ifNoneExist !== undefined ? await searchRestriction(request) : undefined;
     const result = await repository.create(ruled, { ifNoneExist, check: writeCheck(request, 'c', 'create'), restrict });
     // The match is answered as a read of it: the policy's word, and the audit trail's.
-    if (!result.created) await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
-    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+    if (result.created) return sendWriteResult(request, reply, engine, result, config.fhirBase);
+    await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
+    return sendWriteResult(request, reply, engine, { ...result, record: await disclosedList(request, result.record) }, config.fhirBase);
   });
 
   app.put<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {

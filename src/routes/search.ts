@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BundleLink, Resource } from '@medplum/fhirtypes';
 import { BadRequestError } from '../errors.js';
 import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
+import { disclosedLists } from '../access/list-disclosure.js';
 import { bundleText } from '../fhir/bundle-text.js';
 import type { EntryText } from '../fhir/bundle-text.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
@@ -31,7 +32,8 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     for (const type of types) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     const result = await repository.search(parsed, await searchRestriction(request));
     auditSearch(request, types.length === 1 ? types[0] : '*', [...result.matches, ...result.included].flatMap((r) => r.comp));
-    return searchBundle(parsed, result.matches, result.included, result.total, linksFor(path, parsed, result.next, result.previous));
+    const [matches, included] = [await disclosedLists(request, result.matches), await disclosedLists(request, result.included)];
+    return searchBundle(parsed, matches, included, result.total, linksFor(path, parsed, result.next, result.previous));
   }
 
   function linksFor(path: string, parsed: SearchRequest, next?: string, previous?: string): BundleLink[] {

@@ -10,6 +10,7 @@ import { loadPatientFacts } from '../../access/patient-facts.js';
 import type { PatientFacts } from '../../access/patient-facts.js';
 import type { Filter, StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository } from '../../store/repository.js';
+import { listWithoutHiddenItems } from '../../access/list-disclosure.js';
 import { compileCriteria } from './criteria.js';
 import type { WebsocketHub } from './websocket-hub.js';
 
@@ -20,6 +21,8 @@ export interface SubscriptionOptions {
   retryBaseMs: number;
   /** Time allowed to a rest-hook endpoint per attempt. */
   timeoutMs: number;
+  /** The server's FHIR base, to recognise absolute references to it in a payload's List items. */
+  fhirBase: string;
 }
 
 /** One line of a Subscription's delivery log (kv namespace `subscription-deliveries:<id>`). */
@@ -171,6 +174,13 @@ export class SubscriptionService {
     return decide({ principal: owner, action: 'r', resourceType: record.type, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now, facts }).allow;
   }
 
+  /** The resource as its owner would read it: a List without the items they may not read. */
+  private async payload(sub: Active, record: VersionRecord): Promise<string> {
+    const owner = await this.owner(sub.id);
+    if (!owner || owner.kind === 'system') return record.json;
+    return (await listWithoutHiddenItems(record, this.engine, this.options.fhirBase, (item) => this.ownerMayRead(owner, item))).json;
+  }
+
   private async deliver(sub: Active, record: VersionRecord, attempt: number): Promise<void> {
     if (this.closed) return;
     const channel = sub.subscription.channel;
@@ -190,7 +200,7 @@ export class SubscriptionService {
       const withPayload = typeof channel.payload === 'string' && channel.payload.length > 0;
       if (withPayload) headers['content-type'] = channel.payload!;
       const res = await fetch(channel.endpoint!, {
-        method: 'POST', headers, body: withPayload ? record.json : undefined, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual',
+        method: 'POST', headers, body: withPayload ? await this.payload(sub, record) : undefined, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual',
       });
       await res.arrayBuffer().catch(() => undefined);
       entry.status = res.status;
