@@ -10,6 +10,7 @@ import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
 import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
+import { writeInTurn } from '../store/resource-turns.js';
 
 const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
 
@@ -48,8 +49,14 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     // As for any update: the policy on the version being replaced, then (check) on the new one.
     if (current && !current.deleted) await authorizeBinary(request, 'u', 'update', current);
     const { resource, blob } = await receiveBinary(request, id);
-    const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
-    const result = await dropBlobUnlessStored(blob, () => repository.update('Binary', id, resource, { blob, ifMatch: headerText(request.headers['if-match']), check }));
+    const ifMatch = headerText(request.headers['if-match']);
+    const result = await dropBlobUnlessStored(blob, () => writeInTurn(repository.turns, 'Binary', id, ifMatch, async () => {
+      // Another write landed while the bytes arrived (or since a conflicting attempt): the policy on that version.
+      const now = await engine.current('Binary', id);
+      if (now && !now.deleted && now.vid !== current?.vid) await authorizeBinary(request, 'u', 'update', now);
+      const check = !now || now.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
+      return repository.update('Binary', id, resource, { blob, ifMatch, check });
+    }));
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 

@@ -3,6 +3,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, MethodNotAllowedError } from '../errors.js';
 import { authorize, searchRestriction } from '../access/guard.js';
 import { disclosedList } from '../access/list-disclosure.js';
+import { writeInTurn } from '../store/resource-turns.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
@@ -71,11 +72,14 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const resource = bodyResource(request, type);
     await authorize(request, 'u', 'update', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
-    const current = await engine.current(type, id);
-    if (current && !current.deleted) await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
-    const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
-    const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource, current })!;
-    const result = await repository.update(type, id, ruled, { ifMatch: headerText(request.headers['if-match']), check });
+    const ifMatch = headerText(request.headers['if-match']);
+    const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
+      const current = await engine.current(type, id);
+      if (current && !current.deleted) await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
+      const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
+      const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource, current })!;
+      return repository.update(type, id, ruled, { ifMatch, check });
+    });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -108,10 +112,14 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     }
     await authorize(request, 'u', 'patch', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
-    const current = await repository.read(type, id);
-    await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
-    const patched = applyWriteRules(request, type, { method: 'PATCH', next: applyJsonPatch(JSON.parse(current.json) as Resource, request.body), current })!;
-    const result = await repository.update(type, id, patched, { ifMatch: headerText(request.headers['if-match']) ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
+    const ifMatch = headerText(request.headers['if-match']);
+    const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
+      const current = await repository.read(type, id);
+      await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
+      const patched = applyWriteRules(request, type, { method: 'PATCH', next: applyJsonPatch(JSON.parse(current.json) as Resource, request.body), current })!;
+      // The patch applies to the version just read: nothing may land in between.
+      return repository.update(type, id, patched, { ifMatch: ifMatch ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
+    });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -120,11 +128,14 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     responseType(request);
     checkTypeAndId(type, id);
     await authorize(request, 'd', 'delete', { resourceType: type, id }, { precheck: true });
-    const current = await engine.current(type, id);
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
-    await authorize(request, 'd', 'delete', { resourceType: type, id, ...(current && !current.deleted ? { record: current } : { compartments: [] }) });
-    applyWriteRules(request, type, { method: 'DELETE', current });
-    const result = await repository.delete(type, id, { ifMatch: headerText(request.headers['if-match']) });
+    const ifMatch = headerText(request.headers['if-match']);
+    const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
+      const current = await engine.current(type, id);
+      await authorize(request, 'd', 'delete', { resourceType: type, id, ...(current && !current.deleted ? { record: current } : { compartments: [] }) });
+      applyWriteRules(request, type, { method: 'DELETE', current });
+      return repository.delete(type, id, { ifMatch });
+    });
     if (result) reply.header('etag', `W/"${result.record.vid}"`);
     return reply.code(200).type(responseType(request)).send(allOk(result ? `${type}/${id} deleted` : `${type}/${id} was not present`));
   });

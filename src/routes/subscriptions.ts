@@ -9,6 +9,7 @@ import { acceptSubscription, compileCriteria } from '../space/subscriptions/crit
 import { isPatientSide } from '../space/documents/document-rules.js';
 import { bodyResource, headerText, writeCheck } from './resource.js';
 import { responseType, sendWriteResult } from './respond.js';
+import { writeInTurn } from '../store/resource-turns.js';
 
 /**
  * Subscriptions (R4): create and update go through here so the server records
@@ -62,10 +63,12 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     checkTypeAndId('Subscription', id);
     const body = bodyResource(request, 'Subscription') as Subscription;
     const policyChecked = await authorizeSubscription(request, body, 'update', id);
-    const current = await engine.current('Subscription', id);
-    const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
-    const result = await repository.update('Subscription', id, acceptSubscription(body) as Resource,
-      { ifMatch: headerText(request.headers['if-match']), ...(policyChecked ? { check } : {}) });
+    const ifMatch = headerText(request.headers['if-match']);
+    const result = await writeInTurn(repository.turns, 'Subscription', id, ifMatch, async () => {
+      const current = await engine.current('Subscription', id);
+      const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
+      return repository.update('Subscription', id, acceptSubscription(body) as Resource, { ifMatch, ...(policyChecked ? { check } : {}) });
+    });
     await subscriptions.setOwner(id, principalOf(request));
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });

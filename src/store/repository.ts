@@ -13,6 +13,7 @@ import { executeSearch } from './search-executor.js';
 import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-analysis.js';
 import { analyseVersion } from './version-analysis.js';
 import { runWithLease } from './conditional-lease.js';
+import { ResourceTurns } from './resource-turns.js';
 import { extractIndex } from '../fhir/search/extract.js';
 import type { Period } from '../fhir/instant.js';
 
@@ -135,6 +136,8 @@ export class Repository {
   readonly searchLimits: { defaultCount: number; maxCount: number; baseUrl?: string };
   /** See `serialised`. */
   private conditionalQueue: Promise<unknown> = Promise.resolve();
+  /** Writes to one resource on this server, one after the other (see ResourceTurns). */
+  readonly turns = new ResourceTurns();
 
   constructor(options: RepositoryOptions) {
     this.engine = options.engine;

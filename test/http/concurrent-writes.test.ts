@@ -1,0 +1,60 @@
+import t from 'tap';
+import type { Bundle, Patient } from '@medplum/fhirtypes';
+import { buildTestServer } from '../helpers/server.js';
+
+const FHIR = 'application/fhir+json';
+const N = 20;
+
+t.test('writes to one resource arriving together', async (t) => {
+  const { app, auth } = await buildTestServer(t);
+  const authorization = await auth();
+  const put = (id: string, body: Record<string, unknown>, ifMatch?: string) => app.inject({
+    method: 'PUT', url: `/fhir/Patient/${id}`, payload: { resourceType: 'Patient', id, ...body },
+    headers: { authorization, 'content-type': FHIR, ...(ifMatch ? { 'if-match': ifMatch } : {}) },
+  });
+  const statuses = (responses: Array<{ statusCode: number }>) => {
+    const counts: Record<number, number> = {};
+    for (const r of responses) counts[r.statusCode] = (counts[r.statusCode] ?? 0) + 1;
+    return counts;
+  };
+  const history = async (id: string) => ((await app.inject({ url: `/fhir/Patient/${id}/_history?_count=100`, headers: { authorization } })).json() as Bundle).entry!;
+
+  t.test('PUT without If-Match: every one lands, one version each', async (t) => {
+    t.equal((await put('race-put', { gender: 'other' })).statusCode, 201);
+    const responses = await Promise.all(Array.from({ length: N }, (_, i) => put('race-put', { name: [{ family: `F${i}` }] })));
+    t.same(statuses(responses), { 200: N }, 'no 409: the client asked for no version check');
+    const versions = (await history('race-put')).map((e) => Number(e.resource!.meta!.versionId)).sort((a, b) => a - b);
+    t.same(versions, Array.from({ length: N + 1 }, (_, i) => i + 1), 'versions 1..N+1, no gap, no duplicate');
+  });
+
+  t.test('PUT creating a new id: one creates, the others update it', async (t) => {
+    const responses = await Promise.all(Array.from({ length: N }, (_, i) => put('race-new', { name: [{ family: `N${i}` }] })));
+    t.same(statuses(responses), { 201: 1, 200: N - 1 });
+  });
+
+  t.test('PATCH without If-Match: no update is lost', async (t) => {
+    t.equal((await put('race-patch', { active: true, name: [{ family: 'Start' }] })).statusCode, 201);
+    const responses = await Promise.all(Array.from({ length: N }, (_, i) => app.inject({
+      method: 'PATCH', url: '/fhir/Patient/race-patch', headers: { authorization, 'content-type': 'application/json-patch+json' },
+      payload: JSON.stringify([{ op: 'add', path: '/name/-', value: { family: `P${i}` } }]),
+    })));
+    t.same(statuses(responses), { 200: N }, 'each patch applies');
+    const stored = (await app.inject({ url: '/fhir/Patient/race-patch', headers: { authorization } })).json() as Patient;
+    t.equal(stored.name?.length, N + 1, 'each patch applied to the version the one before it wrote');
+  });
+
+  t.test('DELETE: deleting is idempotent, together as one after the other', async (t) => {
+    t.equal((await put('race-delete', {})).statusCode, 201);
+    const responses = await Promise.all(Array.from({ length: N }, () => app.inject({ method: 'DELETE', url: '/fhir/Patient/race-delete', headers: { authorization } })));
+    t.same(statuses(responses), { 200: N });
+    t.equal((await app.inject({ url: '/fhir/Patient/race-delete', headers: { authorization } })).statusCode, 410);
+  });
+
+  t.test('PUT with the same If-Match: one wins, the others get 412 (never 409)', async (t) => {
+    t.equal((await put('race-if-match', {})).statusCode, 201);
+    const responses = await Promise.all(Array.from({ length: N }, (_, i) => put('race-if-match', { name: [{ family: `M${i}` }] }, 'W/"1"')));
+    t.same(statuses(responses), { 200: 1, 412: N - 1 });
+    const outcome = responses.find((r) => r.statusCode === 412)!.json();
+    t.equal(outcome.resourceType, 'OperationOutcome');
+  });
+});
