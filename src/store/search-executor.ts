@@ -44,7 +44,9 @@ export async function executeSearch(engine: StoreEngine, request: SearchRequest,
 
   const clauses = await Promise.all(request.clauses.map((c) => resolveClause(scope, request.types, c)));
   const base = andOf([compileFilter({ clauses }), scope.typeFilter(visible)]);
-  const findTypes = request.types.length ? visible : [];
+  // No type list means every type: only when the policy hides none (the type filter may be `{}`
+  // once the visible types are the engine's to select).
+  const findTypes = request.types.length || visible.length < listResourceTypes().length ? visible : [];
 
   if (request.summary === 'count' || request.count === 0) {
     return { matches: [], included: [], total: await engine.count({ types: findTypes, filter: base }) };

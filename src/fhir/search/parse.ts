@@ -57,6 +57,11 @@ export function parseSearchRequest(types: string[], query: Array<[string, string
   if (typeParam.length > 0) {
     const listed = typeParam.flatMap(([, v]) => v.split(',')).map((s) => s.trim()).filter(Boolean);
     for (const t of listed) if (!isResourceType(t)) throw bad('_type', `Unknown resource type ${t}`);
+    // On a type's path `_type` may only narrow to that type: naming only others is a contradiction,
+    // not an invitation to search every type.
+    if (searchTypes.length && !searchTypes.some((t) => listed.includes(t))) {
+      throw bad('_type', `_type=${listed.join(',').slice(0, 80)} names no type this search is for (${searchTypes.join(',')})`);
+    }
     searchTypes = searchTypes.length ? searchTypes.filter((t) => listed.includes(t)) : listed;
   }
   const request: SearchRequest = {
