@@ -8,6 +8,7 @@ import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { VersionRecord } from './engine.js';
 import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from './repository.js';
 import { queryPairs } from './repository.js';
+import { queryEncodingError } from '../plugins/query-encoding.js';
 
 /** What the caller (the HTTP route) supplies: the access policy and what GET entries do. */
 export interface BundleContext {
@@ -92,10 +93,11 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
   const blobs: string[] = [];
   let committed = false;
   const done = new Map<number, Done>();
+  // fullUrl (and Type/oldId) -> Type/id: what every reference and condition naming an entry stands for.
+  const idMap = new Map<string, string>();
   const prepareAndCommit = async (): Promise<void> => {
     // Ids first, so every reference in the Bundle can be rewritten before any resource is prepared.
-    const idMap = new Map<string, string>();
-    for (const e of entries) await assignTarget(repository, e, idMap, context);
+    await assignTargets(repository, entries, idMap, context);
     for (const e of entries) {
       if (e.target) {
         const key = `${e.target.type}/${e.target.id}`;
@@ -140,7 +142,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     // Committed: from here on nothing may throw away the Binaries' bytes (context.read never throws).
     const out: BundleEntry[] = [];
     for (const e of entries) {
-      if (e.method === 'GET' || e.method === 'HEAD') out.push(await context.read(e.url, entryRead(e)));
+      if (e.method === 'GET' || e.method === 'HEAD') out.push(await context.read(withPlaceholdersResolved(e, idMap), entryRead(e)));
       else out.push(responseEntry(done.get(e.index)!, context));
     }
     return { resourceType: 'Bundle', id: randomUUID(), type: 'transaction-response', entry: out };
@@ -162,7 +164,11 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
       }
       const write = async (): Promise<Done> => {
         await assignTarget(repository, e, new Map(), context);
-        if (e.resource) await checkReferencesResolve(repository, e, new Set(e.target ? [`${e.target.type}/${e.target.id}`] : []));
+        if (e.resource) {
+          // A conditional reference (Patient?identifier=...) names one resource, as in a transaction, or the entry fails.
+          e.resource = await rewriteReferences(e.resource, new Map(), repository, e, context) as Resource;
+          await checkReferencesResolve(repository, e, new Set(e.target ? [`${e.target.type}/${e.target.id}`] : []));
+        }
         // In this thread: a batch commits entry by entry, and a worker round trip each would cost more than it saves.
         const d = await prepareWrite(repository, e, context, blobs, true);
         const op = d.prepared?.op;
@@ -241,6 +247,9 @@ function parseEntry(entry: BundleEntry, index: number, fhirBase: string): Parsed
       throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request.${header} must be a string`, { expression: [`${where}.request.${header}`] });
     }
   }
+  // As for a request's own URL: broken percent-encoding would search for something the client never wrote.
+  if (queryEncodingError(url)) throw badEncoding(`${where}.request.url`);
+  if (entry.request?.ifNoneExist !== undefined && queryEncodingError(`?${entry.request.ifNoneExist}`)) throw badEncoding(`${where}.request.ifNoneExist`);
   const relative = url.startsWith(fhirBase + '/') ? url.slice(fhirBase.length + 1) : url.replace(/^\//, '');
   const [pathPart, queryPart] = relative.split('?', 2);
   // Within this server's FHIR base only: no other server, no way out of /fhir.
@@ -281,7 +290,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     const ifNoneExist = e.entry.request?.ifNoneExist;
     if (ifNoneExist) {
       await context.authorize('s', 'search-type', { resourceType: type }, true);
-      const existing = await conditionalMatch(repository, type, queryPairs(ifNoneExist), e, context);
+      const existing = await conditionalMatch(repository, type, resolvePlaceholders(queryPairs(ifNoneExist), idMap), e, context);
       if (existing) {
         map({ type, id: existing.id });
         (e as Parsed & { existing?: VersionRecord }).existing = existing;
@@ -299,7 +308,7 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     }
     if (e.path.length === 1 && e.query.length) {
       await context.authorize('s', 'search-type', { resourceType: type }, true);
-      const existing = await conditionalMatch(repository, type, e.query, e, context);
+      const existing = await conditionalMatch(repository, type, resolvePlaceholders(e.query, idMap), e, context);
       if (existing) map({ type, id: existing.id });
       else if (e.method === 'PUT') map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
       return;
@@ -309,14 +318,70 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
 }
 
 async function conditionalMatch(repository: Repository, type: string, query: Array<[string, string]>, e: Parsed, context: BundleContext): Promise<VersionRecord | undefined> {
-  const request = repository.parseSearch([type], [...query, ['_count', '2']], true);
-  const { matches } = await repository.search(request, await context.restriction?.());
+  const { matches } = await entrySearch(repository, type, query, e, context);
   if (matches.length > 1) throw entryError(e, new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `The condition matched more than one ${type}`));
   return matches[0];
 }
 
+/** The search behind an entry's condition or conditional reference: at most two matches, errors naming the entry. */
+async function entrySearch(repository: Repository, type: string, query: Array<[string, string]>, e: Parsed, context: BundleContext) {
+  try {
+    return await repository.search(repository.parseSearch([type], [...query, ['_count', '2']], true), await context.restriction?.());
+  } catch (err) {
+    throw entryError(e, err);
+  }
+}
+
 /**
- * Rewrites every `reference` (and Attachment `url`) that names another entry's
+ * Assigns every entry its target. An entry whose condition names another
+ * entry by its fullUrl (`subject=urn:uuid:...`) waits for that entry's id, so
+ * a Bundle may list them in any order; conditions naming each other in a
+ * circle are a 400.
+ */
+async function assignTargets(repository: Repository, entries: Parsed[], idMap: Map<string, string>, context: BundleContext): Promise<void> {
+  const fullUrls = new Set(entries.flatMap((e) => (e.entry.fullUrl ? [e.entry.fullUrl] : [])));
+  let pending = entries;
+  while (pending.length) {
+    const waiting = pending.filter((e) => conditionOf(e).some(([, value]) => value.split(',').some((v) => fullUrls.has(v) && !idMap.has(v))));
+    if (waiting.length === pending.length) {
+      throw entryError(waiting[0]!, new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', 'Its condition names entries whose own conditions name it back: no order can resolve them'));
+    }
+    for (const e of pending) if (!waiting.includes(e)) await assignTarget(repository, e, idMap, context);
+    pending = waiting;
+  }
+}
+
+/** The search parameters an entry's target depends on (If-None-Exist, or a conditional URL). */
+function conditionOf(e: Parsed): Array<[string, string]> {
+  const ifNoneExist = e.entry.request?.ifNoneExist;
+  if (e.method === 'POST') return ifNoneExist ? queryPairs(ifNoneExist) : [];
+  return e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE' ? e.query : [];
+}
+
+/**
+ * http.html#trules: a Bundle's URIs that name an entry's fullUrl stand for
+ * the id it got, in request URLs and conditions too (`subject=urn:uuid:...`),
+ * one value of a comma-separated list at a time.
+ */
+function resolvePlaceholders(pairs: Array<[string, string]>, idMap: Map<string, string>): Array<[string, string]> {
+  if (!idMap.size) return pairs;
+  return pairs.map(([name, value]) => [name, value.split(',').map((v) => idMap.get(v) ?? v).join(',')]);
+}
+
+/** A GET entry's URL with its placeholders resolved (unchanged when it has none). */
+function withPlaceholdersResolved(e: Parsed, idMap: Map<string, string>): string {
+  if (!e.query.length || !idMap.size) return e.url;
+  const resolved = resolvePlaceholders(e.query, idMap);
+  if (resolved.every(([, v], i) => v === e.query[i]![1])) return e.url;
+  return `${e.url.split('?', 1)[0]}?${new URLSearchParams(resolved)}`;
+}
+
+function badEncoding(expression: string): BadRequestError {
+  return new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', `${expression} is not valid (broken percent-encoding)`, { expression: [expression] });
+}
+
+/**
+ * Rewrites every `reference` (and link `url`, and narrative link) that names another entry's
  * fullUrl or Type/id to the id it got; conditional references (`Patient?identifier=...`)
  * resolve by search to exactly one match. The searches run first, then one
  * synchronous copy: an await per element of every resource cost more than the
@@ -334,7 +399,7 @@ async function rewriteReferences(value: unknown, idMap: Map<string, string>, rep
 function conditionalReferences(value: unknown, idMap: Map<string, string>, out: string[] = []): string[] {
   if (Array.isArray(value)) {
     for (const v of value) conditionalReferences(v, idMap, out);
-  } else if (value && typeof value === 'object') {
+  } else if (value && typeof value === 'object' && (value as Resource).resourceType !== 'Bundle') {
     const object = value as Record<string, unknown>;
     for (const key of Object.keys(object)) {
       const v = object[key];
@@ -352,31 +417,50 @@ const CONDITIONAL_REFERENCE = /^[A-Z][A-Za-z]+\?./;
 
 async function resolveConditionalReference(reference: string, repository: Repository, e: Parsed, context: BundleContext): Promise<string> {
   const [type, query] = reference.split('?', 2);
-  const request = repository.parseSearch([type], [...queryPairs(query), ['_count', '2']], true);
-  const { matches } = await repository.search(request, await context.restriction?.());
+  const { matches } = await entrySearch(repository, type, queryPairs(query), e, context);
   if (matches.length !== 1) {
     throw entryError(e, new PreconditionFailedError('FHIR_ERR_BUNDLE_CONDITIONAL_REFERENCE', `Conditional reference ${reference.slice(0, 120)} matched ${matches.length} resources (needs exactly one)`));
   }
   return `${type}/${matches[0].id}`;
 }
 
-function copyWithReferences(value: unknown, idMap: Map<string, string>, resolved: Map<string, string>): unknown {
-  if (Array.isArray(value)) return value.map((v) => copyWithReferences(v, idMap, resolved));
+function copyWithReferences(value: unknown, idMap: Map<string, string>, resolved: Map<string, string>, parentKey = ''): unknown {
+  if (Array.isArray(value)) return value.map((v) => copyWithReferences(v, idMap, resolved, parentKey));
   if (!value || typeof value !== 'object') return value;
+  const object = value as Record<string, unknown>;
+  // A Bundle stored as a resource (a document, a collection) keeps its references: they name its own entries.
+  if (object.resourceType === 'Bundle') return value;
   const out: Record<string, unknown> = {};
+  // A `url` of type uri or url names an entry like a reference does; not a resource's own canonical
+  // url, an extension's url (its identity) or the canonical `url`s of ConceptMap and StructureMap.
+  const urlIsLink = object.resourceType === undefined && !NOT_LINK_URL_PARENTS.has(parentKey);
   // Object.keys, not Object.entries: these walks visit every element of every
   // entry, and a [key, value] array per property was a tenth of a
   // transaction's garbage.
-  const object = value as Record<string, unknown>;
   for (const key of Object.keys(object)) {
     const v = object[key];
-    if ((key === 'reference' || key === 'url') && typeof v === 'string') {
-      out[key] = idMap.get(v) ?? (key === 'reference' ? resolved.get(v) : undefined) ?? v;
+    if (key === 'reference' && typeof v === 'string') {
+      out[key] = idMap.get(v) ?? resolved.get(v) ?? v;
+    } else if (key === 'url' && typeof v === 'string' && urlIsLink) {
+      out[key] = idMap.get(v) ?? v;
+    } else if (key === 'div' && parentKey === 'text' && typeof v === 'string') {
+      out[key] = narrativeWithLinks(v, idMap);
     } else {
-      out[key] = copyWithReferences(v, idMap, resolved);
+      out[key] = copyWithReferences(v, idMap, resolved, key);
     }
   }
   return out;
+}
+
+const NOT_LINK_URL_PARENTS = new Set(['extension', 'modifierExtension', 'unmapped', 'structure']);
+
+/** `<a href>` and `<img src>` naming an entry, as the transaction rules ask. */
+function narrativeWithLinks(div: string, idMap: Map<string, string>): string {
+  if (!div.includes('href=') && !div.includes('src=')) return div;
+  return div.replace(/\b(href|src)="([^"]*)"/g, (whole, attribute: string, target: string) => {
+    const local = idMap.get(target);
+    return local === undefined ? whole : `${attribute}="${local}"`;
+  });
 }
 
 async function prepareWrite(repository: Repository, e: Parsed, context: BundleContext, blobs: string[], inThread: boolean): Promise<Done> {
@@ -440,7 +524,8 @@ async function checkReferencesResolve(repository: Repository, e: Parsed, written
   const references: string[] = [];
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) { for (const v of value) walk(v); return; }
-    if (!value || typeof value !== 'object') return;
+    // A stored Bundle's references name its own entries (see copyWithReferences).
+    if (!value || typeof value !== 'object' || (value as Resource).resourceType === 'Bundle') return;
     const object = value as Record<string, unknown>;
     for (const key of Object.keys(object)) {
       const v = object[key];
