@@ -162,7 +162,12 @@ export function sortSpec(request: Pick<SearchRequest, 'sort'>): SortSpec {
     const dir = rule.descending ? -1 : 1;
     if (rule.code === '_id') spec.push(['id', dir]);
     else if (rule.code === '_lastUpdated') spec.push(['ts', dir]);
-    else spec.push([`srt.${rule.descending ? '-' : ''}${rule.code}`, dir]);
+    else {
+      // Descending sorts on a value's upper bound, ascending on its lower one; ties (every ongoing
+      // Period ends at +infinity) go by the other bound, in the same direction.
+      const [first, second] = rule.descending ? [`-${rule.code}`, rule.code] : [rule.code, `-${rule.code}`];
+      spec.push([`srt.${first}`, dir], [`srt.${second}`, dir]);
+    }
   }
   if (!spec.some(([f]) => f === 'type')) spec.push(['type', 1]);
   if (!spec.some(([f]) => f === 'id')) spec.push(['id', 1]);

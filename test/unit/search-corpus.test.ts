@@ -110,11 +110,10 @@ for (const v of [...VITALS.map((x) => x.code), '85354-9', '8480-6']) {
 add('Observation', [['code', `${LOINC}|`]], (o) => hasCoding(obsCodes(o), LOINC, undefined));
 add('Observation', [['code', `http://snomed.info/sct|`]], () => false);
 add('Observation', [['code', '29463-7,8302-2']], (o) => hasCoding(obsCodes(o), undefined, '29463-7') || hasCoding(obsCodes(o), undefined, '8302-2'));
-for (const text of ['body', 'Tension', 'arterielle', 'oxygen sat', 'xyz']) {
-  add('Observation', [['code:text', text]], (o) => {
-    const t = o.code.text ?? o.code.coding.find((c: Json) => c.display)?.display;
-    return t !== undefined && fold(t).startsWith(fold(text));
-  });
+// :text matches CodeableConcept.text or any Coding.display (search.html#modifiers); 'blood' only a display behind a text.
+for (const text of ['body', 'Tension', 'arterielle', 'oxygen sat', 'blood', 'xyz']) {
+  add('Observation', [['code:text', text]], (o) => [o.code.text, ...o.code.coding.map((c: Json) => c.display)]
+    .some((t: string | undefined) => t !== undefined && fold(t).startsWith(fold(text))));
 }
 add('Observation', [['category', `${OBS_CATEGORY}|vital-signs`]], () => true);
 add('Observation', [['status', 'amended']], (o) => o.status === 'amended');

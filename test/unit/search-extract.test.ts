@@ -44,7 +44,8 @@ t.test('tokens, references, quantities, composites, meta and compartments', asyn
     ],
   } as Resource;
   const { idx, srt, comp } = extractIndex(obs);
-  t.same(idx.code, [{ s: 'http://loinc.org', c: '85354-9', sc: 'http://loinc.org|85354-9', t: 'tension' }]);
+  // :text matches the text or the display: the display behind the text has an entry of its own.
+  t.same(idx.code, [{ s: 'http://loinc.org', c: '85354-9', sc: 'http://loinc.org|85354-9', t: 'tension' }, { t: 'blood pressure' }]);
   t.same(idx.status, [{ c: 'final' }]);
   t.same(idx.subject, [{ r: 'Patient/p1', t: 'Patient', i: 'p1' }], '_history is dropped');
   t.same(idx.patient, idx.subject, 'the shared patient expression, specialised to Observation');

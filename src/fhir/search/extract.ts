@@ -103,7 +103,13 @@ function tokenValues(node: TypedValue, out: IndexValue[]): void {
       const cc = v as Obj;
       const codings = Array.isArray(cc.coding) ? (cc.coding as Obj[]) : [];
       const text = typeof cc.text === 'string' ? foldString(cc.text) : undefined;
-      for (const coding of codings) out.push(codingToken(coding, text));
+      for (const coding of codings) {
+        out.push(codingToken(coding, text));
+        // :text matches CodeableConcept.text or any Coding.display (search.html#modifiers): a display
+        // hidden behind the text gets an entry of its own, with no code to match anything else.
+        const display = text === undefined || typeof coding.display !== 'string' ? undefined : foldString(coding.display);
+        if (display && display !== text) out.push({ t: display });
+      }
       if (codings.length === 0 && text) out.push({ t: text });
       return;
     }
@@ -151,7 +157,7 @@ function tokenValues(node: TypedValue, out: IndexValue[]): void {
 function codingToken(coding: Obj, ccText: string | undefined): TokenIndex {
   const t = tokenOf(str(coding.system), str(coding.code));
   const display = typeof coding.display === 'string' ? foldString(coding.display) : undefined;
-  // :text searches CodeableConcept.text first, the display when there is no text.
+  // The CodeableConcept's text when it has one (the caller indexes the display apart), else the display.
   const text = ccText ?? display;
   if (text) t.t = text;
   return t;
