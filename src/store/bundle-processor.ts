@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Binary, Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
-import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, UnprocessableError } from '../errors.js';
+import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, UnprocessableError, VersionConflictError } from '../errors.js';
 import type { Interaction } from '../auth/scopes.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { VersionRecord } from './engine.js';
 import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from './repository.js';
 import { queryPairs } from './repository.js';
+import { writeInTurn } from './resource-turns.js';
 import { queryEncodingError } from '../plugins/query-encoding.js';
 
 /** What the caller (the HTTP route) supplies: the access policy and what GET entries do. */
@@ -147,7 +148,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     }
     return { resourceType: 'Bundle', id: randomUUID(), type: 'transaction-response', entry: out };
   } catch (err) {
-    if (!committed) await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
+    if (!committed) await dropBlobs(repository, blobs);
     throw err;
   }
 }
@@ -178,10 +179,25 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
         }
         return d;
       };
-      // Each entry is its own interaction: a conditional one queues like a conditional REST request.
-      out.push(responseEntry(await (isConditional(entry) ? repository.serialised(write) : write()), context));
+      // Each entry is its own interaction: a conditional one queues like a conditional REST request,
+      // one naming its resource takes its turn with the other writes to it (as direct requests do).
+      const [type, id] = e.path;
+      const byId = e.path.length === 2 && (e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE');
+      const attempt = async (): Promise<Done> => {
+        const mark = blobs.length;
+        try {
+          return await write();
+        } catch (err) {
+          // Redone on a conflict: this attempt's bytes go, the next stores its own.
+          if (err instanceof VersionConflictError) await dropBlobs(repository, blobs.splice(mark));
+          throw err;
+        }
+      };
+      const done = isConditional(entry) ? await repository.serialised(write)
+        : byId ? await writeInTurn(repository.turns, type!, id!, entry.request?.ifMatch, attempt) : await write();
+      out.push(responseEntry(done, context));
     } catch (err) {
-      await Promise.all(blobs.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
+      await dropBlobs(repository, blobs);
       if (!(err instanceof FhirError)) throw err;
       // The store is down: every later entry would wait as long for the same answer.
       if (err.code === 'FHIR_ERR_STORE_UNAVAILABLE') throw err;
@@ -189,6 +205,10 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
     }
   }
   return { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', entry: out };
+}
+
+async function dropBlobs(repository: Repository, keys: string[]): Promise<void> {
+  await Promise.all(keys.map((key) => repository.engine.blobs.delete(key).catch(() => undefined)));
 }
 
 function checkBundle(body: unknown, maxEntries: number): Bundle {

@@ -50,6 +50,26 @@ t.test('writes to one resource arriving together', async (t) => {
     t.equal((await app.inject({ url: '/fhir/Patient/race-delete', headers: { authorization } })).statusCode, 410);
   });
 
+  t.test('batch entries take their turn with direct writes to the same resource', async (t) => {
+    t.equal((await put('race-batch', { active: true, name: [{ family: 'Start' }] })).statusCode, 201);
+    const patch = (family: string) => [{ op: 'add', path: '/name/-', value: { family } }];
+    const viaBatch = (i: number) => app.inject({
+      method: 'POST', url: '/fhir', headers: { authorization, 'content-type': FHIR },
+      payload: { resourceType: 'Bundle', type: 'batch', entry: [{
+        request: { method: 'PATCH', url: 'Patient/race-batch' },
+        resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: Buffer.from(JSON.stringify(patch(`B${i}`))).toString('base64') },
+      }] },
+    });
+    const direct = (i: number) => app.inject({
+      method: 'PATCH', url: '/fhir/Patient/race-batch', headers: { authorization, 'content-type': 'application/json-patch+json' }, payload: JSON.stringify(patch(`D${i}`)),
+    });
+    const responses = await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? viaBatch(i) : direct(i))));
+    const entryStatuses = responses.map((r) => (r.json().resourceType === 'Bundle' ? r.json().entry[0].response.status : String(r.statusCode)));
+    t.ok(entryStatuses.every((s) => s.startsWith('200')), `every patch applied: ${entryStatuses.join(' ')}`);
+    const stored = (await app.inject({ url: '/fhir/Patient/race-batch', headers: { authorization } })).json() as Patient;
+    t.equal(stored.name?.length, N + 1, 'none lost');
+  });
+
   t.test('PUT with the same If-Match: one wins, the others get 412 (never 409)', async (t) => {
     t.equal((await put('race-if-match', {})).statusCode, 201);
     const responses = await Promise.all(Array.from({ length: N }, (_, i) => put('race-if-match', { name: [{ family: `M${i}` }] }, 'W/"1"')));
