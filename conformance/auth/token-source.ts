@@ -25,30 +25,58 @@ export interface TokenSource {
   readonly backend?: { clientId: string; privateJwk: JWK; tokenEndpoint: string };
   /** The health-space actors given to the run (`--space-*`), for the `space` suite. */
   readonly spaceActors?: SpaceActors;
+  /**
+   * Set when Backend Services credentials were given to an open server (no token
+   * endpoint, no OAuth/SMART security declared): requests go without a token, as
+   * in a run without credentials, and checks that need one skip with this reason.
+   */
+  readonly tokenless?: string;
 }
 
-export function createTokenSource(auth: AuthOptions, discoveredTokenEndpoint: string | undefined): TokenSource {
+/** What discovery learnt about getting tokens from the server. */
+export interface TokenDiscovery {
+  tokenEndpoint?: string;
+  /** The server declares OAuth/SMART security: its data needs a token. */
+  requiresTokens: boolean;
+}
+
+export const NO_TOKEN_ENDPOINT =
+  'the server names no token endpoint (neither .well-known/smart-configuration nor the CapabilityStatement\'s oauth-uris extension; --token-endpoint sets one)';
+
+export function createTokenSource(auth: AuthOptions, discovered: TokenDiscovery): TokenSource {
   const spaceActors = auth.spaceActors;
   if (auth.kind === 'none') return { kind: 'none', token: async () => undefined, spaceActors };
   if (auth.kind === 'static') return { kind: 'static', token: async () => auth.token, spaceActors };
-  const tokenEndpoint = auth.tokenEndpoint ?? discoveredTokenEndpoint ?? auth.fallbackTokenEndpoint;
+  const tokenEndpoint = auth.tokenEndpoint ?? discovered.tokenEndpoint ?? auth.fallbackTokenEndpoint;
+  if (!tokenEndpoint) {
+    // An open server needs no token: the run goes on without one. A server that
+    // declares security but hides its token endpoint fails each request that needs a token.
+    if (!discovered.requiresTokens) {
+      const tokenless = `no access token: ${NO_TOKEN_ENDPOINT}, and it declares no OAuth/SMART security (requests go without a token)`;
+      return { kind: 'backend', spaceActors, tokenless, token: async () => undefined };
+    }
+    const missing = new Error(`cannot get an access token: the server declares OAuth/SMART security but ${NO_TOKEN_ENDPOINT.replace(/^the server /, '')}`);
+    return { kind: 'backend', spaceActors, token: () => Promise.reject(missing) };
+  }
   const cache = new Map<string, { pending: Promise<string>; expiresAt: number }>();
   return {
     kind: 'backend',
     spaceActors,
-    backend: tokenEndpoint ? { clientId: auth.clientId, privateJwk: auth.privateJwk, tokenEndpoint } : undefined,
+    backend: { clientId: auth.clientId, privateJwk: auth.privateJwk, tokenEndpoint },
     token(scope) {
-      if (!tokenEndpoint) {
-        return Promise.reject(new Error('no token endpoint: neither .well-known/smart-configuration nor the CapabilityStatement names one'));
-      }
       const cached = cache.get(scope);
       if (cached && cached.expiresAt > Date.now()) return cached.pending;
       const entry = { pending: Promise.resolve(''), expiresAt: Number.POSITIVE_INFINITY };
-      entry.pending = requestBackendToken({ tokenEndpoint, clientId: auth.clientId, jwk: auth.privateJwk, scope }).then((t) => {
-        // Renew a little before expiry: a long run outlives a short-lived token.
-        if (typeof t.expires_in === 'number') entry.expiresAt = Date.now() + Math.max(0, t.expires_in - 30) * 1000;
-        return t.access_token;
-      });
+      entry.pending = requestBackendToken({ tokenEndpoint, clientId: auth.clientId, jwk: auth.privateJwk, scope }).then(
+        (t) => {
+          // Renew a little before expiry: a long run outlives a short-lived token.
+          if (typeof t.expires_in === 'number') entry.expiresAt = Date.now() + Math.max(0, t.expires_in - 30) * 1000;
+          return t.access_token;
+        },
+        (err: unknown) => {
+          throw new Error(`cannot get an access token (scope ${scope}) from ${tokenEndpoint}: ${(err as Error).message}`, { cause: err });
+        },
+      );
       // A failed request is not cached, so a later check may try again.
       entry.pending.catch(() => cache.delete(scope));
       cache.set(scope, entry);

@@ -16,7 +16,6 @@ export function lineProgress(stream: NodeJS.WritableStream): ProgressListener {
     start(n, target) {
       total = n;
       stream.write(`carnet-conformance: ${n} checks against ${target.base}\n`);
-      if (target.capabilityError) stream.write(`  note: no CapabilityStatement (${target.capabilityError}); checks needing declared features will be skipped\n`);
     },
     checkDone(r) {
       done += 1;

@@ -5,6 +5,7 @@ import type { AuthOptions } from '../auth/token-source.js';
 import { shouldFail } from '../reports/tally.js';
 import { writeReports } from '../reports/write-reports.js';
 import { runConformance } from '../runner/run-suites.js';
+import { TargetUnavailable } from '../runner/target.js';
 import type { RunResult } from '../runner/types.js';
 import { selectSuites } from '../suites/index.js';
 import { parseCli, USAGE, UsageError } from './parse-args.js';
@@ -44,11 +45,12 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     });
   } catch (err) {
     io.stderr.write(`carnet-conformance: ${(err as Error).message}\n`);
+    if (err instanceof TargetUnavailable) io.stderr.write('No check was run and no report written: every check depends on the CapabilityStatement.\n');
     return 2;
   }
   io.stdout.write(formatSummary(run));
   if (options.reportDir) {
-    const written = await writeReports(run, options.reportDir);
+    const written = await writeReports(run, options.reportDir, { failOn: options.failOn });
     io.stdout.write(`\nReports:\n${written.map((p) => `  ${p}`).join('\n')}\n`);
   }
   return shouldFail(run, options.failOn) ? 1 : 0;

@@ -37,7 +37,15 @@ export function tallyByRequirement(run: RunResult): RequirementTally[] {
   return [...rows.values()];
 }
 
+/** The severities that fail a run unless the caller chooses otherwise (`--fail-on`). */
+export const DEFAULT_FAIL_ON: readonly Severity[] = ['error'];
+
+/** True for a failed check of a severity the caller chose to fail on. */
+export function isFailing(check: CheckResult, failOn: readonly Severity[]): boolean {
+  return check.outcome === 'failed' && failOn.includes(check.severity);
+}
+
 /** True when some failed check has a severity the caller chose to fail on. */
 export function shouldFail(run: RunResult, failOn: readonly Severity[]): boolean {
-  return run.suites.some((s) => s.checks.some((c) => c.outcome === 'failed' && failOn.includes(c.severity)));
+  return run.suites.some((s) => s.checks.some((c) => isFailing(c, failOn)));
 }

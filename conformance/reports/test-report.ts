@@ -1,16 +1,25 @@
 import type { TestReport, TestReportSetupActionAssert } from '@medplum/fhirtypes';
-import type { CheckResult, RunResult, SuiteResult } from '../runner/types.js';
-import { tally } from './tally.js';
+import type { CheckResult, RunResult, Severity, SuiteResult } from '../runner/types.js';
+import { DEFAULT_FAIL_ON, isFailing, tally } from './tally.js';
 
-const ASSERT_RESULT: Record<CheckResult['outcome'], TestReportSetupActionAssert['result']> = {
-  passed: 'pass',
-  failed: 'fail',
-  skipped: 'skip',
-};
+/**
+ * An assert's result (R4 report-action-result-codes). A failed check whose
+ * severity does not fail the run (a SHOULD, under the default `--fail-on error`)
+ * is a `warning`, like a TestScript assert with `warningOnly`.
+ */
+function assertResult(c: CheckResult, failOn: readonly Severity[]): TestReportSetupActionAssert['result'] {
+  if (c.outcome === 'passed') return 'pass';
+  if (c.outcome === 'skipped') return 'skip';
+  return isFailing(c, failOn) ? 'fail' : 'warning';
+}
 
-/** One FHIR R4 TestReport per suite; each check is a test with one assert. */
-export function toTestReport(run: RunResult, suite: SuiteResult): TestReport {
+/**
+ * One FHIR R4 TestReport per suite; each check is a test with one assert.
+ * `result` follows the exit code's rule: `fail` exactly when an assert is `fail`.
+ */
+export function toTestReport(run: RunResult, suite: SuiteResult, failOn: readonly Severity[] = DEFAULT_FAIL_ON): TestReport {
   const t = tally(suite.checks);
+  const judged = t.passed + t.failed;
   return {
     resourceType: 'TestReport',
     id: `carnet-conformance-${run.runId}-${suite.id}`,
@@ -19,8 +28,9 @@ export function toTestReport(run: RunResult, suite: SuiteResult): TestReport {
     status: 'completed',
     testScript: { display: `${kitName(run)} — ${suite.title} (${suite.spec})` },
     // pending: nothing was judged (every check skipped).
-    result: t.failed > 0 ? 'fail' : t.passed > 0 ? 'pass' : 'pending',
-    score: t.passed + t.failed > 0 ? Math.round((t.passed / (t.passed + t.failed)) * 10000) / 100 : undefined,
+    result: suite.checks.some((c) => isFailing(c, failOn)) ? 'fail' : judged > 0 ? 'pass' : 'pending',
+    // Share of judged checks that passed: a warning is judged and did not pass, so it lowers the score.
+    score: judged > 0 ? Math.round((t.passed / judged) * 10000) / 100 : undefined,
     tester: 'carnet-conformance',
     issued: suite.startedAt,
     participant: [
@@ -33,7 +43,7 @@ export function toTestReport(run: RunResult, suite: SuiteResult): TestReport {
       action: [
         {
           assert: {
-            result: ASSERT_RESULT[c.outcome],
+            result: assertResult(c, failOn),
             message: [c.message, ...c.notes].filter(Boolean).join(' | ') || undefined,
             detail: c.requirement.url,
           },

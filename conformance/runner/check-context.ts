@@ -1,4 +1,5 @@
 import type { CapabilityStatement, OperationOutcome, Resource } from '@medplum/fhirtypes';
+import { NO_TOKEN_ENDPOINT } from '../auth/token-source.js';
 import type { TokenSource } from '../auth/token-source.js';
 import {
   hasConditional,
@@ -40,7 +41,7 @@ export class CheckContext {
     return this.target.base;
   }
 
-  get capabilities(): CapabilityStatement | undefined {
+  get capabilities(): CapabilityStatement {
     return this.target.capabilityStatement;
   }
 
@@ -89,24 +90,18 @@ export class CheckContext {
     return body as T;
   }
 
-  /** Skips when the server sent no CapabilityStatement, since nothing can then be called declared. */
-  private requireCapabilities(): CapabilityStatement {
-    if (!this.capabilities) this.skip(`no CapabilityStatement to read declared features from (${this.target.capabilityError ?? 'unknown'})`);
-    return this.capabilities;
-  }
-
   requireResource(type: string): void {
-    if (!resourceCapability(this.requireCapabilities(), type)) this.skip(`not declared in the CapabilityStatement: resource ${type}`);
+    if (!resourceCapability(this.capabilities, type)) this.skip(`not declared in the CapabilityStatement: resource ${type}`);
   }
 
   requireInteraction(type: string, code: string): void {
-    if (!hasInteraction(this.requireCapabilities(), type, code)) {
+    if (!hasInteraction(this.capabilities, type, code)) {
       this.skip(`not declared in the CapabilityStatement: ${type} interaction '${code}'`);
     }
   }
 
   requireSystemInteraction(code: string): void {
-    if (!hasSystemInteraction(this.requireCapabilities(), code)) {
+    if (!hasSystemInteraction(this.capabilities, code)) {
       this.skip(`not declared in the CapabilityStatement: system interaction '${code}'`);
     }
   }
@@ -117,31 +112,37 @@ export class CheckContext {
   }
 
   requireInclude(type: string, include: string): void {
-    if (!hasSearchInclude(this.requireCapabilities(), type, include)) this.skip(`not declared in the CapabilityStatement: ${type} searchInclude '${include}'`);
+    if (!hasSearchInclude(this.capabilities, type, include)) this.skip(`not declared in the CapabilityStatement: ${type} searchInclude '${include}'`);
   }
 
   requireRevInclude(type: string, revinclude: string): void {
-    if (!hasSearchRevInclude(this.requireCapabilities(), type, revinclude)) {
+    if (!hasSearchRevInclude(this.capabilities, type, revinclude)) {
       this.skip(`not declared in the CapabilityStatement: ${type} searchRevInclude '${revinclude}'`);
     }
   }
 
   requireConditional(type: string, mode: ConditionalMode): void {
-    if (!hasConditional(this.requireCapabilities(), type, mode)) this.skip(`not declared in the CapabilityStatement: ${type} ${mode}`);
+    if (!hasConditional(this.capabilities, type, mode)) this.skip(`not declared in the CapabilityStatement: ${type} ${mode}`);
   }
 
   requireOperation(name: string, type?: string): void {
-    if (!hasOperation(this.requireCapabilities(), name, type)) this.skip(`not declared in the CapabilityStatement: operation ${name}`);
+    if (!hasOperation(this.capabilities, name, type)) this.skip(`not declared in the CapabilityStatement: operation ${name}`);
   }
 
-  /** Skips checks that need an access token when the run was given no credentials. */
+  /**
+   * Skips checks that need an access token when the run cannot have one: no
+   * credentials given, or an open server that names no token endpoint.
+   */
   requireCredentials(): void {
     if (this.tokens.kind === 'none') this.skip('the run has no credentials (--client-id/--private-key or --token)');
+    if (this.tokens.tokenless) this.skip(this.tokens.tokenless);
   }
 
+  /** For checks that talk to the token endpoint themselves; the skip names what is missing. */
   requireBackendCredentials(): NonNullable<TokenSource['backend']> {
-    if (!this.tokens.backend) this.skip('needs Backend Services credentials (--client-id and --private-key) and a discovered token endpoint');
-    return this.tokens.backend;
+    if (this.tokens.backend) return this.tokens.backend;
+    if (this.tokens.kind === 'backend') this.skip(NO_TOKEN_ENDPOINT);
+    this.skip(`needs Backend Services credentials (--client-id and --private-key)${this.tokens.kind === 'static' ? '; the run was given --token' : ''}`);
   }
 }
 

@@ -6,7 +6,7 @@ import type { AppClient } from './check-context.js';
 import { CheckFailure, CheckSkipped } from './check-errors.js';
 import { HttpClient } from './http-client.js';
 import type { Suite } from './suite.js';
-import { discoverTarget } from './target.js';
+import { discoverTarget, requiresTokens } from './target.js';
 import type { CheckResult, Exchange, RunResult, SuiteResult, Target } from './types.js';
 
 export const KIT_VERSION = '0.1.0';
@@ -33,8 +33,9 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   const runId = options.runId ?? randomBytes(4).toString('hex');
   const startedAt = new Date();
   const discovery = new HttpClient(base, () => {}, async () => undefined, options.timeoutMs);
+  // Rejects with TargetUnavailable when the base serves no CapabilityStatement: nothing can be judged.
   const target = await discoverTarget(discovery);
-  const tokens = createTokenSource(options.auth, target.tokenEndpoint);
+  const tokens = createTokenSource(options.auth, { tokenEndpoint: target.tokenEndpoint, requiresTokens: requiresTokens(target) });
   const total = options.suites.reduce((n, s) => n + s.checks.length, 0);
   options.progress?.start(total, target);
 

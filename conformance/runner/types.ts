@@ -39,8 +39,8 @@ export interface SmartConfiguration {
 /** What the kit learnt about the server before running any check. */
 export interface Target {
   base: string;
-  capabilityStatement?: CapabilityStatement;
-  capabilityError?: string;
+  /** Always there: a base without one stops the run (`TargetUnavailable`). */
+  capabilityStatement: CapabilityStatement;
   smartConfiguration?: SmartConfiguration;
   smartConfigurationError?: string;
   tokenEndpoint?: string;

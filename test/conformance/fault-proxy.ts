@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { CapabilityStatement } from '@medplum/fhirtypes';
 import { request } from 'undici';
 
 /**
@@ -22,7 +23,13 @@ export type Fault =
   /** Serves document reads and searches with full access, whoever asks: masked documents leak to professionals. */
   | 'leak-masked'
   /** Serves emergency (break-the-glass) requests with full access, outside the policy: no BTG audit, objections ignored. */
-  | 'btg-unchecked';
+  | 'btg-unchecked'
+  /** Not a FHIR server: a web page with 200 for every request (the real server is never asked). */
+  | 'html-everywhere'
+  /** An open server: declares no security, serves no SMART configuration, and serves requests without a token in full. */
+  | 'no-security'
+  /** Declares SMART security but names no token endpoint (no oauth-uris, no SMART configuration). */
+  | 'hidden-token-endpoint';
 
 export interface FaultProxy {
   /** The proxy's origin, e.g. http://127.0.0.1:40123 */
@@ -42,6 +49,15 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Drops the oauth-uris extension (so no token endpoint), and the whole security element when `all`. */
+function withoutTokenEndpoint(cs: CapabilityStatement, all: boolean): CapabilityStatement {
+  for (const rest of cs.rest ?? []) {
+    if (all) delete rest.security;
+    else if (rest.security) rest.security.extension = rest.security.extension?.filter((e) => !e.url.endsWith('/oauth-uris'));
+  }
+  return cs;
+}
+
 export async function startFaultProxy(options: {
   /** Origin of the real server, e.g. http://127.0.0.1:3000 */
   target: string;
@@ -50,15 +66,26 @@ export async function startFaultProxy(options: {
   privilegedToken: () => Promise<string>;
 }): Promise<FaultProxy> {
   const { fault } = options;
+  let origin = '';
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = req.url ?? '/';
     const body = await readBody(req);
+    if (fault === 'html-everywhere') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<html><body>Welcome</body></html>');
+      return;
+    }
+    if ((fault === 'no-security' || fault === 'hidden-token-endpoint') && /\/\.well-known\/smart-configuration/.test(path)) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not_found"}');
+      return;
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v === undefined || HOP_BY_HOP.has(k)) continue;
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
-    if (fault === 'no-auth-200' && !headers.authorization && !isPublicPath(path)) headers.authorization = `Bearer ${await options.privilegedToken()}`;
+    if ((fault === 'no-auth-200' || fault === 'no-security') && !headers.authorization && !isPublicPath(path)) {
+      headers.authorization = `Bearer ${await options.privilegedToken()}`;
+    }
     if (fault === 'leak-hidden' && headers.authorization && !isPublicPath(path)) headers.authorization = `Bearer ${await options.privilegedToken()}`;
 
     if (fault === 'leak-masked' && headers.authorization && req.method === 'GET' && /^\/fhir\/DocumentReference\b/.test(path)) {
@@ -95,6 +122,14 @@ export async function startFaultProxy(options: {
       conf.code_challenge_methods_supported = [...(conf.code_challenge_methods_supported ?? []), 'plain'];
       out = Buffer.from(JSON.stringify(conf));
     }
+    if (fault === 'no-security') {
+      // Links (next pages, Location) must lead back through the proxy: the real server would ask for a token.
+      out = Buffer.from(out.toString('utf8').replaceAll(options.target, origin));
+      for (const h of ['location', 'content-location']) if (typeof outHeaders[h] === 'string') outHeaders[h] = outHeaders[h].replaceAll(options.target, origin);
+    }
+    if ((fault === 'no-security' || fault === 'hidden-token-endpoint') && /\/metadata\b/.test(path) && status === 200) {
+      out = Buffer.from(JSON.stringify(withoutTokenEndpoint(JSON.parse(out.toString('utf8')) as CapabilityStatement, fault === 'no-security')));
+    }
     outHeaders['content-length'] = String(out.length);
     res.writeHead(status, outHeaders).end(out);
   };
@@ -107,8 +142,9 @@ export async function startFaultProxy(options: {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

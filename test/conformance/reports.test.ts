@@ -29,12 +29,32 @@ t.test('a TestReport per suite maps outcomes to assert results', async (t) => {
   t.equal(rest.status, 'completed');
   t.equal(rest.result, 'fail');
   t.equal(rest.score, 33.33, 'passed over judged checks, in percent');
-  t.same(rest.test?.map((x) => x.action?.[0]?.assert?.result), ['pass', 'fail', 'skip', 'fail']);
+  t.same(rest.test?.map((x) => x.action?.[0]?.assert?.result), ['pass', 'fail', 'skip', 'warning'], 'a failed SHOULD check is a warning');
   t.equal(rest.test?.[1]?.action?.[0]?.assert?.detail, 'https://hl7.org/fhir/R4/http.html#read');
   t.match(rest.participant, [{ type: 'test-engine' }, { type: 'server', uri: 'http://server.test/fhir' }]);
   const space = toTestReport(run, run.suites[1]!);
   t.equal(space.result, 'pending', 'a suite where everything was skipped neither passes nor fails');
   t.equal(space.score, undefined);
+});
+
+t.test('a TestReport whose only failures are warnings passes, unless --fail-on counts warnings', async (t) => {
+  const run = sampleRun();
+  run.suites[0]!.checks[1]!.outcome = 'passed'; // only the warning-level check still fails
+  const rest = toTestReport(run, run.suites[0]!);
+  t.equal(rest.result, 'pass', 'same verdict as the exit code under --fail-on error');
+  t.same(rest.test?.map((x) => x.action?.[0]?.assert?.result), ['pass', 'pass', 'skip', 'warning']);
+  t.equal(rest.score, 66.67, 'a warning is judged and not passed: 2 of 3');
+  const strict = toTestReport(run, run.suites[0]!, ['error', 'warning']);
+  t.equal(strict.result, 'fail', 'same verdict as the exit code under --fail-on error,warning');
+  t.same(strict.test?.map((x) => x.action?.[0]?.assert?.result), ['pass', 'pass', 'skip', 'fail']);
+  t.equal(strict.score, 66.67);
+
+  const dir = await mkdtemp(join(tmpdir(), 'carnet-reports-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeReports(run, join(dir, 'default'));
+  t.equal(JSON.parse(await readFile(join(dir, 'default', 'TestReport-rest.json'), 'utf8')).result, 'pass');
+  await writeReports(run, join(dir, 'strict'), { failOn: ['error', 'warning'] });
+  t.equal(JSON.parse(await readFile(join(dir, 'strict', 'TestReport-rest.json'), 'utf8')).result, 'fail');
 });
 
 t.test('the HTML page is self-contained and shows evidence for failures only', async (t) => {

@@ -90,7 +90,8 @@ export const exchangeChecks: Check<RestState>[] = [
     requirement: REST.mimeAccept,
     async run(ctx) {
       ctx.requireInteraction('Patient', 'read');
-      const res = await ctx.http.get('metadata', { headers: { accept: 'application/vnd.carnet-conformance.unproducible' } });
+      // metadata is public (discovery read it without a token): no token to obtain, none to need.
+      const res = await ctx.http.get('metadata', { auth: 'none', headers: { accept: 'application/vnd.carnet-conformance.unproducible' } });
       ctx.expectStatus(res, 406, 'GET metadata with an unproducible Accept');
     },
   },
@@ -100,7 +101,8 @@ export const exchangeChecks: Check<RestState>[] = [
     requirement: REST.mimeAccept,
     severity: 'warning',
     async run(ctx) {
-      const res = await ctx.http.get('metadata', { query: { _format: 'json' }, headers: { accept: '*/*' } });
+      // metadata is public (discovery read it without a token): no token to obtain, none to need.
+      const res = await ctx.http.get('metadata', { auth: 'none', query: { _format: 'json' }, headers: { accept: '*/*' } });
       ctx.expectStatus(res, 200, 'GET metadata?_format=json');
       ctx.expect(/json/.test(res.headers['content-type'] ?? ''), `Content-Type: ${res.headers['content-type']}`);
     },

@@ -114,10 +114,9 @@ export const tokenChecks: Check<SmartState>[] = [
     requirement: SMART_REQ.introspection,
     async run(ctx) {
       const endpoint = ctx.target.smartConfiguration?.introspection_endpoint ?? ctx.skip('smart-configuration declares no introspection_endpoint');
-      ctx.requireCredentials();
-      const token = ctx.present(await ctx.tokens.token(ctx.scope), 'no token for the suite');
       // RFC 7662 protects the endpoint: the kit authenticates as its Backend Services client (private_key_jwt).
-      const backend = ctx.tokens.backend ?? ctx.skip('introspection needs client credentials (--client-id and --private-key)');
+      const backend = ctx.requireBackendCredentials();
+      const token = ctx.present(await ctx.tokens.token(ctx.scope), 'no token for the suite');
       const form = async (t: string): Promise<string> => new URLSearchParams({
         token: t,
         client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
@@ -130,7 +129,7 @@ export const tokenChecks: Check<SmartState>[] = [
       ctx.expectEqual(info.active, true, 'active');
       ctx.expect(typeof info.scope === 'string', 'no scope in the introspection response');
       ctx.expect(typeof info.exp === 'number', 'no exp in the introspection response');
-      if (ctx.tokens.backend) ctx.expectEqual(info.client_id, ctx.tokens.backend.clientId, 'client_id');
+      ctx.expectEqual(info.client_id, backend.clientId, 'client_id');
       const forged = await ctx.http.request({ method: 'POST', path: endpoint, body: await form('not-a-token'), headers });
       ctx.expectStatus(forged, 200, 'introspection of a forged token');
       ctx.expectEqual((forged.json as { active?: unknown } | undefined)?.active, false, 'active for a forged token');

@@ -1,0 +1,74 @@
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import t from 'tap';
+import { runCli } from '../../conformance/cli/run-cli.js';
+import { runConformance } from '../../conformance/runner/run-suites.js';
+import { selectSuites } from '../../conformance/suites/index.js';
+import { startFaultProxy } from './fault-proxy.js';
+
+/**
+ * A base that cannot be judged (unreachable, or no CapabilityStatement) must not
+ * look conformant: the run stops with exit 2 and says why, before any check.
+ */
+
+function sink(): Writable & { text: string } {
+  const w = new Writable({
+    write(chunk, _enc, cb) {
+      w.text += String(chunk);
+      cb();
+    },
+  }) as Writable & { text: string };
+  w.text = '';
+  return w;
+}
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out = sink();
+  const err = sink();
+  const code = await runCli(args, { stdout: out as unknown as NodeJS.WriteStream, stderr: err as unknown as NodeJS.WriteStream });
+  return { code, out: out.text, err: err.text };
+}
+
+/** A port nothing listens on: taken from the OS, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+t.test('an unreachable base exits 2 naming the network error, runs no check and writes no report', async (t) => {
+  const base = `http://127.0.0.1:${await closedPort()}/fhir`;
+  const tmp = await mkdtemp(join(tmpdir(), 'carnet-unavailable-'));
+  t.teardown(() => rm(tmp, { recursive: true, force: true }));
+  const dir = join(tmp, 'report');
+  const r = await cli(['--base', base, '--suite', 'search,mhd,space', '--report-dir', dir]);
+  t.equal(r.code, 2, 'exit code 2: the kit could not start');
+  t.match(r.err, `carnet-conformance: cannot reach ${base}: connect ECONNREFUSED`);
+  t.match(r.err, /No check was run/);
+  t.notMatch(r.out, /^total\s/m, 'no summary table');
+  await t.rejects(access(dir), 'no report directory');
+});
+
+t.test('a base answering a web page everywhere exits 2: its metadata is no CapabilityStatement', async (t) => {
+  // The real server is never asked: this fault answers every request itself.
+  const proxy = await startFaultProxy({ target: 'http://127.0.0.1:1', fault: 'html-everywhere', privilegedToken: async () => '' });
+  t.teardown(() => proxy.close());
+  const base = `${proxy.origin}/fhir`;
+  for (const suite of ['search', 'mhd', 'rest,smart,space']) {
+    const r = await cli(['--base', base, '--suite', suite]);
+    t.equal(r.code, 2, `--suite ${suite}: exit code 2`);
+    t.match(r.err, `${base}/metadata did not return a CapabilityStatement (got text/html 200); is ${base} the FHIR base URL?`);
+    t.notMatch(r.out, /passed/, 'no summary claiming passes');
+  }
+});
+
+t.test('runConformance rejects with TargetUnavailable instead of returning a run', async (t) => {
+  const base = `http://127.0.0.1:${await closedPort()}/fhir`;
+  await t.rejects(runConformance({ base, suites: selectSuites(['search']), auth: { kind: 'none' } }), { name: 'TargetUnavailable', message: /cannot reach/ });
+});
