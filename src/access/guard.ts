@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { compiledQuery, mingoQuery } from '../store/lazy-mingo.js';
-import { ForbiddenError, UnauthorizedError } from '../errors.js';
+import { BadRequestError, ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { Principal } from '../auth/principal.js';
 import type { Interaction, ResourceScope } from '../auth/scopes.js';
 import { scopeAllows } from '../auth/scopes.js';
@@ -172,10 +172,19 @@ async function noticeEmergencyAccess(request: FastifyRequest, principal: Princip
   await request.server.audit.emergencyAccess(principal, fresh.map((patient) => ({ patient, doctors: [...(facts.get(patient)?.generalPractitioners ?? [])] })), breakTheGlassReason(request) ?? '');
 }
 
+/**
+ * The emergency reason, or undefined when none is asked for. A header whose
+ * reason is too short to tell anyone why (the holder and the regular doctor
+ * are told it) is a 400, not a silent ordinary request the policy then refuses.
+ */
 function breakTheGlassReason(request: FastifyRequest): string | undefined {
   const value = request.headers[BREAK_THE_GLASS_HEADER];
-  const text = Array.isArray(value) ? value[0] : value;
-  return text && text.trim().length >= 3 ? text.trim().slice(0, 500) : undefined;
+  if (value === undefined) return undefined;
+  const text = (Array.isArray(value) ? value[0] : value)?.trim() ?? '';
+  if (text.length < 3) {
+    throw new BadRequestError('FHIR_ERR_ACCESS_BTG_REASON', `${BREAK_THE_GLASS_HEADER} needs the reason for the emergency access (3 characters at least)`, { expression: [BREAK_THE_GLASS_HEADER] });
+  }
+  return text.slice(0, 500);
 }
 
 /** For a search under break-the-glass: the one patient named by `patient=`/`subject=`. */

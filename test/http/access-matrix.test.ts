@@ -290,6 +290,11 @@ t.test('access matrix over HTTP', async (t) => {
     t.equal(blocked.statusCode, 403, 'a blocked professional stays blocked');
     const write = await space.app.inject({ method: 'POST', url: '/fhir/Observation', headers: { authorization: auth.otherPro, 'content-type': FHIR_JSON, ...btg }, payload: observation(space.alice, 'vital-signs') });
     t.equal(write.statusCode, 403, 'emergency access reads, it does not write');
+    for (const reason of ['', ' ', 'ok']) {
+      const short = await readAs(space, auth.otherPro, `Observation/${ids.obsVital}`, { 'x-break-the-glass': reason });
+      t.equal(short.statusCode, 400, `a reason of ${JSON.stringify(reason)} tells nobody why: 400, not an ordinary refusal`);
+      t.match(short.json().issue[0].details.coding[0], { code: 'FHIR_ERR_ACCESS_BTG_REASON' });
+    }
 
     await space.app.audit.settle();
     const system = await space.systemAuth();
