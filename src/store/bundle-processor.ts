@@ -522,15 +522,16 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     return created(prepared);
   }
   const own = e.resource!.id;
-  // As a direct PUT (http.html#update): Type/id needs that id in the body, and a
-  // conditional update's body may name no other resource than the one it matched.
-  if (e.path.length === 2 || own !== undefined) {
-    if (own === undefined) throw new BadRequestError('FHIR_ERR_REST_ID_MISSING', 'An update must carry the resource id in the body', { expression: [`${type}.id`] });
-    if (own !== e.target.id) throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${String(own).slice(0, 64)} does not match the URL id ${e.target.id}`, { expression: [`${type}.id`] });
+  // A conditional update's body may name no other resource than the one it matched; a PUT to
+  // Type/id goes to prepareUpdate as sent, which checks its id as for a direct PUT (http.html#update).
+  const conditional = e.path.length === 1;
+  if (conditional && own !== undefined && own !== e.target.id) {
+    throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${String(own).slice(0, 64)} is not the id of the matching ${type} (${e.target.id})`, { expression: [`${type}.id`] });
   }
   const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
   const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
-  const prepared = await repository.prepareUpdate(type, e.target.id, { ...ruled, id: e.target.id } as Resource, { ifMatch: e.entry.request?.ifMatch, blob, inThread });
+  const body = conditional ? { ...ruled, id: e.target.id } as Resource : ruled;
+  const prepared = await repository.prepareUpdate(type, e.target.id, body, { ifMatch: e.entry.request?.ifMatch, blob, inThread });
   return created(prepared);
 }
 
