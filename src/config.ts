@@ -88,8 +88,9 @@ export function listeningUrl(host: string, port: number): string {
 }
 
 /** The public URL the server takes from this environment (PUBLIC_URL, or its listening address). */
-export function publicUrlOf(env: NodeJS.ProcessEnv): string {
-  return (env.PUBLIC_URL ?? listeningUrl(env.HOST ?? '127.0.0.1', intOf(env.PORT, 8080))).replace(/\/+$/, '');
+export function publicUrlOf(env: NodeJS.ProcessEnv, overrides: Pick<Partial<Config>, 'publicUrl' | 'port'> = {}): string {
+  const fallback = () => listeningUrl(env.HOST ?? '127.0.0.1', overrides.port ?? intOf(env.PORT, 8080));
+  return (overrides.publicUrl ?? env.PUBLIC_URL ?? fallback()).replace(/\/+$/, '');
 }
 
 /**
@@ -100,7 +101,7 @@ export function publicUrlOf(env: NodeJS.ProcessEnv): string {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
   const host = env.HOST ?? '127.0.0.1';
   const port = intOf(env.PORT, 8080);
-  const publicUrl = (overrides.publicUrl ?? env.PUBLIC_URL ?? listeningUrl(host, overrides.port ?? port)).replace(/\/+$/, '');
+  const publicUrl = publicUrlOf(env, overrides);
   const config: Config = {
     host,
     port,
