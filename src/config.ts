@@ -45,6 +45,8 @@ export interface Config {
    * the main thread does it. Default: 1 when the machine has more than one core.
    */
   writeWorkers: number;
+  /** Origins whose pages may read the API's answers (CORS); `*`: any. */
+  corsOrigins: string[];
 }
 
 const schema = {
@@ -70,9 +72,10 @@ const schema = {
     requiredProfiles: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string', pattern: '^https?://' } } },
     auditMaxBacklog: { type: 'integer', minimum: 0 },
     writeWorkers: { type: 'integer', minimum: 0, maximum: 64 },
+    corsOrigins: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*|https?://[^/\\s]+)$' } },
   },
   required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit', 'bundleMaxEntries',
-    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog', 'writeWorkers'],
+    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog', 'writeWorkers', 'corsOrigins'],
   additionalProperties: false,
 } as const;
 
@@ -123,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     subscriptionRetryMs: intOf(env.SUBSCRIPTION_RETRY_MS, 1000),
     auditMaxBacklog: intOf(env.AUDIT_MAX_BACKLOG, 100_000),
     writeWorkers: intOf(env.WRITE_WORKERS, availableParallelism() > 1 ? 1 : 0),
+    corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
     ...overrides,
   };
   if (overrides.publicUrl) config.fhirBase = `${config.publicUrl}/fhir`;

@@ -11,6 +11,7 @@ import { mayReadAuditEvents, settleBeforeAuditReads } from './audit/audit-reads.
 import { createValidator } from './fhir/validation/validate.js';
 import { clientErrorHandler, fhirErrors, frameworkErrors } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
+import { corsPlugin } from './plugins/cors.js';
 import { queryEncodingError } from './plugins/query-encoding.js';
 import { authPlugin, authenticate, authenticateKnown } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
@@ -110,6 +111,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   });
 
   await app.register(fhirErrors);
+  await app.register(corsPlugin, { origins: config.corsOrigins });
   await app.register(fhirContent);
   await app.register(healthRoutes);
   await app.register(authPlugin);

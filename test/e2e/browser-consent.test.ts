@@ -5,13 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
 import { freePort } from '../helpers/child-server.js';
 import { buildSpace, observation, PASSWORD, seed } from '../helpers/people.js';
-import { appClient, exchangeCode, pkcePair } from '../helpers/tokens.js';
+import { appClient, pkcePair } from '../helpers/tokens.js';
 
 /**
  * The sign-in and consent pages in a real browser (Debian's chromium driven by
  * playwright-core): a person signs in, unticks one scope, approves, and the
- * browser lands on the app's redirect URI; the granted scope lacks what was
- * unticked.
+ * browser lands on the app's redirect URI; the app's page then exchanges the
+ * code and reads the FHIR API from its own origin (CORS), and the granted
+ * scope lacks what was unticked.
  */
 const CHROMIUM = '/usr/bin/chromium';
 const SCOPE = 'launch/patient patient/Observation.rs patient/DocumentReference.rs';
@@ -64,12 +65,29 @@ t.test('consent in a real browser', { skip: existsSync(CHROMIUM) ? false : `${CH
   const code = landed[0]!.searchParams.get('code');
   t.equal(landed[0]!.searchParams.get('state'), 'browser-state');
   t.ok(code, 'with a code');
-  const res = await exchangeCode(space.app, code!, verifier, clientId, redirectUri);
-  t.equal(res.statusCode, 200);
-  const tokens = res.json() as { scope: string; access_token: string; patient: string };
+
+  // The app is a page on its own origin (another port): it exchanges the code and reads the FHIR API
+  // with fetch, as a browser app with PKCE does, which works only if the server answers CORS preflights.
+  t.not(new URL(page.url()).origin, publicUrl, 'the page is cross-origin to the server');
+  const exchanged = await page.evaluate(async ({ tokenUrl, form }) => {
+    const res = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+    return { status: res.status, body: await res.json() };
+  }, { tokenUrl: `${publicUrl}/auth/token`, form: { grant_type: 'authorization_code', code: code!, code_verifier: verifier, client_id: clientId, redirect_uri: redirectUri } });
+  t.equal(exchanged.status, 200, JSON.stringify(exchanged.body).slice(0, 200));
+  const tokens = exchanged.body as { scope: string; access_token: string; patient: string };
   t.same(tokens.scope.split(' ').sort(), SCOPE.split(' ').filter((s) => s !== UNTICKED).sort(), 'the granted scope lacks the unticked one');
   t.equal(tokens.patient, space.alice.slice('Patient/'.length));
-  const authorization = `Bearer ${tokens.access_token}`;
-  t.equal((await space.app.inject({ url: `/fhir/Observation/${weight}`, headers: { authorization } })).statusCode, 200, 'reads what was granted');
-  t.equal((await space.app.inject({ url: `/fhir/DocumentReference?patient=${space.alice}`, headers: { authorization } })).statusCode, 403, 'not what was unticked');
+
+  const read = (url: string) => page.evaluate(async ({ url, token }) => {
+    // The Authorization header makes this a non-simple request: the browser sends a preflight first.
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+    return { status: res.status, etag: res.headers.get('etag'), body: await res.json() };
+  }, { url, token: tokens.access_token });
+  const granted = await read(`${publicUrl}/fhir/Observation/${weight}`);
+  t.equal(granted.status, 200, 'the page reads what was granted');
+  t.equal(granted.body.id, weight);
+  t.equal(granted.etag, 'W/"1"', 'and sees the ETag (exposed to scripts)');
+  const refused = await read(`${publicUrl}/fhir/DocumentReference?patient=${space.alice}`);
+  t.equal(refused.status, 403, 'not what was unticked, and the page can read why');
+  t.equal(refused.body.resourceType, 'OperationOutcome');
 });

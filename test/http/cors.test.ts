@@ -1,0 +1,36 @@
+import t from 'tap';
+import { loadConfig } from '../../src/config.js';
+import { buildTestServer } from '../helpers/server.js';
+
+const preflight = { 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,if-match' };
+
+t.test('by default any page may call the API, never with credentials', async (t) => {
+  const { app } = await buildTestServer(t);
+  const res = await app.inject({ method: 'OPTIONS', url: '/fhir/Patient', headers: { origin: 'https://booking.example', ...preflight } });
+  t.equal(res.statusCode, 204, 'the preflight needs no token');
+  t.equal(res.headers['access-control-allow-origin'], '*');
+  t.match(String(res.headers['access-control-allow-headers']), /authorization/);
+  t.match(String(res.headers['access-control-allow-methods']), /PATCH/);
+  t.notOk(res.headers['access-control-allow-credentials'], 'cookies are never sent cross-origin');
+  const refused = await app.inject({ url: '/fhir/Patient', headers: { origin: 'https://booking.example' } });
+  t.equal(refused.statusCode, 401);
+  t.equal(refused.headers['access-control-allow-origin'], '*', 'a page can read why it was refused');
+  t.match(String(refused.headers['access-control-expose-headers']), /ETag/);
+});
+
+t.test('CORS_ORIGINS limits the pages that may read the answers', async (t) => {
+  const { app } = await buildTestServer(t, { config: { corsOrigins: ['https://booking.example'] } });
+  const allowed = await app.inject({ method: 'OPTIONS', url: '/auth/token', headers: { origin: 'https://booking.example', ...preflight } });
+  t.equal(allowed.headers['access-control-allow-origin'], 'https://booking.example');
+  const other = await app.inject({ method: 'OPTIONS', url: '/auth/token', headers: { origin: 'https://evil.example', ...preflight } });
+  t.notOk(other.headers['access-control-allow-origin'], 'another origin gets no permission');
+  const metadata = await app.inject({ url: '/fhir/metadata', headers: { origin: 'https://evil.example' } });
+  t.equal(metadata.statusCode, 200);
+  t.notOk(metadata.headers['access-control-allow-origin']);
+});
+
+t.test('CORS_ORIGINS is validated', async (t) => {
+  t.same(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example/' }).corsOrigins, ['https://a.example', 'https://b.example']);
+  t.throws(() => loadConfig({ CORS_ORIGINS: 'a.example' }), /corsOrigins/);
+  t.throws(() => loadConfig({ CORS_ORIGINS: 'https://a.example/path' }), /corsOrigins/);
+});
