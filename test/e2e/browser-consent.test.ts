@@ -81,7 +81,7 @@ t.test('consent in a real browser', { skip: existsSync(CHROMIUM) ? false : `${CH
   const read = (url: string) => page.evaluate(async ({ url, token }) => {
     // The Authorization header makes this a non-simple request: the browser sends a preflight first.
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
-    return { status: res.status, etag: res.headers.get('etag'), body: await res.json() };
+    return { status: res.status, etag: res.headers.get('etag'), body: await res.json() as { id?: string; resourceType?: string } };
   }, { url, token: tokens.access_token });
   const granted = await read(`${publicUrl}/fhir/Observation/${weight}`);
   t.equal(granted.status, 200, 'the page reads what was granted');
