@@ -24,9 +24,15 @@ export function foldString(text: string): string {
 /** Whitespace that folding must tidy: runs, ends, anything but a plain space. */
 const UNTIDY_SPACE = /\s\s|^\s|\s$|[^\S ]/;
 
-/** Escapes text for use inside a regular expression. */
+/**
+ * Escapes text for use inside a regular expression, for both engines: a NUL
+ * is written `\x00`, since MongoDB refuses a pattern holding the byte itself
+ * (a search for `%00` would be its error, a 500) while JavaScript and PCRE
+ * both read the escape as that character.
+ */
 export function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const escaped = text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return escaped.includes('\0') ? escaped.replace(/\0/g, '\\x00') : escaped;
 }
 
 const DATE_RE = /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
