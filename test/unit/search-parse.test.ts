@@ -39,6 +39,10 @@ t.test('malformed values are 400 naming the parameter', async (t) => {
   rejects(t, 'Observation', [['_total', 'all']], '_total');
   rejects(t, 'Observation', [['_summary', 'yes']], '_summary');
   rejects(t, 'Observation', [['_sort', 'nonsense']], '_sort');
+  rejects(t, 'Observation', [['_sort', 'date,-date']], '_sort');
+  rejects(t, 'Observation', [['_sort', 'date'], ['_sort', 'date']], '_sort');
+  rejects(t, 'Observation', [['_sort', 'date,code,status,category,subject,_id,_lastUpdated']], '_sort');
+  t.equal(parse('Observation', [['_sort', 'date,code,status,category,subject,_id']]).sort.length, 6, 'six sort parameters are fine');
   rejects(t, 'Observation', [['_include', 'Observation:nonsense']], '_include');
   rejects(t, 'Observation', [['_include', 'Patient:organization']], '_include');
   rejects(t, 'Observation', [['_id', 'a b']], '_id');

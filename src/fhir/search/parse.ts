@@ -353,7 +353,14 @@ function parseResultParam(request: SearchRequest, name: string, value: string, c
       return;
     }
     case '_sort': {
-      for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) request.sort.push(parseSortRule(types, name, item));
+      for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+        const rule = parseSortRule(types, name, item);
+        // A parameter sorted on twice has no second meaning (and MongoDB would keep the last direction in the first place).
+        if (request.sort.some((r) => r.code === rule.code)) throw bad(name, `${rule.code} is sorted on more than once`);
+        // Each sorted parameter is four sort keys on MongoDB (both bounds and their "missing" flags), which takes 32.
+        if (request.sort.length === MAX_SORT_RULES) throw bad(name, `At most ${MAX_SORT_RULES} parameters may be sorted on`);
+        request.sort.push(rule);
+      }
       return;
     }
     case '_include':
@@ -367,6 +374,8 @@ function parseResultParam(request: SearchRequest, name: string, value: string, c
       throw bad(name, `Unsupported parameter ${name}`);
   }
 }
+
+const MAX_SORT_RULES = 6;
 
 function parseSortRule(types: string[], name: string, item: string): SortRule {
   const descending = item.startsWith('-');

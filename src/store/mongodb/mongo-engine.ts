@@ -212,6 +212,8 @@ class MongoEngine implements StoreEngine {
       flags[`_m${i}`] = { $cond: [{ $in: [{ $type: `$${field}` }, ['missing', 'null']] }, 1, 0] };
     });
     for (const [field, direction] of query.sort) {
+      // The first occurrence decides, as in the embedded engine (MongoDB would keep the key's first place but its last direction).
+      if (field in sort) continue;
       const i = optional.findIndex(([f]) => f === field);
       if (i >= 0) sort[`_m${i}`] = 1;
       sort[field] = direction;
@@ -266,6 +268,6 @@ function matchOf(query: Omit<FindQuery, 'sort' | 'limit'>): Document {
 
 function toSortDoc(sort: SortSpec): Record<string, 1 | -1> {
   const doc: Record<string, 1 | -1> = {};
-  for (const [field, direction] of sort) doc[field] = direction;
+  for (const [field, direction] of sort) if (!(field in doc)) doc[field] = direction;
   return doc;
 }
