@@ -91,6 +91,8 @@ function wantsTotal(request: SearchRequest): boolean {
   return request.summary === 'count' || request.count === 0 || request.total === 'accurate' || request.total === 'estimate' || request.total === undefined;
 }
 
+const OPEN: Filter = Object.freeze({}) as Filter;
+
 /** Types visible to the caller, and the policy filters per type. */
 class Scope {
   private readonly filters = new Map<string, Filter | null>();
@@ -108,12 +110,27 @@ class Scope {
     return all.filter((t) => this.filterFor(t) !== null);
   }
 
-  /** `{}` when no policy filter applies, else an OR over the types of `{type, ...policy}`. */
+  /**
+   * `{}` when no policy filter applies, else an OR of `{type in [...], ...policy}`
+   * with one branch per distinct policy filter (the same object for most types:
+   * a professional's list of patients is written once, not once per type,
+   * which on MongoDB kept a search over every type under its 16 MiB command).
+   */
   typeFilter(types: string[]): Filter {
     if (!this.restrict) return {};
-    const parts = types.map((t) => ({ type: t, f: this.filterFor(t) ?? MATCH_NOTHING }));
-    if (parts.every((p) => Object.keys(p.f).length === 0)) return {};
-    return orOf(parts.map((p) => andOf([{ type: p.type }, p.f])));
+    const groups = new Map<Filter, string[]>();
+    let allOpen = true;
+    for (const type of types) {
+      let f = this.filterFor(type) ?? MATCH_NOTHING;
+      // Every open type in one group, whichever `{}` object its filter is.
+      if (Object.keys(f).length) allOpen = false;
+      else f = OPEN;
+      const group = groups.get(f);
+      if (group) group.push(type);
+      else groups.set(f, [type]);
+    }
+    if (allOpen) return {};
+    return orOf([...groups].map(([f, group]) => andOf([{ type: group.length === 1 ? group[0] : { $in: group } }, f])));
   }
 
   async find(types: string[], filter: Filter, limit: number): Promise<VersionRecord[]> {
