@@ -57,6 +57,8 @@ export function buildCapabilityStatement(options: CapabilityOptions, resources: 
       },
       resource: resources,
       interaction: [{ code: 'transaction' }, { code: 'batch' }, { code: 'history-system' }, { code: 'search-system' }],
+      // Compartment search: GET [base]/Patient/[id]/[type] (or /*), routes/search.ts.
+      compartment: ['http://hl7.org/fhir/CompartmentDefinition/patient'],
       searchParam: [
         { name: '_id', type: 'token', definition: 'http://hl7.org/fhir/SearchParameter/Resource-id' },
         { name: '_lastUpdated', type: 'date', definition: 'http://hl7.org/fhir/SearchParameter/Resource-lastUpdated' },

@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BundleLink, Resource } from '@medplum/fhirtypes';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, FhirError } from '../errors.js';
 import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
 import { disclosedLists } from '../access/list-disclosure.js';
 import { bundleText } from '../fhir/bundle-text.js';
 import type { EntryText } from '../fhir/bundle-text.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
 import { applyElements, applySummary } from '../fhir/summary.js';
-import type { VersionRecord } from '../store/engine.js';
+import type { Filter, VersionRecord } from '../store/engine.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import { formatSearchQuery } from '../store/search-executor.js';
 import { parsePrefer, responseType } from './respond.js';
@@ -23,14 +23,17 @@ import { settleBeforeAuditReads } from '../audit/audit-reads.js';
 export const searchRoutes: FastifyPluginAsync = async (app) => {
   const { repository, config } = app;
 
-  async function search(request: FastifyRequest, types: string[], path: string): Promise<string> {
+  async function search(request: FastifyRequest, types: string[], path: string, compartment?: string): Promise<string> {
     responseType(request);
     const pairs = requestPairs(request);
     checkMhdConsumer(request, types, pairs);
     const strict = parsePrefer(request.headers.prefer).handling === 'strict';
     const parsed = repository.parseSearch(types, pairs, strict);
     for (const type of types) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
-    const result = await repository.search(parsed, await searchRestriction(request));
+    const restriction = await searchRestriction(request);
+    // A compartment search is the same search, within the compartment: the policy's filter still applies.
+    const restrict = compartment ? inCompartment(restriction, compartment) : restriction;
+    const result = await repository.search(parsed, restrict);
     auditSearch(request, types.length === 1 ? types[0] : '*', [...result.matches, ...result.included].flatMap((r) => r.comp));
     const [matches, included] = [await disclosedLists(request, result.matches), await disclosedLists(request, result.included)];
     return searchBundle(parsed, matches, included, result.total, linksFor(path, parsed, result.next, result.previous));
@@ -94,6 +97,18 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(responseType(request)).send(body);
   });
 
+  // Patient compartment search (search.html#compartments): [type] or every type (`*`) in Patient/[id]'s compartment.
+  // Parametric like the routes it sits beside (`/:type/:id/_history`, whose static segment wins), so that none
+  // of theirs is taken for a compartment.
+  app.get<{ Params: { compartment: string; id: string; type: string } }>('/:compartment/:id/:type', async (request, reply) => {
+    const { compartment, id, type } = request.params;
+    checkTypeAndId(compartment, id);
+    if (compartment !== 'Patient') throw new FhirError('FHIR_ERR_HTTP_NO_ROUTE', 404, 'not-supported', `Compartment search is offered for Patient only, not ${compartment.slice(0, 60)}`);
+    if (type !== '*') checkTypeAndId(type, 'x');
+    const body = await search(request, type === '*' ? [] : [type], `/Patient/${id}/${type}`, `Patient/${id}`);
+    return reply.type(responseType(request)).send(body);
+  });
+
   app.get('/', async (request, reply) => {
     const body = await search(request, [], '');
     return reply.type(responseType(request)).send(body);
@@ -104,6 +119,15 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     return reply.type(responseType(request)).send(body);
   });
 };
+
+/** The search restriction narrowed to one patient compartment (`comp` holds each resource's patients). */
+function inCompartment(restrict: (type: string) => Filter | null, compartment: string): (type: string) => Filter | null {
+  return (type) => {
+    const policy = restrict(type);
+    if (policy === null) return null;
+    return Object.keys(policy).length ? { $and: [policy, { comp: compartment }] } : { comp: compartment };
+  };
+}
 
 /** Header through which an IHE MHD Document Consumer declares the transaction it performs. */
 export const IHE_TRANSACTION_HEADER = 'x-ihe-transaction';
