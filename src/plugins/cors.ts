@@ -18,5 +18,7 @@ export const corsPlugin = fp<{ origins: readonly string[] }>(async (app, options
     exposedHeaders: ['ETag', 'Location', 'Content-Location', 'Last-Modified', 'X-Request-Id', 'Retry-After', 'WWW-Authenticate'],
     // Preflights are cached by the browser for ten minutes: one per app and path, not one per request.
     maxAge: 600,
+    // Any OPTIONS is answered as a preflight (204), not with a plain-text 400 when a header is missing: never a non-FHIR error body.
+    strictPreflight: false,
   });
 }, { name: 'carnet-cors' });

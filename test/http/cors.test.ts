@@ -16,6 +16,8 @@ t.test('by default any page may call the API, never with credentials', async (t)
   t.equal(refused.statusCode, 401);
   t.equal(refused.headers['access-control-allow-origin'], '*', 'a page can read why it was refused');
   t.match(String(refused.headers['access-control-expose-headers']), /ETag/);
+  const bare = await app.inject({ method: 'OPTIONS', url: '/fhir/Patient' });
+  t.equal(bare.statusCode, 204, 'an OPTIONS without preflight headers is no plain-text 400');
 });
 
 t.test('CORS_ORIGINS limits the pages that may read the answers', async (t) => {
