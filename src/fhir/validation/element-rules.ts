@@ -1,8 +1,11 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { ElementInfo } from './element-model-types.js';
 import { isPrimitiveType, typeIndex, valueSetCodes, type ChildLookup, type TypeIndex } from './element-index.js';
+import { isBase64Binary } from './base64.js';
+import { checkContainedRules } from './contained-rules.js';
 import { compileFastInvariant } from './fast-invariant.js';
 import { NATIVE_INVARIANTS, type InvariantEnv } from './invariants.js';
+import { checkNarrativeDiv } from './narrative-rules.js';
 import { checkStructure, type StructureIssue } from './structure.js';
 
 const MAX_STRING = 1024 * 1024;
@@ -25,7 +28,10 @@ export function checkElements(resource: Record<string, unknown>, base: string, r
   const ctx: Ctx = { issues: [], env: { resource, rootResource } };
   const index = typeIndex(resource.resourceType as string);
   if (index) checkObject(ctx, index, '', resource, base);
-  if (Array.isArray(resource.contained)) checkContainedReferenced(ctx, resource, base);
+  if (Array.isArray(resource.contained)) {
+    checkContainedReferenced(ctx, resource, base);
+    if (index) ctx.issues.push(...checkContainedRules(index, resource.contained as unknown[], base));
+  }
   if (resource.resourceType === 'Bundle') checkUniqueFullUrls(ctx, resource, base);
   return ctx.issues;
 }
@@ -88,6 +94,7 @@ function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unkno
   if (value === null || typeof value !== 'object') {
     if (isPrimitiveType(type)) {
       checkPrimitive(ctx, type, info, value, expr);
+      if (type === 'xhtml' && typeof value === 'string') ctx.issues.push(...checkNarrativeDiv(value, info, expr));
       if (info.constraints) checkInvariants(ctx, index, child.def.path, info, value, expr);
     }
     return; // wrong JSON types are reported by the structure check
@@ -109,11 +116,25 @@ function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unkno
   const dataType = typeIndex(type);
   if (!dataType) return;
   if (info.binding) checkCodedBinding(ctx, type, info.binding, obj, expr);
-  if (type === 'Extension' && obj.extension !== undefined && Object.keys(obj).some((k) => k.startsWith('value'))) {
-    error(ctx, 'invariant', expr, `${expr}: an extension must have either extensions or a value, not both (ext-1)`);
-  }
+  if (type === 'Extension') checkExtensionContent(ctx, obj, expr);
   checkObject(ctx, dataType, '', obj, expr, true);
   if (info.constraints) checkInvariants(ctx, index, child.def.path, info, obj, expr);
+}
+
+/** ext-1 (`extension.exists() != value.exists()`): an extension holds a value or extensions, never both, never neither. */
+function checkExtensionContent(ctx: Ctx, obj: Record<string, unknown>, expr: string): void {
+  let hasValue = false;
+  for (const key in obj) {
+    // `_valueString` alone (a value known only by its extensions) is a value too, as FHIRPath sees it.
+    if (obj[key] !== undefined && (key.startsWith('value') || key.startsWith('_value'))) {
+      hasValue = true;
+      break;
+    }
+  }
+  if (hasValue !== (obj.extension !== undefined)) return;
+  error(ctx, 'invariant', expr, hasValue
+    ? `${expr}: an extension must have either extensions or a value, not both (ext-1)`
+    : `${expr}: an extension must have either extensions or a value, not neither (ext-1)`);
 }
 
 function checkNestedResource(ctx: Ctx, res: Record<string, unknown>, expr: string): void {
@@ -136,6 +157,10 @@ function checkPrimitiveExtension(ctx: Ctx, value: unknown, expr: string): void {
 function checkPrimitive(ctx: Ctx, type: string, info: ElementInfo, value: unknown, expr: string): void {
   if (typeof value === 'string') {
     if (value.length > MAX_STRING && type !== 'xhtml' && type !== 'base64Binary') error(ctx, 'too-long', expr, `${expr} is longer than 1 MiB`);
+    // The JSON schema gives base64Binary no pattern at all.
+    if (type === 'base64Binary' && !isBase64Binary(value)) {
+      error(ctx, 'value', expr, `${JSON.stringify(value.slice(0, 40))}${value.length > 40 ? '...' : ''} is not a valid base64Binary (${expr})`);
+    }
     if ((type === 'date' || type === 'dateTime' || type === 'instant') && !isCalendarDate(value)) {
       error(ctx, 'value', expr, `${JSON.stringify(value.slice(0, 40))} is not a real calendar date (${expr})`);
     }

@@ -21,9 +21,12 @@ export interface InvariantEnv {
  * a FHIRPath evaluation per element would dominate validation time:
  * ele-1 (no empty element), ext-1 (extension: value or extensions, not both),
  * dom-3 (contained resources are referenced) and bdl-7 (unique fullUrl), whose
- * FHIRPath forms are quadratic over large Bundles.
+ * FHIRPath forms are quadratic over large Bundles. Also natively: dom-2, dom-4 and
+ * dom-5 (contained-rules.ts), so that the issue names the contained resource at
+ * fault rather than its container, and txt-1/txt-2 (narrative-rules.ts), which
+ * share one FHIRPath (`htmlChecks()`) and so could not be told apart.
  */
-export const NATIVE_INVARIANTS = new Set(['ele-1', 'ext-1', 'dom-3', 'bdl-7']);
+export const NATIVE_INVARIANTS = new Set(['ele-1', 'ext-1', 'dom-2', 'dom-3', 'dom-4', 'dom-5', 'bdl-7', 'txt-1', 'txt-2']);
 
 /** Functions fhirpath.js lacks or cannot run synchronously; invariants using them are skipped, and listed. */
 const UNSUPPORTED = /\b(conformsTo|resolve|memberOf|subsumes|subsumedBy|expand|lookup|validateVS|validateCS|translate)\s*\(/;

@@ -2,7 +2,10 @@
  * txt-1/txt-2 (`htmlChecks()`): a narrative is an XHTML div using only the basic
  * formatting elements of HTML 4 (no scripts, forms, frames, event handlers or
  * `javascript:` URLs), and it says something (text or an image).
- * This is a conservative scan, not an HTML parser: anything we cannot vouch for is refused.
+ * This is a conservative scan, not an HTML parser: anything we cannot vouch for
+ * is refused. Whether the div is well-formed XML is xhtml-syntax.ts's job.
+ * R4 gives both rules the same FHIRPath, `htmlChecks()`; they are told apart
+ * here so that a div breaking one is not reported as breaking the other.
  */
 const ALLOWED_TAGS = new Set(['a', 'abbr', 'acronym', 'b', 'big', 'blockquote', 'br', 'caption', 'cite', 'code', 'col',
   'colgroup', 'dd', 'dfn', 'div', 'dl', 'dt', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i', 'img', 'li', 'ol', 'p',
@@ -12,7 +15,13 @@ const ALLOWED_TAGS = new Set(['a', 'abbr', 'acronym', 'b', 'big', 'blockquote', 
 const TAG = /<\s*(\/?)\s*([A-Za-z][\w:.-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>/g;
 const ATTR = /([A-Za-z_:][\w:.-]*)\s*(?:=\s*("[^"]*"|'[^']*'|[^\s>]+))?/g;
 
+/** Both rules: what `htmlChecks()` means in the profiles' FHIRPath. */
 export function isSafeNarrative(div: string): boolean {
+  return hasOnlyBasicHtml(div) && hasNarrativeContent(div);
+}
+
+/** txt-1: an XHTML div, only basic formatting elements, no scripts or event handlers. */
+export function hasOnlyBasicHtml(div: string): boolean {
   const trimmed = div.trim();
   if (!/^<div[\s>]/.test(trimmed) || !/xmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(trimmed.slice(0, trimmed.indexOf('>') + 1))) return false;
   if (/<!\[CDATA\[|<!DOCTYPE|<\?/i.test(trimmed)) return false;
@@ -26,6 +35,11 @@ export function isSafeNarrative(div: string): boolean {
       if ((name === 'href' || name === 'src') && /^(javascript|vbscript|data:text\/html)/.test(value.replace(/\s+/g, ''))) return false;
     }
   }
-  const text = trimmed.replace(TAG, '').replace(/&nbsp;|&#160;/g, ' ').trim();
-  return text.length > 0 || /<\s*img\b/i.test(trimmed);
+  return true;
+}
+
+/** txt-2: some non-whitespace text, or an image. */
+export function hasNarrativeContent(div: string): boolean {
+  const text = div.replace(TAG, '').replace(/&nbsp;|&#160;/g, ' ').trim();
+  return text.length > 0 || /<\s*img\b/i.test(div);
 }

@@ -1,6 +1,7 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import { pointerToExpression } from './fhir-path-location.js';
 import { readGeneratedJson, requireGenerated } from './generated-files.js';
+import { isAlignmentNull } from './primitive-alignment.js';
 
 interface AjvError {
   instancePath: string;
@@ -57,6 +58,8 @@ function toIssues(errors: AjvError[], base: string, resource: unknown): Structur
   for (const e of errors) {
     // Minimum cardinality is checked from the StructureDefinitions (cardinality.ts), with better words.
     if (e.keyword === 'required') continue;
+    // The schema refuses every null; R4 JSON allows the ones that keep a primitive array aligned with its `_` array.
+    if (isAlignmentNull(resource, e.instancePath)) continue;
     if (e.keyword !== 'type' && typeErrorAt.has(e.instancePath)) continue;
     const issue = toIssue(e, base, resource);
     const key = `${issue.expression?.[0]}|${issue.diagnostics}`;
@@ -83,12 +86,16 @@ function toIssue(e: AjvError, base: string, resource: unknown): StructureIssue {
         diagnostics: `${at} must be ${what}, not ${describe(value)}` };
     }
     case 'pattern': {
-      patterns ??= readGeneratedJson<Record<string, string>>('fhir-structure/patterns.json');
-      const fhirType = patterns[String(e.params.pattern)] ?? 'value';
+      const fhirType = primitiveTypeOf(e);
       return { severity: 'error', code: 'value', expression: [at],
         diagnostics: `${JSON.stringify(value)} is not a valid ${fhirType} (${at})` };
     }
     case 'enum': {
+      // The schema's enumerated codes have no `type`, so null fails only the enum: make it the 400 every other null is.
+      if (value === null) {
+        return { severity: 'error', code: 'structure', malformed: true, expression: [at],
+          diagnostics: `${at} must be a JSON string, not ${describe(value)}` };
+      }
       const allowed = (e.params.allowedValues as unknown[]).map(String);
       return { severity: 'error', code: 'code-invalid', expression: [at],
         diagnostics: `Code ${JSON.stringify(value)} is not allowed at ${at}; expected one of: ${allowed.join(', ')}` };
@@ -99,6 +106,17 @@ function toIssue(e: AjvError, base: string, resource: unknown): StructureIssue {
     default:
       return { severity: 'error', code: 'structure', expression: [at], diagnostics: `${at} ${e.message ?? 'is invalid'}` };
   }
+}
+
+/**
+ * The primitive type whose pattern failed, from the schema path (`#/definitions/string/pattern`):
+ * several types share a pattern (string and markdown), so the pattern alone cannot name it.
+ */
+function primitiveTypeOf(e: AjvError): string {
+  const named = /^#\/definitions\/([a-z]\w*)\/pattern$/.exec(e.schemaPath)?.[1];
+  if (named) return named;
+  patterns ??= readGeneratedJson<Record<string, string>>('fhir-structure/patterns.json');
+  return patterns[String(e.params.pattern)] ?? 'value';
 }
 
 function describe(value: unknown): string {

@@ -1,5 +1,5 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
-import { ValidationError } from '../../errors.js';
+import { ERROR_CODE_SYSTEM, ValidationError } from '../../errors.js';
 import { checkElements } from './element-rules.js';
 import { checkProfiles, type ProfileRegistry } from './profiles.js';
 import { checkStructure, type StructureIssue } from './structure.js';
@@ -85,7 +85,10 @@ function finish(issues: StructureIssue[]): ValidationResult {
     seen.add(key);
     return true;
   });
-  return { malformed, issues: unique.map(({ malformed: _m, ...issue }) => issue) };
+  // Every issue carries its error code (README "Error codes"), also where no ValidationError is
+  // thrown: $validate's answer, and the warnings of a write that succeeds.
+  const code = malformed ? 'FHIR_ERR_VALIDATION_STRUCTURE' : 'FHIR_ERR_VALIDATION_RULE';
+  return { malformed, issues: unique.map(({ malformed: _m, ...issue }) => ({ ...issue, details: issue.details ?? { coding: [{ system: ERROR_CODE_SYSTEM, code }] } })) };
 }
 
 function isError(issue: OperationOutcomeIssue): boolean {

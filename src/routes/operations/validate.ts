@@ -1,8 +1,10 @@
 import type { OperationOutcome, OperationOutcomeIssue, Parameters, Resource } from '@medplum/fhirtypes';
 import type { FastifyPluginAsync } from 'fastify';
-import { BadRequestError } from '../../errors.js';
+import { BadRequestError, ERROR_CODE_SYSTEM, MethodNotAllowedError, type FhirErrorCode } from '../../errors.js';
 import { allOk } from '../../fhir/outcome.js';
+import { isResourceType } from '../../fhir/resource-types.js';
 import { createValidator, type ValidateOptions, type Validator } from '../../fhir/validation/validate.js';
+import { unknownType } from '../../store/repository.js';
 
 export interface ValidateOperationOptions {
   /** The server's validator (with its required profiles); a default one otherwise. */
@@ -30,21 +32,24 @@ const MODES = new Set(['create', 'update', 'delete']);
 export const validateOperationRoutes: FastifyPluginAsync<ValidateOperationOptions> = async (app, opts) => {
   const validator = opts.validator ?? createValidator();
   const handler = async (params: ValidateParams, query: ValidateQuery, body: unknown): Promise<OperationOutcome> => {
-    const { resource, mode, profiles } = readInput(body, query);
+    // As for POST /Foo: a type R4 does not define is a 404, not a resource to compare with.
+    if (!isResourceType(params.type)) throw unknownType(params.type);
+    const { resource, mode, profiles } = readInput(body, query, params.type);
     if (mode === 'delete') return allOk('Nothing prevents the delete');
     const issues: OperationOutcomeIssue[] = [];
     if (resource && typeof resource === 'object' && !Array.isArray(resource)) {
       const r = resource as Record<string, unknown>;
+      // Each carries the code the same write would be refused with.
       if (r.resourceType !== params.type) {
-        issues.push({ severity: 'error', code: 'invalid', expression: ['resourceType'],
-          diagnostics: `The resource is a ${String(r.resourceType)}, not a ${params.type}` });
+        issues.push(issue('FHIR_ERR_REST_TYPE_MISMATCH', 'invalid', `${params.type}.resourceType`,
+          `The resource is a ${String(r.resourceType)}, not a ${params.type}`));
       }
       if (params.id !== undefined && r.id !== undefined && r.id !== params.id) {
-        issues.push({ severity: 'error', code: 'invalid', expression: [`${params.type}.id`],
-          diagnostics: `The resource id '${String(r.id)}' differs from '${params.id}' in the URL` });
+        issues.push(issue('FHIR_ERR_REST_ID_MISMATCH', 'invalid', `${params.type}.id`,
+          `The resource id '${String(r.id)}' differs from '${params.id}' in the URL`));
       }
       if (mode === 'update' && r.id === undefined) {
-        issues.push({ severity: 'error', code: 'required', expression: [`${params.type}.id`], diagnostics: 'An update needs the resource id' });
+        issues.push(issue('FHIR_ERR_REST_ID_MISSING', 'required', `${params.type}.id`, 'An update needs the resource id'));
       }
     }
     const options: ValidateOptions = { mode: mode as ValidateOptions['mode'], profiles };
@@ -56,9 +61,21 @@ export const validateOperationRoutes: FastifyPluginAsync<ValidateOperationOption
     reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body)));
   app.post<{ Params: ValidateParams; Querystring: ValidateQuery }>('/:type/:id/$validate', async (req, reply) =>
     reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body)));
+  // Without these, GET /Patient/$validate would reach the read route and be "not a valid FHIR id",
+  // and GET /Patient/p1/$validate the compartment search (routes/search.ts) for a type "$validate".
+  const notAllowed = async (): Promise<never> => {
+    throw new MethodNotAllowedError('$validate takes the resource in a POST', ['POST']);
+  };
+  for (const url of ['/:type/$validate', '/:type/:id/$validate']) {
+    app.route({ method: ['GET', 'PUT', 'PATCH', 'DELETE'], url, handler: notAllowed });
+  }
 };
 
-function readInput(body: unknown, query: ValidateQuery): { resource: unknown; mode?: string; profiles: string[] } {
+function issue(code: FhirErrorCode, issueCode: OperationOutcomeIssue['code'], expression: string, diagnostics: string): OperationOutcomeIssue {
+  return { severity: 'error', code: issueCode, expression: [expression], diagnostics, details: { coding: [{ system: ERROR_CODE_SYSTEM, code }] } };
+}
+
+function readInput(body: unknown, query: ValidateQuery, type: string): { resource: unknown; mode?: string; profiles: string[] } {
   let resource: unknown = body;
   let mode = query.mode;
   const profiles = query.profile === undefined ? [] : Array.isArray(query.profile) ? [...query.profile] : [query.profile];
@@ -69,10 +86,14 @@ function readInput(body: unknown, query: ValidateQuery): { resource: unknown; mo
     }
     const params = listed as NonNullable<Parameters['parameter']>;
     const given = params.find((p) => p.name === 'resource');
-    // A Parameters resource is itself validated when it carries no `resource` parameter.
+    // A Parameters resource is itself validated when it carries no `resource` parameter, and only
+    // at Parameters/$validate: elsewhere it is the operation's input, missing what to validate.
     if (given) {
       resource = given.resource;
       if (!resource) throw new BadRequestError('FHIR_ERR_VALIDATION_INPUT', "The 'resource' parameter must hold a resource");
+    } else if (type !== 'Parameters') {
+      throw new BadRequestError('FHIR_ERR_VALIDATION_INPUT', `A Parameters body needs a 'resource' parameter holding the ${type} to validate`,
+        { expression: ['Parameters.parameter'] });
     }
     for (const p of params) {
       if (p.name === 'mode' && p.valueCode) mode = p.valueCode;
