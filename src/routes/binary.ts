@@ -11,6 +11,7 @@ import type { VersionRecord } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
 import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
+import { isBase64Binary } from '../fhir/validation/base64.js';
 
 const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
 
@@ -148,7 +149,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
       const resource = await readJsonBinary(body, config.bodyLimit);
       const { data, ...rest } = resource;
       if (id !== undefined && rest.id !== id) throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${String(rest.id)} does not match the URL id ${id}`);
-      if (typeof data !== 'undefined' && (typeof data !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}$/.test(data))) {
+      if (typeof data !== 'undefined' && (typeof data !== 'string' || !isBase64Binary(data))) {
         throw new BadRequestError('FHIR_ERR_REST_BINARY_DATA', 'Binary.data must be base64', { expression: ['Binary.data'] });
       }
       const info = await engine.blobs.put(Readable.from([Buffer.from(data ?? '', 'base64')]), { maxBytes: config.binaryMaxBytes });

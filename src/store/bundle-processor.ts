@@ -10,6 +10,7 @@ import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from '.
 import { queryPairs } from './repository.js';
 import { writeInTurn } from './resource-turns.js';
 import { queryEncodingError } from '../plugins/query-encoding.js';
+import { isBase64Binary } from '../fhir/validation/base64.js';
 
 /** What the caller (the HTTP route) supplies: the access policy and what GET entries do. */
 export interface BundleContext {
@@ -585,7 +586,7 @@ function created(prepared: PreparedWrite): Done {
 async function takeBinaryData(repository: Repository, resource: Resource, context: BundleContext, blobs: string[]): Promise<{ resource: Resource; blob?: string }> {
   if (resource.resourceType !== 'Binary') return { resource };
   const { data, ...rest } = resource as Binary;
-  if (data !== undefined && (typeof data !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}$/.test(data))) {
+  if (data !== undefined && (typeof data !== 'string' || !isBase64Binary(data))) {
     throw new BadRequestError('FHIR_ERR_REST_BINARY_DATA', 'Binary.data must be base64', { expression: ['Binary.data'] });
   }
   const info = await repository.engine.blobs.put(Readable.from([Buffer.from(data ?? '', 'base64')]), { maxBytes: context.binaryMaxBytes });

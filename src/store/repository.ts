@@ -16,6 +16,7 @@ import { runWithLease } from './conditional-lease.js';
 import { ResourceTurns } from './resource-turns.js';
 import { extractIndex } from '../fhir/search/extract.js';
 import type { Period } from '../fhir/instant.js';
+import { isBase64Binary } from '../fhir/validation/base64.js';
 
 export type { ValidateHook } from './version-analysis.js';
 
@@ -244,7 +245,7 @@ export class Repository {
   private async prepareBinaryPatch(resource: Binary, id: string, current: VersionRecord | undefined, options: { inThread?: boolean }): Promise<PreparedWrite> {
     const { data, ...rest } = resource;
     if (data === undefined) return this.prepareVersion(rest, 'Binary', id, current, 'PATCH', 'update', { ...options, blob: current?.blob });
-    if (typeof data !== 'string' || !/^[A-Za-z0-9+/\s]*={0,2}$/.test(data)) {
+    if (typeof data !== 'string' || !isBase64Binary(data)) {
       throw new BadRequestError('FHIR_ERR_REST_BINARY_DATA', 'Binary.data must be base64', { expression: ['Binary.data'] });
     }
     const bytes = Buffer.from(data, 'base64');
