@@ -8,6 +8,7 @@ import { assertJsonDepth } from '../fhir/json-depth.js';
 import { checkTypeAndId } from '../store/repository.js';
 import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
+import { mayHaveLanded } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
 import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
@@ -70,7 +71,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     try {
       result = await write();
     } catch (err) {
-      await engine.blobs.delete(blob);
+      if (!mayHaveLanded(err)) await engine.blobs.delete(blob);
       throw err;
     }
     if (result.record.blob !== blob) await engine.blobs.delete(blob);

@@ -6,6 +6,7 @@ import type { Interaction } from '../auth/scopes.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { VersionRecord } from './engine.js';
+import { mayHaveLanded } from './engine.js';
 import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from './repository.js';
 import { queryPairs } from './repository.js';
 import { writeInTurn } from './resource-turns.js';
@@ -149,7 +150,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     }
     return { resourceType: 'Bundle', id: randomUUID(), type: 'transaction-response', entry: out };
   } catch (err) {
-    if (!committed) await dropBlobs(repository, blobs);
+    if (!committed && !mayHaveLanded(err)) await dropBlobs(repository, blobs);
     throw err;
   }
 }
@@ -198,7 +199,7 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
         : byId ? await writeInTurn(repository.turns, type!, id!, entry.request?.ifMatch, attempt) : await write();
       out.push(responseEntry(done, context));
     } catch (err) {
-      await dropBlobs(repository, blobs);
+      if (!mayHaveLanded(err)) await dropBlobs(repository, blobs);
       if (!(err instanceof FhirError)) throw err;
       // The store is down: every later entry would wait as long for the same answer.
       if (err.code === 'FHIR_ERR_STORE_UNAVAILABLE') throw err;

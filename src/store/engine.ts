@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { SearchIndex, SortKeys } from '../fhir/search/index-types.js';
+import { FhirError } from '../errors.js';
 
 /**
  * The engine contract: the thin layer each storage engine implements
@@ -162,4 +163,15 @@ export interface BlobStore {
   /** Undefined when unknown. */
   open(key: string): Promise<{ info: BlobInfo; stream: Readable } | undefined>;
   delete(key: string): Promise<void>;
+}
+
+/**
+ * Whether a failed write may have been stored all the same: the store could
+ * not tell (on MongoDB, a commit no majority acknowledged in time, or whose
+ * result is unknown, is a 503 and may still be applied). The bytes of its
+ * Binaries are then kept: an orphaned blob costs space, a Binary without its
+ * bytes loses a document.
+ */
+export function mayHaveLanded(err: unknown): boolean {
+  return err instanceof FhirError && err.code === 'FHIR_ERR_STORE_UNAVAILABLE';
 }

@@ -8,6 +8,7 @@ import { parseSearchRequest } from '../fhir/search/parse.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import type { Filter, HistoryQuery, StoreEngine, VersionRecord, WriteOp } from './engine.js';
+import { mayHaveLanded } from './engine.js';
 import type { SearchResult } from './search-executor.js';
 import { executeSearch } from './search-executor.js';
 import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-analysis.js';
@@ -427,7 +428,7 @@ export class Repository {
       }
       await this.engine.commit(ops);
     } catch (err) {
-      await Promise.all(stored.map((key) => this.engine.blobs.delete(key).catch(() => undefined)));
+      if (!mayHaveLanded(err)) await Promise.all(stored.map((key) => this.engine.blobs.delete(key).catch(() => undefined)));
       throw err;
     }
   }
