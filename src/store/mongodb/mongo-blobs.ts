@@ -47,8 +47,13 @@ export class GridFsBlobStore implements BlobStore {
         });
       });
     } catch (err) {
-      // abort() removes the chunks written so far.
+      // abort() removes the chunks written so far, but refuses once the upload has ended, and a chunk
+      // insert still in flight may land after it: the file's documents are removed by its id as well.
       await upload.abort().catch(() => undefined);
+      await Promise.all([
+        this.db.collection(`${BUCKET}.chunks`).deleteMany({ files_id: id }),
+        this.db.collection(`${BUCKET}.files`).deleteOne({ _id: id }),
+      ]).catch(() => undefined);
       throw err;
     }
     const sha1 = hash.digest('base64');

@@ -26,19 +26,38 @@ export interface MongoEngineOptions {
 type ResourceDoc = VersionRecord & { _id: string };
 
 /**
- * Equality lookups the search layer issues on every request; each gets an
- * index (prefixed with type, so the multikey field is the only array one).
+ * Lookups the search layer issues on most requests; each gets an index
+ * (prefixed with type, so the multikey field is the only array one): the
+ * access policy's on every professional's request (regular doctor, Consent
+ * actors, CareTeam members), and the usual searches (codes with or without a
+ * system, names by prefix, which an anchored `$regex` walks as a range, tags).
  */
 const HOT_INDEX_FIELDS = [
   'idx.patient.r',
   'idx.subject.r',
+  'idx.general-practitioner.r',
+  'idx.actor.r',
+  'idx.participant.r',
   'idx.code.sc',
+  'idx.code.c',
   'idx.identifier.sc',
   'idx.identifier.c',
   'idx.status.c',
   'idx.type.sc',
   'idx.category.sc',
+  'idx.category.c',
+  'idx.name.f',
+  'idx.family.f',
+  'idx.given.f',
+  'idx._tag.sc',
 ];
+
+/**
+ * The longest a query may run on the server: a search that would scan for
+ * longer is stopped and answered 503 (mongo-unavailable.ts), rather than
+ * holding a connection and the database's time for as long as it takes.
+ */
+const QUERY_TIME_LIMIT_MS = 30_000;
 
 /** MongoDB's answer to a command it does not know. */
 const COMMAND_NOT_FOUND = 59;
@@ -202,7 +221,7 @@ class MongoEngine implements StoreEngine {
     const match = matchOf(query);
     const optional = query.sort.filter(([field]) => !ALWAYS_PRESENT.has(field));
     if (optional.length === 0) {
-      return this.resources.find(match, { projection: { _id: 0 }, sort: toSortDoc(query.sort), limit: query.limit }).toArray();
+      return this.resources.find(match, { projection: { _id: 0 }, sort: toSortDoc(query.sort), limit: query.limit, maxTimeMS: QUERY_TIME_LIMIT_MS }).toArray();
     }
     // Records lacking a sort value go last in either direction (as the embedded engine does):
     // a 0/1 "missing" flag per optional key sorts ahead of the value itself.
@@ -220,28 +239,53 @@ class MongoEngine implements StoreEngine {
     }
     const unset = ['_id', ...optional.map((_, i) => `_m${i}`)];
     return this.resources
-      .aggregate<VersionRecord>([{ $match: match }, { $addFields: flags }, { $sort: sort }, { $limit: query.limit }, { $unset: unset }])
+      .aggregate<VersionRecord>([{ $match: match }, { $addFields: flags }, { $sort: sort }, { $limit: query.limit }, { $unset: unset }], { maxTimeMS: QUERY_TIME_LIMIT_MS })
       .toArray();
   }
 
   async count(query: Omit<FindQuery, 'sort' | 'limit'>): Promise<number> {
-    return this.resources.countDocuments(matchOf(query));
+    return this.resources.countDocuments(matchOf(query), { maxTimeMS: QUERY_TIME_LIMIT_MS });
   }
 
   async history(query: HistoryQuery): Promise<VersionRecord[]> {
-    const filter: Document = {};
-    if (query.type !== undefined) filter.type = query.type;
-    if (query.id !== undefined) filter.id = query.id;
-    if (query.afterKey !== undefined) filter.hk = { $lt: query.afterKey };
-    if (query.since !== undefined || query.at !== undefined) {
-      filter.ts = {
-        ...(query.since !== undefined ? { $gte: query.since } : {}),
-        ...(query.at !== undefined ? { $lte: query.at } : {}),
-      };
-    }
     if (query.limit <= 0) return [];
-    return this.versions.find(filter, { projection: { _id: 0 }, sort: { hk: -1 }, limit: query.limit }).toArray();
+    return this.versions.find(historyFilter(query), { projection: { _id: 0 }, sort: { hk: -1 }, limit: query.limit, maxTimeMS: QUERY_TIME_LIMIT_MS }).toArray();
   }
+}
+
+/**
+ * The history query as a filter. `_since` and `_at` bound `hk` as well as
+ * `ts`: a history key begins with its version's lastUpdated (the ISO form of
+ * `ts`), so the walk down the `hk` index starts and stops at the period's
+ * ends instead of reading every version stored to find a few recent ones.
+ */
+export function historyFilter(query: Omit<HistoryQuery, 'limit'>): Document {
+  const filter: Document = {};
+  if (query.type !== undefined) filter.type = query.type;
+  if (query.id !== undefined) filter.id = query.id;
+  let below = query.afterKey;
+  // Only four-digit years sort as text (year 10000 is written `+010000-...`): beyond them, `ts` alone bounds.
+  const isoKey = (ms: number) => {
+    const text = new Date(ms).toISOString();
+    return /^\d{4}-/.test(text) ? text : undefined;
+  };
+  if (query.at !== undefined) {
+    // Every version written at `at` or before has a key below the next millisecond's ISO text.
+    const atKey = isoKey(query.at + 1);
+    if (atKey !== undefined && (below === undefined || atKey < below)) below = atKey;
+  }
+  const hk: Document = {};
+  if (below !== undefined) hk.$lt = below;
+  const sinceKey = query.since === undefined ? undefined : isoKey(query.since);
+  if (sinceKey !== undefined) hk.$gte = sinceKey;
+  if (Object.keys(hk).length) filter.hk = hk;
+  if (query.since !== undefined || query.at !== undefined) {
+    filter.ts = {
+      ...(query.since !== undefined ? { $gte: query.since } : {}),
+      ...(query.at !== undefined ? { $lte: query.at } : {}),
+    };
+  }
+  return filter;
 }
 
 /** Fields every record has, so MongoDB's own ordering of them needs no help. */

@@ -2,6 +2,8 @@ import {
   MongoError,
   MongoNetworkError,
   MongoNotConnectedError,
+  MongoOperationTimeoutError,
+  MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
   MongoWriteConcernError,
@@ -16,9 +18,32 @@ import { FhirError } from '../../errors.js';
 export function isUnavailable(err: unknown): boolean {
   if (!(err instanceof MongoError)) return false;
   return err instanceof MongoServerSelectionError || err instanceof MongoNetworkError || err instanceof MongoWriteConcernError
-    || err instanceof MongoTopologyClosedError || err instanceof MongoNotConnectedError
+    || err instanceof MongoTopologyClosedError || err instanceof MongoNotConnectedError || err instanceof MongoOperationTimeoutError
+    || (err instanceof MongoServerError && typeof err.code === 'number' && UNAVAILABLE_CODES.has(err.code))
     || err.hasErrorLabel('RetryableWriteError') || err.hasErrorLabel('TransientTransactionError') || err.hasErrorLabel('UnknownTransactionCommitResult');
 }
+
+/**
+ * Server answers that say "not now" rather than "not this": a failover or
+ * shutdown under way (a write the driver does not retry, such as GridFS's
+ * deletes, gets them without a retry label) or a query out of time
+ * (`maxTimeMS`, `timeoutMS`).
+ */
+const UNAVAILABLE_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  50, // MaxTimeMSExpired
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
 
 /** The engine's start-up and health check report the driver's own words: they are not answers to a FHIR request. */
 const ENGINE_LEFT_AS_IS = new Set<PropertyKey>(['open', 'close', 'isReady']);
