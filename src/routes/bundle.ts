@@ -6,6 +6,7 @@ import type { SearchRestriction } from '../store/repository.js';
 import { parsePrefer, responseType } from './respond.js';
 import { writeCheck } from './resource.js';
 import { prepareProvideBundle } from '../space/documents/provide-route.js';
+import { checkReplacedSamePatient } from '../space/documents/replacements.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
 import { assertStructure } from '../fhir/validation/validate.js';
 
@@ -30,7 +31,14 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       binaryMaxBytes: config.binaryMaxBytes,
       returnPreference: parsePrefer(request.headers.prefer).return,
       authorize: (action, interaction, target, precheck) => authorize(request, action, interaction, target, { precheck }),
-      writeCheck: (action, interaction) => writeCheck(request, action, interaction),
+      writeCheck: (action, interaction) => {
+        const check = writeCheck(request, action, interaction);
+        // A replacing document is checked once its subject is resolved (space/documents/replacements.ts).
+        return action === 'c' ? async (record) => {
+          await checkReplacedSamePatient(app.engine, record, config.fhirBase);
+          await check(record);
+        } : check;
+      },
       restriction: () => (restriction ??= searchRestriction(request)),
       writeRules: (type, write) => applyWriteRules(request, type, write),
       read: async (url, entry): Promise<BundleEntry> => {

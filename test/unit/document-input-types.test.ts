@@ -348,8 +348,11 @@ t.test('over HTTP: DocumentReference create, update, update-as-create get the va
     ];
     for (const [how, res, nothingWritten] of answers) {
       const where = `${how} ${at}`;
+      // Replacing a stored document whole may change only what a metadata update may (PDSm): a body that the
+      // validator refuses for a broken rule (422) may be refused first for that (422 too); a malformed one gets the 400.
+      const pdsm = how === 'PUT existing' && expected?.status === 422 && res.statusCode === 422 && outcomeCode(res) === 'FHIR_ERR_DOC_PATCH_FIELD';
       if (res.statusCode >= 500) failures.push(`${where}: ${brief(res)}`);
-      else if (expected && (res.statusCode !== expected.status || outcomeCode(res) !== expected.code || !isRefusal(res))) failures.push(`${where}: expected ${expected.status} ${expected.code}, got ${brief(res)}`);
+      else if (expected && !pdsm && (res.statusCode !== expected.status || outcomeCode(res) !== expected.code || !isRefusal(res))) failures.push(`${where}: expected ${expected.status} ${expected.code}, got ${brief(res)}`);
       else if (!expected) gaps.push(`${where}: ${res.statusCode}`);
       if (res.statusCode >= 400 && !(await nothingWritten())) failures.push(`${where}: refused, yet written`);
     }

@@ -3,6 +3,7 @@ import type { DocumentReference, Resource } from '@medplum/fhirtypes';
 import { principalOf } from '../../access/guard.js';
 import type { VersionRecord } from '../../store/engine.js';
 import { checkDocumentWrite } from './document-rules.js';
+import { assertStructure } from '../../fhir/validation/validate.js';
 
 /** A write as the REST routes and the Bundle processor see it, before it is prepared. */
 export interface ResourceWrite {
@@ -19,5 +20,7 @@ export function applyWriteRules(request: FastifyRequest, type: string, write: Re
   if (type !== 'DocumentReference') return write.next;
   const current = write.current && !write.current.deleted ? (JSON.parse(write.current.json) as DocumentReference) : undefined;
   const next = write.next as DocumentReference | undefined;
+  // A malformed body gets the validator's 400 before any rule compares it with the stored version.
+  if (current && next && write.method === 'PUT') assertStructure(next as unknown as Record<string, unknown>);
   return checkDocumentWrite(principalOf(request), { method: write.method, next, current }, request.server.config.fhirBase) ?? write.next;
 }

@@ -29,7 +29,6 @@ export function checkDocumentWrite(principal: Principal, write: DocumentWrite, f
     return undefined;
   }
   if (!next) return undefined;
-  if (write.method === 'PATCH' && current) checkMetadataPatch(current, next);
   if (!current) {
     if (patientSide && !isPatientDocument(next)) {
       throw new UnprocessableError('FHIR_ERR_DOC_PATIENT_ORIGIN',
@@ -47,6 +46,12 @@ export function checkDocumentWrite(principal: Principal, write: DocumentWrite, f
     if (patientSide && !isPatientDocument(current) && !onlyMaskChanged(current, next)) {
       throw new ForbiddenError('On a professional\'s document a patient may only mask or unmask it (MASQUE_PS)', 'patient-masks-only');
     }
+    if (!patientSide && isPatientDocument(current) && next.status !== current.status) {
+      throw new ForbiddenError('Documents added by the patient are retired by the patient only (superseded, entered in error)', 'patient-documents-belong-to-patient');
+    }
+    // PDSm: a stored document's metadata changes by these fields only, whether by PATCH or by a PUT of the whole
+    // resource (content and other metadata change by a replacing submission, `relatesTo` replaces).
+    checkMetadataPatch(current, withAbsoluteAttachments(next, fhirBase));
   }
   checkLabelChanges(patientSide, current, next);
   return withAbsoluteAttachments(next, fhirBase);
@@ -107,9 +112,11 @@ function isArchivedExtension(x: unknown): x is Record<string, unknown> {
 /** FR PDSm: a metadata update (JSON PATCH) touches status, securityLabel and the isArchived extension only. */
 function checkMetadataPatch(current: DocumentReference, next: DocumentReference): void {
   const strip = (doc: DocumentReference) => {
-    const { meta: _meta, status: _status, securityLabel: _labels, extension, text: _text, ...rest } = doc;
+    const { meta, status: _status, securityLabel: _labels, extension, ...rest } = doc;
     const kept = listOf(extension).filter((x) => !isArchivedExtension(x));
-    return kept.length ? { ...rest, extension: kept } : rest;
+    // The narrative and tags are the document's too; only the server's version fields and the labels may differ.
+    const { versionId: _v, lastUpdated: _u, security: _s, ...ownMeta } = isObject(meta) ? meta : {};
+    return { ...rest, ...(Object.keys(ownMeta).length ? { meta: ownMeta } : {}), ...(kept.length ? { extension: kept } : {}) };
   };
   const before = canonical(strip(current));
   const after = canonical(strip(next));
@@ -124,12 +131,16 @@ function checkMetadataPatch(current: DocumentReference, next: DocumentReference)
 
 function onlyMaskChanged(current: DocumentReference, next: DocumentReference): boolean {
   const other = (doc: DocumentReference) => {
-    const { meta: _meta, text: _text, securityLabel, ...rest } = doc;
+    const { meta, securityLabel, ...rest } = doc;
+    // Only the server's version fields, and the mask itself (in securityLabel or meta.security), may differ.
+    const { versionId: _v, lastUpdated: _u, security, ...ownMeta } = isObject(meta) ? meta : {};
+    const security2 = listOf(security).filter((c) => !isLabel(c, MASKED_FROM_PROFESSIONALS));
+    const metaLeft = { ...ownMeta, ...(security2.length ? { security: security2 } : {}) };
     // A label that is not a JSON object stays as it is, so adding or removing one is a change.
     const labels = listOf(securityLabel)
       .map((l) => (isObject(l) ? { ...l, coding: listOf(l.coding).filter((c) => !isLabel(c, MASKED_FROM_PROFESSIONALS)) } : l))
       .filter((l) => !isObject(l) || (l.coding as unknown[]).length > 0 || l.text);
-    return canonical({ ...rest, securityLabel: labels });
+    return canonical({ ...rest, securityLabel: labels, ...(Object.keys(metaLeft).length ? { meta: metaLeft } : {}) });
   };
   return other(current) === other(next);
 }

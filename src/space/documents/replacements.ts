@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, DocumentReference } from '@medplum/fhirtypes';
 import { FhirError, UnprocessableError } from '../../errors.js';
-import type { StoreEngine } from '../../store/engine.js';
+import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 import { normalisePatient } from './provide-bundle.js';
 
 /**
@@ -49,4 +49,28 @@ export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, f
 
 function replaceError(code: `FHIR_ERR_${string}`, where: string, text: string): FhirError {
   return new UnprocessableError(code, `${where}: ${text}`, { expression: [where] });
+}
+
+/**
+ * A new document and those it replaces belong to the same patient, judged on
+ * the version about to be stored (its compartments come from the subject the
+ * transaction resolved): a subject written as a conditional reference or as a
+ * Bundle entry cannot pass for another patient's, as it could before the
+ * references were resolved (addSupersedeEntries checks literal subjects early).
+ */
+export async function checkReplacedSamePatient(engine: StoreEngine, record: VersionRecord, fhirBase: string): Promise<void> {
+  if (record.type !== 'DocumentReference' || !record.json.includes('"replaces"')) return;
+  const doc = JSON.parse(record.json) as DocumentReference;
+  for (const [j, relation] of (doc.relatesTo ?? []).entries()) {
+    if (relation?.code !== 'replaces') continue;
+    const reference = relation.target?.reference ?? '';
+    const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
+    const id = /^DocumentReference\/([A-Za-z0-9\-.]{1,64})$/.exec(relative)?.[1];
+    if (!id) continue;
+    const replaced = await engine.current('DocumentReference', id);
+    const same = replaced !== undefined && replaced.comp.length === record.comp.length && replaced.comp.every((p) => record.comp.includes(p));
+    if (!same) {
+      throw replaceError('FHIR_ERR_MHD_REPLACED_OTHER_PATIENT', `DocumentReference.relatesTo[${j}].target`, `the replaced DocumentReference/${id} belongs to another patient`);
+    }
+  }
 }
