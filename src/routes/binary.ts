@@ -111,9 +111,10 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
       await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record });
       return;
     }
-    await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
-    // Audited only when refused: the access itself was audited just above.
+    // The proxy first, audited only when refused: a document hidden from the caller refuses its bytes
+    // without the trail also recording an allowed access to them. The access itself is audited next.
     await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id, record: proxy }, { precheck: true });
+    await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
   }
 
   /**

@@ -71,7 +71,17 @@ t.test('the patient\'s side of the shared medical record', async (t) => {
     t.equal((await patch(alice, id, [{ op: 'remove', path: '/securityLabel/1' }])).statusCode, 200);
     t.equal(await bytes(permitted), 200, 'unmasked');
     t.equal((await patch(doctor, id, [{ op: 'add', path: '/securityLabel/-', value: { coding: [{ system: VISIBILITY, code: 'INVISIBLE_PATIENT' }] } }])).statusCode, 200);
+    const binaryId = path.split('/').pop()!;
+    const system = await space.systemAuth();
+    const trail = async (entity: string, outcome: string) => {
+      await app.audit.settle();
+      const res = await app.inject({ url: `/fhir/AuditEvent?entity=${entity}&agent=${space.alice}&outcome=${outcome}&_summary=count`, headers: { authorization: system } });
+      return (res.json() as Bundle).total ?? 0;
+    };
+    const [allowedBefore, refusedBefore] = [await trail(`Binary/${binaryId}`, '0'), await trail(`DocumentReference/${id}`, '4')];
     t.equal(await bytes(alice), 403, 'hidden from the patient: the bytes too');
+    t.equal(await trail(`Binary/${binaryId}`, '0'), allowedBefore, 'and the trail records no allowed access to them');
+    t.equal(await trail(`DocumentReference/${id}`, '4'), refusedBefore + 1, 'but the refusal, on the document that hides them');
     t.equal(await bytes(doctor), 200);
   });
 
