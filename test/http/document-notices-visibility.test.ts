@@ -24,4 +24,32 @@ t.test('a document-added notice is as visible as its document', async (t) => {
   const system = await app.inject({ url: `/fhir/Communication?subject=${space.alice}&_count=100`, headers: { authorization: await space.systemAuth() } });
   const notices = (system.json().entry ?? []).filter((e: { resource: { about?: Array<{ reference: string }> } }) => e.resource.about?.[0]?.reference === `DocumentReference/${hidden}`);
   t.equal(notices.length, 1, 'the notice exists, for those who may see it');
+
+  t.test('a notice follows its document\'s labels when they change later', async (t) => {
+    const professional = async (username: string) => {
+      const tokens = await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' });
+      return `Bearer ${tokens.access_token}`;
+    };
+    const [doctor, permitted] = [await professional(space.users.doctor), await professional(space.users.permittedPro)];
+    const proAbouts = async (authorization: string) => {
+      const res = await app.inject({ url: `/fhir/Communication?subject=${space.alice}&_count=100`, headers: { authorization } });
+      t.equal(res.statusCode, 200, res.body.slice(0, 200));
+      return (res.json().entry ?? []).flatMap((e: { resource: { about?: Array<{ reference: string }> } }) => e.resource.about?.map((a) => a.reference) ?? []);
+    };
+    const label = (code: string) => [{ op: 'add', path: '/securityLabel', value: [{ coding: [{ system: 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument', code }] }] }];
+    const patch = (authorization: string, id: string, operations: unknown[]) => app.inject({
+      method: 'PATCH', url: `/fhir/DocumentReference/${id}`, headers: { authorization, 'content-type': 'application/json-patch+json' }, payload: JSON.stringify(operations),
+    });
+    const holder = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.alice, scope: 'patient/*.cruds launch/patient' })).access_token}`;
+
+    t.ok((await proAbouts(permitted)).includes(`DocumentReference/${plain}`), 'a consented professional sees the notice of a plain document');
+    t.equal((await patch(holder, plain, label('MASQUE_PS'))).statusCode, 200, 'the holder masks it');
+    t.notOk((await proAbouts(permitted)).includes(`DocumentReference/${plain}`), 'the notice is masked with it');
+    t.ok((await proAbouts(doctor)).includes(`DocumentReference/${plain}`), 'the regular doctor still sees it');
+
+    const later = await seed(space, document(space.alice, undefined, 'told now, hidden later'));
+    t.ok((await abouts(space.users.alice)).includes(`DocumentReference/${later}`), 'the holder is told of it');
+    t.equal((await patch(doctor, later, label('INVISIBLE_PATIENT'))).statusCode, 200, 'the doctor then hides it from her');
+    t.notOk((await abouts(space.users.alice)).includes(`DocumentReference/${later}`), 'and its notice with it');
+  });
 });

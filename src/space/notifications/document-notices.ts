@@ -34,8 +34,35 @@ export function documentAddedNotices(repository: Repository, now: () => number =
     const prepared = await Promise.all(notices.map((c) => repository.prepareCreate(c)));
     await repository.commit(prepared);
   };
+  // A document's labels change later too (the patient masks it, a professional hides it from her):
+  // its notices follow, so that they never tell of a document their reader may no longer see.
+  const relabel = async (changed: VersionRecord[]): Promise<void> => {
+    const prepared = [];
+    for (const record of changed) {
+      const wanted = [...new Set(visibilityLabels(record))].sort();
+      for (const patient of record.comp) {
+        const notices = await repository.engine.find({
+          types: ['Communication'], filter: { comp: patient, 'idx.category.c': DOCUMENT_ADDED }, sort: [['id', 1]], limit: 100_000,
+        });
+        for (const notice of notices) {
+          const resource = JSON.parse(notice.json) as Communication;
+          if (resource.about?.[0]?.reference !== `DocumentReference/${record.id}`) continue;
+          if ([...new Set(visibilityLabels(notice))].sort().join() === wanted.join()) continue;
+          const others = (resource.meta?.security ?? []).filter((c) => c.system !== VISIBILITY_SYSTEM);
+          const security = [...others, ...wanted.map((code) => ({ system: VISIBILITY_SYSTEM, code }))];
+          const { meta, ...rest } = resource;
+          const { security: _old, versionId: _v, lastUpdated: _u, ...ownMeta } = meta ?? {};
+          const next: Communication = { ...rest, ...(security.length || Object.keys(ownMeta).length ? { meta: { ...ownMeta, ...(security.length ? { security } : {}) } } : {}) };
+          prepared.push(await repository.prepareUpdate('Communication', notice.id, next, { ifMatch: `W/"${notice.vid}"` }));
+        }
+      }
+    }
+    if (prepared.length) await repository.commit(prepared);
+  };
   return (records) => {
     const added = records.filter((r) => r.type === 'DocumentReference' && r.vid === 1 && !r.deleted && r.comp.length);
-    return added.length ? notify(added) : undefined;
+    const changed = records.filter((r) => r.type === 'DocumentReference' && r.vid > 1 && !r.deleted && r.comp.length);
+    if (!added.length && !changed.length) return undefined;
+    return Promise.all([added.length ? notify(added) : undefined, changed.length ? relabel(changed) : undefined]).then(() => undefined);
   };
 }
