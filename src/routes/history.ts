@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
 import { auditSearch, authorize, isReadable } from '../access/guard.js';
-import { disclosedLists } from '../access/list-disclosure.js';
+import { disclosedAll } from '../access/hidden-references.js';
 import { bundleText, historyEntry } from '../fhir/bundle-text.js';
 import { parseInstant, parsePeriod } from '../fhir/instant.js';
 import { checkTypeAndId } from '../store/repository.js';
@@ -37,7 +37,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     if (page.next) link.push({ relation: 'next', url: `${config.fhirBase}${path}?${params}&_cursor=${encodeURIComponent(page.next)}` });
     return bundleText('history', {
       id: randomUUID(), timestamp: new Date().toISOString(), link,
-      entries: (await disclosedLists(request, visible)).map((r) => historyEntry(r, config.fhirBase)),
+      entries: (await disclosedAll(request, visible)).map((r) => historyEntry(r, config.fhirBase)),
     });
   }
 

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, MethodNotAllowedError } from '../errors.js';
 import { authorize, searchRestriction } from '../access/guard.js';
-import { disclosedList } from '../access/list-disclosure.js';
+import { disclosed } from '../access/hidden-references.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck } from '../store/repository.js';
@@ -32,7 +32,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const record = await repository.read(type, id);
     await authorize(request, 'r', 'read', { resourceType: type, id, record });
     if (isNotModified(request, record)) return sendNotModified(reply, record);
-    return sendRecord(request, reply, engine, await disclosedList(request, record), 200, shaping);
+    return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);
   });
 
   app.get<{ Params: VersionParams }>('/:type/:id/_history/:vid', async (request, reply) => {
@@ -44,7 +44,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const record = await repository.vread(type, id, vid);
     await authorize(request, 'r', 'vread', { resourceType: type, id, record });
     if (isNotModified(request, record)) return sendNotModified(reply, record);
-    return sendRecord(request, reply, engine, await disclosedList(request, record), 200, shaping);
+    return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);
   });
 
   app.post<{ Params: TypeParams }>('/:type', async (request, reply) => {
@@ -62,7 +62,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     // The match is answered as a read of it: the policy's word, and the audit trail's.
     if (result.created) return sendWriteResult(request, reply, engine, result, config.fhirBase);
     await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
-    return sendWriteResult(request, reply, engine, { ...result, record: await disclosedList(request, result.record) }, config.fhirBase);
+    return sendWriteResult(request, reply, engine, { ...result, record: await disclosed(request, result.record) }, config.fhirBase);
   });
 
   app.put<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {

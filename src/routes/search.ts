@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BundleLink, Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError } from '../errors.js';
 import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
-import { disclosedLists } from '../access/list-disclosure.js';
+import { disclosedAll } from '../access/hidden-references.js';
 import { bundleText } from '../fhir/bundle-text.js';
 import type { EntryText } from '../fhir/bundle-text.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
@@ -35,7 +35,7 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     const restrict = compartment ? inCompartment(restriction, compartment) : restriction;
     const result = await repository.search(parsed, restrict);
     auditSearch(request, types.length === 1 ? types[0] : '*', [...result.matches, ...result.included].flatMap((r) => r.comp));
-    const [matches, included] = [await disclosedLists(request, result.matches), await disclosedLists(request, result.included)];
+    const [matches, included] = [await disclosedAll(request, result.matches), await disclosedAll(request, result.included)];
     return searchBundle(parsed, matches, included, result.total, linksFor(path, parsed, result.next, result.previous));
   }
 

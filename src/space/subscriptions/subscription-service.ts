@@ -10,7 +10,7 @@ import { loadPatientFacts } from '../../access/patient-facts.js';
 import type { PatientFacts } from '../../access/patient-facts.js';
 import type { Filter, StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository } from '../../store/repository.js';
-import { listWithoutHiddenItems } from '../../access/list-disclosure.js';
+import { withoutHiddenReferences } from '../../access/hidden-references.js';
 import { compileCriteria } from './criteria.js';
 import type { WebsocketHub } from './websocket-hub.js';
 
@@ -178,7 +178,7 @@ export class SubscriptionService {
   private async payload(sub: Active, record: VersionRecord): Promise<string> {
     const owner = await this.owner(sub.id);
     if (!owner || owner.kind === 'system') return record.json;
-    return (await listWithoutHiddenItems(record, this.engine, this.options.fhirBase, (item) => this.ownerMayRead(owner, item))).json;
+    return (await withoutHiddenReferences(record, this.engine, this.options.fhirBase, (item) => this.ownerMayRead(owner, item))).json;
   }
 
   private async deliver(sub: Active, record: VersionRecord, attempt: number): Promise<void> {

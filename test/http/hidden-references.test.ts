@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Bundle, DocumentReference, List } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, DocumentReference, List } from '@medplum/fhirtypes';
 import { APPS, FHIR_JSON, buildSpace, signIn } from '../helpers/people.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { VISIBILITY, provideBundle } from '../fixtures/mhd/provide-bundle.js';
@@ -9,7 +9,7 @@ import { VISIBILITY, provideBundle } from '../fixtures/mhd/provide-bundle.js';
 const SUBSETTED = 'SUBSETTED';
 const PATCH_JSON = 'application/json-patch+json';
 
-t.test('a SubmissionSet names only the documents its reader may read', async (t) => {
+t.test('a List or an AuditEvent names only what its reader may read', async (t) => {
   const space = await buildSpace(t);
   const { app } = space;
   const pro = async (username: string) => `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' })).access_token}`;
@@ -100,6 +100,20 @@ t.test('a SubmissionSet names only the documents its reader may read', async (t)
     t.same(items(delivered), [plain], 'the payload leaves the masked document out');
     t.notOk(body.includes(maskedAtFiling!), 'its id appears nowhere');
     t.ok(subsetted(delivered));
+  });
+
+  t.test('the patient\'s trail tells who accessed her space, not the ids of what is hidden from her', async (t) => {
+    await app.audit.settle();
+    const res = await app.inject({ url: `/fhir/AuditEvent?patient=${space.alice}&_count=500`, headers: { authorization: alice } });
+    t.equal(res.statusCode, 200, res.body.slice(0, 200));
+    const events = ((res.json() as Bundle).entry ?? []).map((e) => e.resource as AuditEvent);
+    const named = events.flatMap((e) => (e.entity ?? []).map((x) => x.what?.reference ?? ''));
+    t.notOk(named.some((r) => r.endsWith(`/${hidden}`)), 'the document hidden from her is named nowhere');
+    t.ok(named.some((r) => r.endsWith(`/${masked}`)), 'the one she masked from others still is');
+    const submission = events.filter((e) => e.agent.some((a) => a.who?.reference === space.doctor) && (e.meta?.tag ?? []).some((tag) => tag.code === SUBSETTED));
+    t.ok(submission.length >= 1, 'the doctor\'s access is still there, marked incomplete');
+    const system = await app.inject({ url: `/fhir/AuditEvent?entity=DocumentReference/${hidden}&_summary=count`, headers: { authorization: await space.systemAuth() } });
+    t.ok((system.json() as Bundle).total! >= 1, 'the full record is kept');
   });
 
   t.test('a system client reads the List as stored', async (t) => {
