@@ -1,11 +1,11 @@
 import t from 'tap';
 import { parseCli } from '../../conformance/cli/parse-args.js';
 import { runCli } from '../../conformance/cli/run-cli.js';
-import { Writable } from 'node:stream';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadSpaceActorsFile } from '../../conformance/auth/space-actors.js';
+import { sink } from './text-sink.js';
 
 t.test('command line: defaults and validation', async (t) => {
   const o = parseCli(['--base', 'https://fhir.example/fhir/', '--suite', 'rest,search', '--suite', 'smart']);
@@ -39,16 +39,6 @@ t.test('command line: the space suite\'s actors, from options and from a file', 
   await t.rejects(loadSpaceActorsFile(file), /minorId must be a non-empty string/);
 });
 
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      w.text += String(chunk);
-      cb();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
 
 t.test('bad usage exits 2 with the usage text; --help exits 0', async (t) => {
   const err = sink();

@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { requestBackendToken } from '../../conformance/auth/backend-services.js';
 import { runCli } from '../../conformance/cli/run-cli.js';
@@ -8,6 +7,7 @@ import type { CheckResult, SuiteId } from '../../conformance/runner/types.js';
 import { selectSuites } from '../../conformance/suites/index.js';
 import { startFaultProxy } from './fault-proxy.js';
 import { startServer } from './server-process.js';
+import { sink } from './text-sink.js';
 
 /**
  * A run with Backend Services credentials against a server that names no token
@@ -30,16 +30,6 @@ async function runChecks(base: string): Promise<Map<string, CheckResult>> {
   return new Map(run.suites.flatMap((s) => s.checks).map((c) => [c.id, c]));
 }
 
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      w.text += String(chunk);
-      cb();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
 
 t.test('an open server (no security declared, no token endpoint) is tested without a token', async (t) => {
   const proxy = await startFaultProxy({ target: server.url, fault: 'no-security', privilegedToken });

@@ -3,28 +3,18 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import t from 'tap';
 import { runCli } from '../../conformance/cli/run-cli.js';
 import { runConformance } from '../../conformance/runner/run-suites.js';
 import { selectSuites } from '../../conformance/suites/index.js';
 import { startFaultProxy } from './fault-proxy.js';
+import { sink } from './text-sink.js';
 
 /**
  * A base that cannot be judged (unreachable, or no CapabilityStatement) must not
  * look conformant: the run stops with exit 2 and says why, before any check.
  */
 
-function sink(): Writable & { text: string } {
-  const w = new Writable({
-    write(chunk, _enc, cb) {
-      w.text += String(chunk);
-      cb();
-    },
-  }) as Writable & { text: string };
-  w.text = '';
-  return w;
-}
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
   const out = sink();
