@@ -91,7 +91,8 @@ t.test('FHIR REST interactions over inject', async (t) => {
       ['a resource sent as a form', { method: 'PUT', url: '/fhir/Patient/a1', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, payload: 'resourceType=Patient&id=a1' }, 415],
       ['unproducible Accept', { url: '/fhir/metadata', headers: { accept: 'application/fhir+xml' } }, 406],
       ['unproducible _format', { url: '/fhir/metadata?_format=xml' }, 406],
-      ['structurally invalid resource', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Patient', gender: 42 } }, 422],
+      ['a code sent as a number', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Patient', gender: 42 } }, 400],
+      ['an unknown code', { method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Patient', gender: 'x' } }, 422],
       ['wrong method', { method: 'POST', url: '/fhir/Patient/123', headers, payload: patient }, 405],
     ];
     for (const [name, request, status] of cases) {

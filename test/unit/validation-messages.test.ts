@@ -15,6 +15,17 @@ t.test('null on a code is malformed JSON (400), like every other null', async (t
   t.equal(gender.issues.length, 1);
 });
 
+t.test('a number or a boolean on a code is the wrong JSON type (400), not an unknown code (422)', async (t) => {
+  for (const value of [42, true]) {
+    const gender = validateResourceDetailed({ resourceType: 'Patient', gender: value });
+    t.equal(gender.malformed, true, `${value}: malformed`);
+    t.match(gender.issues, [{ severity: 'error', code: 'structure', expression: ['Patient.gender'], diagnostics: `Patient.gender must be a JSON string, not the ${typeof value} ${value}` }]);
+  }
+  const unknown = validateResourceDetailed({ resourceType: 'Patient', gender: 'x' });
+  t.notOk(unknown.malformed, 'an unknown code stays a broken rule');
+  t.match(unknown.issues, [{ code: 'code-invalid', expression: ['Patient.gender'] }]);
+});
+
 t.test('dom-2, dom-4, dom-5 point at the contained resource at fault', async (t) => {
   const organization = (extra: Record<string, unknown>) => ({ resourceType: 'Patient', managingOrganization: { reference: '#o' },
     contained: [{ resourceType: 'Organization', id: 'o', name: 'Clinic', ...extra }] });

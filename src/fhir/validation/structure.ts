@@ -91,8 +91,9 @@ function toIssue(e: AjvError, base: string, resource: unknown): StructureIssue {
         diagnostics: `${JSON.stringify(value)} is not a valid ${fhirType} (${at})` };
     }
     case 'enum': {
-      // The schema's enumerated codes have no `type`, so null fails only the enum: make it the 400 every other null is.
-      if (value === null) {
+      // The schema's enumerated codes have no `type`, so a null or a number fails only the enum:
+      // make it the 400 (wrong JSON type) any other non-string code is, rather than an unknown code's 422.
+      if (typeof value !== 'string') {
         return { severity: 'error', code: 'structure', malformed: true, expression: [at],
           diagnostics: `${at} must be a JSON string, not ${describe(value)}` };
       }
