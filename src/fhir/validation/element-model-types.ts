@@ -16,6 +16,11 @@ export interface ElementInfo {
   choice?: true;
   /** Path (relative to the type) whose definition this element reuses (Questionnaire.item.item). */
   contentReference?: string;
+  /**
+   * The resource types a Reference may name (from `targetProfile`), when the
+   * definition restricts them; absent when any resource will do.
+   */
+  targets?: string[];
   /** Canonical of the ValueSet of a required binding, without version. */
   binding?: string;
   constraints?: ConstraintInfo[];

@@ -6,6 +6,7 @@ import { checkContainedRules } from './contained-rules.js';
 import { compileFastInvariant } from './fast-invariant.js';
 import { NATIVE_INVARIANTS, type InvariantEnv } from './invariants.js';
 import { checkNarrativeDiv } from './narrative-rules.js';
+import { referenceTargetProblem } from './reference-targets.js';
 import { checkStructure, type StructureIssue } from './structure.js';
 
 const MAX_STRING = 1024 * 1024;
@@ -21,7 +22,8 @@ interface Ctx {
 /**
  * The rules the JSON schema cannot express, from the R4 StructureDefinitions:
  * minimum and maximum cardinality, no empty element or array, one choice per
- * `[x]`, string size, real calendar dates, required bindings, FHIRPath invariants;
+ * `[x]`, string size, real calendar dates, required bindings, the resource types
+ * a Reference may name, FHIRPath invariants;
  * and nested resources (contained, Bundle entries, Parameters) validated in full.
  */
 export function checkElements(resource: Record<string, unknown>, base: string, rootResource: unknown = resource): StructureIssue[] {
@@ -116,6 +118,10 @@ function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unkno
   const dataType = typeIndex(type);
   if (!dataType) return;
   if (info.binding) checkCodedBinding(ctx, type, info.binding, obj, expr);
+  if (info.targets && type === 'Reference') {
+    const problem = referenceTargetProblem(info.targets, obj);
+    if (problem) error(ctx, 'value', expr, `${expr} ${problem}`);
+  }
   if (type === 'Extension') checkExtensionContent(ctx, obj, expr);
   checkObject(ctx, dataType, '', obj, expr, true);
   if (info.constraints) checkInvariants(ctx, index, child.def.path, info, obj, expr);

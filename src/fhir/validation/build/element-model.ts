@@ -24,7 +24,21 @@ export function buildElementModel(bundles: BundleLike[]): ElementModel {
       if (model) types[sd.type as string] = model;
     }
   }
+  keepKnownTargets(types);
   return { types, requiredValueSets: [...requiredValueSets].sort() };
+}
+
+/**
+ * A Reference's targets are kept only when each names a resource type: a
+ * target given as a profile rather than a type (none in R4's own definitions)
+ * would make the check refuse what the profile allows, so it is dropped.
+ */
+function keepKnownTargets(types: Record<string, TypeModel>): void {
+  for (const model of Object.values(types)) {
+    for (const info of Object.values(model.elements)) {
+      if (info.targets && !info.targets.every((t) => types[t]?.kind === 'resource')) delete info.targets;
+    }
+  }
 }
 
 export function toTypeModel(sd: StructureDefinition, requiredValueSets: Set<string>): TypeModel | undefined {
@@ -54,6 +68,8 @@ export function toElementInfo(ed: ElementDefinition, root: string, requiredValue
   };
   if (name.endsWith('[x]')) info.choice = true;
   if (ed.contentReference) info.contentReference = relativePath(ed.contentReference.replace(/^.*#/, ''), root);
+  const targets = referenceTargets(ed);
+  if (targets) info.targets = targets;
   if (ed.binding?.strength === 'required' && ed.binding.valueSet) {
     info.binding = ed.binding.valueSet.split('|')[0];
     requiredValueSets.add(info.binding);
@@ -67,6 +83,22 @@ export function toElementInfo(ed: ElementDefinition, root: string, requiredValue
   }
   if (constraints.length) info.constraints = constraints;
   return info;
+}
+
+/** The type names of a Reference's `targetProfile`s; undefined when any resource will do (`Resource`, or none given). */
+function referenceTargets(ed: ElementDefinition): string[] | undefined {
+  const references = (ed.type ?? []).filter((t) => t.code === 'Reference');
+  if (!references.length) return undefined;
+  const names = new Set<string>();
+  for (const t of references) {
+    if (!t.targetProfile?.length) return undefined;
+    for (const url of t.targetProfile) {
+      const name = url.startsWith('http://hl7.org/fhir/StructureDefinition/') ? url.slice('http://hl7.org/fhir/StructureDefinition/'.length) : '';
+      if (!name || name === 'Resource') return undefined;
+      names.add(name);
+    }
+  }
+  return [...names].sort();
 }
 
 /** Primitive system types (http://hl7.org/fhirpath/System.String) appear as the type of `id`/`value` elements. */
