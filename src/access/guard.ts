@@ -9,7 +9,7 @@ import { compileFilter } from '../store/filter.js';
 import type { Filter, VersionRecord } from '../store/engine.js';
 import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_PATIENT_MS, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS, visibilityLabels, withoutLabel, VISIBILITY_SYSTEM } from './labels.js';
 import type { Decision } from './policy.js';
-import { ACTION_NAMES, decide } from './policy.js';
+import { ACTION_NAMES, decide, isSharedReferenceType } from './policy.js';
 import type { PatientFacts } from './patient-facts.js';
 import { loadPatientFacts, patientsOfProfessional } from './patient-facts.js';
 
@@ -33,10 +33,11 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
   const principal = principalOf(request);
   const compartments = target.compartments ?? target.record?.comp;
   const now = request.server.now();
+  const labelled = target.record && (interaction === 'vread' ? await pastVersionLabels(request, target.record) : { labels: visibilityLabels(target.record), writtenAt: target.record.ts });
   let decision = decide({
     principal, action, resourceType: target.resourceType, id: target.id ?? target.record?.id, compartments,
-    labels: target.record ? visibilityLabels(target.record) : undefined,
-    writtenAt: target.record?.ts,
+    labels: labelled?.labels,
+    writtenAt: labelled?.writtenAt,
     now,
     facts: compartments?.length && principal.kind !== 'system' ? await factsFor(request, compartments, now) : undefined,
     breakTheGlass: breakTheGlassReason(request),
@@ -68,10 +69,12 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
   const principal = principalOf(request);
   const now = request.server.now();
   let people: Filter | null = {};
+  // AuditEvents: the trail of a space names accesses to resources shared with another space too (policy.ts).
+  let trail: Filter | null = {};
   // For a person (or an app acting for one): whether the policy lets them search this type in their space at all.
   let inOwnSpace: ((type: string) => boolean) | undefined;
   if (principal.kind === 'patient' || principal.kind === 'app' || principal.kind === 'related-person') {
-    if (!principal.patient) people = null;
+    if (!principal.patient) people = trail = null;
     else {
       const patient = `Patient/${principal.patient}`;
       const facts = await factsFor(request, [patient], now);
@@ -80,42 +83,112 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
       const hidden: Filter[] = [{ $or: [withoutLabel(HIDDEN_FROM_PATIENT), { ts: { $lte: now - HIDDEN_FROM_PATIENT_MS } }] }];
       const isRepresentative = principal.kind === 'related-person' || principal.fhirUser?.startsWith('RelatedPerson/');
       if (isRepresentative) hidden.push(withoutLabel(HIDDEN_FROM_REPRESENTATIVES));
-      people = { $and: [{ comp: patient }, ...hidden] };
+      // Only what is in her space alone: a resource also in another patient's compartment (an Appointment
+      // of two patients) is refused on read, each compartment having to be allowed.
+      people = { $and: [{ comp: patient }, { comp: { $not: { $elemMatch: { $ne: patient } } } }, ...hidden] };
+      trail = { $and: [{ comp: patient }, ...hidden] };
     }
   } else if (principal.kind === 'practitioner') {
-    const { asDoctor, byConsent } = await patientsOfProfessional(request.server.engine, principal.fhirUser ?? '', now);
-    const btgPatient = breakTheGlassReason(request) ? breakTheGlassPatient(request) : undefined;
-    const consented = btgPatient && !asDoctor.includes(btgPatient) ? [...byConsent, btgPatient] : byConsent;
-    people = { $or: [{ comp: { $in: asDoctor } }, { $and: [{ comp: { $in: consented } }, withoutLabel(MASKED_FROM_PROFESSIONALS)] }] };
+    let { asDoctor, byConsent } = await patientsOfProfessional(request.server.engine, principal.fhirUser ?? '', now);
+    // A token bound to a launch patient reaches only that patient's space (policy rule launch-patient-only).
+    if (principal.patient !== undefined) {
+      const launched = `Patient/${principal.patient}`;
+      asDoctor = asDoctor.filter((p) => p === launched);
+      byConsent = byConsent.filter((p) => p === launched);
+    }
+    const btgPatient = await breakTheGlassSearch(request, principal, asDoctor, byConsent);
+    const consented = btgPatient ? [...byConsent, btgPatient] : byConsent;
+    people = professionalFilter(asDoctor, consented);
+    trail = { $or: [{ comp: { $in: asDoctor } }, { comp: { $in: consented } }] };
   } else if (principal.kind === 'admin') {
-    people = null;
+    people = trail = null;
   }
+  // Reference data (who the professionals are, what a medication is) is in no space: any signed-in
+  // person who may search the type finds it, as they may read it (policy rule shared-reference-data).
+  const inNoSpace: Filter = { 'comp.0': { $exists: false } };
+  const orShared: Filter | null = people && { $or: [people, inNoSpace] };
   return (type) => {
     const byScope = decide({ principal, action: 's', resourceType: type });
-    if (!byScope.allow || people === null) return null;
-    if (inOwnSpace && !inOwnSpace(type)) return null;
+    if (!byScope.allow || people === null || trail === null) return null;
+    const shared = isSharedReferenceType(type);
+    const ownSpace = !inOwnSpace || inOwnSpace(type);
+    if (!ownSpace && !shared) return null;
     const scopeFilter = scopeQueryFilter(principal.scopes, 's', type);
     if (scopeFilter === null) return null;
     const parts: Filter[] = [];
-    if (principal.kind !== 'system') parts.push(people);
+    if (principal.kind !== 'system') parts.push(type === 'AuditEvent' ? trail : !shared ? people : ownSpace ? orShared! : inNoSpace);
     if (scopeFilter) parts.push(scopeFilter);
     return parts.length === 0 ? {} : parts.length === 1 ? parts[0] : { $and: parts };
   };
 }
 
 /**
+ * What a professional's search may return: every compartment of a resource
+ * must be one of their patients (as on read, where each compartment must be
+ * allowed), and a document masked from professionals only when all of its
+ * patients have them as regular doctor. One object per request, shared by
+ * every type (the executor groups types by filter identity).
+ */
+function professionalFilter(asDoctor: string[], consented: string[]): Filter {
+  const all = [...new Set([...asDoctor, ...consented])];
+  return {
+    $and: [
+      { comp: { $in: all } },
+      { comp: { $not: { $elemMatch: { $nin: all } } } },
+      { $or: [{ comp: { $not: { $elemMatch: { $nin: asDoctor } } } }, withoutLabel(MASKED_FROM_PROFESSIONALS)] },
+    ],
+  };
+}
+
+/**
+ * The patient a professional's search reaches by break-the-glass, judged as
+ * a read of their space would be: refused (403, audited) when the patient
+ * refused emergency access or blocked this professional; when granted, the
+ * patient and their regular doctor are told, as for a read. Undefined when
+ * no emergency access is asked for, or none is needed.
+ */
+async function breakTheGlassSearch(request: FastifyRequest, principal: Principal, asDoctor: string[], byConsent: string[]): Promise<string | undefined> {
+  if (!breakTheGlassReason(request)) return undefined;
+  const patient = breakTheGlassPatient(request);
+  if (!patient || asDoctor.includes(patient) || byConsent.includes(patient)) return undefined;
+  const type = (request.params as { type?: string } | undefined)?.type;
+  const decision = await authorize(request, 's', 'search-type', { resourceType: type && type !== '*' ? type : 'Patient', compartments: [patient] });
+  return decision.allow ? patient : undefined;
+}
+
+/**
  * Whether a read of this version would be allowed, without auditing it (the
  * caller audits the whole answer once): used to filter history pages.
  */
-export async function isReadable(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
+export async function isReadable(request: FastifyRequest, record: VersionRecord, options: { history?: boolean } = {}): Promise<boolean> {
   const principal = principalOf(request);
   const now = request.server.now();
+  const { labels, writtenAt } = options.history ? await pastVersionLabels(request, record) : { labels: visibilityLabels(record), writtenAt: record.ts };
   const decision = decide({
-    principal, action: 'r', resourceType: record.type, id: record.id, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now,
+    principal, action: 'r', resourceType: record.type, id: record.id, compartments: record.comp, labels, writtenAt, now,
     facts: record.comp.length && principal.kind !== 'system' ? await factsFor(request, record.comp, now) : undefined,
     breakTheGlass: breakTheGlassReason(request),
   });
   return decision.allow && (decision.rule === 'fhir-user' || !(await checkScopeQueries(principal, 'r', record)));
+}
+
+/**
+ * The labels a version is read under: its own and, when it is a past
+ * version, its resource's current ones, written at the later of the two
+ * times. Masking a document (or hiding it from representatives, or from the
+ * patient for a month) hides its earlier versions too, which carry no label.
+ */
+async function pastVersionLabels(request: FastifyRequest, record: VersionRecord | NonNullable<Target['record']>): Promise<{ labels: readonly string[]; writtenAt: number }> {
+  const own = visibilityLabels(record);
+  const cache = ((request as FastifyRequest & { currentVersions?: Map<string, Promise<VersionRecord | undefined>> }).currentVersions ??= new Map());
+  const key = `${record.type}/${record.id}`;
+  let pending = cache.get(key);
+  if (!pending) cache.set(key, (pending = request.server.engine.current(record.type, record.id)));
+  const current = await pending;
+  if (!current || current.deleted || current.hk === (record as VersionRecord).hk) return { labels: own, writtenAt: record.ts };
+  const later = visibilityLabels(current);
+  if (later.length === 0) return { labels: own, writtenAt: record.ts };
+  return { labels: [...new Set([...own, ...later])], writtenAt: Math.max(record.ts, current.ts) };
 }
 
 /** One string for every search's audit (see policy.ts grantedBy). */

@@ -1,4 +1,4 @@
-import type { Consent, ConsentProvision, Patient, RelatedPerson } from '@medplum/fhirtypes';
+import type { CareTeam, Consent, ConsentProvision, Patient, RelatedPerson } from '@medplum/fhirtypes';
 import type { StoreEngine } from '../store/engine.js';
 
 /** The system under which Consents name an app (an OAuth client) as actor. */
@@ -138,6 +138,14 @@ export async function patientsOfProfessional(engine: StoreEngine, practitioner: 
     if (facts.denied.has(practitioner)) denied.add(patient);
     if (facts.permitted.has(practitioner)) permitted.add(patient);
   }
-  for (const team of teams) for (const p of team.comp) permitted.add(p);
+  // A team opens its subject's space to the members whose participation is current, as on read
+  // (loadPatientFacts): not the space of a patient who is a fellow participant.
+  for (const team of teams) {
+    const { subject, participant } = JSON.parse(team.json) as CareTeam;
+    // Written relative or on this server's base: the same Patient/id the `patient` index holds.
+    const patient = /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})$/.exec(subject?.reference ?? '')?.[1];
+    if (!patient) continue;
+    if ((participant ?? []).some((p) => p.member?.reference === practitioner && inPeriod(p.period, now))) permitted.add(patient);
+  }
   return { asDoctor, byConsent: [...permitted].filter((p) => !denied.has(p) && !asDoctor.includes(p)) };
 }

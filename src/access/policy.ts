@@ -42,6 +42,10 @@ export const ACTION_NAMES: Record<Interaction, string> = { c: 'create', r: 'read
 const SHARED_REFERENCE_TYPES = new Set(['Practitioner', 'PractitionerRole', 'Organization', 'Location', 'HealthcareService', 'Medication',
   'Substance', 'PlanDefinition', 'ActivityDefinition', 'Questionnaire', 'ValueSet', 'CodeSystem', 'StructureDefinition', 'SearchParameter', 'Endpoint']);
 
+export function isSharedReferenceType(type: string): boolean {
+  return SHARED_REFERENCE_TYPES.has(type);
+}
+
 /**
  * "granted by scope X", one string per scope rather than one per decision:
  * the audit log enters each reason in its batch's string table, and a string
@@ -95,11 +99,14 @@ export function decide(request: AccessRequest): Decision {
     if (action === 'c' && resourceType === 'Binary') return allow('document-bytes', 'the bytes of a document are read through the document they belong to');
     return deny('outside-space', `${resourceType} outside a patient space is not available to ${principal.kind}`);
   }
-  // A resource in several compartments must be allowed for each of them.
+  // A resource in several compartments must be allowed for each of them. Except the trail: an access
+  // to a resource shared by two spaces is an access to each, and each holder is told of it (the
+  // entities naming what the reader may not read are left out, access/hidden-references.ts).
+  const anyOf = resourceType === 'AuditEvent' && (action === 'r' || action === 's');
   let last: Decision | undefined;
   for (const patient of compartments) {
     const decision = decideForPatient(request, patient, request.facts?.get(patient));
-    if (!decision.allow) return decision;
+    if (anyOf ? decision.allow : !decision.allow) return decision;
     last = decision;
   }
   return last!;
@@ -137,6 +144,9 @@ function decideForPatient(request: AccessRequest, patient: string, facts: Patien
       // A token bound to a launch patient reaches only that patient's space.
       if (principal.patient !== undefined && `Patient/${principal.patient}` !== patient) return deny('launch-patient-only', 'this token is bound to another patient (EHR launch context)');
       if (!facts) return deny('unknown-patient', `${patient} is unknown`);
+      // Who may see the space is the patient's decision (and their representatives'): a professional,
+      // the regular doctor included, reads the Consents but never writes them (they would grant themselves or a colleague).
+      if (request.resourceType === 'Consent' && action !== 'r' && action !== 's') return deny('consent-by-patient', "a patient's Consents are given or withdrawn by the patient (or their representative) only");
       if (facts.generalPractitioners.has(me)) return allow('regular-doctor', 'the regular doctor sees the whole space');
       if (facts.denied.has(me)) return deny('blocked-by-patient', 'the patient blocked this professional');
       const authorised = facts.permitted.has(me) || facts.careTeam.has(me);

@@ -24,9 +24,10 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const since = q._since !== undefined ? parseInstant(q._since, '_since') : undefined;
     const at = q._at !== undefined ? parsePeriod(q._at, '_at') : undefined;
     const page = await repository.history({ ...scope, since, at, count, cursor: q._cursor });
-    // Each version passes the policy like a read would; refused ones are left out.
+    // Each version passes the policy like a read of it would (vread: under its resource's current
+    // labels too); refused ones are left out.
     const visible: VersionRecord[] = [];
-    for (const r of page.records) if (await isReadable(request, r)) visible.push(r);
+    for (const r of page.records) if (await isReadable(request, r, { history: true })) visible.push(r);
     auditSearch(request, scope.type ?? '*', visible.flatMap((r) => r.comp), scope.id ? 'history-instance' : scope.type ? 'history-type' : 'history-system');
     const params = new URLSearchParams();
     if (q._since !== undefined) params.set('_since', q._since);

@@ -1,0 +1,153 @@
+import t from 'tap';
+import type { Bundle } from '@medplum/fhirtypes';
+import { buildServer } from '../../src/server.js';
+import { loadConfig } from '../../src/config.js';
+import { APPS, FHIR_JSON, VISIBILITY, buildSpace, document, observation, patient, practitioner, privacyConsent, seed, signIn } from '../helpers/people.js';
+import { appClient, authorize, bearer, createTestClient, exchangeCode, tempDir, writeClientsFile } from '../helpers/tokens.js';
+
+const BTG = { 'x-break-the-glass': 'unconscious in the emergency room' };
+const NOTICE = 'https://carnet.dev/fhir/CodeSystem/notification-type|emergency-access';
+
+// Found by exploratory tests of search under the policy: ways in which a search
+// (or a history, or a write) reached what a read of the same resource refuses.
+t.test('search, history and writes give no more than a read', async (t) => {
+  const space = await buildSpace(t);
+  const { app } = space;
+  const get = (authorization: string, url: string, headers: Record<string, string> = {}) => app.inject({ url, headers: { authorization, ...headers } });
+  const ids = (res: { json(): unknown }) => ((res.json() as Bundle).entry ?? []).map((e) => `${e.resource!.resourceType}/${e.resource!.id}`);
+  const pro = async (username: string) => `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' })).access_token}`;
+  const [doctor, otherPro, permittedPro, blockedPro] = await Promise.all([space.users.doctor, space.users.otherPro, space.users.permittedPro, space.users.blockedPro].map(pro));
+  const alice = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.alice, scope: 'launch/patient patient/*.cruds' })).access_token}`;
+  const system = await space.systemAuth();
+  const bobObs = `Observation/${await seed(space, observation(space.bob, 'laboratory'))}`;
+  const aliceObs = `Observation/${await seed(space, observation(space.alice, 'laboratory'))}`;
+
+  t.test('break-the-glass in a search is judged as on a read, and the patient is told', async (t) => {
+    for (const url of [`/fhir/Observation?patient=${space.bob}`, `/fhir/${space.bob}/*`, `/fhir/${space.bob}/Observation`]) {
+      const refused = await get(otherPro, url, BTG);
+      t.equal(refused.statusCode, 403, `bob refused emergency access: ${url}`);
+      t.match(refused.json().issue[0].diagnostics, /emergency-access-refused/);
+      t.notMatch(refused.body, bobObs);
+    }
+    const blocked = await get(blockedPro, `/fhir/Observation?patient=${space.alice}`, BTG);
+    t.equal(blocked.statusCode, 403, 'alice blocked this professional');
+    t.match(blocked.json().issue[0].diagnostics, /blocked-by-patient/);
+    t.notMatch(blocked.body, aliceObs);
+
+    const carol = `Patient/${await seed(space, patient('Carol', space.doctor))}`;
+    const carolObs = `Observation/${await seed(space, observation(carol, 'laboratory'))}`;
+    const notices = async () => (await get(system, `/fhir/Communication?subject=${carol}&category=${encodeURIComponent(NOTICE)}&_summary=count`)).json().total as number;
+    t.equal(await notices(), 0);
+    const granted = await get(otherPro, `/fhir/Observation?patient=${carol}`, BTG);
+    t.equal(granted.statusCode, 200);
+    t.same(ids(granted), [carolObs], 'emergency access granted');
+    t.ok((await notices()) >= 1, 'carol and her regular doctor are told of the emergency access');
+    t.same(ids(await get(otherPro, `/fhir/Observation?patient=${carol}`)), [], 'without the header, nothing');
+  });
+
+  t.test('a resource in two spaces is found only by whom may read it in both', async (t) => {
+    const appointment = `Appointment/${await seed(space, {
+      resourceType: 'Appointment', status: 'proposed',
+      participant: [{ actor: { reference: space.alice }, status: 'accepted' }, { actor: { reference: space.bob }, status: 'accepted' }],
+    })}`;
+    for (const [who, auth] of [['the holder', alice], ['her regular doctor', doctor], ['a professional she permitted', permittedPro]] as const) {
+      t.equal((await get(auth, `/fhir/${appointment}`)).statusCode, 403, `${who} may not read it (bob's space)`);
+      for (const url of ['/fhir/Appointment', `/fhir/Appointment?patient=${space.alice}`, `/fhir/${space.alice}/*`]) {
+        const res = await get(auth, url);
+        t.equal(res.statusCode, 200, `${who}: ${url}`);
+        t.notOk(ids(res).includes(appointment), `${who} does not find it: ${url}`);
+      }
+    }
+    t.ok(ids(await get(system, '/fhir/Appointment')).includes(appointment), 'a system client finds it');
+    const trail = await get(alice, `/fhir/AuditEvent?patient=${space.alice}&agent=${space.permittedPro}&_summary=count`);
+    t.ok(trail.json().total >= 1, 'the refused read is still in alice\'s trail (an access to her space too)');
+  });
+
+  t.test('a care team opens its subject\'s space to current members only', async (t) => {
+    const erin = `Patient/${await seed(space, patient('Erin'))}`;
+    const fay = `Patient/${await seed(space, patient('Fay'))}`;
+    const gina = `Patient/${await seed(space, patient('Gina'))}`;
+    const [erinObs, fayObs, ginaObs] = await Promise.all([erin, fay, gina].map(async (p) => `Observation/${await seed(space, observation(p, 'laboratory'))}`));
+    await seed(space, { resourceType: 'CareTeam', status: 'active', subject: { reference: erin }, participant: [{ member: { reference: space.otherPro }, period: { end: '2020-01-01' } }] });
+    await seed(space, { resourceType: 'CareTeam', status: 'active', subject: { reference: gina }, participant: [{ member: { reference: space.otherPro } }, { member: { reference: fay } }] });
+    t.equal((await get(otherPro, `/fhir/${erinObs}`)).statusCode, 403);
+    t.same(ids(await get(otherPro, `/fhir/Observation?patient=${erin}`)), [], 'a participation that ended opens nothing');
+    t.equal((await get(otherPro, `/fhir/${fayObs}`)).statusCode, 403);
+    t.same(ids(await get(otherPro, `/fhir/Observation?patient=${fay}`)), [], 'a patient taking part in another\'s team is not opened');
+    t.same(ids(await get(otherPro, `/fhir/Observation?patient=${gina}`)), [ginaObs], 'the team\'s subject is');
+  });
+
+  t.test('masking a document hides its earlier versions', async (t) => {
+    const doc = await seed(space, document(space.alice));
+    const v1 = `/fhir/DocumentReference/${doc}/_history/1`;
+    t.equal((await get(permittedPro, v1)).statusCode, 200, 'readable before the mask');
+    const mask = await app.inject({
+      method: 'PATCH', url: `/fhir/DocumentReference/${doc}`, headers: { authorization: alice, 'content-type': 'application/json-patch+json' },
+      payload: JSON.stringify([{ op: 'add', path: '/securityLabel', value: [{ coding: [{ system: VISIBILITY, code: 'MASQUE_PS' }] }] }]),
+    });
+    t.equal(mask.statusCode, 200, mask.body.slice(0, 200));
+    t.equal((await get(permittedPro, `/fhir/DocumentReference/${doc}`)).statusCode, 403);
+    const vread = await get(permittedPro, v1);
+    t.equal(vread.statusCode, 403, 'nor its first version');
+    t.match(vread.json().issue[0].diagnostics, /masked-from-professionals/);
+    for (const url of [`/fhir/DocumentReference/${doc}/_history`, '/fhir/DocumentReference/_history?_count=100']) {
+      t.notOk(ids(await get(permittedPro, url)).includes(`DocumentReference/${doc}`), `nor in ${url}`);
+    }
+    t.equal((await get(doctor, v1)).statusCode, 200, 'her regular doctor still reads it');
+    t.equal((await get(alice, v1)).statusCode, 200, 'and so does she');
+  });
+
+  t.test('a patient\'s Consents are written by the patient only', async (t) => {
+    const consents = (await get(system, `/fhir/Consent?patient=${space.alice}&_count=100`)).json() as Bundle;
+    const blocking = consents.entry!.map((e) => e.resource as { id: string; provision?: { type?: string; actor?: Array<{ reference?: { reference?: string } }> } })
+      .find((c) => c.provision?.type === 'deny' && c.provision.actor?.[0]?.reference?.reference === space.blockedPro)!;
+    const withdraw = await app.inject({ method: 'PUT', url: `/fhir/Consent/${blocking.id}`, headers: { authorization: doctor, 'content-type': FHIR_JSON }, payload: { ...blocking, status: 'inactive' } });
+    t.equal(withdraw.statusCode, 403, 'her regular doctor cannot lift her block of a colleague');
+    t.match(withdraw.json().issue[0].diagnostics, /consent-by-patient/);
+    const grant = await app.inject({ method: 'POST', url: '/fhir/Consent', headers: { authorization: doctor, 'content-type': FHIR_JSON }, payload: privacyConsent(space.alice, 'permit', { actor: space.otherPro }) });
+    t.equal(grant.statusCode, 403, 'nor grant a colleague access');
+    t.equal((await get(otherPro, `/fhir/${aliceObs}`)).statusCode, 403, 'the colleague stays without access');
+    t.equal((await get(doctor, `/fhir/Consent/${blocking.id}`)).statusCode, 200, 'he reads them');
+    const own = await app.inject({ method: 'POST', url: '/fhir/Consent', headers: { authorization: alice, 'content-type': FHIR_JSON }, payload: privacyConsent(space.alice, 'permit', { actor: space.otherPro }) });
+    t.equal(own.statusCode, 201, `she does: ${own.body.slice(0, 200)}`);
+  });
+
+  t.test('reference data is found by search as it is read', async (t) => {
+    const organization = `Organization/${await seed(space, { resourceType: 'Organization', name: 'Clinique du Parc' })}`;
+    for (const [who, auth] of [['the holder', alice], ['a professional', otherPro]] as const) {
+      t.equal((await get(auth, `/fhir/${space.doctor}`)).statusCode, 200, `${who} reads a Practitioner`);
+      t.same(ids(await get(auth, `/fhir/Practitioner?_id=${space.doctor.split('/')[1]}`)), [space.doctor], `${who} finds it`);
+      t.ok(ids(await get(auth, '/fhir/Organization?name=Clinique')).includes(organization), `${who} finds an Organization`);
+    }
+    t.same(ids(await get(otherPro, `/fhir/Observation?patient=${space.bob}`)), [], 'and nothing more of a space');
+  });
+});
+
+t.test('an EHR-launch token searches its launch patient\'s space only', async (t) => {
+  const dataDir = await tempDir(t, 'carnet-launch-search-');
+  const dpi = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
+  const clientsFile = await writeClientsFile(dataDir, [dpi, appClient({ scope: 'launch openid fhirUser user/*.rs patient/*.rs' })]);
+  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
+  t.teardown(() => app.close());
+  await app.ready();
+  const system = await bearer(app, dpi, 'system/*.cruds');
+  const put = (resource: { resourceType: string; id: string } & Record<string, unknown>) =>
+    app.inject({ method: 'PUT', url: `/fhir/${resource.resourceType}/${resource.id}`, headers: { authorization: system, 'content-type': FHIR_JSON }, payload: resource });
+  await put({ ...practitioner('Roux'), resourceType: 'Practitioner', id: 'dr-roux' });
+  for (const id of ['anna', 'paul']) {
+    await put({ resourceType: 'Patient', id, generalPractitioner: [{ reference: 'Practitioner/dr-roux' }] });
+    await put({ resourceType: 'Observation', id: `${id}-obs`, status: 'final', code: { text: 'poids' }, subject: { reference: `Patient/${id}` } });
+  }
+  await app.carnetAuth.accounts.create({ username: 'dr.roux', password: 'a long enough password', kind: 'practitioner', fhirUser: 'Practitioner/dr-roux', patients: [] });
+  const { launch } = (await app.inject({ method: 'POST', url: '/auth/launch', headers: { authorization: system, 'content-type': 'application/json' }, payload: { patient: 'anna' } })).json();
+  for (const scope of ['launch openid fhirUser user/*.rs', 'launch openid fhirUser patient/*.rs']) {
+    const { location, verifier } = await authorize(app, { clientId: 'test-app', username: 'dr.roux', password: 'a long enough password', scope, query: { launch } });
+    const token = await exchangeCode(app, location.searchParams.get('code')!, verifier);
+    const authorization = `Bearer ${token.json().access_token}`;
+    const found = async (url: string) => (((await app.inject({ url, headers: { authorization } })).json() as Bundle).entry ?? []).map((e) => e.resource!.id);
+    t.same(await found('/fhir/Observation'), ['anna-obs'], `${scope}: her regular doctor's launch token finds anna's only`);
+    t.same(await found('/fhir/Observation?patient=paul'), [], `${scope}: not paul's`);
+    t.same(await found('/fhir/Patient/paul/*'), [], `${scope}: nor his space`);
+    t.same(await found('/fhir/Patient?_id=paul'), [], `${scope}: nor paul himself`);
+  }
+});
