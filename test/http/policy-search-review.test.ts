@@ -151,3 +151,26 @@ t.test('an EHR-launch token searches its launch patient\'s space only', async (t
     t.same(await found('/fhir/Patient?_id=paul'), [], `${scope}: nor paul himself`);
   }
 });
+
+t.test('a professional cannot make himself the regular doctor', async (t) => {
+  const space = await buildSpace(t);
+  const { app } = space;
+  const signInPro = async (username: string) => `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' })).access_token}`;
+  const [permittedPro, doctor] = await Promise.all([signInPro(space.users.permittedPro), signInPro(space.users.doctor)]);
+  const masked = await seed(space, document(space.alice, 'MASQUE_PS'));
+  const current = (await app.inject({ url: `/fhir/${space.alice}`, headers: { authorization: permittedPro } })).json();
+  const put = (authorization: string, body: unknown) => app.inject({ method: 'PUT', url: `/fhir/${space.alice}`, headers: { authorization, 'content-type': FHIR_JSON }, payload: body });
+  const patch = (authorization: string, ops: unknown[]) => app.inject({ method: 'PATCH', url: `/fhir/${space.alice}`, headers: { authorization, 'content-type': 'application/json-patch+json' }, payload: JSON.stringify(ops) });
+  for (const [name, res] of [
+    ['a PUT naming himself', await put(permittedPro, { ...current, generalPractitioner: [{ reference: space.permittedPro }] })],
+    ['a PATCH adding himself', await patch(permittedPro, [{ op: 'add', path: '/generalPractitioner/-', value: { reference: space.permittedPro } }])],
+    ['the regular doctor adding a colleague', await patch(doctor, [{ op: 'add', path: '/generalPractitioner/-', value: { reference: space.otherPro } }])],
+    ['the regular doctor removed', await patch(permittedPro, [{ op: 'remove', path: '/generalPractitioner' }])],
+  ] as const) {
+    t.equal(res.statusCode, 403, name);
+    t.match(res.json().issue[0].diagnostics, /generalPractitioner/, name);
+  }
+  t.equal((await app.inject({ url: `/fhir/DocumentReference/${masked}`, headers: { authorization: permittedPro } })).statusCode, 403, 'the masked document stays masked from him');
+  const address = await patch(permittedPro, [{ op: 'add', path: '/address', value: [{ city: 'Lyon' }] }]);
+  t.equal(address.statusCode, 200, `he still updates the rest: ${address.body.slice(0, 200)}`);
+});
