@@ -8,7 +8,9 @@ import type { ServerKeys } from './keys.js';
 import { SERVER_SIGNING_ALG } from './keys.js';
 import type { Principal } from './principal.js';
 import { PRINCIPAL_KINDS } from './principal.js';
-import { grantedResourceScopes } from './scopes.js';
+import { checkScopeRestrictions } from './scope-restrictions.js';
+import { grantedResourceScopes, InvalidScopeError } from './scopes.js';
+import type { ResourceScope } from './scopes.js';
 
 const REVOKED = 'revoked-access-tokens';
 const VERIFIED_CACHE_SIZE = 10_000;
@@ -167,10 +169,29 @@ export class AccessTokens {
       expiresAt: claims.exp! * 1000,
     };
     if (await this.isRevoked(principal.tokenId)) throw new UnauthorizedError('The access token was revoked');
+    // A restriction the policy cannot enforce is no longer granted; a token issued with one earlier is refused, not a 500 on each request.
+    if (!isEnforceable(principal.scopes)) throw new UnauthorizedError('The access token holds a scope restriction this server cannot enforce');
     if (typeof claims.patient === 'string') principal.patient = claims.patient;
     if (typeof claims.fhirUser === 'string') principal.fhirUser = claims.fhirUser;
     return principal;
   }
+}
+
+/** Per parsed scope list (shared by every token with the same scope string): whether each restriction can be enforced. */
+const enforceable = new WeakMap<ResourceScope[], boolean>();
+function isEnforceable(scopes: ResourceScope[]): boolean {
+  let answer = enforceable.get(scopes);
+  if (answer === undefined) {
+    try {
+      checkScopeRestrictions(scopes);
+      answer = true;
+    } catch (err) {
+      if (!(err instanceof InvalidScopeError)) throw err;
+      answer = false;
+    }
+    enforceable.set(scopes, answer);
+  }
+  return answer;
 }
 
 function describeJoseFailure(err: unknown): string {

@@ -162,7 +162,29 @@ export function intersectScopes(requested: ResourceScope[], allowed: ResourceSco
       if (!granted.has(key)) granted.set(key, scope);
     }
   }
-  return [...granted.values()];
+  return withoutImplied([...granted.values()]);
+}
+
+/**
+ * The scopes less those another one already grants (`patient/DocumentReference.rs`
+ * beside `patient/*.rs`): they add nothing, and would only lengthen the token
+ * and the consent page. Of two equivalent scopes the first stays.
+ */
+export function withoutImplied(scopes: ResourceScope[]): ResourceScope[] {
+  return scopes.filter((s, i) => !scopes.some((o, j) => j !== i && scopeCovers(o, s) && (j < i || !scopeCovers(s, o))));
+}
+
+/**
+ * Whether `wide` grants everything `narrow` does: same context, the same type
+ * or '*', at least its interactions, and no restriction `narrow` lacks (each
+ * of `wide`'s param=value pairs is also one of `narrow`'s, so every resource
+ * `narrow` lets through passes `wide` too).
+ */
+export function scopeCovers(wide: ResourceScope, narrow: ResourceScope): boolean {
+  if (wide.context !== narrow.context) return false;
+  if (wide.resourceType !== '*' && wide.resourceType !== narrow.resourceType) return false;
+  for (const i of narrow.interactions) if (!wide.interactions.has(i)) return false;
+  return (wide.query ?? []).every(([n, v]) => narrow.query?.some(([m, w]) => m === n && w === v) ?? false);
 }
 
 /** Both restrictions apply; returns `requested` itself when `allowed` adds nothing. */

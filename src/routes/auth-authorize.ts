@@ -4,7 +4,8 @@ import { FhirError } from '../errors.js';
 import { foldUsername } from '../auth/oauth/accounts.js';
 import { issueAuthorizationCode } from '../auth/oauth/authorization-code-grant.js';
 import {
-  AuthorizePageError, AuthorizeRedirectError, finishAuthorization, grantFromConsent, loadAuthorization, save, scopesForAccount, startAuthorization,
+  AuthorizePageError, AuthorizeRedirectError, finishAuthorization, grantFromConsent, LAUNCH_PATIENT_REFUSED, loadAuthorization, mayTakeLaunchPatient, save,
+  scopesForAccount, startAuthorization,
 } from '../auth/oauth/authorization-requests.js';
 import type { PendingAuthorization } from '../auth/oauth/authorization-requests.js';
 import { renderConsent, renderError, renderSignIn } from '../auth/oauth/pages.js';
@@ -69,6 +70,10 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
       return html(reply, 401, renderSignIn({ requestId: pending.id, clientName: client.name, username, error: BAD_PASSWORD }));
     }
     await auth.signInLimiter.recordSuccess(accountKey);
+    if (!mayTakeLaunchPatient(pending, account)) {
+      await finishAuthorization(pending.id, auth);
+      return redirectWith(reply, pending.redirectUri, { error: 'access_denied', error_description: LAUNCH_PATIENT_REFUSED, state: pending.state }, auth.config.publicUrl);
+    }
     const offered = scopesForAccount(pending, account);
     if (offered.resources.length === 0 && offered.special.length === 0) {
       await finishAuthorization(pending.id, auth);

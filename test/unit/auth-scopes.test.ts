@@ -90,3 +90,14 @@ t.test('intersectScopes: the narrower result wins', async (t) => {
   t.equal(grant('patient/Observation.rs?status=final', 'patient/*.rs'), 'patient/Observation.rs?status=final');
   t.equal(grant('system/Observation.rs system/Observation.read', 'system/*.cruds'), 'system/Observation.rs', 'equivalent scopes are granted once');
 });
+
+t.test('intersectScopes: a scope implied by another granted one is dropped', async (t) => {
+  const grant = (requested: string, allowed: string) =>
+    formatScopes({ resources: intersectScopes(parseScopes(requested).resources, parseScopes(allowed).resources) });
+  t.equal(grant('patient/*.rs', 'patient/*.cruds patient/DocumentReference.rs'), 'patient/*.rs');
+  t.equal(grant('patient/*.rs patient/DocumentReference.rs', 'patient/*.cruds'), 'patient/*.rs');
+  t.equal(grant('patient/Observation.rs?status=final patient/Observation.rs', 'patient/*.cruds'), 'patient/Observation.rs', 'an unrestricted scope covers a restricted one');
+  t.equal(grant('patient/Observation.r patient/Observation.s', 'patient/*.cruds'), 'patient/Observation.r patient/Observation.s', 'neither covers the other');
+  t.equal(grant('patient/Observation.rs?a=1&status=final patient/Observation.rs?status=final&a=1', 'patient/*.rs'), 'patient/Observation.rs?a=1&status=final', 'of equivalent ones, the first stays');
+  t.equal(grant('user/*.rs patient/Observation.rs', 'user/*.cruds patient/*.cruds'), 'user/*.rs patient/Observation.rs', 'contexts never cover each other');
+});

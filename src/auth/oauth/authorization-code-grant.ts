@@ -14,18 +14,31 @@ export interface CodeRecord {
   grant: Grant;
   redirectUri: string;
   codeChallenge: string;
+  /** The family of the tokens its exchange will issue, chosen with the code (absent in codes of earlier releases). */
+  familyId?: string;
 }
 
 const CODES = 'authorization-codes';
-/** A spent code's digest → the family of the tokens its exchange issued, so that a replay revokes them. */
-const SPENT_CODES = 'authorization-codes-spent';
+/**
+ * A code's digest → the family of the tokens its exchange issues, so that a
+ * replay revokes them. Written when the code is issued, not when it is spent:
+ * a replay racing the first exchange (code already taken, tokens not yet
+ * issued) then still finds the family. The namespace keeps its earlier name,
+ * which replicas of the previous release also read.
+ */
+const CODE_FAMILIES = 'authorization-codes-spent';
 /** Codes live one minute (RFC 6749 §4.1.2 recommends at most ten). */
 export const CODE_LIFETIME_MS = 60_000;
 const digest = (code: string) => createHash('sha256').update(code).digest('base64url');
 
-export async function issueAuthorizationCode(record: CodeRecord, auth: AuthServer): Promise<string> {
+export async function issueAuthorizationCode(record: Omit<CodeRecord, 'familyId'>, auth: AuthServer): Promise<string> {
   const code = randomBytes(32).toString('base64url');
-  await auth.kv.put(CODES, digest(code), record, { expiresAt: auth.now() + CODE_LIFETIME_MS });
+  const key = digest(code);
+  const familyId = randomUUID();
+  // Same lifetime as the code; the family is written first, so it exists whenever the code can be taken.
+  const expiresAt = auth.now() + CODE_LIFETIME_MS;
+  await auth.kv.put(CODE_FAMILIES, key, { familyId }, { expiresAt });
+  await auth.kv.put(CODES, key, { ...record, familyId }, { expiresAt });
   return code;
 }
 
@@ -48,27 +61,32 @@ export async function authorizationCodeGrant(
   const key = digest(form.code);
   const record = await auth.kv.take<CodeRecord>(CODES, key);
   if (!record) {
-    const spent = await auth.kv.get<{ familyId: string }>(SPENT_CODES, key);
-    if (spent) {
-      await refresh.revokeFamily(spent.familyId);
+    // The code is gone but its family is not: it was taken by an exchange (finished or under way).
+    const family = await auth.kv.get<{ familyId: string }>(CODE_FAMILIES, key);
+    if (family) {
+      await refresh.revokeFamily(family.familyId);
       throw new OAuthError('invalid_grant', 'The authorization code was already used: every token issued for it is now revoked');
     }
     throw new OAuthError('invalid_grant', 'The authorization code is unknown, expired or already used');
   }
-  // Noted before anything is issued, so that a replay racing this exchange still finds the family.
-  const familyId = randomUUID();
-  // Kept as long as the code could have lived: later, a replay is an expired code like any other.
-  await auth.kv.put(SPENT_CODES, key, { familyId }, { expiresAt: auth.now() + CODE_LIFETIME_MS });
+  const familyId = record.familyId ?? (await noteFamilyOfOlderCode(key, auth));
   if (record.grant.clientId !== client.clientId) throw new OAuthError('invalid_grant', 'The authorization code was issued to another client');
   if (record.redirectUri !== form.redirect_uri) throw new OAuthError('invalid_grant', 'redirect_uri differs from the one of the authorization request');
   if (!verifyPkce(form.code_verifier, record.codeChallenge)) {
     throw new OAuthError('invalid_grant', 'code_verifier is missing or does not match the code_challenge (S256)');
   }
-  const response = await issueUserTokens(record.grant, auth, refresh, familyId);
+  const response = await issueUserTokens(record.grant, auth, refresh, { familyId });
   if (await refresh.isFamilyRevoked(familyId)) {
     // A replay came in while these tokens were being issued: they go with the rest.
     await refresh.revokeFamily(familyId);
     throw new OAuthError('invalid_grant', 'The authorization code was already used: every token issued for it is now revoked');
   }
   return response;
+}
+
+/** A code issued by a replica of the previous release has no family yet: noted now, as that release did. */
+async function noteFamilyOfOlderCode(key: string, auth: AuthServer): Promise<string> {
+  const familyId = randomUUID();
+  await auth.kv.put(CODE_FAMILIES, key, { familyId }, { expiresAt: auth.now() + CODE_LIFETIME_MS });
+  return familyId;
 }

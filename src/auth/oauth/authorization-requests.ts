@@ -3,6 +3,7 @@ import type { AuthServer } from '../auth-server.js';
 import type { RegisteredClient } from '../clients.js';
 import { OAuthError } from '../oauth-error.js';
 import type { Principal } from '../principal.js';
+import { checkScopeRestrictions } from '../scope-restrictions.js';
 import { formatScopes, intersectScopes, InvalidScopeError, parseScopes, SPECIAL_SCOPES } from '../scopes.js';
 import type { ResourceScope, SpecialScope } from '../scopes.js';
 import type { Account } from './accounts.js';
@@ -83,6 +84,7 @@ export async function startAuthorization(query: AuthorizeQuery, auth: AuthServer
   let requested;
   try {
     requested = parseScopes(query.scope);
+    checkScopeRestrictions(requested.resources);
   } catch (err) {
     if (err instanceof InvalidScopeError) throw fail('invalid_scope', err.message);
     throw err;
@@ -123,8 +125,21 @@ export async function finishAuthorization(id: string, auth: AuthServer): Promise
   return auth.kv.take<PendingAuthorization>(NS, id);
 }
 
-/** Scopes an account may be given, in the pending request's order. */
+/**
+ * Whether this account may take the patient an EHR launch names (always true
+ * without a launch). The launching software chose the patient, not the person
+ * signing in: a professional may open it (the access policy then decides what
+ * they see there), anyone else only a patient their own account already
+ * acts for. Otherwise any patient account could become the launch patient's holder.
+ */
+export function mayTakeLaunchPatient(pending: PendingAuthorization, account: Account): boolean {
+  if (pending.launchPatient === undefined) return true;
+  return account.kind === 'practitioner' || account.patients.includes(pending.launchPatient);
+}
+
+/** Scopes an account may be given, in the pending request's order (none when it may not take the launch patient). */
 export function scopesForAccount(pending: PendingAuthorization, account: Account): { resources: ResourceScope[]; special: SpecialScope[] } {
+  if (!mayTakeLaunchPatient(pending, account)) return { resources: [], special: [] };
   const parsed = parseScopes(pending.scope);
   const resources = parsed.resources.filter((s) => {
     if (s.context === 'patient') return account.patients.length > 0 || pending.launchPatient !== undefined;
@@ -134,6 +149,8 @@ export function scopesForAccount(pending: PendingAuthorization, account: Account
   if (pending.launchPatient && parsed.special.has('launch')) special.push('launch');
   return { resources, special };
 }
+
+export const LAUNCH_PATIENT_REFUSED = 'This account may not open the patient of this EHR launch';
 
 export const PRINCIPAL_KIND_OF_ACCOUNT: Record<Account['kind'], Principal['kind']> = {
   patient: 'patient',
@@ -153,6 +170,7 @@ export function grantFromConsent(
   chosenPatient: string | undefined,
   now: number,
 ): Grant {
+  if (!mayTakeLaunchPatient(pending, account)) throw new OAuthError('access_denied', LAUNCH_PATIENT_REFUSED);
   const offered = scopesForAccount(pending, account);
   const tickedSet = new Set(ticked);
   const resources = offered.resources.filter((s) => tickedSet.has(s.raw));

@@ -1,6 +1,7 @@
 import type { AuthServer } from '../auth-server.js';
 import { authenticateClientAssertion } from '../client-assertion.js';
 import { OAuthError } from '../oauth-error.js';
+import { checkScopeRestrictions } from '../scope-restrictions.js';
 import { formatScopes, intersectScopes, InvalidScopeError, parseScopes } from '../scopes.js';
 import type { ParsedScopes } from '../scopes.js';
 import type { TokenForm, TokenResponse } from './token-types.js';
@@ -33,11 +34,17 @@ export async function clientCredentialsGrant(form: TokenForm, auth: AuthServer, 
   return { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn, scope };
 }
 
+/**
+ * The scopes a client asks for; `invalid_scope` when one is malformed, names
+ * an unknown type, or carries a restriction the policy cannot enforce.
+ */
 export function parseRequestedScopes(scope: string): ParsedScopes {
   try {
-    return parseScopes(scope);
+    const parsed = parseScopes(scope);
+    checkScopeRestrictions(parsed.resources);
+    return parsed;
   } catch (err) {
-    if (err instanceof InvalidScopeError) throw new OAuthError('invalid_scope', err.message);
+    if (err instanceof InvalidScopeError) throw new OAuthError('invalid_scope', err.message, 400, { cause: err });
     throw err;
   }
 }

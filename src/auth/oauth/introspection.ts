@@ -1,6 +1,7 @@
 import type { AuthServer } from '../auth-server.js';
 import type { RegisteredClient } from '../clients.js';
 import type { Principal } from '../principal.js';
+import { isHolderInGoodStanding } from './token-standing.js';
 
 /** RFC 7662 response, plus SMART's launch context. */
 export interface IntrospectionResponse {
@@ -25,10 +26,12 @@ export async function introspect(token: string, hint: string | undefined, caller
   const mayRead = (clientId: string) => caller.kind !== 'app' || caller.clientId === clientId;
   if (hint !== 'refresh_token') {
     const principal = await verifyQuietly(token, auth);
-    if (principal) return mayRead(principal.clientId) ? describeAccess(principal, auth) : { active: false };
+    if (principal) return mayRead(principal.clientId) ? describeAccess(principal, auth) : INACTIVE;
   }
   const record = await auth.refreshTokens.lookup(token);
   if (record && mayRead(record.grant.clientId)) {
+    // The refresh grant would refuse it (withdrawn app or Consent): inactive, not merely unusable.
+    if (!(await isHolderInGoodStanding(record.grant, auth))) return INACTIVE;
     return {
       active: true,
       token_type: 'refresh_token',
@@ -45,10 +48,14 @@ export async function introspect(token: string, hint: string | undefined, caller
     const principal = await verifyQuietly(token, auth);
     if (principal && mayRead(principal.clientId)) return describeAccess(principal, auth);
   }
-  return { active: false };
+  return INACTIVE;
 }
 
-function describeAccess(p: Principal, auth: AuthServer): IntrospectionResponse {
+const INACTIVE: IntrospectionResponse = Object.freeze({ active: false });
+
+/** An access token the API would accept; inactive when the API would refuse it (withdrawn app, withdrawn Consent). */
+async function describeAccess(p: Principal, auth: AuthServer): Promise<IntrospectionResponse> {
+  if (!(await isHolderInGoodStanding(p, auth))) return INACTIVE;
   return {
     active: true,
     token_type: 'Bearer',

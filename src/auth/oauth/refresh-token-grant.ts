@@ -1,11 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuthServer } from '../auth-server.js';
 import { OAuthError } from '../oauth-error.js';
-import { formatScopes, intersectScopes } from '../scopes.js';
+import { formatScopes, parseScopes, scopeCovers } from '../scopes.js';
 import { parseRequestedScopes } from './client-credentials.js';
 import { authenticateClient } from './client-auth.js';
 import type { RefreshTokens } from './refresh-tokens.js';
 import type { TokenForm, TokenResponse } from './token-types.js';
+import { hasStandingConsent } from './token-standing.js';
 import { issueUserTokens } from './user-tokens.js';
 
 /** refresh_token grant: rotates the token; an optional `scope` may only narrow the grant. */
@@ -17,19 +18,37 @@ export async function refreshTokenGrant(
 ): Promise<TokenResponse> {
   const { client } = await authenticateClient(request, form, auth, { allowPublic: true });
   if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
+  if (form.scope) {
+    // A scope beyond the grant is refused before the token is spent: the client keeps its refresh token.
+    const live = await refresh.lookup(form.refresh_token);
+    if (live?.grant.clientId === client.clientId) narrowedScope(live.grant.scope, form.scope);
+  }
   const record = await refresh.consume(form.refresh_token, client.clientId);
-  let grant = record.grant;
+  const grant = record.grant;
   // Withdrawing an app's Consent stops its refresh tokens at once.
-  if (grant.kind === 'app' && grant.patient && auth.appConsents && !(await auth.appConsents.isActive(grant.patient, grant.clientId))) {
+  if (!(await hasStandingConsent(grant, auth))) {
     throw new OAuthError('invalid_grant', 'The holder withdrew their consent to this app');
   }
-  if (form.scope) {
-    const held = parseRequestedScopes(grant.scope);
-    const asked = parseRequestedScopes(form.scope);
-    const resources = intersectScopes(asked.resources, held.resources);
-    const special = [...asked.special].filter((s) => held.special.has(s));
-    if (resources.length === 0 && special.length === 0) throw new OAuthError('invalid_scope', 'The requested scope exceeds the original grant');
-    grant = { ...grant, scope: formatScopes({ resources, special }) };
-  }
-  return issueUserTokens(grant, auth, refresh, record.familyId);
+  // RFC 6749 §6: `scope` narrows this access token only; the new refresh token keeps the whole grant.
+  const accessScope = form.scope ? narrowedScope(grant.scope, form.scope) : undefined;
+  return issueUserTokens(grant, auth, refresh, { familyId: record.familyId, ...(accessScope ? { accessScope } : {}) });
+}
+
+/**
+ * The scope asked at refresh, when every part of it lies within the grant;
+ * else `invalid_scope` naming what exceeds it (RFC 6749 §6: no scope not
+ * originally granted), rather than quietly granting less.
+ */
+function narrowedScope(grantScope: string, askedScope: string): string {
+  const held = parseScopes(grantScope);
+  const asked = parseRequestedScopes(askedScope);
+  const beyond = [
+    ...asked.resources.filter((r) => !held.resources.some((h) => scopeCovers(h, r))).map((r) => r.raw),
+    ...[...asked.special].filter((s) => !held.special.has(s)),
+    ...asked.ignored,
+  ];
+  if (beyond.length > 0) throw new OAuthError('invalid_scope', `The requested scope exceeds the original grant: ${beyond.join(' ').slice(0, 200)}`);
+  const scope = formatScopes({ resources: asked.resources, special: asked.special });
+  if (scope === '') throw new OAuthError('invalid_scope', 'scope is empty');
+  return scope;
 }
