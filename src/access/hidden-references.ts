@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import type { AuditEvent, Binary, List } from '@medplum/fhirtypes';
+import type { AuditEvent, Binary, Coding, List, Resource } from '@medplum/fhirtypes';
+import { ForbiddenError, UnprocessableError } from '../errors.js';
 import { isResourceType } from '../fhir/resource-types.js';
-import { tagAsSubsetted } from '../fhir/summary.js';
+import { SUBSETTED, tagAsSubsetted } from '../fhir/summary.js';
 import type { StoreEngine, VersionRecord } from '../store/engine.js';
 import { isReadable, principalOf } from './guard.js';
 
@@ -16,7 +17,8 @@ import { isReadable, principalOf } from './guard.js';
  * Such a reference is left out of what the reader receives, which is then
  * tagged SUBSETTED, so that it does not tell them the hidden resource exists.
  * References to what is not stored here (absent, deleted, elsewhere) are kept:
- * they disclose nothing.
+ * they disclose nothing. Returns `record` itself when nothing is left out
+ * (`hidesReferences` relies on it).
  */
 export async function withoutHiddenReferences(
   record: VersionRecord, engine: StoreEngine, fhirBase: string, mayRead: (item: VersionRecord) => Promise<boolean>,
@@ -41,7 +43,9 @@ export async function withoutHiddenReferences(
   const event = JSON.parse(record.json) as AuditEvent;
   const entities = await shown(event.entity, (e) => e.what?.reference);
   if (entities.length === (event.entity ?? []).length) return record;
-  const { entity: _all, ...rest } = event;
+  // outcomeDesc goes with them: it is the reason of the decision about the whole access, which may
+  // be another patient's (a professional she blocked, for a resource they share) and tell of it.
+  const { entity: _all, outcomeDesc: _why, ...rest } = event;
   return { ...record, json: JSON.stringify(tagAsSubsetted(entities.length ? { ...rest, entity: entities } : rest)) };
 }
 
@@ -57,6 +61,46 @@ export async function disclosedAll(request: FastifyRequest, records: VersionReco
   const out: VersionRecord[] = [];
   for (const record of records) out.push(await disclosed(request, record));
   return out;
+}
+
+/**
+ * A change to a version that names what its author may not read would change
+ * what they cannot see: a PUT of the List as they read it drops the hidden
+ * items, and a PATCH `test` on them answers whether they are there. For
+ * anyone but a system client, a PUT or PATCH of such a version is refused,
+ * before anything is applied, as a 403 naming the rule (and audited as the
+ * policy's refusals are): only someone who reads all of it may change it. Not
+ * a 409: reading again and retrying would meet the same answer.
+ */
+export async function refuseChangeOverHidden(request: FastifyRequest, current: VersionRecord, interaction: 'update' | 'patch'): Promise<void> {
+  if (!(await hidesReferences(request, current))) return;
+  const rule = 'hidden-items';
+  const reason = `this ${current.type} names items you may not read, which this ${interaction} would change too; only someone who may read all of it can change it`;
+  request.server.audit.record({
+    principal: principalOf(request), action: 'u', interaction, resourceType: current.type, id: current.id, compartments: current.comp,
+    allowed: false, rule, reason, requestId: request.id, address: request.ip,
+  }, request);
+  throw new ForbiddenError(`Access refused (rule ${rule}): ${reason}`, rule);
+}
+
+/**
+ * A resource tagged SUBSETTED is incomplete (a summary, a List without the
+ * items hidden from its reader): FHIR says it must not be used to update
+ * (search.html#summary), and storing it would both lose what it leaves out and
+ * keep the tag. Any write of one is a 422.
+ */
+export function refuseSubsetted(resource: Resource): void {
+  // Checked before validation: the body may be anything a client sent (validation says what is malformed).
+  const tags: unknown = (resource.meta as { tag?: unknown } | null | undefined)?.tag;
+  if (!Array.isArray(tags) || !tags.some((tag: Partial<Coding> | null) => tag?.system === SUBSETTED.system && tag?.code === SUBSETTED.code)) return;
+  throw new UnprocessableError('FHIR_ERR_REST_SUBSETTED',
+    `A resource tagged ${SUBSETTED.code} (${SUBSETTED.system}) is incomplete and cannot be written: send it without that tag, as a whole resource`,
+    { expression: [`${resource.resourceType}.meta.tag`] });
+}
+
+/** Whether the caller of `request` would receive `record` with some of its references left out. */
+async function hidesReferences(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
+  return (await disclosed(request, record)) !== record;
 }
 
 function mayHideReferences(record: VersionRecord): boolean {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
 import { authorize, searchRestriction } from '../access/guard.js';
+import { disclosed, refuseChangeOverHidden, refuseSubsetted } from '../access/hidden-references.js';
 import { processBundle } from '../store/bundle-processor.js';
 import type { SearchRestriction } from '../store/repository.js';
 import { parsePrefer, responseType } from './respond.js';
@@ -41,6 +42,10 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       },
       restriction: () => (restriction ??= searchRestriction(request)),
       writeRules: (type, write) => applyWriteRules(request, type, write),
+      // What the caller may not read stays hidden on writes, as on the direct requests (routes/resource.ts).
+      refuseChange: (current, interaction) => refuseChangeOverHidden(request, current, interaction),
+      refuseWritten: refuseSubsetted,
+      disclose: (record) => disclosed(request, record),
       read: async (url, entry): Promise<BundleEntry> => {
         const headers: Record<string, string> = { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' };
         if (entry?.ifNoneMatch) headers['if-none-match'] = entry.ifNoneMatch;

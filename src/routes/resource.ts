@@ -1,11 +1,11 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, MethodNotAllowedError } from '../errors.js';
 import { authorize, searchRestriction } from '../access/guard.js';
-import { disclosed } from '../access/hidden-references.js';
+import { disclosed, refuseChangeOverHidden, refuseSubsetted } from '../access/hidden-references.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
-import type { WriteCheck } from '../store/repository.js';
+import type { WriteCheck, WriteResult } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import { isNotModified, readShaping, responseType, sendNotModified, sendRecord, sendWriteResult } from './respond.js';
@@ -22,6 +22,14 @@ interface VersionParams extends InstanceParams { vid: string }
  */
 export const resourceRoutes: FastifyPluginAsync = async (app) => {
   const { repository, engine, config } = app;
+
+  /**
+   * A write's answer shows the new version as a read of it would: a List
+   * without the items hidden from the caller (access/hidden-references.ts),
+   * or the answer would tell what the read keeps from them.
+   */
+  const sendWriteAnswer = async (request: FastifyRequest, reply: FastifyReply, result: WriteResult) =>
+    sendWriteResult(request, reply, engine, { ...result, record: await disclosed(request, result.record) }, config.fhirBase);
 
   app.get<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
@@ -52,6 +60,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     responseType(request);
     const resource = bodyResource(request, type);
     await authorize(request, 'c', 'create', { resourceType: type }, { precheck: true });
+    refuseSubsetted(resource);
     const ifNoneExist = headerText(request.headers['if-none-exist']);
     if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     const { id: _ignored, ...withoutId } = resource; // create ignores a client id (http.html#create)
@@ -60,9 +69,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const restrict = ifNoneExist !== undefined ? await searchRestriction(request) : undefined;
     const result = await repository.create(ruled, { ifNoneExist, check: writeCheck(request, 'c', 'create'), restrict });
     // The match is answered as a read of it: the policy's word, and the audit trail's.
-    if (result.created) return sendWriteResult(request, reply, engine, result, config.fhirBase);
-    await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
-    return sendWriteResult(request, reply, engine, { ...result, record: await disclosed(request, result.record) }, config.fhirBase);
+    if (!result.created) await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
+    return sendWriteAnswer(request, reply, result);
   });
 
   app.put<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
@@ -72,15 +80,19 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const resource = bodyResource(request, type);
     await authorize(request, 'u', 'update', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
+    refuseSubsetted(resource);
     const ifMatch = headerText(request.headers['if-match']);
     const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
       const current = await engine.current(type, id);
-      if (current && !current.deleted) await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
+      if (current && !current.deleted) {
+        await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
+        await refuseChangeOverHidden(request, current, 'update');
+      }
       const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
       const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource, current })!;
       return repository.update(type, id, ruled, { ifMatch, check });
     });
-    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+    return sendWriteAnswer(request, reply, result);
   });
 
   app.put<{ Params: TypeParams }>('/:type', async (request, reply) => {
@@ -90,17 +102,21 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     await authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
     await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    refuseSubsetted(resource);
     const result = await repository.conditionalUpdate(type, searchPairs(request), resource, {
       ifMatch: headerText(request.headers['if-match']),
       check: writeCheck(request, 'u', 'update'),
       restrict: await searchRestriction(request),
       // As a PUT on the match would be: the policy on its current version, and the domain's rules knowing it.
       rules: async (current, next) => {
-        if (current) await authorize(request, 'u', 'update', { resourceType: type, id: current.id, record: current }, { precheck: true });
+        if (current) {
+          await authorize(request, 'u', 'update', { resourceType: type, id: current.id, record: current }, { precheck: true });
+          await refuseChangeOverHidden(request, current, 'update');
+        }
         return applyWriteRules(request, type, { method: 'PUT', next, current });
       },
     });
-    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+    return sendWriteAnswer(request, reply, result);
   });
 
   app.patch<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {
@@ -116,11 +132,15 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
       const current = await repository.read(type, id);
       await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
-      const patched = applyWriteRules(request, type, { method: 'PATCH', next: applyJsonPatch(JSON.parse(current.json) as Resource, request.body), current })!;
+      // Before the patch applies: its `test` operations would otherwise tell what is hidden.
+      await refuseChangeOverHidden(request, current, 'patch');
+      const next = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
+      refuseSubsetted(next);
+      const patched = applyWriteRules(request, type, { method: 'PATCH', next, current })!;
       // The patch applies to the version just read: nothing may land in between.
       return repository.update(type, id, patched, { ifMatch: ifMatch ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
     });
-    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+    return sendWriteAnswer(request, reply, result);
   });
 
   app.delete<{ Params: InstanceParams }>('/:type/:id', async (request, reply) => {

@@ -39,6 +39,18 @@ export interface BundleContext {
    * current version, returns the resource to store or throws.
    */
   writeRules?(type: string, write: { method: 'POST' | 'PUT' | 'PATCH' | 'DELETE'; next?: Resource; current?: VersionRecord }): Resource | undefined;
+  /**
+   * What a caller may not read stays hidden on writes as on reads
+   * (access/hidden-references.ts), as for the direct requests:
+   * `refuseChange` throws when a PUT or PATCH would change a version naming
+   * items hidden from the caller (called before anything applies);
+   * `refuseWritten` throws for a resource that must not be stored as sent
+   * (tagged SUBSETTED); `disclose` gives a version as a read of it would,
+   * for the answer's entries.
+   */
+  refuseChange?(current: VersionRecord, interaction: 'update' | 'patch'): Promise<void>;
+  refuseWritten?(resource: Resource): void;
+  disclose?(record: VersionRecord): Promise<VersionRecord>;
 }
 
 /** A GET or HEAD entry's method and the request elements that stand for its conditional headers. */
@@ -146,7 +158,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     const out: BundleEntry[] = [];
     for (const e of entries) {
       if (e.method === 'GET' || e.method === 'HEAD') out.push(await context.read(withPlaceholdersResolved(e, idMap), entryRead(e)));
-      else out.push(responseEntry(done.get(e.index)!, context));
+      else out.push(await responseEntry(done.get(e.index)!, context));
     }
     return { resourceType: 'Bundle', id: randomUUID(), type: 'transaction-response', entry: out };
   } catch (err) {
@@ -197,7 +209,7 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
       };
       const done = isConditional(entry) ? await repository.serialised(write)
         : byId ? await writeInTurn(repository.turns, type!, id!, entry.request?.ifMatch, attempt) : await write();
-      out.push(responseEntry(done, context));
+      out.push(await responseEntry(done, context));
     } catch (err) {
       if (!mayHaveLanded(err)) await dropBlobs(repository, blobs);
       if (!(err instanceof FhirError)) throw err;
@@ -490,6 +502,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const existing = (e as Parsed & { existing?: VersionRecord }).existing;
   if (e.method === 'POST') {
     await context.authorize('c', 'create', { resourceType: type }, true);
+    context.refuseWritten?.(e.resource!);
     // The match is answered as a read of it would be.
     if (existing) await context.authorize('r', 'read', { resourceType: type, id: existing.id, record: existing }, false);
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
@@ -513,12 +526,18 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const interaction = e.method === 'PATCH' ? 'patch' : 'update';
   await context.authorize('u', interaction, { resourceType: type, id: e.target.id }, true);
   if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
+  if (e.method === 'PUT') context.refuseWritten?.(e.resource!);
   // As a PUT or PATCH request would: the policy on the version being replaced, then (writeCheck) on the new one.
   const live = await liveVersion(repository, type, e.target.id);
-  if (live) await context.authorize('u', interaction, { resourceType: type, id: e.target.id, record: live }, true);
+  if (live) {
+    await context.authorize('u', interaction, { resourceType: type, id: e.target.id, record: live }, true);
+    // Before a patch applies: its `test` operations would otherwise tell what is hidden.
+    await context.refuseChange?.(live, interaction);
+  }
   if (e.method === 'PATCH') {
     const current = await repository.read(type, e.target.id);
     const patched = applyBundlePatch(JSON.parse(current.json) as Resource, e.resource!);
+    context.refuseWritten?.(patched);
     const ruled = context.writeRules?.(type, { method: 'PATCH', next: patched, current }) ?? patched;
     const prepared = await repository.prepareUpdate(type, e.target.id, ruled, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH' });
     return created(prepared);
@@ -609,13 +628,14 @@ function applyBundlePatch(current: Resource, carrier: Resource): Resource {
   return applyJsonPatch(current, patch);
 }
 
-function responseEntry(done: Done, context: BundleContext): BundleEntry {
+async function responseEntry(done: Done, context: BundleContext): Promise<BundleEntry> {
   const entry: BundleEntry = { response: done.response };
   const record = done.record;
   if (record && !record.deleted) {
     entry.fullUrl = `${context.fhirBase}/${record.type}/${record.id}`;
     if (context.returnPreference !== 'minimal' && context.returnPreference !== 'OperationOutcome' && !record.blob) {
-      entry.resource = JSON.parse(record.json) as Resource;
+      // As a read of the version would show it: a write's answer must not tell more than a read.
+      entry.resource = JSON.parse((context.disclose ? await context.disclose(record) : record).json) as Resource;
     }
   }
   if (context.returnPreference === 'OperationOutcome' && done.prepared?.result.warnings.length) {

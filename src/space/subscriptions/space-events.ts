@@ -19,7 +19,9 @@ declare module 'fastify' {
 export const spaceEvents = fp(async (app: FastifyInstance, options: { feed: CommitFeed; now?: () => number }) => {
   const { config, repository, engine } = app;
   const subscriptions = new SubscriptionService(engine, repository, new WebsocketHub(), app.log,
-    { maxAttempts: config.subscriptionMaxAttempts ?? 5, retryBaseMs: config.subscriptionRetryMs ?? 1000, timeoutMs: 10_000, fhirBase: config.fhirBase }, options.now);
+    { maxAttempts: config.subscriptionMaxAttempts ?? 5, retryBaseMs: config.subscriptionRetryMs ?? 1000, timeoutMs: 10_000, fhirBase: config.fhirBase,
+      // As authenticate does on every request: a withdrawn catalogue app reads nothing, by Subscription either.
+      isUsable: (clientId) => app.carnetAuth.clients.isUsable(clientId) }, options.now);
   app.decorate('subscriptions', subscriptions);
   const notices = documentAddedNotices(repository, options.now);
   const stops = [

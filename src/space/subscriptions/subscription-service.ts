@@ -3,15 +3,13 @@ import type { Query } from 'mingo';
 import { mingoQuery } from '../../store/lazy-mingo.js';
 import type { Subscription } from '@medplum/fhirtypes';
 import type { Principal } from '../../auth/principal.js';
-import { decide } from '../../access/policy.js';
 import { parseScopes } from '../../auth/scopes.js';
-import { visibilityLabels } from '../../access/labels.js';
-import { loadPatientFacts } from '../../access/patient-facts.js';
-import type { PatientFacts } from '../../access/patient-facts.js';
 import type { Filter, StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository } from '../../store/repository.js';
 import { withoutHiddenReferences } from '../../access/hidden-references.js';
 import { compileCriteria } from './criteria.js';
+import { ownerReads } from './owner-access.js';
+import type { ClientUsable, OwnerReads } from './owner-access.js';
 import type { WebsocketHub } from './websocket-hub.js';
 
 export interface SubscriptionOptions {
@@ -23,6 +21,8 @@ export interface SubscriptionOptions {
   timeoutMs: number;
   /** The server's FHIR base, to recognise absolute references to it in a payload's List items. */
   fhirBase: string;
+  /** Whether the owner's client may still use its tokens: a withdrawn app's Subscriptions deliver nothing. */
+  isUsable: ClientUsable;
 }
 
 /** One line of a Subscription's delivery log (kv namespace `subscription-deliveries:<id>`). */
@@ -62,7 +62,8 @@ interface ActiveCache {
  * R4 Subscriptions (https://hl7.org/fhir/R4/subscription.html): after each
  * commit the new versions are tested against every active Subscription's
  * criteria (one filter language, mingo), then, for those its owner may read
- * under the access policy, a notification goes to the channel: rest-hook
+ * (judged as a read by the owner would be, at each attempt: owner-access.ts),
+ * a notification goes to the channel: rest-hook
  * (POST to the endpoint, with the resource when a payload is set, else empty)
  * or websocket (`ping <id>`). Failures are retried with exponential backoff;
  * every attempt is logged; after `maxAttempts` the Subscription turns `error`.
@@ -133,8 +134,7 @@ export class SubscriptionService {
       for (const sub of active) {
         if (sub.type !== record.type || sub.id === record.id) continue;
         if (!sub.query.test(record as unknown as Record<string, unknown>)) continue;
-        const owner = await this.owner(sub.id);
-        if (!owner || !(await this.ownerMayRead(owner, record))) continue;
+        // Whether its owner may read it is judged by deliver, at each attempt.
         this.track(this.deliver(sub, record, 1));
       }
     }
@@ -164,25 +164,30 @@ export class SubscriptionService {
     return list;
   }
 
-  /** The same decision a read by the owner would get (scopes, consent, labels). */
-  private async ownerMayRead(owner: Principal, record: VersionRecord): Promise<boolean> {
-    const now = this.now();
-    let facts: Map<string, PatientFacts> | undefined;
-    if (owner.kind !== 'system' && record.comp.length) {
-      facts = new Map(await Promise.all(record.comp.map(async (p) => [p, await loadPatientFacts(this.engine, p, now)] as const)));
-    }
-    return decide({ principal: owner, action: 'r', resourceType: record.type, compartments: record.comp, labels: visibilityLabels(record), writtenAt: record.ts, now, facts }).allow;
+  /**
+   * How the owner reads, when they may read this version now (owner-access.ts:
+   * the same decision a read by them would get, and nothing once their app is
+   * withdrawn); undefined otherwise, and then nothing at all is sent.
+   */
+  private async ownerJudge(id: string, record: VersionRecord): Promise<{ owner: Principal; reads: OwnerReads } | undefined> {
+    const owner = await this.owner(id);
+    if (!owner) return undefined;
+    const reads = await ownerReads(owner, this.engine, this.options.isUsable, this.now);
+    return reads && (await reads(record)) ? { owner, reads } : undefined;
   }
 
   /** The resource as its owner would read it: a List without the items they may not read. */
-  private async payload(sub: Active, record: VersionRecord): Promise<string> {
-    const owner = await this.owner(sub.id);
-    if (!owner || owner.kind === 'system') return record.json;
-    return (await withoutHiddenReferences(record, this.engine, this.options.fhirBase, (item) => this.ownerMayRead(owner, item))).json;
+  private async payload(record: VersionRecord, { owner, reads }: { owner: Principal; reads: OwnerReads }): Promise<string> {
+    if (owner.kind === 'system') return record.json;
+    return (await withoutHiddenReferences(record, this.engine, this.options.fhirBase, reads)).json;
   }
 
   private async deliver(sub: Active, record: VersionRecord, attempt: number): Promise<void> {
     if (this.closed) return;
+    // Each attempt, retries included, is judged anew: a withdrawn app or Consent, or a newly
+    // masked document, stops what was waiting to be sent.
+    const judged = await this.ownerJudge(sub.id, record);
+    if (!judged) return;
     const channel = sub.subscription.channel;
     const focus = `${record.type}/${record.id}/_history/${record.vid}`;
     const entry: DeliveryLogEntry = { time: new Date(this.now()).toISOString(), focus, channel: channel.type, attempt, outcome: 'delivered' };
@@ -200,7 +205,7 @@ export class SubscriptionService {
       const withPayload = typeof channel.payload === 'string' && channel.payload.length > 0;
       if (withPayload) headers['content-type'] = channel.payload!;
       const res = await fetch(channel.endpoint!, {
-        method: 'POST', headers, body: withPayload ? await this.payload(sub, record) : undefined, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual',
+        method: 'POST', headers, body: withPayload ? await this.payload(record, judged) : undefined, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual',
       });
       await res.arrayBuffer().catch(() => undefined);
       entry.status = res.status;
