@@ -5,6 +5,7 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { parseScopes } from './scopes.js';
+import { checkScopeRestrictions } from './scope-restrictions.js';
 import { compileOwnSchema, describeSchemaErrors } from '../json-schema.js';
 
 /**
@@ -149,7 +150,8 @@ export function validateClients(document: unknown, source: string): RegisteredCl
       if (method === 'none' && c.kind !== 'app') problems.push(`/${i} a public client (tokenEndpointAuthMethod none) must be of kind app`);
       if (c.kind === 'app' && !c.redirectUris?.length) problems.push(`/${i} an app client needs redirectUris`);
       try {
-        parseScopes(c.scope);
+        // A restriction the policy cannot enforce would make every token of the client a 401.
+        checkScopeRestrictions(parseScopes(c.scope).resources);
       } catch (err) {
         problems.push(`/${i}/scope ${(err as Error).message}`);
       }

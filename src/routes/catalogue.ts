@@ -6,6 +6,7 @@ import { publicEntry } from '../auth/catalogue.js';
 import type { CatalogueEntry, CatalogueStatus } from '../auth/catalogue.js';
 import { hashPassword } from '../auth/oauth/accounts.js';
 import { parseScopes } from '../auth/scopes.js';
+import { checkScopeRestrictions } from '../auth/scope-restrictions.js';
 import { authenticate } from '../plugins/auth.js';
 import { principalOf } from '../access/guard.js';
 import { compileOwnSchema, describeSchemaErrors } from '../json-schema.js';
@@ -83,7 +84,8 @@ export const catalogueRoutes: FastifyPluginAsync = async (app) => {
         throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid registration: ${problems}`);
       }
       try {
-        parseScopes(body.scope);
+        // A restriction the policy cannot enforce would make every token of the app a 401.
+        checkScopeRestrictions(parseScopes(body.scope).resources);
       } catch (err) {
         throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid scope: ${(err as Error).message}`);
       }

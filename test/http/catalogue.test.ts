@@ -1,6 +1,7 @@
 import t from 'tap';
 import { buildServer } from '../../src/server.js';
 import { loadConfig } from '../../src/config.js';
+import { validateClients } from '../../src/auth/clients.js';
 import { authorize, bearer, createTestClient, exchangeCode, tempDir, writeClientsFile } from '../helpers/tokens.js';
 
 /**
@@ -27,6 +28,11 @@ t.test('catalogue lifecycle and app consent', async (t) => {
 
   t.equal((await app.inject({ method: 'POST', url: '/admin/apps', headers: { authorization: systemAuth, 'content-type': 'application/json' }, payload: { name: 'x', redirectUris: ['https://x.test/cb'], scope: 'patient/*.rs' } })).statusCode, 403, 'only admin clients manage the catalogue');
   t.equal((await app.inject({ method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' }, payload: { name: 'x' } })).statusCode, 400, 'a registration is validated');
+  const unenforceable = await app.inject({ method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' }, payload: { name: 'x', redirectUris: ['https://x.test/cb'], scope: 'patient/Observation.rs?subject.name=x' } });
+  t.equal(unenforceable.statusCode, 400, 'a scope restriction the policy cannot enforce is refused at registration');
+  t.match(unenforceable.json().issue[0].diagnostics, /cannot be enforced/);
+  const counting = await createTestClient({ clientId: 'counting', scope: 'system/Observation.rs?_count=1' });
+  t.throws(() => validateClients([counting.registration], 'clients.json'), /cannot be enforced/, 'and in CLIENTS_FILE');
 
   const registered = await app.inject({
     method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' },
