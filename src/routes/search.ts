@@ -1,7 +1,8 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BundleLink, Resource } from '@medplum/fhirtypes';
-import { BadRequestError, FhirError } from '../errors.js';
+import { BadRequestError, FhirError, UnsupportedMediaTypeError } from '../errors.js';
 import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
 import { disclosedAll } from '../access/hidden-references.js';
 import { bundleText } from '../fhir/bundle-text.js';
@@ -22,6 +23,20 @@ import { settleBeforeAuditReads } from '../audit/audit-reads.js';
  */
 export const searchRoutes: FastifyPluginAsync = async (app) => {
   const { repository, config } = app;
+  // In this scope only (the plugin is not wrapped with fp): `_search` reads a form and nothing else.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(FORM, { parseAs: 'buffer' }, (_request, body: Buffer, done) => {
+    try {
+      done(null, parseSearchForm(body));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  // FHIR's `_search` takes application/x-www-form-urlencoded (http.html#search): a JSON object of
+  // parameters is no form, and taking it for one answered a search nobody asked for.
+  app.addContentTypeParser('*', (_request, _payload, done) => {
+    done(new UnsupportedMediaTypeError(`POST _search takes ${FORM}`), undefined);
+  });
 
   async function search(request: FastifyRequest, types: string[], path: string, compartment?: string): Promise<string> {
     responseType(request);
@@ -36,11 +51,12 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     const result = await repository.search(parsed, restrict);
     auditSearch(request, types.length === 1 ? types[0] : '*', [...result.matches, ...result.included].flatMap((r) => r.comp));
     const [matches, included] = [await disclosedAll(request, result.matches), await disclosedAll(request, result.included)];
-    return searchBundle(parsed, matches, included, result.total, linksFor(path, parsed, result.next, result.previous));
+    return searchBundle(parsed, matches, included, result.total, linksFor(path, types, parsed, result.next, result.previous));
   }
 
-  function linksFor(path: string, parsed: SearchRequest, next?: string, previous?: string): BundleLink[] {
-    const base = formatSearchQuery(parsed).filter(([k]) => k !== '_cursor');
+  /** `pathTypes`: the types `path` names, so that the links carry `_type` when the search narrowed them (system level, `*`). */
+  function linksFor(path: string, pathTypes: string[], parsed: SearchRequest, next?: string, previous?: string): BundleLink[] {
+    const base = formatSearchQuery(parsed, pathTypes).filter(([k]) => k !== '_cursor');
     const url = (cursor?: string) => {
       const params = new URLSearchParams(cursor ? [...base, ['_cursor', cursor]] : base);
       return `${config.fhirBase}${path}${params.size ? `?${params}` : ''}`;
@@ -120,12 +136,25 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
-/** The search restriction narrowed to one patient compartment (`comp` holds each resource's patients). */
+/**
+ * The search restriction narrowed to one patient compartment (`comp` holds each
+ * resource's patients). The policy gives most types the same filter object (a
+ * professional's patients, written once): its narrowed form must be one object
+ * too, since the executor writes each distinct filter object once
+ * (search-executor.ts `Scope.typeFilter`). A new object per type copied a list
+ * of 2,000 patients into each of ~146 types of `Patient/x/*`: a filter of 14 MB,
+ * past MongoDB's 16 MiB command limit at about 2,500 patients.
+ */
 function inCompartment(restrict: (type: string) => Filter | null, compartment: string): (type: string) => Filter | null {
+  const own: Filter = { comp: compartment };
+  const narrowed = new WeakMap<Filter, Filter>();
   return (type) => {
     const policy = restrict(type);
     if (policy === null) return null;
-    return Object.keys(policy).length ? { $and: [policy, { comp: compartment }] } : { comp: compartment };
+    if (Object.keys(policy).length === 0) return own;
+    let filter = narrowed.get(policy);
+    if (!filter) narrowed.set(policy, (filter = { $and: [policy, own] }));
+    return filter;
   };
 }
 
@@ -148,14 +177,34 @@ function checkMhdConsumer(request: FastifyRequest, types: string[], pairs: Array
   if (!names.has('status')) throw new BadRequestError('FHIR_ERR_MHD_SEARCH_REQUIRED', `${declared} requires status`, { expression: ['status'] });
 }
 
-/** The query's name/value pairs in order, plus a form body's for POST _search. */
+const FORM = 'application/x-www-form-urlencoded';
+
+/**
+ * A `_search` form as ordered name/value pairs, decoded as a URL's query is
+ * (URLSearchParams; not queryPairs, which would take a `?` in a value for the
+ * start of a query), with the same rule for broken encoding (README "Bad input",
+ * plugins/query-encoding.ts): `%zz`, a lone `%`, escapes or bytes that are not
+ * UTF-8 are a 400, where the parser would keep them as written (or as U+FFFD)
+ * and search for something the client never sent.
+ */
+function parseSearchForm(body: Buffer): Array<[string, string]> {
+  const text = body.toString('utf8');
+  const broken = () => new BadRequestError('FHIR_ERR_HTTP_BAD_REQUEST', 'The _search form is not valid (broken percent-encoding or not UTF-8)');
+  if (!isUtf8(body)) throw broken();
+  if (text.includes('%')) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      throw broken();
+    }
+  }
+  return [...new URLSearchParams(text)];
+}
+
+/** The query's name/value pairs in order, then a POST _search form's (parseSearchForm). */
 function requestPairs(request: FastifyRequest): Array<[string, string]> {
   const q = request.url.indexOf('?');
   const pairs = q < 0 ? [] : queryPairs(request.url.slice(q + 1));
-  if (request.method === 'POST' && request.body && typeof request.body === 'object') {
-    for (const [name, value] of Object.entries(request.body as Record<string, string | string[]>)) {
-      for (const v of Array.isArray(value) ? value : [value]) pairs.push([name, String(v)]);
-    }
-  }
+  if (request.method === 'POST' && Array.isArray(request.body)) pairs.push(...(request.body as Array<[string, string]>));
   return pairs.filter(([k]) => k !== '_format' && k !== '_pretty');
 }

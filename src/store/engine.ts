@@ -70,6 +70,13 @@ export interface FindQuery {
   types: string[];
   filter: Filter;
   sort: SortSpec;
+  /**
+   * The exact mirror of `sort`'s order, records lacking a sort value first
+   * (they come last in `sort` order, whichever the direction): how a
+   * `previous` page reads backwards from its cursor. Flipping each direction
+   * instead would keep them last, and that page would skip and repeat records.
+   */
+  reverse?: boolean;
   limit: number;
 }
 

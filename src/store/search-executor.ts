@@ -1,5 +1,5 @@
 import { BadRequestError, FhirError } from '../errors.js';
-import { decodeCursor, encodeCursor } from '../fhir/search/cursor.js';
+import { decodeCursor, encodeCursor, querySignature } from '../fhir/search/cursor.js';
 import type { CursorState } from '../fhir/search/cursor.js';
 import type { ReferenceIndex } from '../fhir/search/index-types.js';
 import { getSearchParam, indexedSearchParams, listResourceTypes } from '../fhir/search/params.js';
@@ -53,14 +53,16 @@ export async function executeSearch(engine: StoreEngine, request: SearchRequest,
   }
 
   const sort = sortSpec(request);
-  const sig = sort.map(([f, d]) => (d === 1 ? f : `-${f}`)).join(',');
+  const sig = querySignature(request);
   const cursor = request.cursor ? decodeCursor(request.cursor) : undefined;
-  if (cursor && cursor.sig !== sig) throw new BadRequestError('FHIR_ERR_SEARCH_CURSOR', '_cursor belongs to a search with another _sort', { expression: ['_cursor'] });
+  if (cursor && cursor.sig !== sig) {
+    throw new BadRequestError('FHIR_ERR_SEARCH_CURSOR', '_cursor belongs to another search (other types, criteria or _sort): use the links of this search\'s pages', { expression: ['_cursor'] });
+  }
 
+  // A previous page reads backwards from its cursor: the mirror of the forward order, then turned round.
   const backwards = cursor?.dir === 'prev';
-  const effectiveSort: SortSpec = backwards ? sort.map(([f, d]) => [f, d === 1 ? -1 : 1]) : sort;
   const filter = cursor ? andOf([base, afterFilter(sort, cursor, backwards)]) : base;
-  const found = await engine.find({ types: findTypes, filter, sort: effectiveSort, limit: request.count + 1 });
+  const found = await engine.find({ types: findTypes, filter, sort, reverse: backwards, limit: request.count + 1 });
   const hasMore = found.length > request.count;
   const page = found.slice(0, request.count);
   if (backwards) page.reverse();
@@ -316,9 +318,16 @@ function allReferenceCodes(): string[] {
   return [...new Set(listResourceTypes().flatMap(referenceCodes))].sort();
 }
 
-/** The canonical parameters of a search, for its `self` link (the page token excluded). */
-export function formatSearchQuery(request: SearchRequest): Array<[string, string]> {
+/**
+ * The canonical parameters of a search, for its `self`, `next` and `previous`
+ * links (the page token excluded): following one must run the same query.
+ * `pathTypes` are the types the link's path names (none at the system level or
+ * for a compartment's `*`); `_type` is written when the searched types differ
+ * from them, or a next page at `[base]?_type=Patient` would search every type.
+ */
+export function formatSearchQuery(request: SearchRequest, pathTypes: string[] = request.types): Array<[string, string]> {
   const out: Array<[string, string]> = [];
+  if (!sameTypes(request.types, pathTypes)) out.push(['_type', request.types.join(',')]);
   for (const c of request.clauses) out.push([c.name, c.raw]);
   if (request.sort.length) out.push(['_sort', request.sort.map((r) => (r.descending ? `-${r.code}` : r.code)).join(',')]);
   out.push(['_count', String(request.count)]);
@@ -328,4 +337,8 @@ export function formatSearchQuery(request: SearchRequest): Array<[string, string
   for (const r of request.include) out.push([r.iterate ? '_include:iterate' : '_include', r.raw]);
   for (const r of request.revinclude) out.push([r.iterate ? '_revinclude:iterate' : '_revinclude', r.raw]);
   return out;
+}
+
+function sameTypes(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((t) => b.includes(t));
 }

@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { BadRequestError } from '../../errors.js';
+import type { SearchRequest } from './request.js';
 
 /**
  * Position of a page boundary in keyset paging: the sort values of a record
  * plus its (type, id) tie-breakers. `dir` says which way the page reads from
- * it. `sig` ties the token to the sort it was made for.
+ * it. `sig` ties the token to the query it was made for (querySignature).
  */
 export interface CursorState {
   dir: 'next' | 'prev';
@@ -27,4 +29,23 @@ export function decodeCursor(token: string): CursorState {
   } catch (cause) {
     throw new BadRequestError('FHIR_ERR_SEARCH_CURSOR', 'Invalid _cursor: use the links of a previous search page', { cause, expression: ['_cursor'] });
   }
+}
+
+/**
+ * What a cursor is bound to: the types searched, the criteria and the sort, so
+ * that a position taken in one search is refused in another (README
+ * `FHIR_ERR_SEARCH_CURSOR`), where its position would mean nothing.
+ * Criteria are taken as written, in any order (`a=1&b=2` is `b=2&a=1`); what
+ * only shapes the answer (`_count`, `_include`, `_summary`, `_elements`,
+ * `_total`) is left out, so a client may change it between pages. A hash keeps
+ * the token short whatever the query's length; it guards against mistakes, not
+ * forgery (a forged position only moves within what the caller may see).
+ */
+export function querySignature(request: Pick<SearchRequest, 'types' | 'clauses' | 'sort'>): string {
+  const normalised = JSON.stringify([
+    [...request.types].sort(),
+    request.clauses.map((c) => JSON.stringify([c.name, c.raw])).sort(),
+    request.sort.map((r) => (r.descending ? `-${r.code}` : r.code)),
+  ]);
+  return createHash('sha256').update(normalised).digest('base64url').slice(0, 22);
 }

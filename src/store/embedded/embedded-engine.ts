@@ -162,7 +162,7 @@ class EmbeddedEngine implements StoreEngine {
   }
 
   async find(query: FindQuery): Promise<VersionRecord[]> {
-    return sortAndLimit(this.matching(query, await mingoQuery()), query.sort, query.limit);
+    return sortAndLimit(this.matching(query, await mingoQuery()), query.sort, query.limit, query.reverse === true);
   }
 
   async count(query: Omit<FindQuery, 'sort' | 'limit'>): Promise<number> {

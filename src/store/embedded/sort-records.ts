@@ -7,14 +7,18 @@ type KeyReader = (record: VersionRecord) => SortValue;
  * The first `limit` records of `items` in `sort` order. A record without a
  * value for a key sorts after every record that has one, whichever the
  * direction (FHIR `_sort` users expect resources lacking the parameter at the
- * end); numbers come before strings, as in MongoDB's type order.
+ * end); numbers come before strings, as in MongoDB's type order. `reverse`
+ * gives the exact mirror of that order, records without a value first: the
+ * order in which a `previous` page reads backwards from its cursor (flipping
+ * each direction instead would still put them last, and that page would skip
+ * and repeat records).
  *
  * Each record's keys are read once: records lie scattered over a large heap,
  * and reading them again at every comparison cost more than the comparisons.
  * A small limit keeps a bounded sorted window, so a page of 20 out of
  * 100,000 does not sort them all.
  */
-export function sortAndLimit(items: VersionRecord[], sort: SortSpec, limit: number): VersionRecord[] {
+export function sortAndLimit(items: VersionRecord[], sort: SortSpec, limit: number, reverse = false): VersionRecord[] {
   if (limit <= 0) return [];
   if (sort.length === 0) return items.length > limit ? items.slice(0, limit) : items;
   const readers = sort.map(([field]) => keyReader(field));
@@ -23,7 +27,9 @@ export function sortAndLimit(items: VersionRecord[], sort: SortSpec, limit: numb
     for (let k = 0; k < readers.length; k++) into[k] = readers[k]!(record);
     return into;
   };
-  const compare = (x: SortValue[], y: SortValue[]): number => compareKeys(x, y, directions);
+  const compare = reverse
+    ? (x: SortValue[], y: SortValue[]): number => compareKeys(y, x, directions)
+    : (x: SortValue[], y: SortValue[]): number => compareKeys(x, y, directions);
 
   if (items.length <= limit * 4) {
     const keyed = items.map((record) => ({ record, keys: keysOf(record, []) }));

@@ -5,13 +5,13 @@ import type {
   FindQuery,
   HistoryQuery,
   KeyValueStore,
-  SortSpec,
   StoreEngine,
   VersionRecord,
   WriteOp,
 } from '../engine.js';
 import { GridFsBlobStore } from './mongo-blobs.js';
 import { createMongoKv, isDuplicateKey, type KvDoc } from './mongo-kv.js';
+import { sortPlan } from './mongo-sort.js';
 import { unavailableAs503 } from './mongo-unavailable.js';
 
 export interface MongoEngineOptions {
@@ -219,27 +219,15 @@ class MongoEngine implements StoreEngine {
   async find(query: FindQuery): Promise<VersionRecord[]> {
     if (query.limit <= 0) return [];
     const match = matchOf(query);
-    const optional = query.sort.filter(([field]) => !ALWAYS_PRESENT.has(field));
-    if (optional.length === 0) {
-      return this.resources.find(match, { projection: { _id: 0 }, sort: toSortDoc(query.sort), limit: query.limit, maxTimeMS: QUERY_TIME_LIMIT_MS }).toArray();
+    const plan = sortPlan(query.sort, query.reverse === true);
+    if (!plan.flags) {
+      return this.resources.find(match, { projection: { _id: 0 }, sort: plan.order, limit: query.limit, maxTimeMS: QUERY_TIME_LIMIT_MS }).toArray();
     }
-    // Records lacking a sort value go last in either direction (as the embedded engine does):
-    // a 0/1 "missing" flag per optional key sorts ahead of the value itself.
-    const flags: Document = {};
-    const sort: Document = {};
-    optional.forEach(([field], i) => {
-      flags[`_m${i}`] = { $cond: [{ $in: [{ $type: `$${field}` }, ['missing', 'null']] }, 1, 0] };
-    });
-    for (const [field, direction] of query.sort) {
-      // The first occurrence decides, as in the embedded engine (MongoDB would keep the key's first place but its last direction).
-      if (field in sort) continue;
-      const i = optional.findIndex(([f]) => f === field);
-      if (i >= 0) sort[`_m${i}`] = 1;
-      sort[field] = direction;
-    }
-    const unset = ['_id', ...optional.map((_, i) => `_m${i}`)];
     return this.resources
-      .aggregate<VersionRecord>([{ $match: match }, { $addFields: flags }, { $sort: sort }, { $limit: query.limit }, { $unset: unset }], { maxTimeMS: QUERY_TIME_LIMIT_MS })
+      .aggregate<VersionRecord>(
+        [{ $match: match }, { $addFields: plan.flags }, { $sort: plan.order }, { $limit: query.limit }, { $unset: ['_id', ...plan.flagFields] }],
+        { maxTimeMS: QUERY_TIME_LIMIT_MS },
+      )
       .toArray();
   }
 
@@ -288,9 +276,6 @@ export function historyFilter(query: Omit<HistoryQuery, 'limit'>): Document {
   return filter;
 }
 
-/** Fields every record has, so MongoDB's own ordering of them needs no help. */
-const ALWAYS_PRESENT = new Set(['type', 'id', 'vid', 'ts', 'hk', 'lastUpdated']);
-
 /** 413 rather than the server's refusal (a 500): a resource this large only fits the embedded engine. */
 function checkSize(record: VersionRecord): void {
   const bytes = BSON.calculateObjectSize(record, { ignoreUndefined: true });
@@ -308,10 +293,4 @@ function matchOf(query: Omit<FindQuery, 'sort' | 'limit'>): Document {
   if (query.types.length === 1) base.type = query.types[0];
   else if (query.types.length > 1) base.type = { $in: query.types };
   return Object.keys(query.filter).length === 0 ? base : { $and: [base, query.filter] };
-}
-
-function toSortDoc(sort: SortSpec): Record<string, 1 | -1> {
-  const doc: Record<string, 1 | -1> = {};
-  for (const [field, direction] of sort) if (!(field in doc)) doc[field] = direction;
-  return doc;
 }
