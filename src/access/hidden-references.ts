@@ -98,6 +98,16 @@ export function refuseSubsetted(resource: Resource): void {
     { expression: [`${resource.resourceType}.meta.tag`] });
 }
 
+/**
+ * Whether the caller of `request` may see `reference` named in a List or an
+ * AuditEvent: true when it names nothing stored here (that discloses nothing)
+ * or what they may read. What a search on those names may match (hidden-names.ts).
+ */
+export async function mayReadNamed(request: FastifyRequest, reference: string): Promise<boolean> {
+  const item = await storedItem(request.server.engine, reference, `${request.server.config.fhirBase}/`);
+  return !item || isReadable(request, item);
+}
+
 /** Whether the caller of `request` would receive `record` with some of its references left out. */
 async function hidesReferences(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
   return (await disclosed(request, record)) !== record;

@@ -5,6 +5,7 @@ import type { BundleLink, Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, UnsupportedMediaTypeError } from '../errors.js';
 import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
 import { disclosedAll } from '../access/hidden-references.js';
+import { hideHiddenNames } from '../access/hidden-names.js';
 import { bundleText } from '../fhir/bundle-text.js';
 import type { EntryText } from '../fhir/bundle-text.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
@@ -45,6 +46,7 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     const strict = parsePrefer(request.headers.prefer).handling === 'strict';
     const parsed = repository.parseSearch(types, pairs, strict);
     for (const type of types) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
+    await hideHiddenNames(request, parsed);
     const restriction = await searchRestriction(request);
     // A compartment search is the same search, within the compartment: the policy's filter still applies.
     const restrict = compartment ? inCompartment(restriction, compartment) : restriction;

@@ -159,14 +159,15 @@ t.test('a professional cannot make himself the regular doctor', async (t) => {
   const [permittedPro, doctor] = await Promise.all([signInPro(space.users.permittedPro), signInPro(space.users.doctor)]);
   const masked = await seed(space, document(space.alice, 'MASQUE_PS'));
   const current = (await app.inject({ url: `/fhir/${space.alice}`, headers: { authorization: permittedPro } })).json();
-  const put = (authorization: string, body: unknown) => app.inject({ method: 'PUT', url: `/fhir/${space.alice}`, headers: { authorization, 'content-type': FHIR_JSON }, payload: body });
+  const put = (authorization: string, body: Record<string, unknown>) => app.inject({ method: 'PUT', url: `/fhir/${space.alice}`, headers: { authorization, 'content-type': FHIR_JSON }, payload: body });
   const patch = (authorization: string, ops: unknown[]) => app.inject({ method: 'PATCH', url: `/fhir/${space.alice}`, headers: { authorization, 'content-type': 'application/json-patch+json' }, payload: JSON.stringify(ops) });
-  for (const [name, res] of [
+  const attempts: Array<[string, Awaited<ReturnType<typeof put>>]> = [
     ['a PUT naming himself', await put(permittedPro, { ...current, generalPractitioner: [{ reference: space.permittedPro }] })],
     ['a PATCH adding himself', await patch(permittedPro, [{ op: 'add', path: '/generalPractitioner/-', value: { reference: space.permittedPro } }])],
     ['the regular doctor adding a colleague', await patch(doctor, [{ op: 'add', path: '/generalPractitioner/-', value: { reference: space.otherPro } }])],
     ['the regular doctor removed', await patch(permittedPro, [{ op: 'remove', path: '/generalPractitioner' }])],
-  ] as const) {
+  ];
+  for (const [name, res] of attempts) {
     t.equal(res.statusCode, 403, name);
     t.match(res.json().issue[0].diagnostics, /generalPractitioner/, name);
   }

@@ -1,0 +1,52 @@
+import type { FastifyRequest } from 'fastify';
+import type { ParsedValue, SearchClause, SearchRequest } from '../fhir/search/request.js';
+import { principalOf } from './guard.js';
+import { mayReadNamed } from './hidden-references.js';
+
+/** Per type, the search parameter over the references hidden-references.ts may leave out. */
+const NAMING: Readonly<Record<string, string>> = { List: 'item', AuditEvent: 'entity' };
+
+/** A reference no index holds (`#` is not allowed in an id): the value that matches nothing. */
+const NOTHING: ParsedValue = Object.freeze({ kind: 'reference', ref: 'DocumentReference/#hidden' }) as ParsedValue;
+
+/**
+ * A List's items and an AuditEvent's entities reach their reader without what
+ * they may not read (hidden-references.ts); a search on them must not tell it
+ * either. A value naming a stored resource hidden from the caller matches
+ * nothing, as if it were not named: `List?item=DocumentReference/<masked>`
+ * found the List (so the masked document existed), `_has:List:subject:item=`
+ * the patient, and `AuditEvent?entity=` counted accesses to a document hidden
+ * from the patient. Values naming nothing stored are kept (they disclose nothing). The parsed
+ * request is changed in place; its links keep the criteria as written.
+ */
+export async function hideHiddenNames(request: FastifyRequest, parsed: SearchRequest): Promise<void> {
+  if (principalOf(request).kind === 'system' || !mentionsNames(parsed.clauses, parsed.types)) return;
+  for (const clause of parsed.clauses) await hideIn(request, clause, parsed.types);
+}
+
+async function hideIn(request: FastifyRequest, clause: SearchClause, types: string[]): Promise<void> {
+  if (clause.kind === 'has') return hideIn(request, clause.next, [clause.type]);
+  if (clause.kind === 'chain') return hideIn(request, clause.next, clause.targets);
+  if (clause.kind !== 'param' || !types.some((t) => NAMING[t] === clause.code)) return;
+  for (const [i, value] of clause.values.entries()) {
+    if (value.kind !== 'reference') continue;
+    const named = value.ref ?? (value.id !== undefined ? await storedById(request, value.id) : undefined);
+    if (named && !(await mayReadNamed(request, named))) clause.values[i] = NOTHING;
+  }
+}
+
+/** `item=<id>` names any type: the stored resource with that id, if one hidden from the caller has it. */
+async function storedById(request: FastifyRequest, id: string): Promise<string | undefined> {
+  const found = await request.server.engine.find({ types: [], filter: { id }, sort: [], limit: 20 });
+  for (const record of found) {
+    const reference = `${record.type}/${record.id}`;
+    if (!(await mayReadNamed(request, reference))) return reference;
+  }
+  return undefined;
+}
+
+function mentionsNames(clauses: SearchClause[], types: string[]): boolean {
+  return clauses.some((c) => c.kind === 'has' ? mentionsNames([c.next], [c.type])
+    : c.kind === 'chain' ? mentionsNames([c.next], c.targets)
+      : c.kind === 'param' && types.some((t) => NAMING[t] === c.code));
+}
