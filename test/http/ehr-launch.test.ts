@@ -42,6 +42,17 @@ t.test('EHR launch and authorize-post', async (t) => {
   const other = await app.inject({ url: '/fhir/Observation/paul-obs', headers: { authorization: auth } });
   t.equal(other.statusCode, 403, 'the token reaches only the launch patient, even for her regular doctor');
   t.match(other.json().issue[0].diagnostics, /launch-patient-only/);
+  // Found by an exploratory search test: searches reached every patient of the professional.
+  for (const scope of ['launch openid fhirUser patient/*.rs', 'launch openid fhirUser user/*.rs']) {
+    const { launch: again } = (await app.inject({ method: 'POST', url: '/auth/launch', headers: { authorization: system, 'content-type': 'application/json' }, payload: { patient: 'anna' } })).json();
+    const granted = await authorize(app, { ...flow, scope, query: { launch: again } });
+    const authorization = `Bearer ${(await exchangeCode(app, granted.location.searchParams.get('code')!, granted.verifier)).json().access_token}`;
+    const found = async (url: string) => ((await app.inject({ url, headers: { authorization } })).json().entry ?? []).map((e: { resource: { id: string } }) => e.resource.id);
+    t.same(await found('/fhir/Observation'), ['anna-obs'], `${scope}: her regular doctor's launch token finds anna's only`);
+    t.same(await found('/fhir/Observation?patient=paul'), [], `${scope}: not paul's`);
+    t.same(await found('/fhir/Patient/paul/*'), [], `${scope}: nor his space`);
+    t.same(await found('/fhir/Patient?_id=paul'), [], `${scope}: nor paul himself`);
+  }
 
   const unknown = await authorize(app, { ...flow, query: { launch: 'no-such-launch' } }).catch((err: Error) => err);
   t.match(String(unknown), /authorize failed: 302.*error=invalid_request/, 'an unknown launch is refused back to the app');

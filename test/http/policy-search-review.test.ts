@@ -1,9 +1,6 @@
 import t from 'tap';
 import type { Bundle } from '@medplum/fhirtypes';
-import { buildServer } from '../../src/server.js';
-import { loadConfig } from '../../src/config.js';
-import { APPS, FHIR_JSON, VISIBILITY, buildSpace, document, observation, patient, practitioner, privacyConsent, seed, signIn } from '../helpers/people.js';
-import { appClient, authorize, bearer, createTestClient, exchangeCode, tempDir, writeClientsFile } from '../helpers/tokens.js';
+import { APPS, FHIR_JSON, VISIBILITY, buildSpace, document, observation, patient, privacyConsent, seed, signIn } from '../helpers/people.js';
 
 const BTG = { 'x-break-the-glass': 'unconscious in the emergency room' };
 const NOTICE = 'https://carnet.dev/fhir/CodeSystem/notification-type|emergency-access';
@@ -121,35 +118,6 @@ t.test('search, history and writes give no more than a read', async (t) => {
     }
     t.same(ids(await get(otherPro, `/fhir/Observation?patient=${space.bob}`)), [], 'and nothing more of a space');
   });
-});
-
-t.test('an EHR-launch token searches its launch patient\'s space only', async (t) => {
-  const dataDir = await tempDir(t, 'carnet-launch-search-');
-  const dpi = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
-  const clientsFile = await writeClientsFile(dataDir, [dpi, appClient({ scope: 'launch openid fhirUser user/*.rs patient/*.rs' })]);
-  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
-  t.teardown(() => app.close());
-  await app.ready();
-  const system = await bearer(app, dpi, 'system/*.cruds');
-  const put = (resource: { resourceType: string; id: string } & Record<string, unknown>) =>
-    app.inject({ method: 'PUT', url: `/fhir/${resource.resourceType}/${resource.id}`, headers: { authorization: system, 'content-type': FHIR_JSON }, payload: resource });
-  await put({ ...practitioner('Roux'), resourceType: 'Practitioner', id: 'dr-roux' });
-  for (const id of ['anna', 'paul']) {
-    await put({ resourceType: 'Patient', id, generalPractitioner: [{ reference: 'Practitioner/dr-roux' }] });
-    await put({ resourceType: 'Observation', id: `${id}-obs`, status: 'final', code: { text: 'poids' }, subject: { reference: `Patient/${id}` } });
-  }
-  await app.carnetAuth.accounts.create({ username: 'dr.roux', password: 'a long enough password', kind: 'practitioner', fhirUser: 'Practitioner/dr-roux', patients: [] });
-  const { launch } = (await app.inject({ method: 'POST', url: '/auth/launch', headers: { authorization: system, 'content-type': 'application/json' }, payload: { patient: 'anna' } })).json();
-  for (const scope of ['launch openid fhirUser user/*.rs', 'launch openid fhirUser patient/*.rs']) {
-    const { location, verifier } = await authorize(app, { clientId: 'test-app', username: 'dr.roux', password: 'a long enough password', scope, query: { launch } });
-    const token = await exchangeCode(app, location.searchParams.get('code')!, verifier);
-    const authorization = `Bearer ${token.json().access_token}`;
-    const found = async (url: string) => (((await app.inject({ url, headers: { authorization } })).json() as Bundle).entry ?? []).map((e) => e.resource!.id);
-    t.same(await found('/fhir/Observation'), ['anna-obs'], `${scope}: her regular doctor's launch token finds anna's only`);
-    t.same(await found('/fhir/Observation?patient=paul'), [], `${scope}: not paul's`);
-    t.same(await found('/fhir/Patient/paul/*'), [], `${scope}: nor his space`);
-    t.same(await found('/fhir/Patient?_id=paul'), [], `${scope}: nor paul himself`);
-  }
 });
 
 t.test('a professional cannot make himself the regular doctor', async (t) => {
