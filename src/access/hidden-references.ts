@@ -66,18 +66,19 @@ export async function disclosedAll(request: FastifyRequest, records: VersionReco
 /**
  * A change to a version that names what its author may not read would change
  * what they cannot see: a PUT of the List as they read it drops the hidden
- * items, and a PATCH `test` on them answers whether they are there. For
- * anyone but a system client, a PUT or PATCH of such a version is refused,
+ * items, a PATCH `test` on them answers whether they are there, and a
+ * DELETE removes them with the rest. For anyone but a system client, a PUT,
+ * PATCH or DELETE of such a version is refused,
  * before anything is applied, as a 403 naming the rule (and audited as the
  * policy's refusals are): only someone who reads all of it may change it. Not
  * a 409: reading again and retrying would meet the same answer.
  */
-export async function refuseChangeOverHidden(request: FastifyRequest, current: VersionRecord, interaction: 'update' | 'patch'): Promise<void> {
+export async function refuseChangeOverHidden(request: FastifyRequest, current: VersionRecord, interaction: 'update' | 'patch' | 'delete'): Promise<void> {
   if (!(await hidesReferences(request, current))) return;
   const rule = 'hidden-items';
   const reason = `this ${current.type} names items you may not read, which this ${interaction} would change too; only someone who may read all of it can change it`;
   request.server.audit.record({
-    principal: principalOf(request), action: 'u', interaction, resourceType: current.type, id: current.id, compartments: current.comp,
+    principal: principalOf(request), action: interaction === 'delete' ? 'd' : 'u', interaction, resourceType: current.type, id: current.id, compartments: current.comp,
     allowed: false, rule, reason, requestId: request.id, address: request.ip,
   }, request);
   throw new ForbiddenError(`Access refused (rule ${rule}): ${reason}`, rule);

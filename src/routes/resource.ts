@@ -153,6 +153,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
       const current = await engine.current(type, id);
       await authorize(request, 'd', 'delete', { resourceType: type, id, ...(current && !current.deleted ? { record: current } : { compartments: [] }) });
+      if (current && !current.deleted) await refuseChangeOverHidden(request, current, 'delete');
       applyWriteRules(request, type, { method: 'DELETE', current });
       return repository.delete(type, id, { ifMatch });
     });
@@ -172,6 +173,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
       // As a DELETE of the match would be; the access itself is audited once, by `check`.
       rules: async (current) => {
         await authorize(request, 'd', 'delete', { resourceType: type, id: current!.id, record: current! }, { precheck: true });
+        await refuseChangeOverHidden(request, current!, 'delete');
         applyWriteRules(request, type, { method: 'DELETE', current });
         return undefined;
       },

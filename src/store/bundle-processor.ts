@@ -42,13 +42,13 @@ export interface BundleContext {
   /**
    * What a caller may not read stays hidden on writes as on reads
    * (access/hidden-references.ts), as for the direct requests:
-   * `refuseChange` throws when a PUT or PATCH would change a version naming
+   * `refuseChange` throws when a PUT, PATCH or DELETE would change a version naming
    * items hidden from the caller (called before anything applies);
    * `refuseWritten` throws for a resource that must not be stored as sent
    * (tagged SUBSETTED); `disclose` gives a version as a read of it would,
    * for the answer's entries.
    */
-  refuseChange?(current: VersionRecord, interaction: 'update' | 'patch'): Promise<void>;
+  refuseChange?(current: VersionRecord, interaction: 'update' | 'patch' | 'delete'): Promise<void>;
   refuseWritten?(resource: Resource): void;
   disclose?(record: VersionRecord): Promise<VersionRecord>;
 }
@@ -518,6 +518,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     const current = await liveVersion(repository, type, e.target.id);
     // As a DELETE request would: the policy on what is deleted (the access itself is audited once, by writeCheck).
     await context.authorize('d', 'delete', { resourceType: type, id: e.target.id, ...(current ? { record: current } : { compartments: [] }) }, true);
+    if (current) await context.refuseChange?.(current, 'delete');
     if (context.writeRules) context.writeRules(type, { method: 'DELETE', current });
     const prepared = await repository.prepareDelete(type, e.target.id, { ifMatch: e.entry.request?.ifMatch });
     return { prepared, response: { status: '204 No Content' } };

@@ -127,6 +127,23 @@ t.test('writes of a List keep its hidden items hidden, and intact', async (t) =>
     original.meta = now.meta; // the doctor's version is the one the next tests start from
   });
 
+  t.test('nor is a delete by someone from whom the List hides items', async (t) => {
+    const del = (url: string) => app.inject({ method: 'DELETE', url, headers: { authorization: permitted } });
+    for (const [what, res] of [
+      ['DELETE', await del(`/fhir/List/${listId}`)],
+      ['conditional DELETE', await del(`/fhir/List?identifier=${encodeURIComponent(`${listIdentifier.system}|${listIdentifier.value}`)}`)],
+    ] as const) {
+      t.equal(res.statusCode, 403, `${what}: ${res.body.slice(0, 200)}`);
+      t.match(res.body, /hidden-items/);
+      await unchanged(t, what);
+    }
+    const batch = await bundle(permitted, 'batch', [{ request: { method: 'DELETE', url: `List/${listId}` } }]);
+    t.match((batch.json() as Bundle).entry?.[0]?.response?.status, /^403/, 'a batch DELETE entry');
+    await unchanged(t, 'batch DELETE');
+    t.equal((await app.inject({ method: 'DELETE', url: `/fhir/List/${listId}`, headers: { authorization: alice } })).statusCode, 403, 'the patient (one item is hidden from her) neither');
+    await unchanged(t, 'her DELETE');
+  });
+
   t.test('a resource tagged SUBSETTED is never written (422)', async (t) => {
     const unprocessable = (t: Tap, res: { statusCode: number; body: string; json: () => unknown }, what: string) => {
       t.equal(res.statusCode, 422, `${what}: 422`);
