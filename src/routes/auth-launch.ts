@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
-import { BadRequestError, ForbiddenError } from '../errors.js';
+import { BadRequestError, ForbiddenError, ResourceNotFoundError } from '../errors.js';
 import { LAUNCH_NS } from '../auth/oauth/authorization-requests.js';
 import type { LaunchContext } from '../auth/oauth/authorization-requests.js';
-import { principalOf } from '../access/guard.js';
+import { authorize, principalOf } from '../access/guard.js';
 import { authenticate } from '../plugins/auth.js';
 import { isValidId } from '../fhir/resource-types.js';
 
@@ -24,8 +24,15 @@ export const launchRoutes: FastifyPluginAsync = async (app) => {
     if (typeof patient !== 'string' || !isValidId(patient.replace(/^Patient\//, ''))) {
       throw new BadRequestError('FHIR_ERR_AUTH_LAUNCH', 'The body must be {"patient": "<Patient id>"}');
     }
+    const id = patient.replace(/^Patient\//, '');
+    // Opening a patient's chart in an app is an access to their space: the client must be allowed to read
+    // the Patient (judged before it is looked up, so the answer tells nothing to one that is not), which must exist.
+    await authorize(request, 'r', 'read', { resourceType: 'Patient', id }, { precheck: true });
+    const record = await app.engine.current('Patient', id);
+    if (!record || record.deleted) throw new ResourceNotFoundError('Patient', id);
+    await authorize(request, 'r', 'read', { resourceType: 'Patient', id, record });
     const launch = randomBytes(24).toString('base64url');
-    const context: LaunchContext = { patient: patient.replace(/^Patient\//, ''), issuedTo: principal.clientId };
+    const context: LaunchContext = { patient: id, issuedTo: principal.clientId };
     await app.engine.kv.put(LAUNCH_NS, launch, context, { expiresAt: app.now() + LAUNCH_SECONDS * 1000 });
     return reply.code(201).header('cache-control', 'no-store').send({ launch, expires_in: LAUNCH_SECONDS, iss: app.config.fhirBase });
   });

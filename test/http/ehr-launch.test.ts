@@ -11,7 +11,8 @@ import { appClient, authorize, bearer, createTestClient, exchangeCode, pkcePair,
 t.test('EHR launch and authorize-post', async (t) => {
   const dataDir = await tempDir(t, 'carnet-ehr-');
   const dpi = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
-  const clientsFile = await writeClientsFile(dataDir, [dpi, appClient({ scope: 'launch openid fhirUser user/*.rs patient/*.rs' })]);
+  const narrowClient = await createTestClient({ clientId: 'lab', scope: 'system/Observation.rs' });
+  const clientsFile = await writeClientsFile(dataDir, [dpi, narrowClient, appClient({ scope: 'launch openid fhirUser user/*.rs patient/*.rs' })]);
   const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
   t.teardown(() => app.close());
   await app.ready();
@@ -27,6 +28,8 @@ t.test('EHR launch and authorize-post', async (t) => {
 
   t.equal((await app.inject({ method: 'POST', url: '/auth/launch', headers: { 'content-type': 'application/json' }, payload: { patient: 'anna' } })).statusCode, 401, 'a launch needs a token');
   t.equal((await app.inject({ method: 'POST', url: '/auth/launch', headers: { authorization: system, 'content-type': 'application/json' }, payload: { patient: '../x' } })).statusCode, 400);
+  t.equal((await app.inject({ method: 'POST', url: '/auth/launch', headers: { authorization: system, 'content-type': 'application/json' }, payload: { patient: 'nobody' } })).statusCode, 404, 'a launch names a stored patient');
+  t.equal((await app.inject({ method: 'POST', url: '/auth/launch', headers: { authorization: await bearer(app, narrowClient, 'system/Observation.rs'), 'content-type': 'application/json' }, payload: { patient: 'anna' } })).statusCode, 403, 'by a client that may read that patient');
   const issued = await app.inject({ method: 'POST', url: '/auth/launch', headers: { authorization: system, 'content-type': 'application/json' }, payload: { patient: 'anna' } });
   t.equal(issued.statusCode, 201);
   const { launch, iss } = issued.json();
