@@ -1,4 +1,5 @@
 import type { Query as MingoQuery } from 'mingo';
+import { withSetMembership } from './set-membership.js';
 
 type QueryClass = typeof MingoQuery;
 let ctor: QueryClass | undefined;
@@ -12,8 +13,10 @@ let ctor: QueryClass | undefined;
  */
 export async function mingoQuery(): Promise<QueryClass> {
   if (ctor) return ctor;
-  const [{ Query }, { Context }, queryOperators] = await Promise.all([import('mingo/query'), import('mingo/core'), import('mingo/operators/query')]);
-  const context = Context.init({ query: { ...queryOperators } as never });
+  const [{ Query }, { Context }, queryOperators, { resolve }] = await Promise.all([
+    import('mingo/query'), import('mingo/core'), import('mingo/operators/query'), import('mingo/util'),
+  ]);
+  const context = Context.init({ query: withSetMembership({ ...queryOperators } as never, resolve as never) as never });
   class FilterQuery extends Query {
     constructor(condition: ConstructorParameters<QueryClass>[0], options?: ConstructorParameters<QueryClass>[1]) {
       super(condition, { ...options, context });
