@@ -88,7 +88,7 @@ t.test('every R4 example validates, except the known invalid ones', { skip: !dir
   t.comment(`${passed} examples valid, ${Object.keys(KNOWN_INVALID_EXAMPLES).length} known invalid${all ? '' : `, ${DEFINITION_BUNDLES.size} definition bundles skipped`}`);
 });
 
-t.test('every valid R4 example is accepted by create (validation, indexing, durable commit)', { skip: !dir || !existsSync(dir) ? 'hl7.fhir.r4.examples is not installed' : false }, async (t) => {
+t.test('valid R4 examples, of every type, are accepted by create (validation, indexing, durable commit)', { skip: !dir || !existsSync(dir) ? 'hl7.fhir.r4.examples is not installed' : false }, async (t) => {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'carnet-examples-'));
   const engine = createEmbeddedEngine({ dataDir });
   await engine.open();
@@ -100,9 +100,13 @@ t.test('every valid R4 example is accepted by create (validation, indexing, dura
   const repository = new Repository({ engine, validate: (r, mode) => validator.assertValid(r, { mode }), search: { defaultCount: 20, maxCount: 100 } });
   const refused: string[] = [];
   let created = 0;
-  for (let i = 0; i < accepted.length; i += 250) {
+  // Every type's first example and one in four of the rest (CARNET_ALL_EXAMPLES=1: all of them): creating
+  // them all doubled the test's time, for a path (indexing, commit) that does not vary by example.
+  const seen = new Set<string>();
+  const chosen = all ? accepted : accepted.filter((r, i) => (seen.has(r.resourceType) ? i % 4 === 0 : (seen.add(r.resourceType), true)));
+  for (let i = 0; i < chosen.length; i += 250) {
     const batch = [];
-    for (const resource of accepted.slice(i, i + 250)) {
+    for (const resource of chosen.slice(i, i + 250)) {
       try {
         batch.push(await repository.prepareCreate(resource));
       } catch (err) {
