@@ -18,7 +18,7 @@ export const fhirContent = fp(async (app: FastifyInstance) => {
   // Nesting is bounded before anything recursive walks the body (see json-depth.ts).
   const parseBoundedJson: FastifyBodyParser<Buffer> = (request, body, done) => {
     // Many clients send Content-Type on every request: a DELETE without a body has nothing to parse
-    // (Fastify never parses a GET's). OPTIONS keeps the 400, as @fastify/cors would answer it in plain text.
+    // (Fastify never parses a GET's; the CORS hook answers every OPTIONS before any parsing).
     if (body.length === 0 && request.method === 'DELETE') return done(null, undefined);
     // FHIR JSON is UTF-8 (json.html): bytes that are not would be stored as U+FFFD, silently changed.
     if (!isUtf8(body)) return done(new BadRequestError('FHIR_ERR_HTTP_MALFORMED', 'The request body is not valid UTF-8'), undefined);

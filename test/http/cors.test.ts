@@ -18,6 +18,24 @@ t.test('by default any page may call the API, never with credentials', async (t)
   t.match(String(refused.headers['access-control-expose-headers']), /ETag/);
   const bare = await app.inject({ method: 'OPTIONS', url: '/fhir/Patient' });
   t.equal(bare.statusCode, 204, 'an OPTIONS without preflight headers is no plain-text 400');
+  t.notOk(bare.headers['access-control-allow-methods'], 'no preflight permission for a request naming no origin');
+});
+
+t.test('software calling from a server gets no CORS headers, and caches keep the two kinds of answer apart', async (t) => {
+  const { app } = await buildTestServer(t);
+  const fromServer = await app.inject({ url: '/fhir/metadata' });
+  t.equal(fromServer.statusCode, 200);
+  t.notOk(fromServer.headers['access-control-allow-origin']);
+  t.notOk(fromServer.headers['access-control-expose-headers']);
+  t.match(String(fromServer.headers.vary), /\bOrigin\b/);
+  const fromPage = await app.inject({ url: '/fhir/metadata', headers: { origin: 'https://booking.example' } });
+  t.equal(fromPage.headers['access-control-allow-origin'], '*');
+  t.match(String(fromPage.headers.vary), /\bOrigin\b/);
+  const preflightAnswer = await app.inject({ method: 'OPTIONS', url: '/fhir/Patient/123', headers: { origin: 'https://booking.example', ...preflight } });
+  t.match(String(preflightAnswer.headers.vary), /Access-Control-Request-Headers/, 'the allowed headers echo the request\'s');
+  t.equal(preflightAnswer.headers['access-control-max-age'], '600');
+  const unknownPath = await app.inject({ method: 'OPTIONS', url: '/nowhere', headers: { origin: 'https://booking.example', ...preflight } });
+  t.equal(unknownPath.statusCode, 204, 'a preflight is answered before routing decides anything');
 });
 
 t.test('CORS_ORIGINS limits the pages that may read the answers', async (t) => {
