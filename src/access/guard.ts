@@ -6,7 +6,7 @@ import type { Interaction, ResourceScope } from '../auth/scopes.js';
 import { scopeAllows } from '../auth/scopes.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
 import { compileFilter } from '../store/filter.js';
-import type { Filter, VersionRecord } from '../store/engine.js';
+import type { Filter, StoreEngine, VersionRecord } from '../store/engine.js';
 import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_PATIENT_MS, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS, visibilityLabels, withoutLabel, VISIBILITY_SYSTEM } from './labels.js';
 import type { Decision } from './policy.js';
 import { ACTION_NAMES, decide, isSharedReferenceType } from './policy.js';
@@ -25,22 +25,55 @@ export interface Target {
 export const BREAK_THE_GLASS_HEADER = 'x-break-the-glass';
 
 /**
+ * What a read decision needs, with or without an HTTP request behind it: who
+ * reads, the store, the clock, the emergency reason they gave, and what was
+ * loaded for earlier decisions of the same answer (each patient's facts, each
+ * resource's current version), loaded once however many records are judged.
+ */
+export interface ReadContext {
+  readonly principal: Principal;
+  readonly engine: StoreEngine;
+  readonly now: () => number;
+  readonly breakTheGlass: string | undefined;
+  readonly facts: Map<string, Promise<PatientFacts>>;
+  readonly currentVersions: Map<string, Promise<VersionRecord | undefined>>;
+}
+
+/** A context for decisions taken apart from any request (a Subscription's notification, judged for its owner). */
+export function readContext(principal: Principal, engine: StoreEngine, now: () => number): ReadContext {
+  return { principal, engine, now, breakTheGlass: undefined, facts: new Map(), currentVersions: new Map() };
+}
+
+const requestContexts = new WeakMap<FastifyRequest, ReadContext>();
+
+/** The request's context, made at its first decision: every decision of one request shares what it loaded. */
+function contextOf(request: FastifyRequest): ReadContext {
+  let context = requestContexts.get(request);
+  if (!context) {
+    context = { ...readContext(principalOf(request), request.server.engine, request.server.now), breakTheGlass: breakTheGlassReason(request) };
+    requestContexts.set(request, context);
+  }
+  return context;
+}
+
+/**
  * Asks the policy about one access, audits the decision and throws 403 (naming
  * the rule) when refused. Every route goes through here: no route reads the
  * principal's scopes itself.
  */
 export async function authorize(request: FastifyRequest, action: Interaction, interaction: string, target: Target, options: { precheck?: boolean } = {}): Promise<Decision> {
-  const principal = principalOf(request);
+  const context = contextOf(request);
+  const { principal } = context;
   const compartments = target.compartments ?? target.record?.comp;
-  const now = request.server.now();
-  const labelled = target.record && (interaction === 'vread' ? await pastVersionLabels(request, target.record) : { labels: visibilityLabels(target.record), writtenAt: target.record.ts });
+  const now = context.now();
+  const labelled = target.record && (interaction === 'vread' ? await pastVersionLabels(context, target.record) : { labels: visibilityLabels(target.record), writtenAt: target.record.ts });
   let decision = decide({
     principal, action, resourceType: target.resourceType, id: target.id ?? target.record?.id, compartments,
     labels: labelled?.labels,
     writtenAt: labelled?.writtenAt,
     now,
-    facts: compartments?.length && principal.kind !== 'system' ? await factsFor(request, compartments, now) : undefined,
-    breakTheGlass: breakTheGlassReason(request),
+    facts: compartments?.length && principal.kind !== 'system' ? await factsFor(context, compartments, now) : undefined,
+    breakTheGlass: context.breakTheGlass,
   });
   if (decision.allow && target.record && decision.rule !== 'fhir-user') {
     const restricted = checkScopeQueries(principal, action, target.record);
@@ -54,7 +87,7 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
       requestId: request.id, address: request.ip,
     }, request);
   }
-  if (decision.allow && decision.purpose === 'BTG' && !options.precheck) await noticeEmergencyAccess(request, principal, compartments ?? [], now);
+  if (decision.allow && decision.purpose === 'BTG' && !options.precheck) await noticeEmergencyAccess(request, context, compartments ?? [], now);
   if (!decision.allow) throw new ForbiddenError(`Access refused (rule ${decision.rule}): ${decision.reason}`, decision.rule);
   return decision;
 }
@@ -77,7 +110,7 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
     if (!principal.patient) people = trail = null;
     else {
       const patient = `Patient/${principal.patient}`;
-      const facts = await factsFor(request, [patient], now);
+      const facts = await factsFor(contextOf(request), [patient], now);
       // Asked per type: a probe on one fixed type would stop at its scope check and never reach the app's Consent.
       inOwnSpace = (type) => decide({ principal, action: 's', resourceType: type, compartments: [patient], facts, now }).allow;
       const hidden: Filter[] = [{ $or: [withoutLabel(HIDDEN_FROM_PATIENT), { ts: { $lte: now - HIDDEN_FROM_PATIENT_MS } }] }];
@@ -160,14 +193,19 @@ async function breakTheGlassSearch(request: FastifyRequest, principal: Principal
  * Whether a read of this version would be allowed, without auditing it (the
  * caller audits the whole answer once): used to filter history pages.
  */
-export async function isReadable(request: FastifyRequest, record: VersionRecord, options: { history?: boolean } = {}): Promise<boolean> {
-  const principal = principalOf(request);
-  const now = request.server.now();
-  const { labels, writtenAt } = options.history ? await pastVersionLabels(request, record) : { labels: visibilityLabels(record), writtenAt: record.ts };
+export function isReadable(request: FastifyRequest, record: VersionRecord, options: { history?: boolean } = {}): Promise<boolean> {
+  return mayRead(contextOf(request), record, options);
+}
+
+/** `isReadable` for a context, request or not (see ReadContext). */
+export async function mayRead(context: ReadContext, record: VersionRecord, options: { history?: boolean } = {}): Promise<boolean> {
+  const { principal } = context;
+  const now = context.now();
+  const { labels, writtenAt } = options.history ? await pastVersionLabels(context, record) : { labels: visibilityLabels(record), writtenAt: record.ts };
   const decision = decide({
     principal, action: 'r', resourceType: record.type, id: record.id, compartments: record.comp, labels, writtenAt, now,
-    facts: record.comp.length && principal.kind !== 'system' ? await factsFor(request, record.comp, now) : undefined,
-    breakTheGlass: breakTheGlassReason(request),
+    facts: record.comp.length && principal.kind !== 'system' ? await factsFor(context, record.comp, now) : undefined,
+    breakTheGlass: context.breakTheGlass,
   });
   return decision.allow && (decision.rule === 'fhir-user' || !(await checkScopeQueries(principal, 'r', record)));
 }
@@ -178,12 +216,11 @@ export async function isReadable(request: FastifyRequest, record: VersionRecord,
  * times. Masking a document (or hiding it from representatives, or from the
  * patient for a month) hides its earlier versions too, which carry no label.
  */
-async function pastVersionLabels(request: FastifyRequest, record: VersionRecord | NonNullable<Target['record']>): Promise<{ labels: readonly string[]; writtenAt: number }> {
+async function pastVersionLabels(context: ReadContext, record: VersionRecord | NonNullable<Target['record']>): Promise<{ labels: readonly string[]; writtenAt: number }> {
   const own = visibilityLabels(record);
-  const cache = ((request as FastifyRequest & { currentVersions?: Map<string, Promise<VersionRecord | undefined>> }).currentVersions ??= new Map());
   const key = `${record.type}/${record.id}`;
-  let pending = cache.get(key);
-  if (!pending) cache.set(key, (pending = request.server.engine.current(record.type, record.id)));
+  let pending = context.currentVersions.get(key);
+  if (!pending) context.currentVersions.set(key, (pending = context.engine.current(record.type, record.id)));
   const current = await pending;
   if (!current || current.deleted || current.hk === (record as VersionRecord).hk) return { labels: own, writtenAt: record.ts };
   const later = visibilityLabels(current);
@@ -222,27 +259,26 @@ export function principalOf(request: FastifyRequest): Principal {
   return principal;
 }
 
-/** Facts per patient, loaded once per request. */
-async function factsFor(request: FastifyRequest, compartments: string[], now: number): Promise<Map<string, PatientFacts>> {
-  const cache = ((request as FastifyRequest & { patientFacts?: Map<string, Promise<PatientFacts>> }).patientFacts ??= new Map());
+/** Facts per patient, loaded once per context. */
+async function factsFor(context: ReadContext, compartments: string[], now: number): Promise<Map<string, PatientFacts>> {
   const out = new Map<string, PatientFacts>();
   for (const patient of compartments) {
-    let pending = cache.get(patient);
-    if (!pending) cache.set(patient, (pending = loadPatientFacts(request.server.engine, patient, now)));
+    let pending = context.facts.get(patient);
+    if (!pending) context.facts.set(patient, (pending = loadPatientFacts(context.engine, patient, now)));
     out.set(patient, await pending);
   }
   return out;
 }
 
 /** Tells each patient (and their regular doctor) once per request about an emergency access. */
-async function noticeEmergencyAccess(request: FastifyRequest, principal: Principal, compartments: string[], now: number): Promise<void> {
+async function noticeEmergencyAccess(request: FastifyRequest, context: ReadContext, compartments: string[], now: number): Promise<void> {
   const flags = request as FastifyRequest & { emergencyNoticed?: Set<string> };
   const told = (flags.emergencyNoticed ??= new Set());
   const fresh = compartments.filter((p) => !told.has(p));
   if (!fresh.length) return;
-  const facts = await factsFor(request, fresh, now);
+  const facts = await factsFor(context, fresh, now);
   for (const p of fresh) told.add(p);
-  await request.server.audit.emergencyAccess(principal, fresh.map((patient) => ({ patient, doctors: [...(facts.get(patient)?.generalPractitioners ?? [])] })), breakTheGlassReason(request) ?? '');
+  await request.server.audit.emergencyAccess(context.principal, fresh.map((patient) => ({ patient, doctors: [...(facts.get(patient)?.generalPractitioners ?? [])] })), context.breakTheGlass ?? '');
 }
 
 /**

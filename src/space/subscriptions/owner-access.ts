@@ -1,6 +1,5 @@
-import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/principal.js';
-import { isReadable } from '../../access/guard.js';
+import { mayRead, readContext } from '../../access/guard.js';
 import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 
 /** Whether tokens issued to a client still work (auth/clients.ts `isUsable`: false once a catalogue app is withdrawn). */
@@ -12,9 +11,10 @@ export type OwnerReads = (record: VersionRecord) => Promise<boolean>;
 /**
  * How a Subscription's owner is judged: exactly as a read by that owner would
  * be, at the time of the notification. The one read decision is the guard's
- * `isReadable` (the policy, the app's Consent, the scopes' search
- * restrictions such as `patient/Observation.rs?category=vital-signs`); no
- * rule is restated here, so a Subscription can never see more than a read.
+ * `mayRead`, which a request's `isReadable` calls too (the policy, the app's
+ * Consent, the scopes' search restrictions such as
+ * `patient/Observation.rs?category=vital-signs`); no rule is restated here,
+ * so a Subscription can never see more than a read.
  * On top, what a request gets from `authenticate` before any read: a client
  * that may no longer use its tokens (a withdrawn catalogue app) reads nothing,
  * so its Subscriptions deliver nothing, neither payload nor id-only notice.
@@ -24,17 +24,6 @@ export type OwnerReads = (record: VersionRecord) => Promise<boolean>;
  */
 export async function ownerReads(owner: Principal, engine: StoreEngine, isUsable: ClientUsable, now: () => number): Promise<OwnerReads | undefined> {
   if (!(await isUsable(owner.clientId))) return undefined;
-  const request = detachedRequest(owner, engine, now);
-  return (record) => isReadable(request, record);
-}
-
-/**
- * The little of a request that `isReadable` reads (the principal, the clock,
- * the store, no break-the-glass header, a per-request cache of patient facts),
- * for a decision taken after a commit, with no HTTP request behind it.
- * access/guard.ts takes a request; a request-free form of `isReadable`
- * exported from there would make this adapter unnecessary.
- */
-function detachedRequest(principal: Principal, engine: StoreEngine, now: () => number): FastifyRequest {
-  return { principal, headers: {}, url: '', server: { engine, now } } as unknown as FastifyRequest;
+  const context = readContext(owner, engine, now);
+  return (record) => mayRead(context, record);
 }
