@@ -11,6 +11,7 @@ import { selectSuites } from '../../conformance/suites/index.js';
 import { startFaultProxy } from './fault-proxy.js';
 import type { Fault } from './fault-proxy.js';
 import { startServer } from './server-process.js';
+import { nodeArgsFor, repoRoot } from '../helpers/repo.js';
 
 /**
  * The kit against the real server (it must pass what the server implements)
@@ -119,8 +120,8 @@ t.test('the command line runs, prints plain progress when not a TTY, writes repo
   const dir = await mkdtemp(join(tmpdir(), 'carnet-kit-cli-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const keyFile = join(server.dataDir, 'dev-client.json');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'conformance/bin/carnet-conformance.ts', '--base', server.fhirBase, '--suite', 'rest,space', '--private-key', keyFile, '--report-dir', dir], {
-    cwd: new URL('../../', import.meta.url).pathname,
+  const child = spawn(process.execPath, [...nodeArgsFor('conformance/bin/carnet-conformance.ts'), '--base', server.fhirBase, '--suite', 'rest,space', '--private-key', keyFile, '--report-dir', dir], {
+    cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

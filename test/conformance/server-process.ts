@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { JWK } from 'jose';
+import { nodeArgsFor, repoRoot } from '../helpers/repo.js';
 
 export interface RunningServer {
   /** http://127.0.0.1:<port> */
@@ -21,10 +22,10 @@ export interface RunningServer {
  */
 export async function startServer(options: { seed?: boolean } = {}): Promise<RunningServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'carnet-conformance-'));
-  const cwd = new URL('../../', import.meta.url).pathname;
+  const cwd = repoRoot;
   // The demo accounts exist only through the repository's own seed script (no HTTP API creates accounts).
   if (options.seed) await runSeed(cwd, dataDir);
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, nodeArgsFor('src/main.ts'), {
     cwd,
     env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -70,7 +71,7 @@ export async function startServer(options: { seed?: boolean } = {}): Promise<Run
 }
 
 async function runSeed(cwd: string, dataDir: string): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/seed.ts'], {
+  const child = spawn(process.execPath, nodeArgsFor('scripts/seed.ts'), {
     cwd,
     env: { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,15 +2,14 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { request } from 'undici';
 import * as errors from '../../src/errors.js';
 import { tempDir } from '../helpers/tokens.js';
 import { BUNDLED_MAIN, freePort, startChildServer, stopChildServer } from '../helpers/child-server.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { repoRoot as root } from '../helpers/repo.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The newest modification time of a file under `dir`. */
 function newestIn(dir: string): number {

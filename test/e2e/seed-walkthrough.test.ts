@@ -1,20 +1,18 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { request } from 'undici';
 import { offeredScopes, requestIdOf, tempDir } from '../helpers/tokens.js';
 import { freePort, startChildServer, stopChildServer } from '../helpers/child-server.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { nodeArgsFor, repoRoot } from '../helpers/repo.js';
 
 /** Follows the README's demo walkthrough exactly as `npm run seed` prints it. */
 t.test('npm run seed, then the printed standalone launch works step by step', async (t) => {
   const dataDir = await tempDir(t, 'carnet-seed-');
   const port = await freePort();
   const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' };
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'seed.ts')], { cwd: root, env });
+  const { stdout } = await promisify(execFile)(process.execPath, nodeArgsFor('scripts/seed.ts'), { cwd: repoRoot, env });
   const authorizeUrl = /(http:\/\/\S+\/auth\/authorize\?\S+)/.exec(stdout)?.[1];
   const verifier = /code_verifier=(\S+)/.exec(stdout)?.[1];
   t.ok(authorizeUrl && verifier, 'the seed prints an authorize URL and a PKCE verifier');

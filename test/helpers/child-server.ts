@@ -1,12 +1,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/free-port.js';
+import { nodeArgsFor, repoRoot as root } from './repo.js';
 
 export { freePort };
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface ChildServer {
   process: ChildProcess;
@@ -23,12 +21,12 @@ export const BUNDLED_MAIN = path.join(root, 'dist', 'src', 'bundle', 'main.js');
 
 /**
  * Starts the real server as a child process and waits for its "carnet
- * listening" log line: from the sources through tsx (what a test run changes),
- * or, with `bundled`, the built bundle that `npm start` runs.
+ * listening" log line: as the tests run (their build, or the sources through
+ * tsx: repo.ts), or, with `bundled`, the built bundle that `npm start` runs.
  */
 export async function startChildServer(env: Record<string, string>, options: { timeoutMs?: number; bundled?: boolean } = {}): Promise<ChildServer> {
   const port = env.PORT ?? String(await freePort());
-  const args = options.bundled ? [BUNDLED_MAIN] : ['--import', 'tsx', path.join(root, 'src', 'main.ts')];
+  const args = options.bundled ? [BUNDLED_MAIN] : nodeArgsFor('src/main.ts');
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: port },
@@ -53,7 +51,7 @@ export async function startChildServer(env: Record<string, string>, options: { t
 
 /** Runs the server expecting it to refuse to start; resolves with its exit code and output. */
 export async function runChildServerExpectingFailure(env: Record<string, string>): Promise<{ code: number | string; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'main.ts')], {
+  const child = spawn(process.execPath, nodeArgsFor('src/main.ts'), {
     cwd: root, env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', PORT: String(await freePort()), ...env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -5,10 +5,10 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config.js';
+import { nodeArgsFor, repoRoot as root } from '../helpers/repo.js';
 import { buildAuthTestApp, tempDir } from '../helpers/tokens.js';
 
 const run = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '../..');
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -19,7 +19,7 @@ async function freePort(): Promise<number> {
 }
 
 function token(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  return run(process.execPath, ['--import=tsx', 'scripts/token.ts', ...args], { cwd: root, timeout: 30_000, env })
+  return run(process.execPath, [...nodeArgsFor('scripts/token.ts'), ...args], { cwd: root, timeout: 30_000, env })
     .then((r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }))
     .catch((e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 }

@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process';
 import { appendFile, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import type { StoreEngine } from '../../src/store/engine.js';
 import { create, observation } from '../helpers/engine-contract.js';
 import { recordingLog } from '../helpers/recording-log.js';
+import { loaderArgs, runnableUrl } from '../helpers/repo.js';
 
 async function tempDataDir(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-journal-'));
@@ -204,8 +204,8 @@ t.test('the key-value journal is compacted on open when mostly dead', async (t) 
   t.same((await third.kv.list('keys')).map((e) => e.key).sort(), ['other', 'signing'], 'writes after compaction are kept');
 });
 
-const engineModule = fileURLToPath(new URL('../../src/store/embedded/embedded-engine.ts', import.meta.url));
-const fixtureModule = fileURLToPath(new URL('../helpers/engine-contract.ts', import.meta.url));
+const engineModule = runnableUrl('src/store/embedded/embedded-engine.ts');
+const fixtureModule = runnableUrl('test/helpers/engine-contract.ts');
 
 t.test('every acknowledged commit survives kill -9', async (t) => {
   const dataDir = await tempDataDir(t);
@@ -225,7 +225,7 @@ t.test('every acknowledged commit survives kill -9', async (t) => {
     };
     for (let i = 0; i < 8; i++) void worker();
   `;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const acknowledged: string[] = [];
   let buffered = '';
   await new Promise<void>((resolve) => {

@@ -2,12 +2,12 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import type { Test } from 'tap';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import { recordingLog } from '../helpers/recording-log.js';
+import { loaderArgs, runnableUrl } from '../helpers/repo.js';
 
 async function tempDataDir(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-lock-'));
@@ -16,7 +16,7 @@ async function tempDataDir(t: Test): Promise<string> {
 }
 
 const quiet = { warn: () => undefined, info: () => undefined };
-const engineModule = fileURLToPath(new URL('../../src/store/embedded/embedded-engine.ts', import.meta.url));
+const engineModule = runnableUrl('src/store/embedded/embedded-engine.ts');
 
 t.test('a second process on the same data directory is refused with a clear message', async (t) => {
   const dataDir = await tempDataDir(t);
@@ -28,7 +28,7 @@ t.test('a second process on the same data directory is refused with a clear mess
     try { await createEmbeddedEngine({ dataDir: ${JSON.stringify(dataDir)} }).open(); console.log('opened'); }
     catch (err) { console.log(err.message); }
   `;
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+  const { stdout } = await promisify(execFile)(process.execPath, [...loaderArgs, '--input-type=module', '-e', script]);
   t.equal(stdout.trim(), `data directory ${dataDir} is in use by process ${process.pid}`);
 });
 

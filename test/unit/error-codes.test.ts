@@ -1,9 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { repoRoot } from '../helpers/repo.js';
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -15,10 +13,10 @@ function sourceFiles(dir: string): string[] {
 
 t.test('the README lists exactly the error codes the server can send', async (t) => {
   const used = new Set<string>();
-  for (const file of sourceFiles(path.join(root, 'src'))) {
+  for (const file of sourceFiles(path.join(repoRoot, 'src'))) {
     for (const m of readFileSync(file, 'utf8').matchAll(/'(FHIR_ERR_[A-Z0-9_]+)'/g)) used.add(m[1]);
   }
-  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+  const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
   const section = /<!-- error-codes:start -->([\s\S]*?)<!-- error-codes:end -->/.exec(readme)?.[1] ?? '';
   const listed = new Set([...section.matchAll(/`(FHIR_ERR_[A-Z0-9_]+)`/g)].map((m) => m[1]));
   t.same([...used].filter((c) => !listed.has(c)).sort(), [], 'every code used in src/ is documented');

@@ -8,11 +8,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, open, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import type { Test } from 'tap';
 import { Journal } from '../../src/store/embedded/journal.js';
 import { recordingLog } from '../helpers/recording-log.js';
+import { loaderArgs, runnableUrl } from '../helpers/repo.js';
 
 async function tempFile(t: Test): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-rounds-'));
@@ -69,7 +69,7 @@ t.test('a hole left by a write that never reached the disk cuts the journal ther
 
 t.test('a failed write refuses every frame not yet acknowledged, and every later one', async (t) => {
   const file = await tempFile(t);
-  const journalModule = fileURLToPath(new URL('../../src/store/embedded/journal.ts', import.meta.url));
+  const journalModule = runnableUrl('src/store/embedded/journal.ts');
   // A real write error: the child may not grow any file past 64 KiB (EFBIG), and its appends come in rounds of 8, a turn apart.
   const script = `
     import { Journal } from ${JSON.stringify(journalModule)};
@@ -87,7 +87,7 @@ t.test('a failed write refuses every frame not yet acknowledged, and every later
     await journal.close();
     process.stdout.write(JSON.stringify({ resolved, rejected, durable, late, cause: journal.failed?.cause?.code }));
   `;
-  const child = spawn('bash', ['-c', 'ulimit -f 64 && exec "$0" --import tsx --input-type=module -e "$1"', process.execPath, script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('bash', ['-c', `ulimit -f 64 && exec "$0" ${loaderArgs.join(' ')} --input-type=module -e "$1"`, process.execPath, script], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const code = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? s)));

