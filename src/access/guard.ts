@@ -4,6 +4,7 @@ import { BadRequestError, ForbiddenError, UnauthorizedError } from '../errors.js
 import type { Principal } from '../auth/principal.js';
 import type { Interaction, ResourceScope } from '../auth/scopes.js';
 import { scopeAllows } from '../auth/scopes.js';
+import { isFhirId } from '../fhir/references.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
 import { compileFilter } from '../store/filter.js';
 import type { Filter, StoreEngine, VersionRecord } from '../store/engine.js';
@@ -302,7 +303,7 @@ function breakTheGlassPatient(request: FastifyRequest): string | undefined {
   const value = url.searchParams.get('patient') ?? url.searchParams.get('subject') ?? (request.url.startsWith('/fhir/Patient/') ? request.url : null);
   if (!value) return undefined;
   const id = value.replace(/^.*Patient\//, '').split(/[/?]/)[0];
-  return /^[A-Za-z0-9\-.]{1,64}$/.test(id) ? `Patient/${id}` : undefined;
+  return isFhirId(id) ? `Patient/${id}` : undefined;
 }
 
 /**

@@ -1,10 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ParsedValue, SearchClause, SearchRequest } from '../fhir/search/request.js';
 import { principalOf } from './guard.js';
-import { mayReadNamed } from './hidden-references.js';
-
-/** Per type, the search parameter over the references hidden-references.ts may leave out. */
-const NAMING: Readonly<Record<string, string>> = { List: 'item', AuditEvent: 'entity' };
+import { HIDDEN_REFERENCE_NAMES, mayReadNamed } from './hidden-references.js';
 
 /** A reference no index holds (`#` is not allowed in an id): the value that matches nothing. */
 const NOTHING: ParsedValue = Object.freeze({ kind: 'reference', ref: 'DocumentReference/#hidden' }) as ParsedValue;
@@ -27,7 +24,7 @@ export async function hideHiddenNames(request: FastifyRequest, parsed: SearchReq
 async function hideIn(request: FastifyRequest, clause: SearchClause, types: string[]): Promise<void> {
   if (clause.kind === 'has') return hideIn(request, clause.next, [clause.type]);
   if (clause.kind === 'chain') return hideIn(request, clause.next, clause.targets);
-  if (clause.kind !== 'param' || !types.some((t) => NAMING[t] === clause.code)) return;
+  if (clause.kind !== 'param' || !namesHidden(types, clause.code)) return;
   for (const [i, value] of clause.values.entries()) {
     if (value.kind !== 'reference') continue;
     const named = value.ref ?? (value.id !== undefined ? await storedById(request, value.id) : undefined);
@@ -48,5 +45,10 @@ async function storedById(request: FastifyRequest, id: string): Promise<string |
 function mentionsNames(clauses: SearchClause[], types: string[]): boolean {
   return clauses.some((c) => c.kind === 'has' ? mentionsNames([c.next], [c.type])
     : c.kind === 'chain' ? mentionsNames([c.next], c.targets)
-      : c.kind === 'param' && types.some((t) => NAMING[t] === c.code));
+      : c.kind === 'param' && namesHidden(types, c.code));
+}
+
+/** Whether `code` searches, on one of `types`, the references reading may leave out. */
+function namesHidden(types: string[], code: string): boolean {
+  return types.some((t) => HIDDEN_REFERENCE_NAMES.get(t) === code);
 }

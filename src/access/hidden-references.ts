@@ -1,10 +1,19 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuditEvent, Binary, Coding, List, Resource } from '@medplum/fhirtypes';
 import { ForbiddenError, UnprocessableError } from '../errors.js';
+import { parseLocalReference } from '../fhir/references.js';
 import { isResourceType } from '../fhir/resource-types.js';
 import { SUBSETTED, tagAsSubsetted } from '../fhir/summary.js';
 import type { StoreEngine, VersionRecord } from '../store/engine.js';
 import { isReadable, principalOf } from './guard.js';
+
+/**
+ * Per type, what names the references withoutHiddenReferences may leave out:
+ * both the JSON property that holds them (List.entry.item, AuditEvent.entity)
+ * and the search parameter over them, which FHIR gives the same name. A search
+ * on that parameter must not tell what reading leaves out (hidden-names.ts).
+ */
+export const HIDDEN_REFERENCE_NAMES: ReadonlyMap<string, string> = new Map([['List', 'item'], ['AuditEvent', 'entity']]);
 
 /**
  * Some resources name others by id, and what they name may be hidden from
@@ -24,11 +33,10 @@ export async function withoutHiddenReferences(
   record: VersionRecord, engine: StoreEngine, fhirBase: string, mayRead: (item: VersionRecord) => Promise<boolean>,
 ): Promise<VersionRecord> {
   if (!mayHideReferences(record)) return record;
-  const base = `${fhirBase}/`;
   const shown = async <T>(elements: T[] | undefined, referenceOf: (element: T) => string | undefined): Promise<T[]> => {
     const out: T[] = [];
     for (const element of elements ?? []) {
-      const target = await storedItem(engine, referenceOf(element), base);
+      const target = await storedItem(engine, referenceOf(element), fhirBase);
       if (!target || (await mayRead(target))) out.push(element);
     }
     return out;
@@ -105,7 +113,7 @@ export function refuseSubsetted(resource: Resource): void {
  * or what they may read. What a search on those names may match (hidden-names.ts).
  */
 export async function mayReadNamed(request: FastifyRequest, reference: string): Promise<boolean> {
-  const item = await storedItem(request.server.engine, reference, `${request.server.config.fhirBase}/`);
+  const item = await storedItem(request.server.engine, reference, request.server.config.fhirBase);
   return !item || isReadable(request, item);
 }
 
@@ -115,23 +123,23 @@ async function hidesReferences(request: FastifyRequest, record: VersionRecord): 
 }
 
 function mayHideReferences(record: VersionRecord): boolean {
-  if (record.deleted) return false;
-  return (record.type === 'List' && record.json.includes('"item"')) || (record.type === 'AuditEvent' && record.json.includes('"entity"'));
+  const name = HIDDEN_REFERENCE_NAMES.get(record.type);
+  // Without the property there is nothing to leave out, and parsing the JSON to learn it costs more.
+  return !record.deleted && name !== undefined && record.json.includes(`"${name}"`);
 }
 
 /**
  * The current version of a local, live item, whose readability decides; undefined for anything else.
  * A document's bytes (a Binary in no compartment) are as readable as their document, its securityContext.
  */
-async function storedItem(engine: StoreEngine, reference: string | undefined, base: string, depth = 0): Promise<VersionRecord | undefined> {
-  const local = reference?.startsWith(base) ? reference.slice(base.length) : reference;
-  const match = local && /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(local);
-  if (!match || !isResourceType(match[1]!)) return undefined;
-  const item = await engine.current(match[1]!, match[2]!);
+async function storedItem(engine: StoreEngine, reference: string | undefined, fhirBase: string, depth = 0): Promise<VersionRecord | undefined> {
+  const named = reference === undefined ? undefined : parseLocalReference(reference, fhirBase);
+  if (!named || !isResourceType(named.type)) return undefined;
+  const item = await engine.current(named.type, named.id);
   if (!item || item.deleted) return undefined;
   if (item.type === 'Binary' && !item.comp.length && depth === 0) {
     const context = (JSON.parse(item.json) as Binary).securityContext?.reference;
-    return (await storedItem(engine, context, base, 1)) ?? item;
+    return (await storedItem(engine, context, fhirBase, 1)) ?? item;
   }
   return item;
 }

@@ -1,4 +1,5 @@
 import type { CareTeam, Consent, ConsentProvision, Patient, RelatedPerson } from '@medplum/fhirtypes';
+import { parseTypedUrl } from '../fhir/references.js';
 import type { StoreEngine } from '../store/engine.js';
 
 /** The system under which Consents name an app (an OAuth client) as actor. */
@@ -143,7 +144,8 @@ export async function patientsOfProfessional(engine: StoreEngine, practitioner: 
   for (const team of teams) {
     const { subject, participant } = JSON.parse(team.json) as CareTeam;
     // Written relative or on this server's base: the same Patient/id the `patient` index holds.
-    const patient = /(?:^|\/)(Patient\/[A-Za-z0-9\-.]{1,64})$/.exec(subject?.reference ?? '')?.[1];
+    const named = parseTypedUrl(subject?.reference ?? '');
+    const patient = named?.type === 'Patient' ? `Patient/${named.id}` : undefined;
     if (!patient) continue;
     if ((participant ?? []).some((p) => p.member?.reference === practitioner && inPeriod(p.period, now))) permitted.add(patient);
   }

@@ -4,6 +4,7 @@ import type { Binary } from '@medplum/fhirtypes';
 import { BadRequestError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
 import { authorize, principalOf, searchRestriction } from '../access/guard.js';
 import { accepts } from '../fhir/media-types.js';
+import { isFhirId, parseLocalReference } from '../fhir/references.js';
 import { assertJsonDepth } from '../fhir/json-depth.js';
 import { checkTypeAndId } from '../store/repository.js';
 import type { WriteResult } from '../store/repository.js';
@@ -161,7 +162,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     const info = await engine.blobs.put(body, { maxBytes: config.binaryMaxBytes });
     const securityContext = headerText(request.headers['x-security-context']);
     const resource: Binary = { resourceType: 'Binary', ...(id ? { id } : {}), contentType: contentType.split(';')[0].trim() || 'application/octet-stream' };
-    if (securityContext && /^[A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/.test(securityContext)) resource.securityContext = { reference: securityContext };
+    if (securityContext && isHeaderSecurityContext(securityContext)) resource.securityContext = { reference: securityContext };
     return { resource, blob: info.key };
   }
 };
@@ -170,9 +171,17 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
 function securityContextOf(record: VersionRecord, fhirBase: string): { type: string; id: string } | undefined {
   const reference = (JSON.parse(record.json) as Binary).securityContext?.reference;
   if (typeof reference !== 'string') return undefined;
-  const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
-  const match = /^([A-Z][A-Za-z]{1,63})\/([A-Za-z0-9\-.]{1,64})$/.exec(relative);
-  return match ? { type: match[1]!, id: match[2]! } : undefined;
+  return parseLocalReference(reference, fhirBase);
+}
+
+/**
+ * What X-Security-Context is stored from: any letters before the slash, looser
+ * than parseRelativeReference (`patient/1` is kept), as it always was. Such a
+ * context is kept but places nothing: securityContextOf wants a resource type's shape.
+ */
+function isHeaderSecurityContext(text: string): boolean {
+  const slash = text.indexOf('/');
+  return slash > 0 && /^[A-Za-z]+$/.test(text.slice(0, slash)) && isFhirId(text.slice(slash + 1));
 }
 
 async function readJsonBinary(stream: Readable, limit: number): Promise<Binary> {

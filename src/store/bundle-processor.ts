@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Binary, Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, UnprocessableError, VersionConflictError } from '../errors.js';
 import type { Interaction } from '../auth/scopes.js';
+import { parseRelativeReference } from '../fhir/references.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { VersionRecord } from './engine.js';
@@ -581,9 +582,10 @@ async function checkReferencesResolve(repository: Repository, e: Parsed, written
     if (/^urn:(uuid|oid):/.test(reference)) {
       throw entryError(e, new UnprocessableError('FHIR_ERR_BUNDLE_UNRESOLVED_REFERENCE', `Reference ${reference.slice(0, 120)} names no entry of the Bundle`));
     }
-    const local = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[^/]+)?$/.exec(reference);
-    if (!local || !isResourceType(local[1]) || written.has(`${local[1]}/${local[2]}`)) continue;
-    const current = await repository.engine.current(local[1], local[2]);
+    // Whether the resource exists is the question here, whatever version is named.
+    const local = parseRelativeReference(reference, { version: 'any' });
+    if (!local || !isResourceType(local.type) || written.has(`${local.type}/${local.id}`)) continue;
+    const current = await repository.engine.current(local.type, local.id);
     if (!current || current.deleted) {
       throw entryError(e, new UnprocessableError('FHIR_ERR_BUNDLE_UNRESOLVED_REFERENCE', `Reference ${reference.slice(0, 120)} names no resource of this server nor of the Bundle`));
     }

@@ -1,5 +1,6 @@
 import { argon2id, argon2Verify } from 'hash-wasm';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { parseRelativeReference } from '../../fhir/references.js';
 import type { KeyValueStore } from '../../store/engine.js';
 
 /**
@@ -35,6 +36,8 @@ export interface NewAccount {
 }
 
 const NS = 'accounts';
+/** What a person may sign in as: SMART's fhirUser names one of these (scopes.html#fhiruser). */
+const FHIR_USER_TYPES: ReadonlySet<string> = new Set(['Patient', 'RelatedPerson', 'Practitioner', 'PractitionerRole']);
 /** OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane). */
 const ARGON2 = { parallelism: 1, iterations: 2, memorySize: 19456, hashLength: 32 } as const;
 
@@ -65,7 +68,7 @@ export class AccountStore {
     const key = foldUsername(input.username);
     if (!/^[^\s]{3,100}$/u.test(key)) throw new Error('A username is 3 to 100 characters without spaces');
     if (input.password.length < 12) throw new Error('A password has at least 12 characters');
-    if (input.fhirUser !== undefined && !/^(Patient|RelatedPerson|Practitioner|PractitionerRole)\/[A-Za-z0-9\-.]{1,64}$/.test(input.fhirUser)) {
+    if (input.fhirUser !== undefined && !isFhirUserReference(input.fhirUser)) {
       throw new Error('fhirUser must be a relative reference to Patient, RelatedPerson, Practitioner or PractitionerRole');
     }
     const patients = input.patients ?? (input.kind === 'patient' && input.fhirUser?.startsWith('Patient/') ? [input.fhirUser.slice(8)] : []);
@@ -97,4 +100,9 @@ export class AccountStore {
     }
     return (await verifyPassword(password, account.passwordHash)) ? account : undefined;
   }
+}
+
+function isFhirUserReference(text: string): boolean {
+  const named = parseRelativeReference(text);
+  return named !== undefined && FHIR_USER_TYPES.has(named.type);
 }

@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { CompiledTypedPath, TypedValue } from '../fhirpath.js';
+import { parseTypedUrl, relativeToBase } from '../references.js';
 import { patientCompartmentParams } from './compartment.js';
 import type {
   CompositeIndex, DateIndex, IndexValue, NumberIndex, QuantityIndex, ReferenceIndex, SearchIndex, SortKeys, StringIndex, TokenIndex, UriIndex,
@@ -176,19 +177,18 @@ function str(v: unknown): string | undefined {
 }
 
 const HISTORY_RE = /\/_history\/[^/]+$/;
-const TYPED_URL_RE = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/;
 
 /** Normalises a reference text: `_history` dropped, the server's own base removed. */
 export function normalizeReference(reference: string, baseUrl?: string): ReferenceIndex | undefined {
   if (reference.startsWith('#')) return undefined;
   let ref = reference.replace(HISTORY_RE, '');
-  if (baseUrl && ref.startsWith(`${baseUrl}/`)) ref = ref.slice(baseUrl.length + 1);
-  const m = TYPED_URL_RE.exec(ref);
+  if (baseUrl) ref = relativeToBase(ref, baseUrl);
+  const named = parseTypedUrl(ref);
   const out: ReferenceIndex = { r: ref };
-  if (m) {
-    out.t = m[1];
+  if (named) {
+    out.t = named.type;
     // Only a local reference's id stands for the target on this server.
-    if (!ref.includes(':')) out.i = m[2];
+    if (!ref.includes(':')) out.i = named.id;
   }
   return out;
 }

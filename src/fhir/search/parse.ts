@@ -1,4 +1,5 @@
 import { BadRequestError } from '../../errors.js';
+import { isFhirId } from '../references.js';
 import { normalizeReference } from './extract.js';
 import { dateRange, foldString, numberRange } from './normalize.js';
 import { getSearchParam, isResourceType, listResourceTypes } from './params.js';
@@ -142,7 +143,7 @@ function parseClause(types: string[], name: string, value: string, ctx: Ctx, dep
 function parseIdClause(name: string, value: string, modifier: string | undefined): ParamClause {
   if (modifier && modifier !== 'not') throw bad(name, `Unknown modifier :${modifier} on _id`);
   const values = splitOr(value).map((v) => unescape(v));
-  for (const v of values) if (!/^[A-Za-z0-9\-.]{1,64}$/.test(v)) throw bad(name, `Invalid id ${v}`);
+  for (const v of values) if (!isFhirId(v)) throw bad(name, `Invalid id ${v}`);
   return { kind: 'param', name, raw: value, code: '_id', type: 'token', ...(modifier ? { modifier } : {}), values: values.map((code) => ({ kind: 'token', code })) };
 }
 
@@ -219,7 +220,7 @@ function parseReference(name: string, modifier: string | undefined, targetType: 
     if (parts.length !== 2) throw bad(name, `Malformed identifier ${v}`);
     return { kind: 'reference-identifier', system: parts[0] === '' ? null : parts[0], ...(parts[1] ? { value: parts[1] } : {}) };
   }
-  if (/^[A-Za-z0-9\-.]{1,64}$/.test(text)) {
+  if (isFhirId(text)) {
     return targetType ? { kind: 'reference', ref: `${targetType}/${text}` } : { kind: 'reference', id: text };
   }
   let ref = text;

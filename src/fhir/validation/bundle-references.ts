@@ -1,7 +1,6 @@
 import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
+import { parseRelativeReference } from '../references.js';
 import { isKnownResourceType } from './structure.js';
-
-const RELATIVE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 /**
  * In a transaction or batch Bundle being written, every reference must resolve:
@@ -33,9 +32,9 @@ function checkReference(ref: string, fullUrls: Set<string>): { code: OperationOu
     return { code: 'not-found', text: `Reference ${ref} matches no entry's fullUrl in the Bundle` };
   }
   if (/^[a-z][a-z0-9+.-]*:/i.test(ref)) return undefined;
-  const m = RELATIVE.exec(ref);
-  if (!m) return { code: 'invalid', text: `Reference ${JSON.stringify(ref)} is neither Type/id, an absolute URL nor a fullUrl of the Bundle` };
-  if (!isKnownResourceType(m[1])) return { code: 'invalid', text: `Reference ${ref} names an unknown resource type ${m[1]}` };
+  const named = parseRelativeReference(ref, { version: 'id' });
+  if (!named) return { code: 'invalid', text: `Reference ${JSON.stringify(ref)} is neither Type/id, an absolute URL nor a fullUrl of the Bundle` };
+  if (!isKnownResourceType(named.type)) return { code: 'invalid', text: `Reference ${ref} names an unknown resource type ${named.type}` };
   return undefined;
 }
 

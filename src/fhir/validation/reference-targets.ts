@@ -1,8 +1,6 @@
+import { parseTypedUrl } from '../references.js';
 import { isResourceType } from '../resource-types.js';
 
-const ID = '[A-Za-z0-9\\-.]{1,64}';
-/** `Type/id`, optionally versioned, at the end of a relative or absolute reference. */
-const LITERAL = new RegExp(`(?:^|/)([A-Z][A-Za-z]+)/${ID}(?:/_history/${ID})?$`);
 /** A conditional reference (`Patient?identifier=...`), resolved by a transaction. */
 const CONDITIONAL = /^([A-Z][A-Za-z]+)\?/;
 
@@ -14,7 +12,7 @@ const CONDITIONAL = /^([A-Z][A-Za-z]+)\?/;
  */
 export function referencedType(reference: string): string | undefined {
   if (reference.charCodeAt(0) === 35 /* # */ || reference.startsWith('urn:')) return undefined;
-  const type = (CONDITIONAL.exec(reference) ?? LITERAL.exec(reference))?.[1];
+  const type = CONDITIONAL.exec(reference)?.[1] ?? parseTypedUrl(reference, { version: 'id' })?.type;
   return type && isResourceType(type) ? type : undefined;
 }
 

@@ -1,6 +1,7 @@
 import type { DocumentReference } from '@medplum/fhirtypes';
 import { ForbiddenError, UnprocessableError } from '../../errors.js';
 import type { Principal } from '../../auth/principal.js';
+import { parseRelativeReference } from '../../fhir/references.js';
 import { HIDDEN_FROM_PATIENT, HIDDEN_FROM_REPRESENTATIVES, MASKED_FROM_PROFESSIONALS, VISIBILITY_SYSTEM } from '../../access/labels.js';
 import { DOCUMENT_CLASS_SYSTEM, IS_ARCHIVED_EXTENSIONS, PATIENT_DOCUMENT_CLASS, PATIENT_DOCUMENT_TYPE, PATIENT_DOCUMENT_TYPE_SYSTEM } from './mhd-codes.js';
 
@@ -190,7 +191,7 @@ export function withAbsoluteAttachments(doc: DocumentReference, fhirBase: string
 /** The attachment url of a content entry when it names a Binary of this server as `Binary/id`. */
 function localBinaryUrl(content: unknown): string | undefined {
   const url = isObject(content) && isObject(content.attachment) ? content.attachment.url : undefined;
-  return typeof url === 'string' && /^Binary\/[A-Za-z0-9\-.]{1,64}$/.test(url) ? url : undefined;
+  return typeof url === 'string' && parseRelativeReference(url)?.type === 'Binary' ? url : undefined;
 }
 
 /** JSON text with object keys sorted, to compare two versions field by field. */

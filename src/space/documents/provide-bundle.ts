@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Binary, Bundle, BundleEntry, DocumentReference, List, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { parseRelativeReference, parseTypedUrl, relativeToBase } from '../../fhir/references.js';
 import { MHD_LIST_TYPES, MHD_SOURCE_ID, PROVIDE_BUNDLE_PROFILE } from './mhd-codes.js';
 
 /**
@@ -240,8 +241,8 @@ function entryKeys(entries: BundleEntry[], fhirBase: string): Map<string, number
     if (!e || typeof e !== 'object') return;
     if (typeof e.fullUrl === 'string') {
       keys.set(e.fullUrl, i);
-      const m = /([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})$/.exec(e.fullUrl);
-      if (m && /^https?:/.test(e.fullUrl)) keys.set(m[1]!, i);
+      const named = /^https?:/.test(e.fullUrl) ? parseTypedUrl(e.fullUrl) : undefined;
+      if (named) keys.set(`${named.type}/${named.id}`, i);
     }
     const r = e.resource;
     if (typeof r?.resourceType === 'string' && typeof r.id === 'string') {
@@ -255,8 +256,8 @@ function entryKeys(entries: BundleEntry[], fhirBase: string): Map<string, number
 /** `Patient/id` from a relative or this server's absolute reference; undefined when not a Patient. */
 export function normalisePatient(reference: unknown, fhirBase: string): string | undefined {
   if (typeof reference !== 'string') return undefined;
-  const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
-  if (/^Patient\/[A-Za-z0-9\-.]{1,64}$/.test(relative)) return relative;
+  const relative = relativeToBase(reference, fhirBase);
+  if (parseRelativeReference(relative)?.type === 'Patient') return relative;
   if (/^Patient\?./.test(relative)) return relative;
   return undefined;
 }

@@ -1,5 +1,6 @@
 import type { Bundle, BundleEntry, DocumentReference } from '@medplum/fhirtypes';
 import { FhirError, UnprocessableError } from '../../errors.js';
+import { parseLocalReference } from '../../fhir/references.js';
 import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 import { normalisePatient } from './provide-bundle.js';
 
@@ -23,10 +24,8 @@ export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, f
       const where = `Bundle.entry[${i}].resource.relatesTo[${j}].target`;
       const given = relation.target?.reference;
       const reference = typeof given === 'string' ? given : '';
-      const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
-      const match = /^DocumentReference\/([A-Za-z0-9\-.]{1,64})$/.exec(relative);
-      if (!match) throw replaceError('FHIR_ERR_MHD_REPLACED_UNKNOWN', where, `a replaced document is referenced as DocumentReference/[id] of this server, not ${reference.slice(0, 120) || 'nothing'}`);
-      const id = match[1]!;
+      const id = replacedId(reference, fhirBase);
+      if (!id) throw replaceError('FHIR_ERR_MHD_REPLACED_UNKNOWN', where, `a replaced document is referenced as DocumentReference/[id] of this server, not ${reference.slice(0, 120) || 'nothing'}`);
       if (seen.has(id)) throw replaceError('FHIR_ERR_MHD_REPLACED_TWICE', where, `DocumentReference/${id} is replaced twice in this Bundle`);
       seen.add(id);
       const current = await engine.current('DocumentReference', id);
@@ -63,9 +62,7 @@ export async function checkReplacedSamePatient(engine: StoreEngine, record: Vers
   const doc = JSON.parse(record.json) as DocumentReference;
   for (const [j, relation] of (doc.relatesTo ?? []).entries()) {
     if (relation?.code !== 'replaces') continue;
-    const reference = relation.target?.reference ?? '';
-    const relative = reference.startsWith(`${fhirBase}/`) ? reference.slice(fhirBase.length + 1) : reference;
-    const id = /^DocumentReference\/([A-Za-z0-9\-.]{1,64})$/.exec(relative)?.[1];
+    const id = replacedId(relation.target?.reference ?? '', fhirBase);
     if (!id) continue;
     const replaced = await engine.current('DocumentReference', id);
     const same = replaced !== undefined && replaced.comp.length === record.comp.length && replaced.comp.every((p) => record.comp.includes(p));
@@ -73,4 +70,10 @@ export async function checkReplacedSamePatient(engine: StoreEngine, record: Vers
       throw replaceError('FHIR_ERR_MHD_REPLACED_OTHER_PATIENT', `DocumentReference.relatesTo[${j}].target`, `the replaced DocumentReference/${id} belongs to another patient`);
     }
   }
+}
+
+/** The id of the DocumentReference of this server that a `replaces` target names, written relative or absolute. */
+function replacedId(reference: string, fhirBase: string): string | undefined {
+  const named = parseLocalReference(reference, fhirBase);
+  return named?.type === 'DocumentReference' ? named.id : undefined;
 }
