@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { ParsedValue, SearchClause, SearchRequest } from '../fhir/search/request.js';
-import { principalOf } from './guard.js';
+import type { SearchRestriction } from '../store/repository.js';
+import { principalOf, searchRestriction } from './guard.js';
 import { HIDDEN_REFERENCE_NAMES, mayReadNamed } from './hidden-references.js';
 
 /** A reference no index holds (`#` is not allowed in an id): the value that matches nothing. */
@@ -19,6 +20,21 @@ const NOTHING: ParsedValue = Object.freeze({ kind: 'reference', ref: 'DocumentRe
 export async function hideHiddenNames(request: FastifyRequest, parsed: SearchRequest): Promise<void> {
   if (principalOf(request).kind === 'system' || !mentionsNames(parsed.clauses, parsed.types)) return;
   for (const clause of parsed.clauses) await hideIn(request, clause, parsed.types);
+}
+
+/**
+ * The caller's search restriction for a conditional interaction
+ * (If-None-Exist, a conditional update or delete, a Bundle's conditional
+ * entries and references): only what they may see matches, and a value of
+ * their condition naming a hidden resource matches nothing, as in a search.
+ * Otherwise `If-None-Exist: List?item=<masked document>` answering 200 (the
+ * List found) instead of 201 would tell that the masked document exists.
+ */
+export async function conditionalRestriction(request: FastifyRequest): Promise<SearchRestriction> {
+  const restriction = await searchRestriction(request);
+  const revised: SearchRestriction = (type) => restriction(type);
+  revised.reviseQuery = (parsed) => hideHiddenNames(request, parsed);
+  return revised;
 }
 
 async function hideIn(request: FastifyRequest, clause: SearchClause, types: string[]): Promise<void> {

@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
-import type { AuditEvent, Binary, Coding, List, Resource } from '@medplum/fhirtypes';
-import { ForbiddenError, UnprocessableError } from '../errors.js';
+import type { AuditEvent, Binary, List } from '@medplum/fhirtypes';
+import { ForbiddenError } from '../errors.js';
 import { parseLocalReference } from '../fhir/references.js';
 import { isResourceType } from '../fhir/resource-types.js';
-import { SUBSETTED, tagAsSubsetted } from '../fhir/summary.js';
+import { tagAsSubsetted } from '../fhir/summary.js';
 import type { StoreEngine, VersionRecord } from '../store/engine.js';
 import { isReadable, principalOf } from './guard.js';
 
@@ -90,21 +90,6 @@ export async function refuseChangeOverHidden(request: FastifyRequest, current: V
     allowed: false, rule, reason, requestId: request.id, address: request.ip,
   }, request);
   throw new ForbiddenError(`Access refused (rule ${rule}): ${reason}`, rule);
-}
-
-/**
- * A resource tagged SUBSETTED is incomplete (a summary, a List without the
- * items hidden from its reader): FHIR says it must not be used to update
- * (search.html#summary), and storing it would both lose what it leaves out and
- * keep the tag. Any write of one is a 422.
- */
-export function refuseSubsetted(resource: Resource): void {
-  // Checked before validation: the body may be anything a client sent (validation says what is malformed).
-  const tags: unknown = (resource.meta as { tag?: unknown } | null | undefined)?.tag;
-  if (!Array.isArray(tags) || !tags.some((tag: Partial<Coding> | null) => tag?.system === SUBSETTED.system && tag?.code === SUBSETTED.code)) return;
-  throw new UnprocessableError('FHIR_ERR_REST_SUBSETTED',
-    `A resource tagged ${SUBSETTED.code} (${SUBSETTED.system}) is incomplete and cannot be written: send it without that tag, as a whole resource`,
-    { expression: [`${resource.resourceType}.meta.tag`] });
 }
 
 /**

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary } from '@medplum/fhirtypes';
 import { BadRequestError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
-import { authorize, principalOf, searchRestriction } from '../access/guard.js';
+import { authorize, principalOf } from '../access/guard.js';
+import { conditionalRestriction } from '../access/hidden-names.js';
 import { accepts } from '../fhir/media-types.js';
 import { isFhirId, parseLocalReference } from '../fhir/references.js';
 import { assertJsonDepth } from '../fhir/json-depth.js';
@@ -36,7 +37,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     const ifNoneExist = headerText(request.headers['if-none-exist']);
     if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: 'Binary' }, { precheck: true });
     // Only what the caller may see can match; the match is answered as a read of it.
-    const restrict = ifNoneExist !== undefined ? await searchRestriction(request) : undefined;
+    const restrict = ifNoneExist !== undefined ? await conditionalRestriction(request) : undefined;
     const result = await dropBlobUnlessStored(blob, () =>
       repository.create(resource, { blob, ifNoneExist, check: writeCheck(request, 'c', 'create'), restrict }));
     if (!result.created) await authorizeBinary(request, 'r', 'read', result.record);

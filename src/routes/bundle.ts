@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { BundleEntry, Resource } from '@medplum/fhirtypes';
-import { authorize, searchRestriction } from '../access/guard.js';
-import { disclosed, refuseChangeOverHidden, refuseSubsetted } from '../access/hidden-references.js';
+import { authorize } from '../access/guard.js';
+import { conditionalRestriction } from '../access/hidden-names.js';
+import { disclosed, refuseChangeOverHidden } from '../access/hidden-references.js';
 import { processBundle } from '../store/bundle-processor.js';
 import type { SearchRestriction } from '../store/repository.js';
 import { parsePrefer, responseType } from './respond.js';
@@ -40,11 +41,10 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
           await check(record);
         } : check;
       },
-      restriction: () => (restriction ??= searchRestriction(request)),
+      restriction: () => (restriction ??= conditionalRestriction(request)),
       writeRules: (type, write) => applyWriteRules(request, type, write),
       // What the caller may not read stays hidden on writes, as on the direct requests (routes/resource.ts).
       refuseChange: (current, interaction) => refuseChangeOverHidden(request, current, interaction),
-      refuseWritten: refuseSubsetted,
       disclose: (record) => disclosed(request, record),
       read: async (url, entry): Promise<BundleEntry> => {
         const headers: Record<string, string> = { authorization: request.headers.authorization ?? '', accept: 'application/fhir+json' };

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, MethodNotAllowedError } from '../errors.js';
-import { authorize, searchRestriction } from '../access/guard.js';
-import { disclosed, refuseChangeOverHidden, refuseSubsetted } from '../access/hidden-references.js';
+import { authorize } from '../access/guard.js';
+import { conditionalRestriction } from '../access/hidden-names.js';
+import { disclosed, refuseChangeOverHidden } from '../access/hidden-references.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck, WriteResult } from '../store/repository.js';
@@ -60,13 +61,12 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     responseType(request);
     const resource = bodyResource(request, type);
     await authorize(request, 'c', 'create', { resourceType: type }, { precheck: true });
-    refuseSubsetted(resource);
     const ifNoneExist = headerText(request.headers['if-none-exist']);
     if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
     const { id: _ignored, ...withoutId } = resource; // create ignores a client id (http.html#create)
     const ruled = applyWriteRules(request, type, { method: 'POST', next: withoutId as Resource })!;
     // Only what the caller may see can match: a hidden resource is neither returned nor counted.
-    const restrict = ifNoneExist !== undefined ? await searchRestriction(request) : undefined;
+    const restrict = ifNoneExist !== undefined ? await conditionalRestriction(request) : undefined;
     const result = await repository.create(ruled, { ifNoneExist, check: writeCheck(request, 'c', 'create'), restrict });
     // The match is answered as a read of it: the policy's word, and the audit trail's.
     if (!result.created) await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
@@ -80,7 +80,6 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const resource = bodyResource(request, type);
     await authorize(request, 'u', 'update', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
-    refuseSubsetted(resource);
     const ifMatch = headerText(request.headers['if-match']);
     const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
       const current = await engine.current(type, id);
@@ -102,11 +101,10 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     await authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
     await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
-    refuseSubsetted(resource);
     const result = await repository.conditionalUpdate(type, searchPairs(request), resource, {
       ifMatch: headerText(request.headers['if-match']),
       check: writeCheck(request, 'u', 'update'),
-      restrict: await searchRestriction(request),
+      restrict: await conditionalRestriction(request),
       // As a PUT on the match would be: the policy on its current version, and the domain's rules knowing it.
       rules: async (current, next) => {
         if (current) {
@@ -135,7 +133,6 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
       // Before the patch applies: its `test` operations would otherwise tell what is hidden.
       await refuseChangeOverHidden(request, current, 'patch');
       const next = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
-      refuseSubsetted(next);
       const patched = applyWriteRules(request, type, { method: 'PATCH', next, current })!;
       // The patch applies to the version just read: nothing may land in between.
       return repository.update(type, id, patched, { ifMatch: ifMatch ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
@@ -169,7 +166,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     const result = await repository.conditionalDelete(type, searchPairs(request), {
       check: writeCheck(request, 'd', 'delete'),
-      restrict: await searchRestriction(request),
+      restrict: await conditionalRestriction(request),
       // As a DELETE of the match would be; the access itself is audited once, by `check`.
       rules: async (current) => {
         await authorize(request, 'd', 'delete', { resourceType: type, id: current!.id, record: current! }, { precheck: true });

@@ -45,12 +45,9 @@ export interface BundleContext {
    * (access/hidden-references.ts), as for the direct requests:
    * `refuseChange` throws when a PUT, PATCH or DELETE would change a version naming
    * items hidden from the caller (called before anything applies);
-   * `refuseWritten` throws for a resource that must not be stored as sent
-   * (tagged SUBSETTED); `disclose` gives a version as a read of it would,
-   * for the answer's entries.
+   * `disclose` gives a version as a read of it would, for the answer's entries.
    */
   refuseChange?(current: VersionRecord, interaction: 'update' | 'patch' | 'delete'): Promise<void>;
-  refuseWritten?(resource: Resource): void;
   disclose?(record: VersionRecord): Promise<VersionRecord>;
 }
 
@@ -361,7 +358,10 @@ async function conditionalMatch(repository: Repository, type: string, query: Arr
 /** The search behind an entry's condition or conditional reference: at most two matches, errors naming the entry. */
 async function entrySearch(repository: Repository, type: string, query: Array<[string, string]>, e: Parsed, context: BundleContext) {
   try {
-    return await repository.search(repository.parseSearch([type], [...query, ['_count', '2']], true), await context.restriction?.());
+    const parsed = repository.parseSearch([type], [...query, ['_count', '2']], true);
+    const restriction = await context.restriction?.();
+    await restriction?.reviseQuery?.(parsed);
+    return await repository.search(parsed, restriction);
   } catch (err) {
     throw entryError(e, err);
   }
@@ -503,7 +503,6 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const existing = (e as Parsed & { existing?: VersionRecord }).existing;
   if (e.method === 'POST') {
     await context.authorize('c', 'create', { resourceType: type }, true);
-    context.refuseWritten?.(e.resource!);
     // The match is answered as a read of it would be.
     if (existing) await context.authorize('r', 'read', { resourceType: type, id: existing.id, record: existing }, false);
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
@@ -528,7 +527,6 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const interaction = e.method === 'PATCH' ? 'patch' : 'update';
   await context.authorize('u', interaction, { resourceType: type, id: e.target.id }, true);
   if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
-  if (e.method === 'PUT') context.refuseWritten?.(e.resource!);
   // As a PUT or PATCH request would: the policy on the version being replaced, then (writeCheck) on the new one.
   const live = await liveVersion(repository, type, e.target.id);
   if (live) {
@@ -539,7 +537,6 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   if (e.method === 'PATCH') {
     const current = await repository.read(type, e.target.id);
     const patched = applyBundlePatch(JSON.parse(current.json) as Resource, e.resource!);
-    context.refuseWritten?.(patched);
     const ruled = context.writeRules?.(type, { method: 'PATCH', next: patched, current }) ?? patched;
     const prepared = await repository.prepareUpdate(type, e.target.id, ruled, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH' });
     return created(prepared);

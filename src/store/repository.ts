@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Binary, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, PayloadTooLargeError, PreconditionFailedError, ResourceGoneError, ResourceNotFoundError, UnprocessableError, VersionConflictError } from '../errors.js';
 import { AUDIT_ORIGIN } from '../audit/audit-event.js';
+import { SUBSETTED } from '../fhir/summary.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
 import { parseSearchRequest } from '../fhir/search/parse.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
@@ -75,7 +76,15 @@ export interface PreparedWrite {
 }
 
 /** The caller's access policy as a search filter per type (null: the type is hidden); see access/guard.ts searchRestriction. */
-export type SearchRestriction = (type: string) => Filter | null;
+export interface SearchRestriction {
+  (type: string): Filter | null;
+  /**
+   * Changes a parsed query before it runs so that it tells nothing the
+   * caller may not read (access/hidden-names.ts: a value naming a hidden
+   * resource matches nothing).
+   */
+  reviseQuery?(parsed: SearchRequest): Promise<void>;
+}
 
 /**
  * How a conditional update or delete stays within what its caller may do.
@@ -365,7 +374,10 @@ export class Repository {
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
     }
-    if (!trusted && type === 'AuditEvent') refuseServerOrigin(resource);
+    if (!trusted) {
+      refuseSubsetted(resource);
+      if (type === 'AuditEvent') refuseServerOrigin(resource);
+    }
     const record = this.newRecord(type, id, current, method);
     // resourceType, id and meta first, as people expect to read them; the
     // client's meta.source is kept, server-maintained fields always win.
@@ -439,6 +451,7 @@ export class Repository {
       throw new PreconditionFailedError('FHIR_ERR_STORE_NO_CRITERIA', 'A conditional interaction needs at least one search criterion');
     }
     const request = parseSearchRequest([type], [...query.filter(([k]) => k !== '_count'), ['_count', String(limit)]], { strict: true, ...this.searchLimits });
+    await restrict?.reviseQuery?.(request);
     const result = await executeSearch(this.engine, request, { restrict });
     return result.matches;
   }
@@ -460,9 +473,29 @@ export class Repository {
 
 /** A client may record its own AuditEvents, never as the server's: AUDIT_ORIGIN marks those the server recorded. */
 function refuseServerOrigin(resource: Resource): void {
-  if (resource.meta?.tag?.some((tag) => tag.system === AUDIT_ORIGIN.system)) {
+  if (hasTag(resource, AUDIT_ORIGIN.system)) {
     throw new UnprocessableError('FHIR_ERR_AUDIT_ORIGIN', `The tag ${AUDIT_ORIGIN.system} marks the AuditEvents this server records itself; a client's AuditEvent may not carry it`, { expression: ['AuditEvent.meta.tag'] });
   }
+}
+
+/**
+ * A resource tagged SUBSETTED is incomplete (a summary, a List without the
+ * items hidden from its reader): FHIR says it must not be used to update
+ * (search.html#summary), and storing it would both lose what it leaves out and
+ * keep the tag. Any write of one is a 422, whichever route it came by (REST,
+ * Bundle entry, Binary, Subscription).
+ */
+function refuseSubsetted(resource: Resource): void {
+  if (!hasTag(resource, SUBSETTED.system!, SUBSETTED.code)) return;
+  throw new UnprocessableError('FHIR_ERR_REST_SUBSETTED',
+    `A resource tagged ${SUBSETTED.code} (${SUBSETTED.system}) is incomplete and cannot be written: send it without that tag, as a whole resource`,
+    { expression: [`${resource.resourceType}.meta.tag`] });
+}
+
+/** Whether `resource` carries the tag; checked before validation, so the body may be anything a client sent. */
+function hasTag(resource: Resource, system: string, code?: string): boolean {
+  const tags: unknown = (resource.meta as { tag?: unknown } | null | undefined)?.tag;
+  return Array.isArray(tags) && tags.some((tag: { system?: unknown; code?: unknown } | null) => tag?.system === system && (code === undefined || tag?.code === code));
 }
 
 /** When the version after `record` was written (epoch ms); undefined when `record` is the newest. */

@@ -151,7 +151,9 @@ t.test('writes of a List keep its hidden items hidden, and intact', async (t) =>
     };
     const mine = (await app.inject({ url: `/fhir/List/${listId}`, headers: { authorization: alice } })).json() as List;
     t.ok(isSubsetted(mine));
-    unprocessable(t, await send(alice, 'PUT', `/fhir/List/${listId}`, mine), 'the patient PUTting back the List exactly as she read it');
+    const hers = await send(alice, 'PUT', `/fhir/List/${listId}`, mine);
+    t.equal(hers.statusCode, 403, 'the patient PUTting back the List exactly as she read it: she may not change it at all');
+    t.match(hers.body, /hidden-items/);
     await unchanged(t, 'after her PUT');
     const whole = await stored();
     unprocessable(t, await send(doctor, 'PUT', `/fhir/List/${listId}`, { ...whole, meta: { tag: [SUBSETTED_TAG] } }), 'a PUT by someone who sees it all');
@@ -165,6 +167,30 @@ t.test('writes of a List keep its hidden items hidden, and intact', async (t) =>
     ]);
     t.same((batch.json() as Bundle).entry!.map((e) => e.response?.status), ['422', '422', '422'], 'batch entries');
     await unchanged(t, 'after the batch');
+    // Every write path, not only the REST and Bundle routes: the repository refuses it.
+    const binary = { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('partial').toString('base64'), meta: { tag: [SUBSETTED_TAG] } };
+    unprocessable(t, await send(system, 'POST', '/fhir/Binary', binary), 'a Binary sent as FHIR JSON');
+    const subscription = {
+      resourceType: 'Subscription', status: 'requested', reason: 'review', criteria: 'Observation?category=vital-signs',
+      channel: { type: 'rest-hook', endpoint: 'https://hooks.example/carnet' }, meta: { tag: [SUBSETTED_TAG] },
+    };
+    unprocessable(t, await send(system, 'POST', '/fhir/Subscription', subscription), 'a Subscription');
+    const kept = await app.inject({ url: '/fhir/Subscription?_count=50', headers: { authorization: system } });
+    t.equal((kept.json() as Bundle).total ?? (kept.json() as Bundle).entry?.length ?? 0, 0, 'no Subscription was stored');
+  });
+
+  t.test('a condition naming a hidden item matches nothing, as a search would: no yes/no answer on it', async (t) => {
+    // With _id, the condition can only match the List under test.
+    const create = async (authorization: string, document: string) =>
+      (await send(authorization, 'POST', '/fhir/List', newList(), { 'if-none-exist': `_id=${listId}&item=DocumentReference/${document}` })).statusCode;
+    t.equal(await create(doctor, masked), 200, 'whoever may read the document finds the List naming it');
+    t.equal(await create(permitted, 'never-stored'), 201, 'a document never stored: no match');
+    t.equal(await create(permitted, masked), 201, 'the document masked from him: no match either');
+    const put = await send(permitted, 'PUT', `/fhir/List?_id=${listId}&item=DocumentReference/${masked}`, newList());
+    t.equal(put.statusCode, 201, 'a conditional update creates, as for a document never stored (not a 403 on the List)');
+    const batch = await bundle(permitted, 'batch', [{ resource: newList(), request: { method: 'POST', url: 'List', ifNoneExist: `_id=${listId}&item=DocumentReference/${masked}` } }]);
+    t.match((batch.json() as Bundle).entry?.[0]?.response?.status, /^201/, 'a batch entry\'s If-None-Exist');
+    await unchanged(t, 'after the conditional writes');
   });
 });
 
