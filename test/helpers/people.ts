@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { argon2id } from 'hash-wasm';
+import { randomBytes } from 'node:crypto';
 import type { RegisteredClient } from '../../src/auth/clients.js';
 import type { Config } from '../../src/config.js';
 import { loadConfig } from '../../src/config.js';
@@ -10,6 +12,19 @@ type Tap = { teardown: (fn: () => unknown) => void };
 
 export const FHIR_JSON = 'application/fhir+json';
 export const PASSWORD = 'correct horse battery staple';
+
+let cheapHash: Promise<string> | undefined;
+/**
+ * PASSWORD's argon2id hash at the algorithm's smallest cost, made once per
+ * test file, for accounts whose sign-in is not what a test is about:
+ * production's parameters (19 MiB, 2 passes) cost about 130 ms for each
+ * account created and each sign-in, minutes of CI. A sign-in verifies with
+ * the parameters the hash carries, so it is as cheap. test/http/auth-authorize.test.ts
+ * and test/unit/accounts.test.ts keep production's.
+ */
+export function passwordHash(): Promise<string> {
+  return (cheapHash ??= argon2id({ password: PASSWORD.normalize('NFKC'), salt: randomBytes(16), parallelism: 1, iterations: 1, memorySize: 64, hashLength: 32, outputType: 'encoded' }));
+}
 export const VISIBILITY = 'https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/TRE-A07-StatutVisibiliteDocument';
 export const VITAL_SIGNS = 'http://terminology.hl7.org/CodeSystem/observation-category|vital-signs';
 export const DAY_MS = 24 * 3600 * 1000;
@@ -225,11 +240,11 @@ export async function buildSpace(t: Tap, options: { config?: Partial<Config>; ap
     permittedPro: 'permitted-pro', careTeamPro: 'care-team-pro', blockedPro: 'blocked-pro',
   };
   const accounts = server.app.carnetAuth.accounts;
-  await accounts.create({ username: users.alice, password: PASSWORD, kind: 'patient', fhirUser: alice });
-  await accounts.create({ username: users.bob, password: PASSWORD, kind: 'patient', fhirUser: bob });
-  await accounts.create({ username: users.parent, password: PASSWORD, kind: 'related-person', fhirUser: parent, patients: [minor.slice(8)] });
+  await accounts.create({ username: users.alice, passwordHash: await passwordHash(), kind: 'patient', fhirUser: alice });
+  await accounts.create({ username: users.bob, passwordHash: await passwordHash(), kind: 'patient', fhirUser: bob });
+  await accounts.create({ username: users.parent, passwordHash: await passwordHash(), kind: 'related-person', fhirUser: parent, patients: [minor.slice(8)] });
   for (const [key, ref] of [['doctor', doctor], ['otherPro', otherPro], ['permittedPro', permittedPro], ['careTeamPro', careTeamPro], ['blockedPro', blockedPro]] as const) {
-    await accounts.create({ username: users[key], password: PASSWORD, kind: 'practitioner', fhirUser: ref });
+    await accounts.create({ username: users[key], passwordHash: await passwordHash(), kind: 'practitioner', fhirUser: ref });
   }
   return { ...server, doctor, otherPro, permittedPro, careTeamPro, blockedPro, alice, bob, minor, parent, users };
 }

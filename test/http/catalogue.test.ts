@@ -3,6 +3,7 @@ import { buildServer } from '../../src/server.js';
 import { loadConfig } from '../../src/config.js';
 import { validateClients } from '../../src/auth/clients.js';
 import { authorize, bearer, createTestClient, exchangeCode, tempDir, writeClientsFile } from '../helpers/tokens.js';
+import { passwordHash } from '../helpers/people.js';
 
 /**
  * The catalogue of referenced apps: an administrator registers, references and
@@ -24,7 +25,7 @@ t.test('catalogue lifecycle and app consent', async (t) => {
   await app.inject({ method: 'PUT', url: '/fhir/Patient/ines', headers: { authorization: systemAuth, 'content-type': 'application/fhir+json' }, payload: { resourceType: 'Patient', id: 'ines', name: [{ family: 'Moreau', given: ['Inès'] }] } });
   const obs = await app.inject({ method: 'POST', url: '/fhir/Observation', headers: { authorization: systemAuth, 'content-type': 'application/fhir+json' }, payload: { resourceType: 'Observation', status: 'final', code: { text: 'poids' }, subject: { reference: 'Patient/ines' } } });
   const obsId = obs.json().id as string;
-  await app.carnetAuth.accounts.create({ username: 'ines', password: 'correct horse battery staple', kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
+  await app.carnetAuth.accounts.create({ username: 'ines', passwordHash: await passwordHash(), kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
 
   t.equal((await app.inject({ method: 'POST', url: '/admin/apps', headers: { authorization: systemAuth, 'content-type': 'application/json' }, payload: { name: 'x', redirectUris: ['https://x.test/cb'], scope: 'patient/*.rs' } })).statusCode, 403, 'only admin clients manage the catalogue');
   t.equal((await app.inject({ method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' }, payload: { name: 'x' } })).statusCode, 400, 'a registration is validated');

@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildTestServer } from '../helpers/server.js';
 import { seededRandom } from '../helpers/seeded-random.js';
-import { APPS, buildSpaceServer, PASSWORD, signIn } from '../helpers/people.js';
+import { APPS, buildSpaceServer, PASSWORD, passwordHash, signIn } from '../helpers/people.js';
 import { provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
 /**
@@ -1090,8 +1090,8 @@ t.test(`hostile input as a patient's app and as the regular doctor's software (s
   const doctorId = await seedOne({ resourceType: 'Practitioner', name: [{ family: 'Traitant' }] });
   const alice = await seedOne({ ...patientResource('alice'), generalPractitioner: [{ reference: `Practitioner/${doctorId}` }] });
   const bob = await seedOne(patientResource('bob'));
-  await app.carnetAuth.accounts.create({ username: 'alice', password: PASSWORD, kind: 'patient', fhirUser: `Patient/${alice}` });
-  await app.carnetAuth.accounts.create({ username: 'doctor', password: PASSWORD, kind: 'practitioner', fhirUser: `Practitioner/${doctorId}` });
+  await app.carnetAuth.accounts.create({ username: 'alice', passwordHash: await passwordHash(), kind: 'patient', fhirUser: `Patient/${alice}` });
+  await app.carnetAuth.accounts.create({ username: 'doctor', passwordHash: await passwordHash(), kind: 'practitioner', fhirUser: `Practitioner/${doctorId}` });
   const holder = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: 'alice', scope: 'launch/patient patient/*.cruds' })).access_token}`;
   const doctor = `Bearer ${(await signIn(app, { clientId: APPS.pro, username: 'doctor', scope: 'user/*.cruds' })).access_token}`;
   const tokenNames = new Map([[holder, 'Bearer <alice, patient/*.cruds>'], [doctor, 'Bearer <her regular doctor, user/*.cruds>'], [system, 'Bearer <system/*.cruds>']]);

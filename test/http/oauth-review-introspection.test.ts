@@ -3,6 +3,7 @@ import { buildServer } from '../../src/server.js';
 import { loadConfig } from '../../src/config.js';
 import { JWT_BEARER_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
 import { authorize, bearer, createTestClient, exchangeCode, signClientAssertion, tempDir, writeClientsFile } from '../helpers/tokens.js';
+import { passwordHash } from '../helpers/people.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -29,7 +30,7 @@ t.test('introspection follows the Consent and the catalogue', async (t) => {
     method: 'PUT', url: '/fhir/Observation/ines-obs', headers: { authorization: systemAuth, 'content-type': 'application/fhir+json' },
     payload: { resourceType: 'Observation', id: 'ines-obs', status: 'final', code: { text: 'poids' }, subject: { reference: 'Patient/ines' } },
   });
-  await app.carnetAuth.accounts.create({ username: 'ines', password: PASSWORD, kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
+  await app.carnetAuth.accounts.create({ username: 'ines', passwordHash: await passwordHash(), kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
   await app.inject({
     method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, ...json },
     payload: { clientId: 'mesures', name: 'Mes mesures', redirectUris: ['https://mesures.test/cb'], public: true, scope: 'launch/patient offline_access patient/Observation.rs' },

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../src/server.js';
 import { loadConfig } from '../../src/config.js';
-import { APPS, FHIR_JSON, VITAL_SIGNS, buildSpace, observation, seed, signIn } from '../helpers/people.js';
+import { APPS, buildSpace, FHIR_JSON, observation, passwordHash, seed, signIn, VITAL_SIGNS } from '../helpers/people.js';
 import { authorize, bearer, createTestClient, exchangeCode, tempDir, writeClientsFile } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -71,7 +71,7 @@ t.test('a withdrawn app\'s Subscriptions deliver nothing, neither payload nor id
   const system = await bearer(app, systemClient, 'system/*.cruds');
   const put = await app.inject({ method: 'PUT', url: '/fhir/Patient/ines', headers: { authorization: system, 'content-type': FHIR_JSON }, payload: { resourceType: 'Patient', id: 'ines' } });
   t.equal(put.statusCode, 201);
-  await app.carnetAuth.accounts.create({ username: 'ines', password: 'correct horse battery staple', kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
+  await app.carnetAuth.accounts.create({ username: 'ines', passwordHash: await passwordHash(), kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
   const registered = await app.inject({
     method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' },
     payload: { clientId: 'mesures', name: 'Mes mesures', redirectUris: ['https://mesures.test/cb'], public: true, scope: 'launch/patient patient/Observation.rs' },

@@ -26,9 +26,15 @@ export interface Account {
   createdAt: string;
 }
 
-export interface NewAccount {
+/**
+ * A new account, with its password, or with the argon2id PHC string of one
+ * (accounts moved from another system keep their passwords without anyone
+ * knowing them; the hash keeps its own parameters, which verification reads).
+ */
+export type NewAccount = NewAccountFields & ({ password: string; passwordHash?: undefined } | { passwordHash: string; password?: undefined });
+
+interface NewAccountFields {
   username: string;
-  password: string;
   kind: Account['kind'];
   fhirUser?: string;
   patients?: string[];
@@ -38,6 +44,8 @@ export interface NewAccount {
 const NS = 'accounts';
 /** What a person may sign in as: SMART's fhirUser names one of these (scopes.html#fhiruser). */
 const FHIR_USER_TYPES: ReadonlySet<string> = new Set(['Patient', 'RelatedPerson', 'Practitioner', 'PractitionerRole']);
+/** An argon2id hash as hash-wasm writes and verifies it (salt and hash in unpadded base64). */
+const PHC_ARGON2ID = /^\$argon2id\$v=19\$m=\d{1,7},t=\d{1,3},p=\d{1,2}\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{22,}$/;
 /** OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane). */
 const ARGON2 = { parallelism: 1, iterations: 2, memorySize: 19456, hashLength: 32 } as const;
 
@@ -67,7 +75,8 @@ export class AccountStore {
   async create(input: NewAccount): Promise<Account> {
     const key = foldUsername(input.username);
     if (!/^[^\s]{3,100}$/u.test(key)) throw new Error('A username is 3 to 100 characters without spaces');
-    if (input.password.length < 12) throw new Error('A password has at least 12 characters');
+    if (input.password !== undefined && input.password.length < 12) throw new Error('A password has at least 12 characters');
+    if (input.passwordHash !== undefined && !PHC_ARGON2ID.test(input.passwordHash)) throw new Error('passwordHash must be an argon2id PHC string ($argon2id$v=19$m=...,t=...,p=...$salt$hash)');
     if (input.fhirUser !== undefined && !isFhirUserReference(input.fhirUser)) {
       throw new Error('fhirUser must be a relative reference to Patient, RelatedPerson, Practitioner or PractitionerRole');
     }
@@ -77,7 +86,7 @@ export class AccountStore {
       username: input.username.trim(),
       kind: input.kind,
       patients,
-      passwordHash: await hashPassword(input.password),
+      passwordHash: input.passwordHash ?? (await hashPassword(input.password)),
       createdAt: new Date().toISOString(),
       ...(input.fhirUser ? { fhirUser: input.fhirUser } : {}),
       ...(input.displayName ? { displayName: input.displayName } : {}),
