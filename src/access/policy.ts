@@ -148,6 +148,12 @@ function decideForPatient(request: AccessRequest, patient: string, facts: Patien
       // the regular doctor included, reads the Consents but never writes them (they would grant themselves or a colleague).
       if (request.resourceType === 'Consent' && action !== 'r' && action !== 's') return deny('consent-by-patient', "a patient's Consents are given or withdrawn by the patient (or their representative) only");
       if (facts.generalPractitioners.has(me)) return allow('regular-doctor', 'the regular doctor sees the whole space');
+      // The care team is deemed authorised by the patient, so who is in it is the patient's choice, or the
+      // regular doctor's who coordinates the care: a consented or member professional adding a colleague
+      // would give access the patient never gave. Teams come from them, or from the care institution's software.
+      if (request.resourceType === 'CareTeam' && action !== 'r' && action !== 's') {
+        return deny('care-team-by-patient-or-doctor', "a patient's care team is formed by the patient (or their representative), the regular doctor or the care institution's software");
+      }
       if (facts.denied.has(me)) return deny('blocked-by-patient', 'the patient blocked this professional');
       const authorised = facts.permitted.has(me) || facts.careTeam.has(me);
       if (authorised) {
