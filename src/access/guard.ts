@@ -186,8 +186,20 @@ async function breakTheGlassSearch(request: FastifyRequest, principal: Principal
   const patient = breakTheGlassPatient(request);
   if (!patient || asDoctor.includes(patient) || byConsent.includes(patient)) return undefined;
   const type = (request.params as { type?: string } | undefined)?.type;
-  const decision = await authorize(request, 's', 'search-type', { resourceType: type && type !== '*' ? type : 'Patient', compartments: [patient] });
+  const decision = await authorize(request, 's', 'search-type', { resourceType: type && type !== '*' ? type : searchedForBreakTheGlass(principal), compartments: [patient] });
   return decision.allow ? patient : undefined;
+}
+
+/**
+ * The type an emergency search over several types (`Patient/x/*`, `_type=`)
+ * is judged on: the question is the patient's space, and each type's scopes
+ * are applied per type afterwards. Patient when the scopes let the caller
+ * search it, else the first type they do (a professional granted
+ * `user/Observation.rs` alone was refused for lacking Patient).
+ */
+function searchedForBreakTheGlass(principal: Principal): string {
+  if (scopeAllows(principal.scopes, 's', 'Patient').length) return 'Patient';
+  return principal.scopes.find((scope) => scope.resourceType !== '*' && scope.interactions.has('s'))?.resourceType ?? 'Patient';
 }
 
 /**

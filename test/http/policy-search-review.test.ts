@@ -40,6 +40,11 @@ t.test('search, history and writes give no more than a read', async (t) => {
     t.same(ids(granted), [carolObs], 'emergency access granted');
     t.ok((await notices()) >= 1, 'carol and her regular doctor are told of the emergency access');
     t.same(ids(await get(otherPro, `/fhir/Observation?patient=${carol}`)), [], 'without the header, nothing');
+    // Over every type of her space, by a professional whose scopes do not cover Patient.
+    const observationsOnly = `Bearer ${(await signIn(app, { clientId: APPS.pro, username: space.users.otherPro, scope: 'user/Observation.rs' })).access_token}`;
+    const everything = await get(observationsOnly, `/fhir/${carol}/*`, BTG);
+    t.equal(everything.statusCode, 200, everything.body.slice(0, 300));
+    t.same(ids(everything), [carolObs], 'what his scopes cover of her space, and nothing else');
   });
 
   t.test('a resource in two spaces is found only by whom may read it in both', async (t) => {
