@@ -15,7 +15,7 @@ import { executeSearch } from './search-executor.js';
 import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-analysis.js';
 import { analyseVersion } from './version-analysis.js';
 import { runWithLease } from './conditional-lease.js';
-import { ResourceTurns } from './resource-turns.js';
+import { ResourceTurns, writeInTurn } from './resource-turns.js';
 import { extractIndex } from '../fhir/search/extract.js';
 import type { Period } from '../fhir/instant.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
@@ -197,7 +197,8 @@ export class Repository {
 
   /** [conditional update](https://hl7.org/fhir/R4/http.html#cond-update); see ConditionalAccess. */
   async conditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string; check?: WriteCheck } & ConditionalAccess = {}): Promise<WriteResult> {
-    return this.serialised(async () => this.commitOne(await this.prepareConditionalUpdate(type, query, resource, options), options.check));
+    return this.serialised(() => this.inTurnOfMatch(type, query, options, async (matches) =>
+      this.commitOne(await this.prepareConditionalUpdate(type, matches, resource, options), options.check)));
   }
 
   /** [delete](https://hl7.org/fhir/R4/http.html#delete): deleting an unknown or deleted resource succeeds. */
@@ -208,14 +209,35 @@ export class Repository {
 
   /** [conditional delete](https://hl7.org/fhir/R4/http.html#cdelete): one match deleted; several is 412. See ConditionalAccess. */
   async conditionalDelete(type: string, query: Array<[string, string]>, options: { check?: WriteCheck } & ConditionalAccess = {}): Promise<WriteResult | undefined> {
-    return this.serialised(async () => {
-      const matches = await this.findMatches(type, query, 2, options.restrict);
+    return this.serialised(() => this.inTurnOfMatch(type, query, options, async (matches) => {
       if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional delete matched more than one ${type}`);
       if (matches.length === 0) return undefined;
       await options.rules?.(matches[0], undefined);
       const prepared = await this.prepareDelete(type, matches[0].id, {});
       return prepared ? this.commitOne(prepared, options.check) : undefined;
-    });
+    }));
+  }
+
+  /**
+   * Runs a conditional write on what its condition matches, in the turn of
+   * the one resource it matched (resource-turns.ts), as a direct write to
+   * that resource would run: otherwise a direct PUT landing between the match
+   * and the commit made either of them a 409 the client never asked for (no
+   * If-Match). The match is found again in the turn, and looked for afresh
+   * when a write before it changed what matches.
+   */
+  private async inTurnOfMatch<T>(type: string, query: Array<[string, string]>, options: { ifMatch?: string } & ConditionalAccess, work: (matches: VersionRecord[]) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const found = await this.findMatches(type, query, 2, options.restrict);
+      if (found.length !== 1) return work(found);
+      const id = found[0].id;
+      const outcome = await writeInTurn(this.turns, type, id, options.ifMatch, async () => {
+        const matches = await this.findMatches(type, query, 2, options.restrict);
+        return matches.length === 1 && matches[0].id === id ? { done: true as const, value: await work(matches) } : { done: false as const };
+      });
+      if (outcome.done) return outcome.value;
+      if (attempt >= 5) throw new VersionConflictError(`What matches the condition kept changing under concurrent writes to ${type}`);
+    }
   }
 
   async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean; restrict?: SearchRestriction } = {}): Promise<PreparedWrite> {
@@ -265,8 +287,8 @@ export class Repository {
     return prepared;
   }
 
-  async prepareConditionalUpdate(type: string, query: Array<[string, string]>, written: Resource, options: { ifMatch?: string } & ConditionalAccess): Promise<PreparedWrite> {
-    const matches = await this.findMatches(type, query, 2, options.restrict);
+  /** A conditional update on what its condition matched (`matches`: at most two). */
+  async prepareConditionalUpdate(type: string, matches: VersionRecord[], written: Resource, options: { ifMatch?: string } & ConditionalAccess): Promise<PreparedWrite> {
     if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional update matched more than one ${type}`);
     if (matches.length === 1) {
       const id = matches[0].id;

@@ -77,4 +77,26 @@ t.test('writes to one resource arriving together', async (t) => {
     const outcome = responses.find((r) => r.statusCode === 412)!.json();
     t.equal(outcome.resourceType, 'OperationOutcome');
   });
+
+  t.test('a conditional update racing direct writes to its match: every one lands (no 409)', async (t) => {
+    const identifier = { system: 'urn:race', value: 'conditional' };
+    t.equal((await put('race-conditional', { identifier: [identifier] })).statusCode, 201);
+    const conditional = (i: number) => app.inject({
+      method: 'PUT', url: '/fhir/Patient?identifier=urn:race|conditional', headers: { authorization, 'content-type': FHIR },
+      payload: { resourceType: 'Patient', identifier: [identifier], name: [{ family: `C${i}` }] },
+    });
+    const responses = await Promise.all(Array.from({ length: N }, (_, i) => (i % 2 ? conditional(i) : put('race-conditional', { identifier: [identifier], name: [{ family: `D${i}` }] }))));
+    t.same(statuses(responses), { 200: N }, 'the client asked for no version check');
+    t.equal((await history('race-conditional')).length, N + 1, 'one version each');
+  });
+
+  t.test('a conditional delete racing direct writes to its match: deleted, never a 409', async (t) => {
+    const identifier = { system: 'urn:race', value: 'conditional-delete' };
+    t.equal((await put('race-cdelete', { identifier: [identifier] })).statusCode, 201);
+    const writes = Array.from({ length: N - 1 }, (_, i) => put('race-cdelete', { identifier: [identifier], name: [{ family: `W${i}` }] }));
+    const deletion = app.inject({ method: 'DELETE', url: '/fhir/Patient?identifier=urn:race|conditional-delete', headers: { authorization } });
+    const [deleted, ...written] = await Promise.all([deletion, ...writes]);
+    t.equal(deleted.statusCode, 200, deleted.body.slice(0, 200));
+    t.ok(written.every((r) => r.statusCode === 200 || r.statusCode === 201), 'the direct writes land before or after it');
+  });
 });
