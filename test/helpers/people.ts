@@ -110,6 +110,49 @@ export async function signIn(app: FastifyInstance, flow: { clientId: string; use
   return res.json() as UserTokens;
 }
 
+/** A professional's `Bearer` header, signed in through the professionals' app. */
+export async function professionalBearer(app: FastifyInstance, username: string, scope = 'user/*.cruds'): Promise<string> {
+  return `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope })).access_token}`;
+}
+
+/** The holder's `Bearer` header, signed in through her own app. */
+export async function holderBearer(app: FastifyInstance, username: string, scope = 'launch/patient patient/*.cruds'): Promise<string> {
+  return `Bearer ${(await signIn(app, { clientId: APPS.holder, username, scope })).access_token}`;
+}
+
+export interface CatalogueServer {
+  app: FastifyInstance;
+  /** The catalogue administrator's header (`system/*.rs`, kind admin). */
+  adminAuth: string;
+  /** A care institution's software (`system/*.cruds`), and its header. */
+  system: TestClient;
+  systemAuth: string;
+}
+
+/**
+ * A server whose clients are the catalogue's administrator and one care
+ * institution's software, and no app yet (the test registers its own), with
+ * one patient, Patient/ines, who has an account (`ines`, PASSWORD).
+ */
+export async function buildCatalogueServer(t: Tap, prefix: string): Promise<CatalogueServer> {
+  const dataDir = await tempDir(t, prefix);
+  const admin = await createTestClient({ clientId: 'catalogue-admin', kind: 'admin', scope: 'system/*.rs' });
+  const system = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
+  const clientsFile = await writeClientsFile(dataDir, [admin, system]);
+  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
+  t.teardown(() => app.close());
+  await app.ready();
+  const adminAuth = await bearer(app, admin, 'system/*.rs');
+  const systemAuth = await bearer(app, system, 'system/*.cruds');
+  const put = await app.inject({
+    method: 'PUT', url: '/fhir/Patient/ines', headers: { authorization: systemAuth, 'content-type': FHIR_JSON },
+    payload: { resourceType: 'Patient', id: 'ines', name: [{ family: 'Moreau', given: ['Inès'] }] },
+  });
+  if (put.statusCode !== 201) throw new Error(`Patient/ines: ${put.statusCode} ${put.body}`);
+  await app.carnetAuth.accounts.create({ username: 'ines', passwordHash: await passwordHash(), kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
+  return { app, adminAuth, system, systemAuth };
+}
+
 /** Creates a resource as the system client; returns its id. */
 export async function seed(space: SpaceServer, resource: Record<string, unknown>): Promise<string> {
   const res = await space.app.inject({

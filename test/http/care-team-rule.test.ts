@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Bundle, CareTeam } from '@medplum/fhirtypes';
-import { APPS, FHIR_JSON, buildSpace, observation, seed, signIn } from '../helpers/people.js';
+import { FHIR_JSON, buildSpace, holderBearer, observation, professionalBearer, seed } from '../helpers/people.js';
 
 /**
  * Who is in a patient's care team is deemed authorised by the patient, so a
@@ -11,9 +11,8 @@ import { APPS, FHIR_JSON, buildSpace, observation, seed, signIn } from '../helpe
 t.test('only the patient, the regular doctor or a system client forms the care team', async (t) => {
   const space = await buildSpace(t);
   const { app } = space;
-  const pro = async (username: string) => `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' })).access_token}`;
-  const [doctor, permittedPro, careTeamPro, otherPro] = await Promise.all([space.users.doctor, space.users.permittedPro, space.users.careTeamPro, space.users.otherPro].map(pro));
-  const alice = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.alice, scope: 'launch/patient patient/*.cruds' })).access_token}`;
+  const [doctor, permittedPro, careTeamPro, otherPro] = await Promise.all([space.users.doctor, space.users.permittedPro, space.users.careTeamPro, space.users.otherPro].map((username) => professionalBearer(app, username)));
+  const alice = await holderBearer(app, space.users.alice);
   const system = await space.systemAuth();
   const vital = await seed(space, observation(space.alice, 'vital-signs'));
   const team = (member: string): CareTeam => ({ resourceType: 'CareTeam', status: 'active', subject: { reference: space.alice }, participant: [{ member: { reference: member } }] });

@@ -1,9 +1,7 @@
 import t from 'tap';
-import { buildServer } from '../../src/server.js';
-import { loadConfig } from '../../src/config.js';
 import { validateClients } from '../../src/auth/clients.js';
-import { authorize, bearer, createTestClient, exchangeCode, tempDir, writeClientsFile } from '../helpers/tokens.js';
-import { passwordHash } from '../helpers/people.js';
+import { authorize, createTestClient, exchangeCode } from '../helpers/tokens.js';
+import { buildCatalogueServer } from '../helpers/people.js';
 
 /**
  * The catalogue of referenced apps: an administrator registers, references and
@@ -11,21 +9,10 @@ import { passwordHash } from '../helpers/people.js';
  * reads her space only while it is referenced and while the Consent stands.
  */
 t.test('catalogue lifecycle and app consent', async (t) => {
-  const dataDir = await tempDir(t, 'carnet-catalogue-');
-  const admin = await createTestClient({ clientId: 'catalogue-admin', kind: 'admin', scope: 'system/*.rs' });
-  const system = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
-  const clientsFile = await writeClientsFile(dataDir, [admin, system]);
-  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
-  t.teardown(() => app.close());
-  await app.ready();
-  const adminAuth = await bearer(app, admin, 'system/*.rs');
-  const systemAuth = await bearer(app, system, 'system/*.cruds');
-
-  // A patient with an account, and an Observation in her space.
-  await app.inject({ method: 'PUT', url: '/fhir/Patient/ines', headers: { authorization: systemAuth, 'content-type': 'application/fhir+json' }, payload: { resourceType: 'Patient', id: 'ines', name: [{ family: 'Moreau', given: ['Inès'] }] } });
+  // A patient with an account (Patient/ines), and an Observation in her space.
+  const { app, adminAuth, systemAuth } = await buildCatalogueServer(t, 'carnet-catalogue-');
   const obs = await app.inject({ method: 'POST', url: '/fhir/Observation', headers: { authorization: systemAuth, 'content-type': 'application/fhir+json' }, payload: { resourceType: 'Observation', status: 'final', code: { text: 'poids' }, subject: { reference: 'Patient/ines' } } });
   const obsId = obs.json().id as string;
-  await app.carnetAuth.accounts.create({ username: 'ines', passwordHash: await passwordHash(), kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
 
   t.equal((await app.inject({ method: 'POST', url: '/admin/apps', headers: { authorization: systemAuth, 'content-type': 'application/json' }, payload: { name: 'x', redirectUris: ['https://x.test/cb'], scope: 'patient/*.rs' } })).statusCode, 403, 'only admin clients manage the catalogue');
   t.equal((await app.inject({ method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' }, payload: { name: 'x' } })).statusCode, 400, 'a registration is validated');

@@ -2,7 +2,7 @@ import t from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AuditEvent, Bundle, DocumentReference, List } from '@medplum/fhirtypes';
-import { APPS, FHIR_JSON, buildSpace, signIn } from '../helpers/people.js';
+import { FHIR_JSON, buildSpace, holderBearer, professionalBearer } from '../helpers/people.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { VISIBILITY, provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
@@ -12,10 +12,9 @@ const PATCH_JSON = 'application/json-patch+json';
 t.test('a List or an AuditEvent names only what its reader may read', async (t) => {
   const space = await buildSpace(t);
   const { app } = space;
-  const pro = async (username: string) => `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' })).access_token}`;
-  const alice = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.alice, scope: 'launch/patient patient/*.cruds' })).access_token}`;
-  const doctor = await pro(space.users.doctor);
-  const permitted = await pro(space.users.permittedPro);
+  const alice = await holderBearer(app, space.users.alice);
+  const doctor = await professionalBearer(app, space.users.doctor);
+  const permitted = await professionalBearer(app, space.users.permittedPro);
 
   const submission = provideBundle(space.alice, [{ author: space.doctor }, { author: space.doctor }]);
   (submission.entry[0]!.resource as List).source = { reference: space.doctor };

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Binary, Bundle, DocumentReference, List } from '@medplum/fhirtypes';
-import { APPS, DAY_MS, FHIR_JSON, buildSpace, document, signIn } from '../helpers/people.js';
+import { APPS, DAY_MS, FHIR_JSON, buildSpace, document, holderBearer, professionalBearer, signIn } from '../helpers/people.js';
 import { CLASS_SYSTEM, DOCPAT_SYSTEM, VISIBILITY, provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
 const PATCH_JSON = 'application/json-patch+json';
@@ -8,10 +8,9 @@ const PATCH_JSON = 'application/json-patch+json';
 t.test('the patient\'s side of the shared medical record', async (t) => {
   const space = await buildSpace(t);
   const { app } = space;
-  const pro = async (username: string) => `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' })).access_token}`;
-  const alice = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.alice, scope: 'launch/patient patient/*.cruds' })).access_token}`;
-  const doctor = await pro(space.users.doctor);
-  const permitted = await pro(space.users.permittedPro);
+  const alice = await holderBearer(app, space.users.alice);
+  const doctor = await professionalBearer(app, space.users.doctor);
+  const permitted = await professionalBearer(app, space.users.permittedPro);
 
   const create = (authorization: string, resource: Record<string, unknown>) =>
     app.inject({ method: 'POST', url: '/fhir/DocumentReference', headers: { authorization, 'content-type': FHIR_JSON }, payload: resource });
@@ -49,8 +48,8 @@ t.test('the patient\'s side of the shared medical record', async (t) => {
   });
 
   t.test('ITI-68 for people: the bytes of a document follow the document\'s visibility', async (t) => {
-    const other = await pro(space.users.otherPro);
-    const bob = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.bob, scope: 'launch/patient patient/*.cruds' })).access_token}`;
+    const other = await professionalBearer(app, space.users.otherPro);
+    const bob = await holderBearer(app, space.users.bob);
     const submission = provideBundle(space.alice, [{ author: space.doctor }]);
     (submission.entry[0]!.resource as List).source = { reference: space.doctor };
     const res = await app.inject({ method: 'POST', url: '/fhir', headers: { authorization: doctor, 'content-type': FHIR_JSON }, payload: submission });

@@ -1,9 +1,7 @@
 import t from 'tap';
-import { buildServer } from '../../src/server.js';
-import { loadConfig } from '../../src/config.js';
 import { JWT_BEARER_ASSERTION_TYPE } from '../../src/auth/client-assertion.js';
-import { authorize, bearer, createTestClient, exchangeCode, signClientAssertion, tempDir, writeClientsFile } from '../helpers/tokens.js';
-import { passwordHash } from '../helpers/people.js';
+import { authorize, exchangeCode, signClientAssertion } from '../helpers/tokens.js';
+import { buildCatalogueServer } from '../helpers/people.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -15,22 +13,12 @@ const PASSWORD = 'correct horse battery staple';
  * `active: false` for both its access and its refresh token.
  */
 t.test('introspection follows the Consent and the catalogue', async (t) => {
-  const dataDir = await tempDir(t, 'carnet-introspect-');
-  const admin = await createTestClient({ clientId: 'catalogue-admin', kind: 'admin', scope: 'system/*.rs' });
-  const system = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
-  const clientsFile = await writeClientsFile(dataDir, [admin, system]);
-  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
-  t.teardown(() => app.close());
-  await app.ready();
-  const adminAuth = await bearer(app, admin, 'system/*.rs');
-  const systemAuth = await bearer(app, system, 'system/*.cruds');
+  const { app, adminAuth, system, systemAuth } = await buildCatalogueServer(t, 'carnet-introspect-');
   const json = { 'content-type': 'application/json' };
-  await app.inject({ method: 'PUT', url: '/fhir/Patient/ines', headers: { authorization: systemAuth, 'content-type': 'application/fhir+json' }, payload: { resourceType: 'Patient', id: 'ines' } });
   await app.inject({
     method: 'PUT', url: '/fhir/Observation/ines-obs', headers: { authorization: systemAuth, 'content-type': 'application/fhir+json' },
     payload: { resourceType: 'Observation', id: 'ines-obs', status: 'final', code: { text: 'poids' }, subject: { reference: 'Patient/ines' } },
   });
-  await app.carnetAuth.accounts.create({ username: 'ines', passwordHash: await passwordHash(), kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
   await app.inject({
     method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, ...json },
     payload: { clientId: 'mesures', name: 'Mes mesures', redirectUris: ['https://mesures.test/cb'], public: true, scope: 'launch/patient offline_access patient/Observation.rs' },

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import type { Bundle, BundleEntry, List, OperationOutcome } from '@medplum/fhirtypes';
-import { APPS, FHIR_JSON, buildSpace, signIn } from '../helpers/people.js';
+import { FHIR_JSON, buildSpace, holderBearer, professionalBearer } from '../helpers/people.js';
 import { VISIBILITY, provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
 const PATCH_JSON = 'application/json-patch+json';
@@ -17,10 +17,9 @@ const SUBSETTED_TAG = { system: 'http://terminology.hl7.org/CodeSystem/v3-Observ
 t.test('writes of a List keep its hidden items hidden, and intact', async (t) => {
   const space = await buildSpace(t);
   const { app } = space;
-  const pro = async (username: string) => `Bearer ${(await signIn(app, { clientId: APPS.pro, username, scope: 'user/*.cruds' })).access_token}`;
-  const alice = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.alice, scope: 'launch/patient patient/*.cruds' })).access_token}`;
-  const doctor = await pro(space.users.doctor);
-  const permitted = await pro(space.users.permittedPro);
+  const alice = await holderBearer(app, space.users.alice);
+  const doctor = await professionalBearer(app, space.users.doctor);
+  const permitted = await professionalBearer(app, space.users.permittedPro);
   const system = await space.systemAuth();
 
   const submission = provideBundle(space.alice, [{ author: space.doctor }, { author: space.doctor }]);
@@ -203,13 +202,13 @@ t.test('a patient\'s trail does not tell another patient\'s privacy decision', a
     payload: { resourceType: 'Appointment', status: 'booked', start: '2026-03-01T10:00:00Z', end: '2026-03-01T10:30:00Z', participant: [{ actor: { reference: space.alice }, status: 'accepted' }, { actor: { reference: space.bob }, status: 'accepted' }] },
   });
   t.equal(shared.statusCode, 201, shared.body.slice(0, 300));
-  const blocked = `Bearer ${(await signIn(app, { clientId: APPS.pro, username: space.users.blockedPro, scope: 'user/*.cruds' })).access_token}`;
+  const blocked = await professionalBearer(app, space.users.blockedPro);
   const read = await app.inject({ url: `/fhir/Appointment/${(shared.json() as { id: string }).id}`, headers: { authorization: blocked } });
   t.equal(read.statusCode, 403);
   t.match(read.body, /blocked-by-patient/, 'alice blocked this professional');
 
   await app.audit.settle();
-  const bob = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.bob, scope: 'launch/patient patient/*.cruds' })).access_token}`;
+  const bob = await holderBearer(app, space.users.bob);
   const trail = await app.inject({ url: `/fhir/AuditEvent?patient=${space.bob}&_count=500`, headers: { authorization: bob } });
   t.equal(trail.statusCode, 200, trail.body.slice(0, 200));
   const events = ((trail.json() as Bundle).entry ?? []).map((e) => e.resource as { meta?: List['meta']; outcome?: string; outcomeDesc?: string; agent: Array<{ who?: { reference?: string } }> });

@@ -2,10 +2,8 @@ import t from 'tap';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { buildServer } from '../../src/server.js';
-import { loadConfig } from '../../src/config.js';
-import { APPS, buildSpace, FHIR_JSON, observation, passwordHash, seed, signIn, VITAL_SIGNS } from '../helpers/people.js';
-import { authorize, bearer, createTestClient, exchangeCode, tempDir, writeClientsFile } from '../helpers/tokens.js';
+import { APPS, buildCatalogueServer, buildSpace, FHIR_JSON, observation, seed, signIn, VITAL_SIGNS } from '../helpers/people.js';
+import { authorize, exchangeCode } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 type Tap = { teardown: (fn: () => unknown) => void };
@@ -60,18 +58,7 @@ t.test('a Subscription delivers only what a read by its owner would give: the sc
 });
 
 t.test('a withdrawn app\'s Subscriptions deliver nothing, neither payload nor id-only notice', async (t) => {
-  const dataDir = await tempDir(t, 'carnet-privacy-sub-');
-  const admin = await createTestClient({ clientId: 'catalogue-admin', kind: 'admin', scope: 'system/*.rs' });
-  const systemClient = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
-  const clientsFile = await writeClientsFile(dataDir, [admin, systemClient]);
-  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
-  t.teardown(() => app.close());
-  await app.ready();
-  const adminAuth = await bearer(app, admin, 'system/*.rs');
-  const system = await bearer(app, systemClient, 'system/*.cruds');
-  const put = await app.inject({ method: 'PUT', url: '/fhir/Patient/ines', headers: { authorization: system, 'content-type': FHIR_JSON }, payload: { resourceType: 'Patient', id: 'ines' } });
-  t.equal(put.statusCode, 201);
-  await app.carnetAuth.accounts.create({ username: 'ines', passwordHash: await passwordHash(), kind: 'patient', fhirUser: 'Patient/ines', patients: ['ines'] });
+  const { app, adminAuth, systemAuth: system } = await buildCatalogueServer(t, 'carnet-privacy-sub-');
   const registered = await app.inject({
     method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' },
     payload: { clientId: 'mesures', name: 'Mes mesures', redirectUris: ['https://mesures.test/cb'], public: true, scope: 'launch/patient patient/Observation.rs' },
