@@ -29,7 +29,15 @@ export type Fault =
   /** An open server: declares no security, serves no SMART configuration, and serves requests without a token in full. */
   | 'no-security'
   /** Declares SMART security but names no token endpoint (no oauth-uris, no SMART configuration). */
-  | 'hidden-token-endpoint';
+  | 'hidden-token-endpoint'
+  /** Takes any signed JWT for a valid token (the signature is never verified); alg:none is still refused. */
+  | 'unverified-signature'
+  /** Answers its 401s with a Basic challenge instead of a Bearer one. */
+  | 'www-basic'
+  /** Gives Location headers on another server. */
+  | 'location-foreign'
+  /** Ignores the _lastUpdated search parameter. */
+  | 'ignore-last-updated';
 
 export interface FaultProxy {
   /** The proxy's origin, e.g. http://127.0.0.1:40123 */
@@ -47,6 +55,18 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** Whether a bearer header carries a JWT whose header names a signing algorithm (not `none`). */
+function isSignedJwt(authorization: string | undefined): boolean {
+  const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+  if (!token || token.split('.').length !== 3) return false;
+  try {
+    const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')) as { alg?: string };
+    return typeof header.alg === 'string' && header.alg !== 'none';
+  } catch {
+    return false;
+  }
 }
 
 /** Drops the oauth-uris extension (so no token endpoint), and the whole security element when `all`. */
@@ -105,17 +125,33 @@ export async function startFaultProxy(options: {
       }
     }
 
-    const upstream = await request(`${options.target}${path}`, {
+    let target = path;
+    if (fault === 'ignore-last-updated' && path.includes('?')) {
+      const [pathname, query] = path.split('?', 2) as [string, string];
+      const params = new URLSearchParams(query);
+      params.delete('_lastUpdated');
+      target = `${pathname}?${params}`;
+    }
+    const send = (authorization?: string) => request(`${options.target}${target}`, {
       method: (req.method ?? 'GET') as 'GET',
-      headers,
+      headers: authorization ? { ...headers, authorization } : headers,
       body: body.length ? body : undefined,
     });
+    let upstream = await send();
+    if (fault === 'unverified-signature' && upstream.statusCode === 401 && isSignedJwt(headers.authorization)) {
+      await upstream.body.dump();
+      upstream = await send(`Bearer ${await options.privilegedToken()}`);
+    }
     let status = upstream.statusCode;
     let out = Buffer.from(await upstream.body.arrayBuffer());
     const outHeaders: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) outHeaders[k] = v;
 
+    // Locations name the proxy, as a server configured with its public URL would (rest.create.location checks it).
+    for (const h of ['location', 'content-location']) if (typeof outHeaders[h] === 'string') outHeaders[h] = outHeaders[h].replaceAll(options.target, origin);
     if (fault === 'drop-etag') delete outHeaders.etag;
+    if (fault === 'www-basic' && outHeaders['www-authenticate']) outHeaders['www-authenticate'] = 'Basic realm="carnet"';
+    if (fault === 'location-foreign' && typeof outHeaders.location === 'string') outHeaders.location = outHeaders.location.replace(/^https?:\/\/[^/]+/, 'https://evil.example');
     if (fault === 'not-found-as-200' && status === 404) status = 200;
     if (fault === 'pkce-plain' && /\.well-known\/smart-configuration/.test(path) && status === 200) {
       const conf = JSON.parse(out.toString('utf8')) as { code_challenge_methods_supported?: string[] };
@@ -123,9 +159,8 @@ export async function startFaultProxy(options: {
       out = Buffer.from(JSON.stringify(conf));
     }
     if (fault === 'no-security') {
-      // Links (next pages, Location) must lead back through the proxy: the real server would ask for a token.
+      // Links (next pages) must lead back through the proxy: the real server would ask for a token.
       out = Buffer.from(out.toString('utf8').replaceAll(options.target, origin));
-      for (const h of ['location', 'content-location']) if (typeof outHeaders[h] === 'string') outHeaders[h] = outHeaders[h].replaceAll(options.target, origin);
     }
     if ((fault === 'no-security' || fault === 'hidden-token-endpoint') && /\/metadata\b/.test(path) && status === 200) {
       out = Buffer.from(JSON.stringify(withoutTokenEndpoint(JSON.parse(out.toString('utf8')) as CapabilityStatement, fault === 'no-security')));

@@ -41,7 +41,7 @@ const MUST_PASS = [
   'rest.update.new-version', 'rest.vread.versions', 'rest.delete.gone', 'rest.history.instance', 'rest.history.paging',
   'rest.conditional-create.no-match', 'rest.conditional-create.one-match', 'rest.conditional-create.many-matches',
   'rest.content.not-acceptable', 'rest.content.unsupported-media-type', 'rest.security.search-without-token', 'rest.security.read-without-token',
-  'rest.security.bad-token',
+  'rest.security.bad-token', 'rest.security.wrong-key-token', 'search.patient.common.last-updated-none',
   'search.patient.string.prefix', 'search.patient.string.accents', 'search.patient.string.exact', 'search.patient.token.system-code',
   'search.patient.date.year', 'search.observation.token.codeable-concept', 'search.observation.date.ge', 'search.observation.quantity.gt',
   'search.observation.reference.patient-bare-id', 'search.post.equals-get', 'search.reference.bare-equals-typed', 'search.paging.next-links',
@@ -87,6 +87,10 @@ const FAULTS: FaultCase[] = [
   { fault: 'not-found-as-200', fails: ['rest.read.unknown'], message: /expected HTTP 404, got 200/ },
   { fault: 'no-auth-200', fails: ['rest.security.search-without-token', 'rest.security.read-without-token', 'smart.scopes.no-token'], message: /expected HTTP 401, got 200/ },
   { fault: 'leak-hidden', fails: ['smart.scopes.read-outside-scope', 'smart.scopes.write-outside-scope'] },
+  { fault: 'unverified-signature', fails: ['rest.security.wrong-key-token'], message: /expected HTTP 401, got 200/ },
+  { fault: 'www-basic', fails: ['rest.security.search-without-token'], message: /Bearer challenge/ },
+  { fault: 'location-foreign', fails: ['rest.create.location'], message: /evil\.example/ },
+  { fault: 'ignore-last-updated', fails: ['search.patient.common.last-updated-none'] },
 ];
 
 for (const c of FAULTS) {

@@ -107,6 +107,9 @@ export const crudChecks: Check<RestState>[] = [
       const loc = ctx.present(parseLocation(res.headers.location), `no usable Location header: ${res.headers.location}`);
       ctx.expectEqual(loc.type, 'Patient', 'type named by Location');
       ctx.expect(loc.versionId, `Location has no _history/[vid]: ${res.headers.location}`);
+      // An absolute Location must be on this server: [base]/Patient/[id]/_history/[vid] (http.html#create).
+      const location = String(res.headers.location);
+      ctx.expect(!/^[a-z][a-z0-9+.-]*:/i.test(location) || location.startsWith(`${ctx.base}/`), `Location is not under the server's base ${ctx.base}: ${location}`);
       ctx.expect(res.headers.etag, 'no ETag header on create');
       ctx.expectEqual(etagVersion(res.headers.etag), loc.versionId, 'ETag version vs Location version');
     },

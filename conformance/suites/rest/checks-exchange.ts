@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import type { Bundle, Observation, Patient } from '@medplum/fhirtypes';
 import { declaresSmartSecurity } from '../../runner/capabilities.js';
 import type { CheckContext } from '../../runner/check-context.js';
@@ -128,6 +129,7 @@ export const exchangeChecks: Check<RestState>[] = [
       const res = await ctx.http.get('Patient', { auth: 'none' });
       ctx.expectStatus(res, 401, 'GET Patient without a token');
       ctx.expect(res.headers['www-authenticate'], 'no WWW-Authenticate header on the 401');
+      ctx.expect(/^\s*Bearer\b/i.test(String(res.headers['www-authenticate'])), `the 401's WWW-Authenticate is no Bearer challenge (RFC 6750 §3): ${String(res.headers['www-authenticate']).slice(0, 80)}`);
       ctx.expect(!/"resourceType"\s*:\s*"Patient"/.test(res.text), 'the 401 body holds Patient data');
     },
   },
@@ -153,6 +155,25 @@ export const exchangeChecks: Check<RestState>[] = [
       const forged = 'eyJhbGciOiJub25lIn0.eyJzY29wZSI6InN5c3RlbS8qLmNydWRzIn0.';
       const res = await ctx.http.get('Patient', { auth: { token: forged } });
       ctx.expectStatus(res, 401, 'GET Patient with an unsigned token');
+    },
+  },
+  {
+    id: 'rest.security.wrong-key-token',
+    title: 'the run\'s own token, signed again with another key, gets 401',
+    requirement: REST.security,
+    async run(ctx) {
+      requireSecurity(ctx);
+      ctx.requireCredentials();
+      const real = ctx.present(await ctx.tokens.token(ctx.scope), 'the run could get no access token');
+      // Same header (kid, alg) and claims (iss, aud, exp, scope): only the signature is wrong, which a
+      // server that decodes tokens without verifying them would not notice (an alg:none token it would).
+      const forged = await signedWithAnotherKey(real);
+      if (!forged) return ctx.skip('the server\'s access tokens are not signed JWTs (opaque tokens): nothing to sign again');
+      const control = await ctx.http.get('Patient', { query: { _count: '1' }, auth: { token: real } });
+      ctx.expectStatus(control, 200, 'GET Patient with the run\'s token (the control)');
+      const res = await ctx.http.get('Patient', { query: { _count: '1' }, auth: { token: forged } });
+      ctx.expectStatus(res, 401, 'GET Patient with the run\'s token signed again by another key');
+      ctx.expect(!/"resourceType"\s*:\s*"Patient"/.test(res.text), 'the answer to the forged token holds Patient data');
     },
   },
   {
@@ -232,3 +253,19 @@ export const exchangeChecks: Check<RestState>[] = [
     },
   },
 ];
+
+/** `token` with its header and claims as they are, signed by a key made for the purpose; undefined for an opaque token. */
+async function signedWithAnotherKey(token: string): Promise<string | undefined> {
+  let header: ReturnType<typeof decodeProtectedHeader>;
+  let claims: ReturnType<typeof decodeJwt>;
+  try {
+    header = decodeProtectedHeader(token);
+    claims = decodeJwt(token);
+  } catch {
+    return undefined;
+  }
+  const alg = typeof header.alg === 'string' ? header.alg : '';
+  if (!alg || alg === 'none') return undefined;
+  const key = alg.startsWith('HS') ? randomBytes(64) : (await generateKeyPair(alg, { extractable: false })).privateKey;
+  return new SignJWT(claims).setProtectedHeader({ ...header, alg }).sign(key);
+}

@@ -98,4 +98,7 @@ export const SEARCH_CASES: SearchCase[] = [
     params: (d) => [['_id', d.alpha.id ?? '']], expect: (d) => [d.alpha] },
   { id: 'common.last-updated', title: '_lastUpdated=ge(yesterday)', requirement: SEARCH_REQ.common, type: 'Patient', needs: ['_lastUpdated', 'family'],
     params: (d) => [['family', d.prefix], ['_lastUpdated', `ge${new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)}`]], expect: (d) => [d.alpha, d.beta] },
+  // The fixtures were all written during the run: a server ignoring _lastUpdated would pass the case above.
+  { id: 'common.last-updated-none', title: '_lastUpdated=lt(yesterday) finds none of what the run wrote', requirement: SEARCH_REQ.common, type: 'Patient', needs: ['_lastUpdated', 'family'],
+    params: (d) => [['family', d.prefix], ['_lastUpdated', `lt${new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)}`]], expect: () => [] },
 ];
