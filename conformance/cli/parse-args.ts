@@ -40,7 +40,7 @@ export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
   --report-dir DIR       write junit.xml, report.html and TestReport-<suite>.json there
   --fail-on LIST         exit 1 when a check of these severities fails: error,warning (default: error)
   --timeout SECONDS      per request (default: 30)
-  --run-id ID            suffix for fixture names (default: random)
+  --run-id ID            suffix for fixture names: up to 20 letters, digits, '-', '.' (default: random)
   --space-patient-id ID  the health space (Patient id) the space suite tests
   --space-patient-token TOKEN        a user token of that patient
   --space-professional-token TOKEN   a user token of a professional who is not the regular doctor
@@ -52,6 +52,13 @@ export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
                          (options given on the command line win)
   -h, --help             show this help
 `;
+
+/**
+ * The run id goes into fixture ids (FHIR id: [A-Za-z0-9\-.]{1,64}); the longest the
+ * kit builds adds 19 characters (`emergency-<run id>-<8 hex>`), so 20 leaves room.
+ */
+export const MAX_RUN_ID = 20;
+const RUN_ID = new RegExp(`^[A-Za-z0-9.-]{1,${MAX_RUN_ID}}$`);
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -101,8 +108,23 @@ export function parseCli(argv: string[]): CliOptions {
     throw new UsageError(`--base is not a URL: ${v.base}`);
   }
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError('--base must be an http(s) URL');
+  const tokenEndpoint = v['token-endpoint'];
+  if (tokenEndpoint !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(tokenEndpoint);
+    } catch {
+      throw new UsageError(`--token-endpoint is not a URL: ${tokenEndpoint}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError('--token-endpoint must be an http(s) URL');
+  }
+  const runId = v['run-id'];
+  if (runId !== undefined && !RUN_ID.test(runId)) {
+    throw new UsageError(`--run-id must be 1 to ${MAX_RUN_ID} letters, digits, '-' or '.' (it becomes part of FHIR ids, at most 64 characters): ${JSON.stringify(runId)}`);
+  }
 
   const suites = (v.suite ?? [SUITE_IDS.join(',')]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  if (suites.length === 0) throw new UsageError(`--suite names no suite (known: ${SUITE_IDS.join(', ')})`);
   for (const s of suites) if (!SUITE_IDS.includes(s as SuiteId)) throw new UsageError(`unknown suite '${s}' (known: ${SUITE_IDS.join(', ')})`);
 
   const failOn = (v['fail-on'] ?? 'error').split(',').map((s) => s.trim()).filter(Boolean);
@@ -121,13 +143,13 @@ export function parseCli(argv: string[]): CliOptions {
     clientId: v['client-id'],
     privateKey: v['private-key'],
     token: v.token,
-    tokenEndpoint: v['token-endpoint'],
+    tokenEndpoint,
     reportDir: v['report-dir'],
     appClientId: v['app-client-id'],
     redirectUri: v['redirect-uri'],
     failOn: [...new Set(failOn)] as Severity[],
     timeoutMs: timeout * 1000,
-    runId: v['run-id'],
+    runId,
     spacePatientId: v['space-patient-id'],
     spacePatientToken: v['space-patient-token'],
     spaceProfessionalToken: v['space-professional-token'],

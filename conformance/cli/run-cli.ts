@@ -1,3 +1,6 @@
+import { constants } from 'node:fs';
+import { access, readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { loadPrivateKeyFile } from '../auth/backend-services.js';
 import { loadSpaceActorsFile } from '../auth/space-actors.js';
 import type { SpaceActors } from '../auth/space-actors.js';
@@ -5,6 +8,7 @@ import type { AuthOptions } from '../auth/token-source.js';
 import { shouldFail } from '../reports/tally.js';
 import { writeReports } from '../reports/write-reports.js';
 import { runConformance } from '../runner/run-suites.js';
+import { CredentialsUnusable } from '../runner/credentials.js';
 import { TargetUnavailable } from '../runner/target.js';
 import type { RunResult } from '../runner/types.js';
 import { selectSuites } from '../suites/index.js';
@@ -32,12 +36,22 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     io.stdout.write(USAGE);
     return 0;
   }
+  let auth: AuthOptions;
+  try {
+    // Everything the run needs from the operator is checked before any request: a
+    // mistake found after the run would waste it.
+    if (options.reportDir) await checkReportDir(options.reportDir);
+    auth = await authOptions(options);
+  } catch (err) {
+    io.stderr.write(`carnet-conformance: ${(err as Error).message}\nNo check was run.\n`);
+    return 2;
+  }
   let run: RunResult;
   try {
     run = await runConformance({
       base: options.base,
       suites: selectSuites(options.suites),
-      auth: await authOptions(options),
+      auth,
       runId: options.runId,
       timeoutMs: options.timeoutMs,
       appClient: options.appClientId && options.redirectUri ? { clientId: options.appClientId, redirectUri: options.redirectUri } : undefined,
@@ -46,17 +60,71 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
   } catch (err) {
     io.stderr.write(`carnet-conformance: ${(err as Error).message}\n`);
     if (err instanceof TargetUnavailable) io.stderr.write('No check was run and no report written: every check depends on the CapabilityStatement.\n');
+    if (err instanceof CredentialsUnusable) io.stderr.write('No check was run and no report written: the credentials get no token the server accepts.\n');
     return 2;
   }
   io.stdout.write(formatSummary(run));
   if (options.reportDir) {
-    const written = await writeReports(run, options.reportDir, { failOn: options.failOn });
+    let written: string[];
+    try {
+      written = await writeReports(run, options.reportDir, { failOn: options.failOn });
+    } catch (err) {
+      io.stderr.write(`carnet-conformance: cannot write the reports to ${options.reportDir}: ${(err as Error).message}\n`);
+      return 2;
+    }
     io.stdout.write(`\nReports:\n${written.map((p) => `  ${p}`).join('\n')}\n`);
   }
   return shouldFail(run, options.failOn) ? 1 : 0;
 }
 
+/**
+ * Checks that the report directory can be created (or written) without creating
+ * it: an unusable one stops the run before it starts, and a run that stops early
+ * leaves no empty directory behind.
+ */
+async function checkReportDir(dir: string): Promise<void> {
+  let path = resolve(dir);
+  for (;;) {
+    let info;
+    try {
+      info = await stat(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new Error(`--report-dir ${dir} cannot be used: ${(err as Error).message}`, { cause: err });
+      const parent = dirname(path);
+      if (parent === path) throw new Error(`--report-dir ${dir} cannot be used: no existing parent directory`);
+      path = parent;
+      continue;
+    }
+    if (!info.isDirectory()) throw new Error(`--report-dir ${dir} cannot be used: ${path} is not a directory`);
+    try {
+      await access(path, constants.W_OK);
+    } catch {
+      throw new Error(`--report-dir ${dir} cannot be used: ${path} is not writable`);
+    }
+    return;
+  }
+}
+
+const SPACE_ACTOR_KEYS = ['patientId', 'patientToken', 'professionalToken', 'professionalRef', 'doctorToken', 'minorId', 'representativeToken'];
+
+/** A misspelt key would silently leave its actor out (and its checks skipped): every key must be known. */
+async function checkSpaceActorsKeys(file: string): Promise<void> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`--space-actors ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`--space-actors ${file} is not a JSON object`);
+  const unknown = Object.keys(parsed).filter((k) => !SPACE_ACTOR_KEYS.includes(k));
+  if (unknown.length > 0) {
+    throw new Error(`--space-actors ${file}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (known: ${SPACE_ACTOR_KEYS.join(', ')})`);
+  }
+}
+
 async function spaceActors(o: CliOptions): Promise<SpaceActors> {
+  if (o.spaceActors) await checkSpaceActorsKeys(o.spaceActors);
   const fromFile = o.spaceActors ? await loadSpaceActorsFile(o.spaceActors) : {};
   const given: SpaceActors = {
     patientId: o.spacePatientId?.replace(/^Patient\//, ''),

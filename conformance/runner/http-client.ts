@@ -1,4 +1,5 @@
 import { request as undiciRequest } from 'undici';
+import { redactExchange } from './redact.js';
 import type { Exchange } from './types.js';
 
 export const FHIR_JSON = 'application/fhir+json';
@@ -69,13 +70,6 @@ function isTextual(contentType: string | undefined): boolean {
   return contentType === undefined || /json|xml|text|x-www-form-urlencoded|javascript/.test(contentType);
 }
 
-/** Tokens in reports are cut short: a report is shared, a token must not be. */
-function redact(headers: Record<string, string>): Record<string, string> {
-  const out = { ...headers };
-  if (out.authorization) out.authorization = out.authorization.replace(/^(Bearer\s+.{0,8}).*$/i, '$1…');
-  return out;
-}
-
 function parseJson(text: string, contentType: string | undefined): unknown {
   if (!text || (contentType && !/json/.test(contentType))) return undefined;
   try {
@@ -116,7 +110,7 @@ export class HttpClient {
       if (token) headers.authorization = `Bearer ${token}`;
     }
     const exchange: Exchange = {
-      request: { method, url, headers: redact(headers), body: recordable(body, headers['content-type']) },
+      request: { method, url, headers: { ...headers }, body: recordable(body, headers['content-type']) },
     };
     try {
       const res = await undiciRequest(url, {
@@ -135,7 +129,8 @@ export class HttpClient {
       exchange.error = err instanceof Error ? err.message : String(err);
       throw new Error(`${method} ${url} could not complete: ${exchange.error}`, { cause: err });
     } finally {
-      this.sink(exchange);
+      // The one place exchanges are recorded: secrets are cut short here, before any report sees them.
+      this.sink(redactExchange(exchange));
     }
   }
 

@@ -4,12 +4,18 @@ import type { AuthOptions } from '../auth/token-source.js';
 import { CheckContext } from './check-context.js';
 import type { AppClient } from './check-context.js';
 import { CheckFailure, CheckSkipped } from './check-errors.js';
+import { defaultTokenFor, verifyCredentials } from './credentials.js';
 import { HttpClient } from './http-client.js';
+import { redactText } from './redact.js';
 import type { Suite } from './suite.js';
 import { discoverTarget, requiresTokens } from './target.js';
 import type { CheckResult, Exchange, RunResult, SuiteResult, Target } from './types.js';
 
 export const KIT_VERSION = '0.1.0';
+
+// The two ways a run stops before any check, for programmatic callers (`carnet-conformance/runner`).
+export { CredentialsUnusable } from './credentials.js';
+export { TargetUnavailable } from './target.js';
 
 export interface ProgressListener {
   start(total: number, target: Target): void;
@@ -36,6 +42,8 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   // Rejects with TargetUnavailable when the base serves no CapabilityStatement: nothing can be judged.
   const target = await discoverTarget(discovery);
   const tokens = createTokenSource(options.auth, { tokenEndpoint: target.tokenEndpoint, requiresTokens: requiresTokens(target) });
+  // Rejects with CredentialsUnusable when the credentials get no accepted token: every check needing one would fail alike.
+  await verifyCredentials(target, tokens, options.suites.map((s) => s.scope(target)), discovery);
   const total = options.suites.reduce((n, s) => n + s.checks.length, 0);
   options.progress?.start(total, target);
 
@@ -47,7 +55,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
     const checks: CheckResult[] = [];
     for (const check of suite.checks) {
       const exchanges: Exchange[] = [];
-      const http = new HttpClient(base, (e) => exchanges.push(e), () => tokens.token(scope), options.timeoutMs);
+      const http = new HttpClient(base, (e) => exchanges.push(e), defaultTokenFor(target, tokens, scope), options.timeoutMs);
       const ctx = new CheckContext(suite.id, runId, target, http, tokens, scope, options.appClient);
       const t0 = Date.now();
       let outcome: CheckResult['outcome'] = 'passed';
@@ -75,8 +83,9 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
         requirement: check.requirement,
         severity: check.severity ?? 'error',
         outcome,
-        message,
-        notes: ctx.notes,
+        // Exchanges are redacted as they are recorded; a message or note may quote a token too.
+        message: message === undefined ? undefined : redactText(message),
+        notes: ctx.notes.map(redactText),
         exchanges,
         durationMs: Date.now() - t0,
       };
