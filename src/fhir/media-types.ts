@@ -57,7 +57,7 @@ export function accepts(accept: string | undefined, mediaType: string): boolean 
  * Keeps only `q` of each media range: clients send `application/fhir+json;
  * fhirVersion=4.0` and negotiator would otherwise demand the same parameters.
  */
-function withoutParameters(accept: string): string {
+export function withoutParameters(accept: string): string {
   return accept.split(',').map((range) => {
     const [type, ...params] = range.split(';');
     const q = params.map((p) => p.trim()).find((p) => /^q=/i.test(p));

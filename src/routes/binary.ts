@@ -1,20 +1,25 @@
 import { Readable } from 'node:stream';
+import Negotiator from 'negotiator';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary } from '@medplum/fhirtypes';
-import { BadRequestError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
-import { authorize, principalOf } from '../access/guard.js';
+import { BadRequestError, FhirError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
+import { authorize, isReadable, principalOf } from '../access/guard.js';
+import { refuseChangeOverHidden } from '../access/hidden-references.js';
 import { conditionalRestriction } from '../access/hidden-names.js';
-import { accepts } from '../fhir/media-types.js';
 import { isFhirId, parseLocalReference } from '../fhir/references.js';
 import { assertJsonDepth } from '../fhir/json-depth.js';
+import { withoutParameters } from '../fhir/media-types.js';
 import { checkTypeAndId } from '../store/repository.js';
 import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { mayHaveLanded } from '../store/engine.js';
-import { headerText, writeCheck } from './resource.js';
+import { headerText, searchPairs, writeCheck } from './resource.js';
 import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
+import { allOk } from '../fhir/outcome.js';
+import { applyWriteRules } from '../space/documents/document-hook.js';
+import { refuseDeletingDocumentContent } from '../space/documents/document-content.js';
 
 const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
 
@@ -65,6 +70,57 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
   });
 
   /**
+   * DELETE as routes/resource.ts does it for every type, and one rule more
+   * (README "Documents"): the bytes of a document that is not deleted stay,
+   * 409 naming the documents (those the caller may read) otherwise. Judged
+   * after the policy, so a caller who may not delete the Binary learns nothing
+   * of the documents. A Bundle's DELETE entries meet the same rule through
+   * bundleContentRule (space/documents/document-content.ts), run by
+   * routes/bundle.ts.
+   */
+  app.delete<{ Params: { id: string } }>('/Binary/:id', async (request, reply) => {
+    const { id } = request.params;
+    responseType(request);
+    checkTypeAndId('Binary', id);
+    await authorize(request, 'd', 'delete', { resourceType: 'Binary', id }, { precheck: true });
+    const ifMatch = headerText(request.headers['if-match']);
+    const result = await writeInTurn(repository.turns, 'Binary', id, ifMatch, async () => {
+      const current = await engine.current('Binary', id);
+      const live = current && !current.deleted ? current : undefined;
+      await authorize(request, 'd', 'delete', { resourceType: 'Binary', id, ...(live ? { record: live } : { compartments: [] }) });
+      if (live) await refuseDeletingContent(request, live);
+      return repository.delete('Binary', id, { ifMatch });
+    });
+    if (result) reply.header('etag', `W/"${result.record.vid}"`);
+    return reply.code(200).type(responseType(request)).send(allOk(result ? `Binary/${id} deleted` : `Binary/${id} was not present`));
+  });
+
+  app.delete('/Binary', async (request, reply) => {
+    responseType(request);
+    await authorize(request, 'd', 'delete', { resourceType: 'Binary' }, { precheck: true });
+    await authorize(request, 's', 'search-type', { resourceType: 'Binary' }, { precheck: true });
+    const result = await repository.conditionalDelete('Binary', searchPairs(request), {
+      check: writeCheck(request, 'd', 'delete'),
+      restrict: await conditionalRestriction(request),
+      // As a DELETE of the match would be; the access itself is audited once, by `check`.
+      rules: async (current) => {
+        await authorize(request, 'd', 'delete', { resourceType: 'Binary', id: current!.id, record: current! }, { precheck: true });
+        await refuseDeletingContent(request, current!);
+        return undefined;
+      },
+    });
+    if (result) reply.header('etag', `W/"${result.record.vid}"`);
+    return reply.code(200).type(responseType(request)).send(allOk(result ? `Binary/${result.record.id} deleted` : 'No match: nothing deleted'));
+  });
+
+  /** The rules every DELETE of a stored Binary meets once the policy allowed it: the domain's, then "not a document's content". */
+  async function refuseDeletingContent(request: FastifyRequest, current: VersionRecord): Promise<void> {
+    await refuseChangeOverHidden(request, current, 'delete');
+    applyWriteRules(request, 'Binary', { method: 'DELETE', current });
+    await refuseDeletingDocumentContent(repository, current.id, config.fhirBase, (document) => isReadable(request, document));
+  }
+
+  /**
    * Runs the write of a Binary whose bytes are in `blob`: a refused write (or
    * a conditional create that found an existing Binary) leaves no bytes behind.
    */
@@ -104,11 +160,20 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
    * by ITI-65 to the DocumentReference) places it: a person reads (or
    * replaces) the bytes when they may read (or update) a Binary of that space
    * and may read the proxy itself, so a document masked from them hides its
-   * bytes too (ITI-68).
+   * bytes too (ITI-68). Once the proxy is deleted, its bytes are gone with it:
+   * a read answers 410 as a read of the document does (not a 403 that would
+   * look like a privacy decision), and a vread is judged as a vread of the
+   * document's last version before its deletion would be.
    */
   async function authorizeBinary(request: FastifyRequest, action: 'r' | 'u', interaction: string, record: VersionRecord): Promise<void> {
     const context = record.comp.length || principalOf(request).kind === 'system' ? undefined : securityContextOf(record, config.fhirBase);
-    const proxy = context ? await engine.current(context.type, context.id) : undefined;
+    let proxy = context ? await engine.current(context.type, context.id) : undefined;
+    if (proxy?.deleted && interaction === 'read') {
+      // What a read of the deleted document answers: the policy on its type, then 410.
+      await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id }, { precheck: true });
+      throw new FhirError('FHIR_ERR_STORE_GONE', 410, 'deleted', `Binary/${record.id} belongs to ${proxy.type}/${proxy.id}, which was deleted`);
+    }
+    if (proxy?.deleted && interaction === 'vread') proxy = await lastLiveVersion(proxy);
     if (!proxy || proxy.deleted || !proxy.comp.length) {
       await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record });
       return;
@@ -119,20 +184,26 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
   }
 
+  /** The version a tombstone deleted (undefined when there is none). */
+  async function lastLiveVersion(tombstone: VersionRecord): Promise<VersionRecord | undefined> {
+    const before = tombstone.vid > 1 ? await engine.version(tombstone.type, tombstone.id, tombstone.vid - 1) : undefined;
+    return before && !before.deleted ? before : undefined;
+  }
+
   /**
-   * Raw bytes when the client did not ask for FHIR JSON (ITI-68), the resource
-   * otherwise; 304 when If-None-Match matches, once the format is known to be
+   * Raw bytes or the Binary resource (http.html#binary, ITI-68), whichever
+   * the request prefers (chooseBinaryForm); 406 when Accept allows neither.
+   * 304 when If-None-Match matches, once the format is known to be
    * acceptable (both forms share the version's ETag).
    */
   async function sendBinary(request: FastifyRequest, reply: FastifyReply, record: VersionRecord): Promise<FastifyReply> {
     const format = (request.query as Record<string, unknown>)._format;
     const accept = request.headers.accept;
     const contentType = (JSON.parse(record.json) as Binary).contentType;
-    const wantsJson = format !== undefined || (accept !== undefined && FHIR_JSON_TYPES.test(accept.trim()) && !accepts(accept, contentType));
+    const form = format !== undefined ? 'resource' : chooseBinaryForm(accept, contentType);
+    if (form === undefined) throw new NotAcceptableError(`This Binary is ${contentType}; Accept ${String(accept).slice(0, 120)} allows neither it nor FHIR JSON`);
+    const wantsJson = form === 'resource';
     if (wantsJson) responseType(request); // an unknown _format is a 406 before any 304
-    else if (accept && !accepts(accept, contentType) && !/^\s*$/.test(accept)) {
-      throw new NotAcceptableError(`This Binary is ${contentType}; Accept ${accept.slice(0, 120)} cannot be satisfied`);
-    }
     if (isNotModified(request, record)) return sendNotModified(reply, record);
     if (wantsJson) return sendRecord(request, reply, engine, record);
     const blob = record.blob ? await engine.blobs.open(record.blob) : undefined;
@@ -167,6 +238,29 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     return { resource, blob: info.key };
   }
 };
+
+/** The FHIR JSON forms of a Binary resource, in the order FHIR prefers them. */
+const RESOURCE_FORMS = ['application/fhir+json', 'application/json'];
+
+/** Accepts every media type: tells which strings negotiator takes for one. */
+const ANY = new Negotiator({ headers: { accept: '*/*' } });
+
+/**
+ * What a GET of a Binary answers, by the Accept header as negotiator ranks
+ * it: the highest q-value wins (`q=0` excludes), then the most specific
+ * range, then the range written first. `raw` (the stored bytes) when the
+ * stored type wins, or when it ties with FHIR JSON on all of these (`*\/*`,
+ * `application/*`; no Accept at all): ITI-68 retrieves the document.
+ * `resource` when a FHIR JSON type wins; undefined when Accept allows
+ * neither (406).
+ */
+function chooseBinaryForm(accept: string | undefined, contentType: string | undefined): 'raw' | 'resource' | undefined {
+  if (accept === undefined || accept.trim() === '') return 'raw';
+  // A stored type that is no media type (kept as the client sent it) would match no range: it competes as bytes.
+  const stored = typeof contentType === 'string' && ANY.mediaTypes([contentType]).length ? contentType : 'application/octet-stream';
+  const chosen = new Negotiator({ headers: { accept: withoutParameters(accept) } }).mediaType([stored, ...RESOURCE_FORMS.filter((t) => t !== stored)]);
+  return chosen === undefined ? undefined : chosen === stored ? 'raw' : 'resource';
+}
 
 /** `Type/id` (relative or under this server's base) of a Binary's securityContext. */
 function securityContextOf(record: VersionRecord, fhirBase: string): { type: string; id: string } | undefined {

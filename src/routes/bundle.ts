@@ -8,6 +8,7 @@ import type { SearchRestriction } from '../store/repository.js';
 import { parsePrefer, responseType } from './respond.js';
 import { writeCheck } from './resource.js';
 import { prepareProvideBundle } from '../space/documents/provide-route.js';
+import { bundleContentRule } from '../space/documents/document-content.js';
 import { checkReplacedSamePatient } from '../space/documents/replacements.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
 import { assertStructure } from '../fhir/validation/validate.js';
@@ -25,8 +26,10 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
     // The Bundle's own shape (its entries' resources are validated as they are written).
     if (isBundle(request.body)) assertStructure(request.body);
     // ITI-65 checks and document replacement (space/documents) before anything is prepared.
-    const { body, added } = await prepareProvideBundle(request.body, app.engine, config.fhirBase);
+    const { body, added } = await prepareProvideBundle(request.body, app.engine, config.fhirBase, request);
     let restriction: Promise<SearchRestriction> | undefined;
+    // A Binary that a document (not deleted) has as content stays (space/documents/document-content.ts).
+    const contentRule = bundleContentRule(request, body);
     const result = await processBundle(repository, body, {
       fhirBase: config.fhirBase,
       maxEntries: config.bundleMaxEntries,
@@ -35,6 +38,10 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       authorize: (action, interaction, target, precheck) => authorize(request, action, interaction, target, { precheck }),
       writeCheck: (action, interaction) => {
         const check = writeCheck(request, action, interaction);
+        if (action === 'd') return async (record) => {
+          await check(record);
+          await contentRule(record);
+        };
         // A replacing document is checked once its subject is resolved (space/documents/replacements.ts).
         return action === 'c' ? async (record) => {
           await checkReplacedSamePatient(app.engine, record, config.fhirBase);

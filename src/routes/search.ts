@@ -6,6 +6,7 @@ import { BadRequestError, FhirError, UnsupportedMediaTypeError } from '../errors
 import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
 import { disclosedAll } from '../access/hidden-references.js';
 import { hideHiddenNames } from '../access/hidden-names.js';
+import { checkMhdConsumerSearch } from '../space/documents/mhd-search.js';
 import { bundleText } from '../fhir/bundle-text.js';
 import type { EntryText } from '../fhir/bundle-text.js';
 import type { SearchRequest } from '../fhir/search/parse.js';
@@ -42,7 +43,7 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
   async function search(request: FastifyRequest, types: string[], path: string, compartment?: string): Promise<string> {
     responseType(request);
     const pairs = requestPairs(request);
-    checkMhdConsumer(request, types, pairs);
+    checkMhdConsumerSearch(request.headers, types, pairs, compartment);
     const strict = parsePrefer(request.headers.prefer).handling === 'strict';
     const parsed = repository.parseSearch(types, pairs, strict);
     for (const type of types) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
@@ -158,25 +159,6 @@ function inCompartment(restrict: (type: string) => Filter | null, compartment: s
     if (!filter) narrowed.set(policy, (filter = { $and: [policy, own] }));
     return filter;
   };
-}
-
-/** Header through which an IHE MHD Document Consumer declares the transaction it performs. */
-export const IHE_TRANSACTION_HEADER = 'x-ihe-transaction';
-
-/**
- * ITI-67 (DocumentReference) and ITI-66 (List) as MHD defines them: a consumer
- * that declares the transaction must give `patient` or `patient.identifier`,
- * and `status`. Without the declaration, the search is an ordinary FHIR search.
- */
-function checkMhdConsumer(request: FastifyRequest, types: string[], pairs: Array<[string, string]>): void {
-  const declared = String(request.headers[IHE_TRANSACTION_HEADER] ?? '').trim().toUpperCase();
-  const expected = types.length === 1 ? ({ DocumentReference: 'ITI-67', List: 'ITI-66' } as Record<string, string>)[types[0]] : undefined;
-  if (!declared || declared !== expected) return;
-  const names = new Set(pairs.map(([k]) => k.split(':')[0]));
-  if (!names.has('patient') && !names.has('patient.identifier')) {
-    throw new BadRequestError('FHIR_ERR_MHD_SEARCH_REQUIRED', `${declared} requires patient or patient.identifier`, { expression: ['patient'] });
-  }
-  if (!names.has('status')) throw new BadRequestError('FHIR_ERR_MHD_SEARCH_REQUIRED', `${declared} requires status`, { expression: ['status'] });
 }
 
 const FORM = 'application/x-www-form-urlencoded';

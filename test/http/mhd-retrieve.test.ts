@@ -82,6 +82,9 @@ t.test('ITI-68 Retrieve Document', async (t) => {
 
   t.test('410 once the Binary is deleted', async (t) => {
     const path = await submit(Buffer.from('%PDF-1.4\n% to delete\n%%EOF\n'));
+    const binary = (await app.inject({ url: path, headers: { authorization, accept: FHIR } })).json() as Binary;
+    t.equal((await app.inject({ method: 'DELETE', url: path, headers: { authorization } })).statusCode, 409, 'not while its document exists');
+    t.equal((await app.inject({ method: 'DELETE', url: `/fhir/${binary.securityContext!.reference}`, headers: { authorization } })).statusCode, 200, 'the document deleted first');
     const del = await app.inject({ method: 'DELETE', url: path, headers: { authorization } });
     t.ok(del.statusCode === 200 || del.statusCode === 204, `deleted (${del.statusCode})`);
     const res = await app.inject({ url: path, headers: { authorization } });

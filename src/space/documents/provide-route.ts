@@ -1,8 +1,11 @@
+import type { FastifyRequest } from 'fastify';
 import type { Bundle } from '@medplum/fhirtypes';
-import { UnprocessableError } from '../../errors.js';
-import type { StoreEngine } from '../../store/engine.js';
+import { ForbiddenError, UnprocessableError } from '../../errors.js';
+import { authorize, isReadable } from '../../access/guard.js';
+import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 import { checkProvideDocumentBundle, isProvideDocumentBundle, placeBinaries } from './provide-bundle.js';
 import { addSupersedeEntries } from './replacements.js';
+import type { ReplacedDocumentPolicy } from './replacements.js';
 
 /**
  * What `POST [base]` does with a Bundle before the generic processor: an ITI-65
@@ -10,15 +13,37 @@ import { addSupersedeEntries } from './replacements.js';
  * stored) and its document Binaries get their DocumentReference as
  * securityContext; every transaction gets the `superseded` updates of the
  * documents it replaces. `added` entries were appended at the end of the
- * Bundle; their answers are dropped from the response.
+ * Bundle; their answers are dropped from the response. `request` (the
+ * caller) lets the policy judge the replaced documents before their state is
+ * told (replacedDocumentPolicy); routes/bundle.ts must pass it.
  */
-export async function prepareProvideBundle(body: unknown, engine: StoreEngine, fhirBase: string): Promise<{ body: unknown; added: number }> {
+export async function prepareProvideBundle(body: unknown, engine: StoreEngine, fhirBase: string, request?: FastifyRequest): Promise<{ body: unknown; added: number }> {
   if (isProvideDocumentBundle(body)) {
     const issues = checkProvideDocumentBundle(body, fhirBase);
     if (issues.length) throw new UnprocessableError('FHIR_ERR_MHD_PROVIDE_BUNDLE', issues[0]!.diagnostics ?? 'The Provide Document Bundle is not valid', { issues });
     placeBinaries(body);
   }
   if (!body || typeof body !== 'object' || (body as Bundle).resourceType !== 'Bundle' || (body as Bundle).type !== 'transaction') return { body, added: 0 };
-  const { bundle, added } = await addSupersedeEntries(body as Bundle, engine, fhirBase);
+  const { bundle, added } = await addSupersedeEntries(body as Bundle, engine, fhirBase, request && replacedDocumentPolicy(request));
   return { body: bundle, added };
+}
+
+/**
+ * Who may be told about a document their submission replaces: whoever may
+ * read it, or may make the change the replacement makes (PATCH its status;
+ * a Document Source may write without reading). Asked without auditing an
+ * allowed access (the supersede entry's own write is audited); a refusal of
+ * both is audited once, on the document, as any refusal is.
+ */
+export function replacedDocumentPolicy(request: FastifyRequest): ReplacedDocumentPolicy {
+  return async (replaced: VersionRecord) => {
+    if (await isReadable(request, replaced)) return true;
+    try {
+      await authorize(request, 'u', 'patch', { resourceType: replaced.type, id: replaced.id, record: replaced }, { precheck: true });
+      return true;
+    } catch (err) {
+      if (err instanceof ForbiddenError) return false;
+      throw err;
+    }
+  };
 }

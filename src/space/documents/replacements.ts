@@ -11,8 +11,15 @@ import { normalisePatient } from './provide-bundle.js';
  * read here, so a concurrent change fails the whole transaction with 412), and
  * the caller drops their answers, so the response still has one entry per
  * request entry. `transforms` and `appends` leave the target current.
+ *
+ * `mayLearn` is the access policy on the replaced document, asked before
+ * anything is said of its state: a document the caller may not learn about
+ * is answered exactly as one that does not exist (FHIR_ERR_MHD_REPLACED_UNKNOWN,
+ * same text), so the answer tells no one what they may not read (whether it
+ * exists, whether it is current, whose it is). Without it (a caller that has
+ * no request to judge), only the existence and state are checked.
  */
-export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, fhirBase: string): Promise<{ bundle: Bundle; added: number }> {
+export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, fhirBase: string, mayLearn?: ReplacedDocumentPolicy): Promise<{ bundle: Bundle; added: number }> {
   if (bundle.type !== 'transaction' || !Array.isArray(bundle.entry)) return { bundle, added: 0 };
   const added: BundleEntry[] = [];
   const seen = new Set<string>();
@@ -29,7 +36,10 @@ export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, f
       if (seen.has(id)) throw replaceError('FHIR_ERR_MHD_REPLACED_TWICE', where, `DocumentReference/${id} is replaced twice in this Bundle`);
       seen.add(id);
       const current = await engine.current('DocumentReference', id);
-      if (!current || current.deleted) throw replaceError('FHIR_ERR_MHD_REPLACED_UNKNOWN', where, `the replaced DocumentReference/${id} does not exist`);
+      // Unknown, deleted, or not the caller's to know: one answer.
+      if (!current || current.deleted || (mayLearn && !(await mayLearn(current)))) {
+        throw replaceError('FHIR_ERR_MHD_REPLACED_UNKNOWN', where, `the replaced DocumentReference/${id} does not exist (or you may not read it)`);
+      }
       const old = JSON.parse(current.json) as DocumentReference;
       if (old.status !== 'current') throw replaceError('FHIR_ERR_MHD_REPLACED_NOT_CURRENT', where, `the replaced DocumentReference/${id} is ${String(old.status)}, not current`);
       const subject = doc.subject?.reference ? normalisePatient(doc.subject.reference, fhirBase) : undefined;
@@ -45,6 +55,12 @@ export async function addSupersedeEntries(bundle: Bundle, engine: StoreEngine, f
   }
   return added.length ? { bundle: { ...bundle, entry: [...bundle.entry, ...added] }, added: added.length } : { bundle, added: 0 };
 }
+
+/**
+ * Whether the caller may be told about a replaced document (its state, its
+ * patient): the policy's word, asked before anything is said of it.
+ */
+export type ReplacedDocumentPolicy = (replaced: VersionRecord) => Promise<boolean>;
 
 function replaceError(code: `FHIR_ERR_${string}`, where: string, text: string): FhirError {
   return new UnprocessableError(code, `${where}: ${text}`, { expression: [where] });
