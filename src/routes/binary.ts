@@ -3,8 +3,7 @@ import Negotiator from 'negotiator';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
-import { authorize, isReadable, principalOf } from '../access/guard.js';
-import { refuseChangeOverHidden } from '../access/hidden-references.js';
+import { authorize, principalOf } from '../access/guard.js';
 import { conditionalRestriction } from '../access/hidden-names.js';
 import { isFhirId, parseLocalReference } from '../fhir/references.js';
 import { assertJsonDepth } from '../fhir/json-depth.js';
@@ -13,13 +12,10 @@ import { checkTypeAndId } from '../store/repository.js';
 import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { mayHaveLanded } from '../store/engine.js';
-import { headerText, searchPairs, writeCheck } from './resource.js';
+import { headerText, writeCheck } from './resource.js';
 import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
-import { allOk } from '../fhir/outcome.js';
-import { applyWriteRules } from '../space/documents/document-hook.js';
-import { refuseDeletingDocumentContent } from '../space/documents/document-content.js';
 
 const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
 
@@ -68,57 +64,6 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     }));
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
-
-  /**
-   * DELETE as routes/resource.ts does it for every type, and one rule more
-   * (README "Documents"): the bytes of a document that is not deleted stay,
-   * 409 naming the documents (those the caller may read) otherwise. Judged
-   * after the policy, so a caller who may not delete the Binary learns nothing
-   * of the documents. A Bundle's DELETE entries meet the same rule through
-   * bundleContentRule (space/documents/document-content.ts), run by
-   * routes/bundle.ts.
-   */
-  app.delete<{ Params: { id: string } }>('/Binary/:id', async (request, reply) => {
-    const { id } = request.params;
-    responseType(request);
-    checkTypeAndId('Binary', id);
-    await authorize(request, 'd', 'delete', { resourceType: 'Binary', id }, { precheck: true });
-    const ifMatch = headerText(request.headers['if-match']);
-    const result = await writeInTurn(repository.turns, 'Binary', id, ifMatch, async () => {
-      const current = await engine.current('Binary', id);
-      const live = current && !current.deleted ? current : undefined;
-      await authorize(request, 'd', 'delete', { resourceType: 'Binary', id, ...(live ? { record: live } : { compartments: [] }) });
-      if (live) await refuseDeletingContent(request, live);
-      return repository.delete('Binary', id, { ifMatch });
-    });
-    if (result) reply.header('etag', `W/"${result.record.vid}"`);
-    return reply.code(200).type(responseType(request)).send(allOk(result ? `Binary/${id} deleted` : `Binary/${id} was not present`));
-  });
-
-  app.delete('/Binary', async (request, reply) => {
-    responseType(request);
-    await authorize(request, 'd', 'delete', { resourceType: 'Binary' }, { precheck: true });
-    await authorize(request, 's', 'search-type', { resourceType: 'Binary' }, { precheck: true });
-    const result = await repository.conditionalDelete('Binary', searchPairs(request), {
-      check: writeCheck(request, 'd', 'delete'),
-      restrict: await conditionalRestriction(request),
-      // As a DELETE of the match would be; the access itself is audited once, by `check`.
-      rules: async (current) => {
-        await authorize(request, 'd', 'delete', { resourceType: 'Binary', id: current!.id, record: current! }, { precheck: true });
-        await refuseDeletingContent(request, current!);
-        return undefined;
-      },
-    });
-    if (result) reply.header('etag', `W/"${result.record.vid}"`);
-    return reply.code(200).type(responseType(request)).send(allOk(result ? `Binary/${result.record.id} deleted` : 'No match: nothing deleted'));
-  });
-
-  /** The rules every DELETE of a stored Binary meets once the policy allowed it: the domain's, then "not a document's content". */
-  async function refuseDeletingContent(request: FastifyRequest, current: VersionRecord): Promise<void> {
-    await refuseChangeOverHidden(request, current, 'delete');
-    applyWriteRules(request, 'Binary', { method: 'DELETE', current });
-    await refuseDeletingDocumentContent(repository, current.id, config.fhirBase, (document) => isReadable(request, document));
-  }
 
   /**
    * Runs the write of a Binary whose bytes are in `blob`: a refused write (or

@@ -11,6 +11,7 @@ import { allOk } from '../fhir/outcome.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import { isNotModified, readShaping, responseType, sendNotModified, sendRecord, sendWriteResult } from './respond.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
+import { refuseDeletingUsedContent } from '../space/documents/document-content.js';
 
 interface TypeParams { type: string }
 interface InstanceParams { type: string; id: string }
@@ -152,6 +153,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
       await authorize(request, 'd', 'delete', { resourceType: type, id, ...(current && !current.deleted ? { record: current } : { compartments: [] }) });
       if (current && !current.deleted) await refuseChangeOverHidden(request, current, 'delete');
       applyWriteRules(request, type, { method: 'DELETE', current });
+      if (current && !current.deleted) await refuseDeletingUsedContent(request, current);
       return repository.delete(type, id, { ifMatch });
     });
     if (result) reply.header('etag', `W/"${result.record.vid}"`);
@@ -172,6 +174,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
         await authorize(request, 'd', 'delete', { resourceType: type, id: current!.id, record: current! }, { precheck: true });
         await refuseChangeOverHidden(request, current!, 'delete');
         applyWriteRules(request, type, { method: 'DELETE', current });
+        await refuseDeletingUsedContent(request, current!);
         return undefined;
       },
     });

@@ -35,7 +35,7 @@ export async function documentsUsingBinary(repository: Repository, binaryId: str
  * the others are only counted. Call it once the policy has allowed the
  * deletion, so that whoever may not delete learns nothing of the documents.
  */
-export async function refuseDeletingDocumentContent(
+async function refuseDeletingDocumentContent(
   repository: Repository, binaryId: string, fhirBase: string,
   mayName: (document: VersionRecord) => Promise<boolean>, ignored?: ReadonlySet<string>,
 ): Promise<void> {
@@ -51,7 +51,19 @@ export async function refuseDeletingDocumentContent(
 }
 
 /**
- * The same rule for the DELETE entries of a Bundle, to run on each Binary
+ * The rule for a DELETE by the caller of `request` of the version `record`
+ * (its current one, or the tombstone about to replace it): nothing unless it
+ * is a Binary; the documents the caller may read are named. Run once the
+ * policy has allowed the deletion (routes/resource.ts, and bundleContentRule).
+ */
+export async function refuseDeletingUsedContent(request: FastifyRequest, record: VersionRecord, ignored?: ReadonlySet<string>): Promise<void> {
+  if (record.type !== 'Binary') return;
+  const { repository, config } = request.server;
+  await refuseDeletingDocumentContent(repository, record.id, config.fhirBase, (document) => isReadable(request, document), ignored);
+}
+
+/**
+ * The same rule for the DELETE entries of a Bundle, to run on each
  * tombstone once the policy has allowed it (routes/bundle.ts, in the
  * writeCheck of action `d`, after the policy's own check). A transaction that
  * deletes a document by id (`DocumentReference/<id>`) may delete its bytes
@@ -59,12 +71,8 @@ export async function refuseDeletingDocumentContent(
  * done.
  */
 export function bundleContentRule(request: FastifyRequest, bundle: unknown): (record: VersionRecord) => Promise<void> {
-  const { repository, config } = request.server;
-  const deleted = documentsDeletedBy(bundle, config.fhirBase);
-  return async (record) => {
-    if (record.type !== 'Binary') return;
-    await refuseDeletingDocumentContent(repository, record.id, config.fhirBase, (document) => isReadable(request, document), deleted);
-  };
+  const deleted = documentsDeletedBy(bundle, request.server.config.fhirBase);
+  return (record) => refuseDeletingUsedContent(request, record, deleted);
 }
 
 /** Ids of the DocumentReferences a transaction deletes by id (conditional deletes are not known before they run). */
