@@ -40,9 +40,9 @@ export interface ReadContext {
   readonly currentVersions: Map<string, Promise<VersionRecord | undefined>>;
 }
 
-/** A context for decisions taken apart from any request (a Subscription's notification, judged for its owner). */
-export function readContext(principal: Principal, engine: StoreEngine, now: () => number): ReadContext {
-  return { principal, engine, now, breakTheGlass: undefined, facts: new Map(), currentVersions: new Map() };
+/** A context for decisions (a request's, or one apart from any request: a Subscription's notification, judged for its owner). */
+export function readContext(principal: Principal, engine: StoreEngine, now: () => number, breakTheGlass?: string): ReadContext {
+  return { principal, engine, now, breakTheGlass, facts: new Map(), currentVersions: new Map() };
 }
 
 const requestContexts = new WeakMap<FastifyRequest, ReadContext>();
@@ -51,7 +51,7 @@ const requestContexts = new WeakMap<FastifyRequest, ReadContext>();
 function contextOf(request: FastifyRequest): ReadContext {
   let context = requestContexts.get(request);
   if (!context) {
-    context = { ...readContext(principalOf(request), request.server.engine, request.server.now), breakTheGlass: breakTheGlassReason(request) };
+    context = readContext(principalOf(request), request.server.engine, request.server.now, breakTheGlassReason(request));
     requestContexts.set(request, context);
   }
   return context;
