@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Bundle, DocumentReference, List, OperationOutcome } from '@medplum/fhirtypes';
-import { APPS, FHIR_JSON, buildSpace, document, signIn } from '../helpers/people.js';
+import { buildSpace, document, FHIR_JSON, holderBearer, professionalBearer } from '../helpers/people.js';
 import { provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
 
@@ -13,10 +13,9 @@ t.test('a document\'s bytes follow the document', async (t) => {
   const space = await buildSpace(t);
   const { app } = space;
   const system = await space.systemAuth();
-  const person = async (clientId: string, username: string, scope: string) => `Bearer ${(await signIn(app, { clientId, username, scope })).access_token}`;
-  const alice = await person(APPS.holder, space.users.alice, 'launch/patient patient/*.cruds');
-  const bob = await person(APPS.holder, space.users.bob, 'launch/patient patient/*.cruds');
-  const doctor = await person(APPS.pro, space.users.doctor, 'user/*.cruds');
+  const alice = await holderBearer(app, space.users.alice);
+  const bob = await holderBearer(app, space.users.bob);
+  const doctor = await professionalBearer(app, space.users.doctor);
 
   /** The regular doctor submits a document of alice through ITI-65; its id and the path of its bytes. */
   const submit = async (bytes?: Buffer, relatesTo?: DocumentReference['relatesTo']) => {

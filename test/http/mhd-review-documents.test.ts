@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Bundle, DocumentReference, List, OperationOutcome } from '@medplum/fhirtypes';
-import { APPS, FHIR_JSON, buildSpace, signIn } from '../helpers/people.js';
+import { buildSpace, FHIR_JSON, holderBearer, professionalBearer } from '../helpers/people.js';
 import { buildTestServer } from '../helpers/server.js';
 import { DOCPAT_SYSTEM, INS_NIR, provideBundle } from '../fixtures/mhd/provide-bundle.js';
 
@@ -9,10 +9,9 @@ t.test('a replacing submission tells nothing of a document its author may not re
   const space = await buildSpace(t);
   const { app } = space;
   const system = await space.systemAuth();
-  const person = async (clientId: string, username: string, scope: string) => `Bearer ${(await signIn(app, { clientId, username, scope })).access_token}`;
-  const bob = await person(APPS.holder, space.users.bob, 'launch/patient patient/*.cruds');
-  const doctor = await person(APPS.pro, space.users.doctor, 'user/*.cruds');
-  const stranger = await person(APPS.pro, space.users.otherPro, 'user/*.cruds');
+  const bob = await holderBearer(app, space.users.bob);
+  const doctor = await professionalBearer(app, space.users.doctor);
+  const stranger = await professionalBearer(app, space.users.otherPro);
 
   const post = (authorization: string, bundle: Bundle) => app.inject({ method: 'POST', url: '/fhir', headers: { authorization, 'content-type': FHIR_JSON }, payload: bundle });
   /** A submission by the regular doctor for alice, replacing `replaced` when given; the new document's id. */
