@@ -156,3 +156,11 @@ t.test('REQUIRED_PROFILES parsing', async (t) => {
   t.throws(() => parseRequiredProfiles('DocumentReference'));
   t.throws(() => parseRequiredProfiles('DocumentReference=not a url'));
 });
+
+t.test('carnet-document: the subject is a Patient however the reference is written', async (t) => {
+  // R4 allows Patient, Practitioner, Group and Device; the profile only Patient.
+  for (const reference of ['Group/g', 'https://other.example/fhir/Group/g', 'https://other.example/fhir/Group/g/_history/2', 'Group?identifier=urn:x|1']) {
+    t.match(validateResource({ ...documentReference(), subject: { reference } }), [{ expression: ['DocumentReference.subject'], diagnostics: /must refer to Patient, not Group/ }], reference);
+  }
+  t.same(validateResource({ ...documentReference(), subject: { reference: 'https://other.example/fhir/Patient/p1' } }), [], 'an absolute Patient reference passes');
+});

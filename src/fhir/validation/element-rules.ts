@@ -6,7 +6,7 @@ import { checkContainedRules } from './contained-rules.js';
 import { compileFastInvariant } from './fast-invariant.js';
 import { NATIVE_INVARIANTS, type InvariantEnv } from './invariants.js';
 import { checkNarrativeDiv } from './narrative-rules.js';
-import { referenceTargetProblem } from './reference-targets.js';
+import { referenceTargetProblem, type LocalTargets } from './reference-targets.js';
 import { checkStructure, type StructureIssue } from './structure.js';
 
 const MAX_STRING = 1024 * 1024;
@@ -17,6 +17,8 @@ const INT32_MAX = 2147483647;
 interface Ctx {
   issues: StructureIssue[];
   env: InvariantEnv;
+  /** The local references (`#id`, `#`) this resource's references resolve to: see localTargets. */
+  local: LocalTargets | undefined;
 }
 
 /**
@@ -26,8 +28,8 @@ interface Ctx {
  * a Reference may name, FHIRPath invariants;
  * and nested resources (contained, Bundle entries, Parameters) validated in full.
  */
-export function checkElements(resource: Record<string, unknown>, base: string, rootResource: unknown = resource): StructureIssue[] {
-  const ctx: Ctx = { issues: [], env: { resource, rootResource } };
+export function checkElements(resource: Record<string, unknown>, base: string, rootResource: unknown = resource, container?: LocalTargets): StructureIssue[] {
+  const ctx: Ctx = { issues: [], env: { resource, rootResource }, local: container ?? localTargets(resource) };
   const index = typeIndex(resource.resourceType as string);
   if (index) checkObject(ctx, index, '', resource, base);
   if (Array.isArray(resource.contained)) {
@@ -104,7 +106,8 @@ function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unkno
   if (Array.isArray(value)) return;
   const obj = value as Record<string, unknown>;
   if (type === 'Resource') {
-    checkNestedResource(ctx, obj, expr);
+    // A contained resource's `#id` references resolve in its container (references.html#contained).
+    checkNestedResource(ctx, obj, expr, child.def.path === 'contained' ? ctx.local : undefined);
     return;
   }
   if (info.contentReference !== undefined) {
@@ -119,7 +122,7 @@ function checkValue(ctx: Ctx, index: TypeIndex, child: ChildLookup, value: unkno
   if (!dataType) return;
   if (info.binding) checkCodedBinding(ctx, type, info.binding, obj, expr);
   if (info.targets && type === 'Reference') {
-    const problem = referenceTargetProblem(info.targets, obj);
+    const problem = referenceTargetProblem(info.targets, obj, ctx.local);
     if (problem) error(ctx, 'value', expr, `${expr} ${problem}`);
   }
   if (type === 'Extension') checkExtensionContent(ctx, obj, expr);
@@ -143,11 +146,29 @@ function checkExtensionContent(ctx: Ctx, obj: Record<string, unknown>, expr: str
     : `${expr}: an extension must have either extensions or a value, not neither (ext-1)`);
 }
 
-function checkNestedResource(ctx: Ctx, res: Record<string, unknown>, expr: string): void {
+function checkNestedResource(ctx: Ctx, res: Record<string, unknown>, expr: string, container: LocalTargets | undefined): void {
   const structure = checkStructure(res, expr);
   ctx.issues.push(...structure);
   if (structure.some((i) => i.malformed && i.expression?.[0] === expr)) return;
-  ctx.issues.push(...checkElements(res, expr, ctx.env.rootResource));
+  // %rootResource is the container for a contained resource, the resource itself for a Bundle entry or a Parameters part (fhirpath.html#vars).
+  ctx.issues.push(...checkElements(res, expr, container ? ctx.env.resource : res, container));
+}
+
+/**
+ * The types of the resources a local reference may name: each contained
+ * resource by `#id`, and the container itself by `#`. Undefined for a
+ * resource without contained ones (most), whose `#` references ref-1 refuses.
+ */
+function localTargets(resource: Record<string, unknown>): LocalTargets | undefined {
+  if (!Array.isArray(resource.contained)) return undefined;
+  const targets = new Map<string, string>();
+  if (typeof resource.resourceType === 'string') targets.set('#', resource.resourceType);
+  for (const c of resource.contained as unknown[]) {
+    if (!c || typeof c !== 'object') continue;
+    const { id, resourceType } = c as Record<string, unknown>;
+    if (typeof id === 'string' && typeof resourceType === 'string') targets.set(`#${id}`, resourceType);
+  }
+  return targets;
 }
 
 function checkPrimitiveExtension(ctx: Ctx, value: unknown, expr: string): void {

@@ -2,6 +2,7 @@ import type { ElementDefinition, ElementDefinitionSlicingDiscriminator, Operatio
 import type { ConstraintInfo } from './element-model-types.js';
 import { typeIndex } from './element-index.js';
 import { isKnownResourceType } from './structure.js';
+import { referencedType } from './reference-targets.js';
 import { compileFastInvariant } from './fast-invariant.js';
 import { compileInvariant, type CompiledInvariant } from './invariants.js';
 import { NATIVE_PROFILE_INVARIANTS } from './native-profile-invariants.js';
@@ -222,12 +223,13 @@ function checkValue(ed: ElementDefinition, item: Item, issues: OperationOutcomeI
   }
   const targets = ed.type?.find((t) => t.code === 'Reference')?.targetProfile;
   const ref = (item.value as { reference?: unknown } | null)?.reference;
-  if (targets?.length && typeof ref === 'string' && /^[A-Z][A-Za-z]+\/[^/]+$/.test(ref)) {
+  const named = targets?.length && typeof ref === 'string' ? referencedType(ref) : undefined;
+  if (targets?.length && named) {
     const allowed = targets.map((t) => t.slice(t.lastIndexOf('/') + 1));
     // A target that is a profile (vitalsigns) rather than a type cannot be told from the reference alone.
     const decidable = allowed.every((a) => isKnownResourceType(a));
-    if (decidable && !allowed.includes('Resource') && !allowed.includes(ref.split('/')[0])) {
-      issues.push(issue('structure', item.expr, `${item.expr} must refer to ${allowed.join(' or ')}, not ${ref.split('/')[0]} (${label})`));
+    if (decidable && !allowed.includes('Resource') && !allowed.includes(named)) {
+      issues.push(issue('structure', item.expr, `${item.expr} must refer to ${allowed.join(' or ')}, not ${named} (${label})`));
     }
   }
   if (ed.binding?.strength === 'required' && ed.binding.valueSet) checkBinding(ed.binding.valueSet.split('|')[0], item, issues, label, codes);
