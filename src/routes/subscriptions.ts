@@ -6,6 +6,8 @@ import { authorize, principalOf } from '../access/guard.js';
 import type { Principal } from '../auth/principal.js';
 import { checkTypeAndId } from '../store/repository.js';
 import { acceptSubscription, compileCriteria } from '../space/subscriptions/criteria.js';
+import { sameParty } from '../space/subscriptions/subscription-service.js';
+import type { WriteResult } from '../store/repository.js';
 import { isPatientSide } from '../space/documents/document-rules.js';
 import { bodyResource, headerText, writeCheck } from './resource.js';
 import { responseType, sendWriteResult } from './respond.js';
@@ -42,8 +44,24 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
 
   async function checkOwner(principal: Principal, id: string): Promise<void> {
     const owner = await subscriptions.owner(id);
-    if (owner && (owner.clientId !== principal.clientId || owner.subject !== principal.subject)) {
-      throw new ForbiddenError('Only the owner of a Subscription may change it or read its deliveries', 'subscription-owner');
+    if (owner && !sameParty(owner, principal)) throw notTheOwner();
+  }
+
+  /**
+   * Writes Subscription/<id> as `principal`'s: the owner is recorded before
+   * the write (a Subscription never exists without one, even after a crash)
+   * and removed again if the write fails. Run in the Subscription's turn for
+   * a PUT, so that of two callers writing a new id at once the second finds
+   * the first's claim instead of both passing the check.
+   */
+  async function writeAsOwner(principal: Principal, id: string, write: () => Promise<WriteResult>): Promise<WriteResult> {
+    const claim = await subscriptions.claimOwner(id, principal);
+    if (claim === 'taken') throw notTheOwner();
+    try {
+      return await write();
+    } catch (err) {
+      if (claim === 'claimed') await subscriptions.releaseOwner(id, principal);
+      throw err;
     }
   }
 
@@ -52,8 +70,9 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     const body = bodyResource(request, 'Subscription') as Subscription;
     const policyChecked = await authorizeSubscription(request, body, 'create');
     const { id: _ignored, ...resource } = acceptSubscription(body);
-    const result = await repository.create(resource as Resource, policyChecked ? { check: writeCheck(request, 'c', 'create') } : {});
-    await subscriptions.setOwner(result.record.id, principalOf(request));
+    const id = repository.newResourceId();
+    const result = await writeAsOwner(principalOf(request), id, () =>
+      repository.create(resource as Resource, { id, ...(policyChecked ? { check: writeCheck(request, 'c', 'create') } : {}) }));
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -64,12 +83,11 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     const body = bodyResource(request, 'Subscription') as Subscription;
     const policyChecked = await authorizeSubscription(request, body, 'update', id);
     const ifMatch = headerText(request.headers['if-match']);
-    const result = await writeInTurn(repository.turns, 'Subscription', id, ifMatch, async () => {
+    const result = await writeInTurn(repository.turns, 'Subscription', id, ifMatch, () => writeAsOwner(principalOf(request), id, async () => {
       const current = await engine.current('Subscription', id);
       const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
       return repository.update('Subscription', id, acceptSubscription(body) as Resource, { ifMatch, ...(policyChecked ? { check } : {}) });
-    });
-    await subscriptions.setOwner(id, principalOf(request));
+    }));
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -121,7 +139,7 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
           const owner = await subscriptions.owner(id);
           const current = await engine.current('Subscription', id);
           const sub = current && !current.deleted ? (JSON.parse(current.json) as Subscription) : undefined;
-          if (!owner || !sub || owner.clientId !== principal.clientId || owner.subject !== principal.subject) {
+          if (!owner || !sub || !sameParty(owner, principal)) {
             socket.send(`error ${id} unknown Subscription or not yours`);
             return;
           }
@@ -137,3 +155,7 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     },
   });
 };
+
+function notTheOwner(): ForbiddenError {
+  return new ForbiddenError('Only the owner of a Subscription may change it or read its deliveries', 'subscription-owner');
+}

@@ -163,6 +163,11 @@ export class Repository {
   }
 
   /** [read](https://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted. */
+  /** The id a create would be given: for a caller that must record something under it before the resource exists. */
+  newResourceId(): string {
+    return this.newId();
+  }
+
   async read(type: string, id: string): Promise<VersionRecord> {
     checkTypeAndId(type, id);
     const record = await this.engine.current(type, id);
@@ -185,7 +190,7 @@ export class Repository {
    * [create](https://hl7.org/fhir/R4/http.html#create), with If-None-Exist when
    * `ifNoneExist` is given (only what `restrict` lets the caller see can match).
    */
-  async create(resource: Resource, options: { ifNoneExist?: string; blob?: string; check?: WriteCheck; restrict?: SearchRestriction } = {}): Promise<WriteResult> {
+  async create(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; check?: WriteCheck; restrict?: SearchRestriction } = {}): Promise<WriteResult> {
     if (options.ifNoneExist === undefined) return this.commitOne(await this.prepareCreate(resource, options), options.check);
     return this.serialised(async () => this.commitOne(await this.prepareCreate(resource, options), options.check));
   }

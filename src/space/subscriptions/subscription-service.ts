@@ -96,9 +96,23 @@ export class SubscriptionService {
     this.track(this.evaluate(candidates));
   }
 
-  /** Who created the Subscription: deliveries respect this principal's access. */
-  async setOwner(id: string, principal: Principal): Promise<void> {
-    await this.engine.kv.put(OWNER_NS, id, principal);
+  /**
+   * Records `principal` as the owner of Subscription/<id> unless another is
+   * recorded: 'claimed' when this call recorded it, 'owned' when it was
+   * already theirs, 'taken' when someone else's. Atomic in the store
+   * (putIfAbsent), so two callers (or replicas) cannot both become the owner.
+   */
+  async claimOwner(id: string, principal: Principal): Promise<'claimed' | 'owned' | 'taken'> {
+    for (;;) {
+      const owner = await this.owner(id);
+      if (owner) return sameParty(owner, principal) ? 'owned' : 'taken';
+      if (await this.engine.kv.putIfAbsent(OWNER_NS, id, principal)) return 'claimed';
+    }
+  }
+
+  /** Undoes a claim whose write failed: only while the recorded owner is still `principal`. */
+  async releaseOwner(id: string, principal: Principal): Promise<void> {
+    await this.engine.kv.deleteIf(OWNER_NS, id, principal);
   }
 
   async owner(id: string): Promise<Principal | undefined> {
@@ -242,4 +256,9 @@ export class SubscriptionService {
     await this.repository.update('Subscription', sub.id, { ...stored, status: 'error', error: message.slice(0, 500) }, { ifMatch: `W/"${current.vid}"` })
       .catch((err: unknown) => this.log.warn({ err, id: sub.id }, 'could not mark the Subscription in error'));
   }
+}
+
+/** The same party: the same client acting for the same person (or for itself). */
+export function sameParty(a: Principal, b: Principal): boolean {
+  return a.clientId === b.clientId && a.subject === b.subject;
 }
