@@ -538,6 +538,9 @@ async function successorTs(engine: StoreEngine, record: VersionRecord, seen: Map
 export function checkTypeAndId(type: string, id: unknown): asserts id is string {
   if (!isResourceType(type)) throw unknownType(type);
   if (!isValidId(id)) throw new BadRequestError('FHIR_ERR_REST_INVALID_ID', `${JSON.stringify(id ?? null).slice(0, 80)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`);
+  // R4's id pattern allows them, but URL clients resolve dot-segments (RFC 3986 §5.2.4):
+  // `Patient/..` would be fetched as the base, and its Location could never be followed.
+  if (id === '.' || id === '..') throw new BadRequestError('FHIR_ERR_REST_INVALID_ID', `"${id}" cannot be a resource id here: URLs treat it as a dot-segment, so no client could address the resource`);
 }
 
 export function unknownType(type: string): FhirError {
