@@ -149,7 +149,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     if (form === undefined) throw new NotAcceptableError(`This Binary is ${contentType}; Accept ${String(accept).slice(0, 120)} allows neither it nor FHIR JSON`);
     const wantsJson = form === 'resource';
     if (wantsJson) responseType(request); // an unknown _format is a 406 before any 304
-    if (isNotModified(request, record)) return sendNotModified(reply, record);
+    if (await isNotModified(request, record)) return sendNotModified(reply, record);
     if (wantsJson) return sendRecord(request, reply, engine, record);
     const blob = record.blob ? await engine.blobs.open(record.blob) : undefined;
     versionHeaders(reply, record)

@@ -41,7 +41,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'r', 'read', { resourceType: type, id }, { precheck: true });
     const record = await repository.read(type, id);
     await authorize(request, 'r', 'read', { resourceType: type, id, record });
-    if (isNotModified(request, record)) return sendNotModified(reply, record);
+    if (await isNotModified(request, record)) return sendNotModified(reply, record);
     return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);
   });
 
@@ -53,7 +53,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'r', 'vread', { resourceType: type, id }, { precheck: true });
     const record = await repository.vread(type, id, vid);
     await authorize(request, 'r', 'vread', { resourceType: type, id, record });
-    if (isNotModified(request, record)) return sendNotModified(reply, record);
+    if (await isNotModified(request, record)) return sendNotModified(reply, record);
     return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);
   });
 

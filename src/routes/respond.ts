@@ -48,10 +48,10 @@ export function readShaping(request: FastifyRequest): Shaping | undefined {
  * is true when it names this version's ETag (weak comparison) or is `*`,
  * which any existing resource matches; otherwise `If-Modified-Since`.
  */
-export function isNotModified(request: FastifyRequest, record: VersionRecord): boolean {
+export async function isNotModified(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
   const header = request.headers['if-none-match'];
   // If-Modified-Since counts only without If-None-Match (RFC 9110 §13.2.2).
-  if (header === undefined) return unmodifiedSince(request.headers['if-modified-since'], record);
+  if (header === undefined) return unmodifiedSince(request, record);
   const etag = `"${record.vid}"`;
   return (Array.isArray(header) ? header.join(',') : header).split(',').some((tag) => {
     const text = tag.trim();
@@ -61,13 +61,28 @@ export function isNotModified(request: FastifyRequest, record: VersionRecord): b
 
 /**
  * `If-Modified-Since`: true when the version was written no later than the
- * date (to the second, as Last-Modified gives it). A date that cannot be read
- * is ignored (RFC 9110 §13.1.3).
+ * date. HTTP dates count whole seconds, and Last-Modified gives the second a
+ * version was written in: two versions written within one second carry the
+ * same Last-Modified, so a client holding the first, asking with that date,
+ * must get the second rather than a 304. When this version was written in the
+ * date's very second, the one before it is looked at: written in that second
+ * too, the date cannot tell them apart and the answer is the resource. A date
+ * that cannot be read is ignored (RFC 9110 §13.1.3).
  */
-function unmodifiedSince(header: string | undefined, record: VersionRecord): boolean {
+async function unmodifiedSince(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
+  const header = request.headers['if-modified-since'];
   if (header === undefined) return false;
   const since = Date.parse(header);
-  return !Number.isNaN(since) && Math.floor(record.ts / 1000) * 1000 <= since;
+  if (Number.isNaN(since)) return false;
+  const second = wholeSecond(record.ts);
+  if (second !== since) return second < since;
+  if (record.vid === 1) return true;
+  const previous = await request.server.repository.engine.version(record.type, record.id, record.vid - 1);
+  return !previous || wholeSecond(previous.ts) < since;
+}
+
+function wholeSecond(ts: number): number {
+  return Math.floor(ts / 1000) * 1000;
 }
 
 export function sendNotModified(reply: FastifyReply, record: VersionRecord): FastifyReply {

@@ -72,8 +72,35 @@ t.test('If-None-Match on read and vread (http.html#cread, RFC 9110 §13.1.2)', a
     t.equal(notModified.statusCode, 304);
     t.equal(notModified.headers.etag, 'W/"1"');
     t.equal((await get(`/fhir/Patient/${patientId}`, { 'if-modified-since': secondBefore })).statusCode, 200, 'modified since a second earlier');
-    t.equal((await get('/fhir/Binary/bb1', { 'if-modified-since': lastModified })).statusCode, 304, 'Binary too');
+    // bb1's three versions were written within a second or so: a date after that second is unambiguous.
+    const secondAfter = new Date(Date.parse(String((await get('/fhir/Binary/bb1?_format=json')).headers['last-modified'])) + 1000).toUTCString();
+    t.equal((await get('/fhir/Binary/bb1', { 'if-modified-since': secondAfter })).statusCode, 304, 'Binary too');
     t.equal((await get(`/fhir/Patient/${patientId}`, { 'if-modified-since': lastModified, 'if-none-match': 'W/"9"' })).statusCode, 200, 'If-None-Match decides when both are sent');
     t.equal((await get(`/fhir/Patient/${patientId}`, { 'if-modified-since': 'not a date' })).statusCode, 200, 'a date that cannot be read is ignored');
   });
+});
+
+t.test('If-Modified-Since cannot tell apart two versions written within one second: the resource is sent', async (t) => {
+  let clock = Date.parse('2026-03-01T10:00:05.459Z');
+  const { app, auth } = await buildTestServer(t, { now: () => clock });
+  const authorization = await auth();
+  const put = (gender: string) => app.inject({ method: 'PUT', url: '/fhir/Patient/ims1', headers: { authorization, 'content-type': FHIR }, payload: { resourceType: 'Patient', id: 'ims1', gender } });
+  const get = (since: string) => app.inject({ url: '/fhir/Patient/ims1', headers: { authorization, 'if-modified-since': since } });
+
+  const v1 = await put('female');
+  const lastModified = v1.headers['last-modified'] as string;
+  t.equal(lastModified, 'Sun, 01 Mar 2026 10:00:05 GMT');
+  t.equal((await get(lastModified)).statusCode, 304, 'one version in that second: its own Last-Modified gives 304');
+  clock += 135; // v2 in the same second
+  await put('male');
+  const res = await get(lastModified);
+  t.equal(res.statusCode, 200, 'a client holding version 1 is sent version 2, not told it is current');
+  t.equal(res.headers.etag, 'W/"2"');
+  t.equal(res.json().gender, 'male');
+  t.equal((await get('Sun, 01 Mar 2026 10:00:06 GMT')).statusCode, 304, 'a date after that second: 304');
+
+  clock = Date.parse('2026-03-01T10:00:09.100Z'); // v3 alone in its second
+  const v3 = await put('other');
+  t.equal((await get(v3.headers['last-modified'] as string)).statusCode, 304, 'the only version of its second: 304 on its Last-Modified');
+  t.equal((await get(lastModified)).statusCode, 200, 'an older date: 200');
 });
