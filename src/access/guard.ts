@@ -203,24 +203,38 @@ function searchedForBreakTheGlass(principal: Principal): string {
 }
 
 /**
+ * The type a search over every type (`/_history`) is prechecked on: `*` when a
+ * scope grants searching every type, else one type a scope lets the principal
+ * search, so that `system/Observation.s` may ask and be answered with
+ * Observations only (each version is then judged); `*` (refused) when no
+ * scope grants searching at all.
+ */
+export function everyTypeProbe(principal: Principal): string {
+  if (scopeAllows(principal.scopes, 's', '*').length) return '*';
+  return principal.scopes.find((scope) => scope.resourceType !== '*' && scope.interactions.has('s'))?.resourceType ?? '*';
+}
+
+/**
  * Whether a read of this version would be allowed, without auditing it (the
  * caller audits the whole answer once): used to filter history pages.
  */
-export function isReadable(request: FastifyRequest, record: VersionRecord, options: { history?: boolean } = {}): Promise<boolean> {
+export function isReadable(request: FastifyRequest, record: VersionRecord, options: { history?: boolean; action?: 'r' | 's' } = {}): Promise<boolean> {
   return mayRead(contextOf(request), record, options);
 }
 
 /** `isReadable` for a context, request or not (see ReadContext). */
-export async function mayRead(context: ReadContext, record: VersionRecord, options: { history?: boolean } = {}): Promise<boolean> {
+export async function mayRead(context: ReadContext, record: VersionRecord, options: { history?: boolean; action?: 'r' | 's' } = {}): Promise<boolean> {
   const { principal } = context;
+  // `s` when the version comes from a search or a type's or the system's history, which SMART grants apart from reads.
+  const action = options.action ?? 'r';
   const now = context.now();
   const { labels, writtenAt } = options.history ? await pastVersionLabels(context, record) : { labels: visibilityLabels(record), writtenAt: record.ts };
   const decision = decide({
-    principal, action: 'r', resourceType: record.type, id: record.id, compartments: record.comp, labels, writtenAt, now,
+    principal, action, resourceType: record.type, id: record.id, compartments: record.comp, labels, writtenAt, now,
     facts: record.comp.length && principal.kind !== 'system' ? await factsFor(context, record.comp, now) : undefined,
     breakTheGlass: context.breakTheGlass,
   });
-  return decision.allow && (decision.rule === 'fhir-user' || !(await checkScopeQueries(principal, 'r', record)));
+  return decision.allow && (decision.rule === 'fhir-user' || !(await checkScopeQueries(principal, action, record)));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../errors.js';
-import { auditSearch, authorize, isReadable } from '../access/guard.js';
+import { auditSearch, authorize, everyTypeProbe, isReadable, principalOf } from '../access/guard.js';
 import { disclosedAll } from '../access/hidden-references.js';
 import { bundleText, historyEntry } from '../fhir/bundle-text.js';
 import { parseInstant, parsePeriod } from '../fhir/instant.js';
@@ -25,9 +25,11 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const at = q._at !== undefined ? parsePeriod(q._at, '_at') : undefined;
     const page = await repository.history({ ...scope, since, at, count, cursor: q._cursor });
     // Each version passes the policy like a read of it would (vread: under its resource's current
-    // labels too); refused ones are left out.
+    // labels too); refused ones are left out. SMART v2 puts an instance's history under `r`, a
+    // type's and the system's under `s` (scopes-and-launch-context.html).
+    const action = scope.id ? 'r' : 's';
     const visible: VersionRecord[] = [];
-    for (const r of page.records) if (await isReadable(request, r, { history: true })) visible.push(r);
+    for (const r of page.records) if (await isReadable(request, r, { history: true, action })) visible.push(r);
     auditSearch(request, scope.type ?? '*', visible.flatMap((r) => r.comp), scope.id ? 'history-instance' : scope.type ? 'history-type' : 'history-system');
     const params = new URLSearchParams();
     if (q._since !== undefined) params.set('_since', q._since);
@@ -44,7 +46,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
 
   app.get<{ Querystring: HistoryQuerystring }>('/_history', async (request, reply) => {
     responseType(request);
-    await authorize(request, 'r', 'history-system', { resourceType: '*' }, { precheck: true });
+    await authorize(request, 's', 'history-system', { resourceType: everyTypeProbe(principalOf(request)) }, { precheck: true });
     const body = await sendHistory(request, '/_history', {});
     return reply.type(responseType(request)).send(body);
   });
@@ -53,7 +55,7 @@ export const historyRoutes: FastifyPluginAsync = async (app) => {
     const type = fixedType ?? request.params.type ?? '';
     responseType(request);
     checkTypeAndId(type, 'x');
-    await authorize(request, 'r', 'history-type', { resourceType: type }, { precheck: true });
+    await authorize(request, 's', 'history-type', { resourceType: type }, { precheck: true });
     const body = await sendHistory(request, `/${type}/_history`, { type });
     return reply.type(responseType(request)).send(body);
   };
