@@ -1,37 +1,11 @@
-import { readFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT } from 'jose';
 import type { JWK } from 'jose';
-import { request } from 'undici';
+import { DEFAULT_TIMEOUT_MS, sendWithDeadline } from '../runner/timed-request.js';
 
 /** SMART Backend Services (client_credentials + private_key_jwt), as a client. */
 
 export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-
-export interface PrivateKeyFile {
-  privateJwk: JWK;
-  /** Present when the file is the server's dev-client.json shape. */
-  clientId?: string;
-  tokenUrl?: string;
-}
-
-/**
- * Accepts a bare private JWK, or an object with `privateJwk` (and optionally
- * `clientId`, `tokenUrl`), so a server's generated client file can be used as is.
- */
-export async function loadPrivateKeyFile(file: string): Promise<PrivateKeyFile> {
-  const parsed = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-  const jwk = (parsed.privateJwk ?? parsed) as JWK;
-  if (typeof jwk !== 'object' || !jwk.kty) throw new Error(`${file} holds no JWK (expected a private JWK or { privateJwk })`);
-  if (!jwk.d) throw new Error(`${file}: the JWK is not a private key`);
-  if (jwk.alg !== 'RS384' && jwk.alg !== 'ES384') throw new Error(`${file}: the JWK alg must be RS384 or ES384 (found ${String(jwk.alg)})`);
-  if (!jwk.kid) throw new Error(`${file}: the JWK needs a kid`);
-  return {
-    privateJwk: jwk,
-    clientId: typeof parsed.clientId === 'string' ? parsed.clientId : undefined,
-    tokenUrl: typeof parsed.tokenUrl === 'string' ? parsed.tokenUrl : undefined,
-  };
-}
 
 export interface AssertionOptions {
   clientId: string;
@@ -84,16 +58,23 @@ export async function requestBackendToken(o: {
   clientId: string;
   jwk: JWK;
   scope: string;
+  /** The deadline of the whole token request. */
+  timeoutMs?: number;
 }): Promise<TokenResponse> {
   const assertion = await createClientAssertion({ clientId: o.clientId, jwk: o.jwk, audience: o.tokenEndpoint });
-  const res = await request(o.tokenEndpoint, {
+  const res = await sendWithDeadline(o.tokenEndpoint, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
     body: tokenRequestBody(assertion, o.scope),
-  });
-  const text = await res.body.text();
-  if (res.statusCode !== 200) throw new Error(`token endpoint answered ${res.statusCode}: ${text.slice(0, 300)}`);
-  const json = JSON.parse(text) as TokenResponse;
-  if (typeof json.access_token !== 'string') throw new Error('token response holds no access_token');
+  }, o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const text = res.bytes.toString('utf8');
+  if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${text.slice(0, 300)}`);
+  let json: TokenResponse;
+  try {
+    json = JSON.parse(text) as TokenResponse;
+  } catch {
+    throw new Error(`token endpoint answered 200 without JSON: ${text.slice(0, 120)}`);
+  }
+  if (typeof json?.access_token !== 'string') throw new Error('token response holds no access_token');
   return json;
 }

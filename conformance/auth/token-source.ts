@@ -1,4 +1,6 @@
 import type { JWK } from 'jose';
+import { CheckFailure } from '../runner/check-errors.js';
+import { RequestIncomplete } from '../runner/timed-request.js';
 import { requestBackendToken } from './backend-services.js';
 import type { SpaceActors } from './space-actors.js';
 
@@ -43,7 +45,7 @@ export interface TokenDiscovery {
 export const NO_TOKEN_ENDPOINT =
   'the server names no token endpoint (neither .well-known/smart-configuration nor the CapabilityStatement\'s oauth-uris extension; --token-endpoint sets one)';
 
-export function createTokenSource(auth: AuthOptions, discovered: TokenDiscovery): TokenSource {
+export function createTokenSource(auth: AuthOptions, discovered: TokenDiscovery, timeoutMs?: number): TokenSource {
   const spaceActors = auth.spaceActors;
   if (auth.kind === 'none') return { kind: 'none', token: async () => undefined, spaceActors };
   if (auth.kind === 'static') return { kind: 'static', token: async () => auth.token, spaceActors };
@@ -55,7 +57,8 @@ export function createTokenSource(auth: AuthOptions, discovered: TokenDiscovery)
       const tokenless = `no access token: ${NO_TOKEN_ENDPOINT}, and it declares no OAuth/SMART security (requests go without a token)`;
       return { kind: 'backend', spaceActors, tokenless, token: async () => undefined };
     }
-    const missing = new Error(`cannot get an access token: the server declares OAuth/SMART security but ${NO_TOKEN_ENDPOINT.replace(/^the server /, '')}`);
+    // The server's own omission: a verdict on it (failed), not a check left without one.
+    const missing = new CheckFailure(`cannot get an access token: the server declares OAuth/SMART security but ${NO_TOKEN_ENDPOINT.replace(/^the server /, '')}`);
     return { kind: 'backend', spaceActors, token: () => Promise.reject(missing) };
   }
   const cache = new Map<string, { pending: Promise<string>; expiresAt: number }>();
@@ -67,14 +70,17 @@ export function createTokenSource(auth: AuthOptions, discovered: TokenDiscovery)
       const cached = cache.get(scope);
       if (cached && cached.expiresAt > Date.now()) return cached.pending;
       const entry = { pending: Promise.resolve(''), expiresAt: Number.POSITIVE_INFINITY };
-      entry.pending = requestBackendToken({ tokenEndpoint, clientId: auth.clientId, jwk: auth.privateJwk, scope }).then(
+      entry.pending = requestBackendToken({ tokenEndpoint, clientId: auth.clientId, jwk: auth.privateJwk, scope, timeoutMs }).then(
         (t) => {
           // Renew a little before expiry: a long run outlives a short-lived token.
           if (typeof t.expires_in === 'number') entry.expiresAt = Date.now() + Math.max(0, t.expires_in - 30) * 1000;
           return t.access_token;
         },
         (err: unknown) => {
-          throw new Error(`cannot get an access token (scope ${scope}) from ${tokenEndpoint}: ${(err as Error).message}`, { cause: err });
+          const message = `cannot get an access token (scope ${scope}) from ${tokenEndpoint}: ${(err as Error).message}`;
+          // A refusal is the server's answer (failed); no whole answer leaves the check without a verdict (errored).
+          if (err instanceof RequestIncomplete) throw new Error(message, { cause: err });
+          throw new CheckFailure(message);
         },
       );
       // A failed request is not cached, so a later check may try again.

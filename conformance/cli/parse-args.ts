@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS } from '../runner/timed-request.js';
 import { SUITE_IDS } from '../runner/types.js';
 import type { Severity, SuiteId } from '../runner/types.js';
 
@@ -39,7 +40,8 @@ export const USAGE = `Usage: carnet-conformance --base <FHIR base URL> [options]
   --redirect-uri URL     one of that app's registered redirect URIs
   --report-dir DIR       write junit.xml, report.html and TestReport-<suite>.json there
   --fail-on LIST         exit 1 when a check of these severities fails: error,warning (default: error)
-  --timeout SECONDS      per request (default: 30)
+  --timeout SECONDS      deadline of each whole request, answer included (default: 30); a request
+                         past it makes its check an error, and the run goes on
   --run-id ID            suffix for fixture names: up to 20 letters, digits, '-', '.' (default: random)
   --space-patient-id ID  the health space (Patient id) the space suite tests
   --space-patient-token TOKEN        a user token of that patient
@@ -99,7 +101,7 @@ export function parseCli(argv: string[]): CliOptions {
     throw new UsageError((err as Error).message);
   }
   const v = parsed.values;
-  if (v.help) return { base: '', suites: [], failOn: ['error'], timeoutMs: 30_000, help: true };
+  if (v.help) return { base: '', suites: [], failOn: ['error'], timeoutMs: DEFAULT_TIMEOUT_MS, help: true };
   if (!v.base) throw new UsageError('--base is required');
   let base: URL;
   try {
@@ -134,8 +136,10 @@ export function parseCli(argv: string[]): CliOptions {
   if (v.token && v['private-key']) throw new UsageError('give either --token or --private-key, not both');
   const ref = v['space-professional-ref'];
   if (ref !== undefined && !/^Practitioner\/[A-Za-z0-9\-.]{1,64}$/.test(ref)) throw new UsageError('--space-professional-ref must be Practitioner/<id>');
-  const timeout = v.timeout === undefined ? 30 : Number(v.timeout);
+  const timeout = v.timeout === undefined ? DEFAULT_TIMEOUT_MS / 1000 : Number(v.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds');
+  // Node's timers hold 32-bit milliseconds: a longer deadline would fire at once.
+  if (timeout * 1000 > MAX_TIMEOUT_MS) throw new UsageError(`--timeout must be at most ${MAX_TIMEOUT_MS / 1000} seconds`);
 
   return {
     base: v.base.replace(/\/+$/, ''),

@@ -2,7 +2,7 @@ import cliProgress from 'cli-progress';
 import type { ProgressListener } from '../runner/run-suites.js';
 import type { CheckResult } from '../runner/types.js';
 
-const MARK: Record<CheckResult['outcome'], string> = { passed: 'PASS', failed: 'FAIL', skipped: 'SKIP' };
+const MARK: Record<CheckResult['outcome'], string> = { passed: 'PASS', failed: 'FAIL', errored: 'ERROR', skipped: 'SKIP' };
 
 /** A progress bar on a terminal, one plain line per check otherwise (CI logs). */
 export function createProgress(stream: NodeJS.WriteStream): ProgressListener {
@@ -27,10 +27,10 @@ export function lineProgress(stream: NodeJS.WritableStream): ProgressListener {
 
 function barProgress(stream: NodeJS.WriteStream): ProgressListener {
   const bar = new cliProgress.SingleBar(
-    { stream, format: '{bar} {value}/{total} | {passed} passed {failed} failed {skipped} skipped | {check}', hideCursor: true, clearOnComplete: false },
+    { stream, format: '{bar} {value}/{total} | {passed} passed {failed} failed {errored} errored {skipped} skipped | {check}', hideCursor: true, clearOnComplete: false },
     cliProgress.Presets.shades_classic,
   );
-  const counts = { passed: 0, failed: 0, skipped: 0 };
+  const counts = { passed: 0, failed: 0, errored: 0, skipped: 0 };
   return {
     start(n) {
       bar.start(n, 0, { ...counts, check: '' });

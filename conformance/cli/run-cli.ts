@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { loadPrivateKeyFile } from '../auth/backend-services.js';
+import { loadPrivateKeyFile } from '../auth/key-file.js';
 import { loadSpaceActorsFile } from '../auth/space-actors.js';
 import type { SpaceActors } from '../auth/space-actors.js';
 import type { AuthOptions } from '../auth/token-source.js';

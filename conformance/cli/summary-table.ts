@@ -1,4 +1,5 @@
 import { tally, tallyByRequirement } from '../reports/tally.js';
+import type { Tally } from '../reports/tally.js';
 import type { RunResult } from '../runner/types.js';
 
 function table(header: string[], rows: string[][]): string {
@@ -8,26 +9,30 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** The end-of-run summary: per suite, then per requirement, then the failures in one line each. */
+/** The end-of-run summary: per suite, then per requirement, then the failures and errors in one line each. */
 export function formatSummary(run: RunResult): string {
-  const suiteRows = run.suites.map((s) => {
-    const t = tally(s.checks);
-    return [s.id, s.title, String(t.passed), String(t.failed), String(t.skipped), String(t.total)];
-  });
-  const all = tally(run.suites.flatMap((s) => s.checks));
-  suiteRows.push(['total', '', String(all.passed), String(all.failed), String(all.skipped), String(all.total)]);
-  const reqRows = tallyByRequirement(run).map((r) => [r.suite, r.section, String(r.passed), String(r.failed), String(r.skipped), String(r.total)]);
-  const failures = run.suites.flatMap((s) => s.checks.filter((c) => c.outcome === 'failed'));
+  const counts = (t: Tally): string[] => [String(t.passed), String(t.failed), String(t.errored), String(t.skipped), String(t.total)];
+  const suiteRows = run.suites.map((s) => [s.id, s.title, ...counts(tally(s.checks))]);
+  suiteRows.push(['total', '', ...counts(tally(run.suites.flatMap((s) => s.checks)))]);
+  const reqRows = tallyByRequirement(run).map((r) => [r.suite, r.section, ...counts(r)]);
+  const checks = run.suites.flatMap((s) => s.checks);
+  const failures = checks.filter((c) => c.outcome === 'failed');
+  const errors = checks.filter((c) => c.outcome === 'errored');
   const parts = [
     `carnet-conformance against ${run.base} (run ${run.runId})`,
     '',
-    table(['suite', 'title', 'passed', 'failed', 'skipped', 'total'], suiteRows),
+    table(['suite', 'title', 'passed', 'failed', 'errored', 'skipped', 'total'], suiteRows),
     '',
-    table(['suite', 'requirement', 'passed', 'failed', 'skipped', 'total'], reqRows),
+    table(['suite', 'requirement', 'passed', 'failed', 'errored', 'skipped', 'total'], reqRows),
   ];
   if (failures.length) {
     parts.push('', 'Failures:');
     for (const f of failures) parts.push(`  [${f.severity}] ${f.id}: ${f.message ?? ''}`);
+  }
+  if (errors.length) {
+    // Kept apart from failures: these checks reached no verdict on the server.
+    parts.push('', 'Errors (checks that could not complete):');
+    for (const e of errors) parts.push(`  [${e.severity}] ${e.id}: ${e.message ?? ''}`);
   }
   return `${parts.join('\n')}\n`;
 }

@@ -29,17 +29,17 @@ function failureDetail(c: CheckResult): string {
   return lines.join('\n');
 }
 
-/** JUnit XML as CI systems read it: one testsuite per suite, one testcase per check. */
+/** JUnit XML as CI systems read it: one testsuite per suite, one testcase per check (failures and errors counted apart). */
 export function toJUnitXml(run: RunResult): string {
   const all = tally(run.suites.flatMap((s) => s.checks));
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
   out.push(
-    `<testsuites name="carnet-conformance" tests="${all.total}" failures="${all.failed}" errors="0" skipped="${all.skipped}" time="${seconds(run.durationMs)}">`,
+    `<testsuites name="carnet-conformance" tests="${all.total}" failures="${all.failed}" errors="${all.errored}" skipped="${all.skipped}" time="${seconds(run.durationMs)}">`,
   );
   for (const suite of run.suites) {
     const t = tally(suite.checks);
     out.push(
-      `  <testsuite name="${escapeXml(suite.id)}" tests="${t.total}" failures="${t.failed}" errors="0" skipped="${t.skipped}" time="${seconds(suite.durationMs)}" timestamp="${escapeXml(suite.startedAt)}">`,
+      `  <testsuite name="${escapeXml(suite.id)}" tests="${t.total}" failures="${t.failed}" errors="${t.errored}" skipped="${t.skipped}" time="${seconds(suite.durationMs)}" timestamp="${escapeXml(suite.startedAt)}">`,
     );
     out.push(`    <properties><property name="base" value="${escapeXml(run.base)}"/><property name="runId" value="${escapeXml(run.runId)}"/></properties>`);
     for (const c of suite.checks) {
@@ -47,8 +47,10 @@ export function toJUnitXml(run: RunResult): string {
       if (c.outcome === 'passed') out.push(`${open}/>`);
       else if (c.outcome === 'skipped') out.push(`${open}><skipped message="${escapeXml(c.message ?? '')}"/></testcase>`);
       else {
+        // JUnit's own distinction: <failure> a verdict against the server, <error> a check that could not complete.
+        const element = c.outcome === 'errored' ? 'error' : 'failure';
         out.push(`${open}>`);
-        out.push(`      <failure message="${escapeXml(c.message ?? 'failed')}" type="${c.severity}">${escapeXml(failureDetail(c))}</failure>`);
+        out.push(`      <${element} message="${escapeXml(c.message ?? c.outcome)}" type="${c.severity}">${escapeXml(failureDetail(c))}</${element}>`);
         out.push('    </testcase>');
       }
     }

@@ -5,11 +5,13 @@ import { DEFAULT_FAIL_ON, isFailing, tally } from './tally.js';
 /**
  * An assert's result (R4 report-action-result-codes). A failed check whose
  * severity does not fail the run (a SHOULD, under the default `--fail-on error`)
- * is a `warning`, like a TestScript assert with `warningOnly`.
+ * is a `warning`, like a TestScript assert with `warningOnly`. A check that could
+ * not complete is an `error` ("the test encountered an error"), whatever its severity.
  */
 function assertResult(c: CheckResult, failOn: readonly Severity[]): TestReportSetupActionAssert['result'] {
   if (c.outcome === 'passed') return 'pass';
   if (c.outcome === 'skipped') return 'skip';
+  if (c.outcome === 'errored') return 'error';
   return isFailing(c, failOn) ? 'fail' : 'warning';
 }
 
@@ -19,7 +21,8 @@ function assertResult(c: CheckResult, failOn: readonly Severity[]): TestReportSe
  */
 export function toTestReport(run: RunResult, suite: SuiteResult, failOn: readonly Severity[] = DEFAULT_FAIL_ON): TestReport {
   const t = tally(suite.checks);
-  const judged = t.passed + t.failed;
+  // Every check that ran: an errored check did not pass, so it counts against the score as a failure did.
+  const ran = t.passed + t.failed + t.errored;
   return {
     resourceType: 'TestReport',
     id: `carnet-conformance-${run.runId}-${suite.id}`,
@@ -27,10 +30,10 @@ export function toTestReport(run: RunResult, suite: SuiteResult, failOn: readonl
     name: `carnet-conformance ${suite.id} suite against ${run.base}`,
     status: 'completed',
     testScript: { display: `${kitName(run)} — ${suite.title} (${suite.spec})` },
-    // pending: nothing was judged (every check skipped).
-    result: suite.checks.some((c) => isFailing(c, failOn)) ? 'fail' : judged > 0 ? 'pass' : 'pending',
-    // Share of judged checks that passed: a warning is judged and did not pass, so it lowers the score.
-    score: judged > 0 ? Math.round((t.passed / judged) * 10000) / 100 : undefined,
+    // pending: nothing ran (every check skipped).
+    result: suite.checks.some((c) => isFailing(c, failOn)) ? 'fail' : ran > 0 ? 'pass' : 'pending',
+    // Share of the checks that ran that passed: a warning or an error did not pass, so it lowers the score.
+    score: ran > 0 ? Math.round((t.passed / ran) * 10000) / 100 : undefined,
     tester: 'carnet-conformance',
     issued: suite.startedAt,
     participant: [

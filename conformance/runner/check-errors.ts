@@ -1,3 +1,6 @@
+import { RequestIncomplete } from './timed-request.js';
+import type { Outcome } from './types.js';
+
 /** Thrown by a check to say the server does not meet the requirement. */
 export class CheckFailure extends Error {
   constructor(message: string) {
@@ -12,4 +15,24 @@ export class CheckSkipped extends Error {
     super(reason);
     this.name = 'CheckSkipped';
   }
+}
+
+/**
+ * What a check's throw means. A failure is a verdict on the server; anything
+ * else (a request with no whole answer before the deadline, a network error, an
+ * exception in the kit) left the check without a verdict: `errored`, which
+ * reports keep apart from failures (JUnit `<error>`, TestReport `error`).
+ */
+export function outcomeOf(err: unknown): { outcome: Exclude<Outcome, 'passed'>; message: string } {
+  if (err instanceof CheckSkipped) return { outcome: 'skipped', message: err.reason };
+  if (err instanceof CheckFailure) return { outcome: 'failed', message: err.message };
+  // The request's own message names it and what went wrong (a token request's, wrapped, too).
+  if (causedBy(err, RequestIncomplete)) return { outcome: 'errored', message: (err as Error).message };
+  const text = !(err instanceof Error) ? String(err) : err.name === 'Error' ? err.message : `${err.name}: ${err.message}`;
+  return { outcome: 'errored', message: `the check could not complete: ${text}` };
+}
+
+function causedBy(err: unknown, type: new (...args: never[]) => Error): boolean {
+  for (let e: unknown = err; e instanceof Error; e = (e as Error).cause) if (e instanceof type) return true;
+  return false;
 }

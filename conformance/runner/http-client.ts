@@ -1,5 +1,5 @@
-import { request as undiciRequest } from 'undici';
 import { redactExchange } from './redact.js';
+import { DEFAULT_TIMEOUT_MS, RequestIncomplete, sendWithDeadline } from './timed-request.js';
 import type { Exchange } from './types.js';
 
 export const FHIR_JSON = 'application/fhir+json';
@@ -88,7 +88,8 @@ export class HttpClient {
     readonly base: string,
     private readonly sink: ExchangeSink,
     private readonly defaultToken: () => Promise<string | undefined>,
-    private readonly timeoutMs = 30_000,
+    /** The deadline of each whole request (`--timeout`). */
+    private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {}
 
   async request(req: HttpRequest): Promise<HttpResponse> {
@@ -113,21 +114,14 @@ export class HttpClient {
       request: { method, url, headers: { ...headers }, body: recordable(body, headers['content-type']) },
     };
     try {
-      const res = await undiciRequest(url, {
-        method: method as 'GET',
-        headers,
-        body,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
-      });
-      const bytes = Buffer.from(await res.body.arrayBuffer());
+      const res = await sendWithDeadline(url, { method, headers, body }, this.timeoutMs);
       const resHeaders = flattenHeaders(res.headers);
-      const text = bytes.toString('utf8');
-      exchange.response = { status: res.statusCode, headers: resHeaders, body: recordable(bytes, resHeaders['content-type']) ?? '' };
-      return { status: res.statusCode, headers: resHeaders, bytes, text, url, json: parseJson(text, resHeaders['content-type']) };
+      const text = res.bytes.toString('utf8');
+      exchange.response = { status: res.status, headers: resHeaders, body: recordable(res.bytes, resHeaders['content-type']) ?? '' };
+      return { status: res.status, headers: resHeaders, bytes: res.bytes, text, url, json: parseJson(text, resHeaders['content-type']) };
     } catch (err) {
-      exchange.error = err instanceof Error ? err.message : String(err);
-      throw new Error(`${method} ${url} could not complete: ${exchange.error}`, { cause: err });
+      exchange.error = err instanceof RequestIncomplete ? err.reason : String(err);
+      throw err;
     } finally {
       // The one place exchanges are recorded: secrets are cut short here, before any report sees them.
       this.sink(redactExchange(exchange));

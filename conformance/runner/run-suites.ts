@@ -3,7 +3,7 @@ import { createTokenSource } from '../auth/token-source.js';
 import type { AuthOptions } from '../auth/token-source.js';
 import { CheckContext } from './check-context.js';
 import type { AppClient } from './check-context.js';
-import { CheckFailure, CheckSkipped } from './check-errors.js';
+import { outcomeOf } from './check-errors.js';
 import { defaultTokenFor, verifyCredentials } from './credentials.js';
 import { HttpClient } from './http-client.js';
 import { redactText } from './redact.js';
@@ -30,6 +30,7 @@ export interface RunOptions {
   /** Makes fixture names unique to the run; random by default. */
   runId?: string;
   progress?: ProgressListener;
+  /** The deadline of each whole request, token requests included (default 30 s): a slow server cannot hang the run. */
   timeoutMs?: number;
   appClient?: AppClient;
 }
@@ -41,7 +42,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   const discovery = new HttpClient(base, () => {}, async () => undefined, options.timeoutMs);
   // Rejects with TargetUnavailable when the base serves no CapabilityStatement: nothing can be judged.
   const target = await discoverTarget(discovery);
-  const tokens = createTokenSource(options.auth, { tokenEndpoint: target.tokenEndpoint, requiresTokens: requiresTokens(target) });
+  const tokens = createTokenSource(options.auth, { tokenEndpoint: target.tokenEndpoint, requiresTokens: requiresTokens(target) }, options.timeoutMs);
   // Rejects with CredentialsUnusable when the credentials get no accepted token: every check needing one would fail alike.
   await verifyCredentials(target, tokens, options.suites.map((s) => s.scope(target)), discovery);
   const total = options.suites.reduce((n, s) => n + s.checks.length, 0);
@@ -63,18 +64,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
       try {
         await check.run(ctx, state);
       } catch (err) {
-        if (err instanceof CheckSkipped) {
-          outcome = 'skipped';
-          message = err.reason;
-        } else if (err instanceof CheckFailure) {
-          outcome = 'failed';
-          message = err.message;
-        } else {
-          // The check could not reach a verdict: the server broke a prerequisite (or the kit has a bug).
-          // Either way it is not a pass.
-          outcome = 'failed';
-          message = `check could not complete: ${(err as Error)?.message ?? String(err)}`;
-        }
+        ({ outcome, message } = outcomeOf(err));
       }
       const result: CheckResult = {
         suite: suite.id,

@@ -1,5 +1,5 @@
 import type { CheckContext } from './check-context.js';
-import { CheckSkipped } from './check-errors.js';
+import { CheckFailure, CheckSkipped } from './check-errors.js';
 import type { Requirement, Severity, SuiteId, Target } from './types.js';
 
 export interface Check<S> {
@@ -30,8 +30,9 @@ export function defineSuite<S>(suite: Suite<S>): Suite<unknown> {
 
 /**
  * A fixture built once per run by whichever check needs it first. If building
- * it fails, every later check needing it fails with the same cause; if it cannot
- * be built on this server (a {@link CheckSkipped}: a feature not declared, no
+ * it fails, every later check needing it fails with the same cause (or errors,
+ * when the cause left no verdict: a deadline, a network error); if it cannot be
+ * built on this server (a {@link CheckSkipped}: a feature not declared, no
  * credentials), every check needing it is skipped with that reason.
  */
 export function fixture<T>(build: (ctx: CheckContext) => Promise<T>): (ctx: CheckContext) => Promise<T> {
@@ -39,7 +40,9 @@ export function fixture<T>(build: (ctx: CheckContext) => Promise<T>): (ctx: Chec
   return (ctx) => {
     pending ??= build(ctx).catch((err: unknown) => {
       if (err instanceof CheckSkipped) throw err;
-      throw new Error(`fixture could not be prepared (see the check that first needed it): ${(err as Error).message}`, { cause: err });
+      const message = `fixture could not be prepared (see the check that first needed it): ${(err as Error).message}`;
+      if (err instanceof CheckFailure) throw new CheckFailure(message);
+      throw new Error(message, { cause: err });
     });
     return pending;
   };

@@ -1,7 +1,9 @@
 import type { CapabilityStatement } from '@medplum/fhirtypes';
 import { declaresSmartSecurity, oauthUri } from './capabilities.js';
 import type { HttpClient, HttpResponse } from './http-client.js';
-import type { SmartConfiguration, Target } from './types.js';
+import { readSmartConfiguration } from './smart-configuration.js';
+import { RequestIncomplete } from './timed-request.js';
+import type { Target } from './types.js';
 
 /**
  * The base cannot be judged at all: it is unreachable, or it serves no
@@ -22,15 +24,20 @@ export async function discoverTarget(http: HttpClient): Promise<Target> {
   const target: Target = { base: http.base, capabilityStatement };
   try {
     const res = await http.get('.well-known/smart-configuration', { auth: 'none', headers: { accept: 'application/json' } });
-    const body = res.json as SmartConfiguration | undefined;
-    if (res.status === 200 && body && typeof body === 'object') target.smartConfiguration = body;
-    else target.smartConfigurationError = `GET .well-known/smart-configuration answered ${res.status}`;
+    const found = readSmartConfiguration(res.status, res.json, http.base);
+    if ('error' in found) target.smartConfigurationError = found.error;
+    else {
+      target.smartConfiguration = found.configuration;
+      target.tokenEndpoint = found.tokenEndpoint;
+    }
   } catch (err) {
     target.smartConfigurationError = (err as Error).message;
   }
-  target.tokenEndpoint = target.smartConfiguration?.token_endpoint ?? oauthUri(target.capabilityStatement, 'token');
+  target.tokenEndpoint ??= oauthUri(target.capabilityStatement, 'token');
   return target;
 }
+
+const REDIRECTS = [301, 302, 303, 307, 308];
 
 async function fetchCapabilityStatement(http: HttpClient): Promise<CapabilityStatement> {
   const url = `${http.base}/metadata`;
@@ -38,17 +45,37 @@ async function fetchCapabilityStatement(http: HttpClient): Promise<CapabilitySta
   try {
     res = await http.get('metadata', { auth: 'none' });
   } catch (err) {
-    // The client wraps the network error; its cause says what happened (ECONNREFUSED, ENOTFOUND, a timeout).
-    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
-    throw new TargetUnavailable(`cannot reach ${http.base}: ${cause} (GET ${url})`, { cause: err });
+    // The reason alone (ECONNREFUSED, ENOTFOUND, the deadline): the request is named after it.
+    const reason = err instanceof RequestIncomplete ? err.reason : (err as Error).message;
+    throw new TargetUnavailable(`cannot reach ${http.base}: ${reason} (GET ${url})`, { cause: err });
   }
   const body = res.json as CapabilityStatement | undefined;
   if (res.status === 200 && body?.resourceType === 'CapabilityStatement') return body;
+  if (REDIRECTS.includes(res.status)) throw new TargetUnavailable(redirectMessage(url, res));
   const type = res.headers['content-type']?.split(';')[0] ?? 'no content type';
   const what = body?.resourceType ? `, a ${body.resourceType}` : '';
   // A web page usually means the base URL misses its FHIR path (`/fhir`).
   const hint = /json/.test(type) ? '' : `; is ${http.base} the FHIR base URL?`;
   throw new TargetUnavailable(`${url} did not return a CapabilityStatement (got ${type} ${res.status}${what})${hint}`);
+}
+
+/**
+ * The kit follows no redirects (a check must see what the server answers, and a
+ * token must not follow a redirect to another host), so a redirected base is told
+ * plainly, with the base it most likely meant (`http:` moved to `https:`, a
+ * missing or extra path segment).
+ */
+function redirectMessage(url: string, res: HttpResponse): string {
+  const location = res.headers.location;
+  if (!location) return `${url} answered ${res.status}, a redirect without a Location header: the kit follows no redirects, so --base must be the FHIR base URL itself`;
+  let target: URL;
+  try {
+    target = new URL(location, url);
+  } catch {
+    return `${url} answered ${res.status}, a redirect to ${location}, which is not a URL: the kit follows no redirects, so --base must be the FHIR base URL itself`;
+  }
+  const base = target.pathname.endsWith('/metadata') ? `${target.origin}${target.pathname.slice(0, -'/metadata'.length)}` : undefined;
+  return `${url} answered ${res.status}, a redirect to ${target.toString()}: the kit follows no redirects, so give the URL the server redirects to${base ? ` (--base ${base})` : ' as --base'}`;
 }
 
 /** True when the server says its data needs an OAuth token (SMART security declared, or a SMART configuration served). */

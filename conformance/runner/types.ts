@@ -5,7 +5,12 @@ export const SUITE_IDS: readonly SuiteId[] = ['rest', 'search', 'smart', 'mhd', 
 
 /** How bad a failed check is: `error` for SHALL requirements, `warning` for SHOULD. */
 export type Severity = 'error' | 'warning';
-export type Outcome = 'passed' | 'failed' | 'skipped';
+/**
+ * `failed`: the server does not meet the requirement; `errored`: the check could
+ * not reach a verdict (no whole answer before the deadline, a network error, an
+ * exception in the kit).
+ */
+export type Outcome = 'passed' | 'failed' | 'errored' | 'skipped';
 
 /** One published requirement a check verifies, quoted so a report reader needs no spec at hand. */
 export interface Requirement {

@@ -88,6 +88,16 @@ export function etagVersion(etag: string | undefined): string | undefined {
 }
 
 /**
+ * The resource's `meta.versionId`, failing plainly when the server gave none:
+ * the steps that need it (vread, If-Match, comparing versions) would otherwise
+ * send and report `undefined` (`_history/undefined`, `W/"undefined"`).
+ */
+export function versionIdOf(ctx: CheckContext, resource: Resource, what: string): string {
+  const where = resource.id ? `${resource.resourceType}/${resource.id}` : `a ${resource.resourceType}`;
+  return ctx.present(resource.meta?.versionId, `${what}: the server returned no meta.versionId (${where}), so versions cannot be checked`);
+}
+
+/**
  * Creates a resource and returns it as stored. Works whether or not the server
  * returns a body (Prefer is left to the server's default).
  */

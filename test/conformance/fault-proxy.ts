@@ -37,7 +37,15 @@ export type Fault =
   /** Gives Location headers on another server. */
   | 'location-foreign'
   /** Ignores the _lastUpdated search parameter. */
-  | 'ignore-last-updated';
+  | 'ignore-last-updated'
+  /** Strips meta.versionId from every resource it returns (Bundle entries included); ETags stay. */
+  | 'drop-version-id'
+  /** Answers 404 where the server answered 410: a server that does not track deleted resources. */
+  | 'gone-as-404'
+  /** Answers every DELETE 204 without deleting anything: the resource is still read afterwards. */
+  | 'delete-ignored'
+  /** Serves a SMART configuration holding its token_endpoint but none of the other required fields. */
+  | 'smart-config-partial';
 
 export interface FaultProxy {
   /** The proxy's origin, e.g. http://127.0.0.1:40123 */
@@ -67,6 +75,15 @@ function isSignedJwt(authorization: string | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** The resource without meta.versionId, and so for each resource of a Bundle. */
+function withoutVersionIds(value: unknown): unknown {
+  if (!value || typeof value !== 'object') return value;
+  const resource = value as { meta?: { versionId?: string }; entry?: { resource?: unknown }[] };
+  if (resource.meta) delete resource.meta.versionId;
+  for (const entry of resource.entry ?? []) withoutVersionIds(entry.resource);
+  return resource;
 }
 
 /** Drops the oauth-uris extension (so no token endpoint), and the whole security element when `all`. */
@@ -125,6 +142,11 @@ export async function startFaultProxy(options: {
       }
     }
 
+    if (fault === 'delete-ignored' && req.method === 'DELETE') {
+      res.writeHead(204).end();
+      return;
+    }
+
     let target = path;
     if (fault === 'ignore-last-updated' && path.includes('?')) {
       const [pathname, query] = path.split('?', 2) as [string, string];
@@ -156,6 +178,15 @@ export async function startFaultProxy(options: {
     if (fault === 'pkce-plain' && /\.well-known\/smart-configuration/.test(path) && status === 200) {
       const conf = JSON.parse(out.toString('utf8')) as { code_challenge_methods_supported?: string[] };
       conf.code_challenge_methods_supported = [...(conf.code_challenge_methods_supported ?? []), 'plain'];
+      out = Buffer.from(JSON.stringify(conf));
+    }
+    if (fault === 'gone-as-404' && status === 410) status = 404;
+    if (fault === 'drop-version-id' && /json/.test(String(outHeaders['content-type'] ?? '')) && out.length > 0) {
+      out = Buffer.from(JSON.stringify(withoutVersionIds(JSON.parse(out.toString('utf8')))));
+    }
+    if (fault === 'smart-config-partial' && /\.well-known\/smart-configuration/.test(path) && status === 200) {
+      const conf = JSON.parse(out.toString('utf8')) as Record<string, unknown>;
+      for (const field of ['grant_types_supported', 'capabilities', 'code_challenge_methods_supported']) delete conf[field];
       out = Buffer.from(JSON.stringify(conf));
     }
     if (fault === 'no-security') {

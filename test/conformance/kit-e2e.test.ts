@@ -135,6 +135,6 @@ t.test('the command line runs, prints plain progress when not a TTY, writes repo
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.equal(code, 0, `exit code (failures: ${out.split('Failures:')[1] ?? 'none'})`);
   t.match(err, /\[1\/\d+\] PASS rest\.capabilities\.metadata/);
-  t.match(out, /^rest\s+RESTful API\s+\d+\s+0\s+\d+\s+\d+$/m);
+  t.match(out, /^rest\s+RESTful API\s+\d+\s+0\s+0\s+\d+\s+\d+$/m, 'nothing failed or errored');
   t.same((await readdir(dir)).sort(), ['TestReport-rest.json', 'TestReport-space.json', 'junit.xml', 'report.html']);
 });

@@ -49,6 +49,8 @@ async function startFake(t: Test): Promise<Fake> {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', fake.origin);
       fake.requests.push(`${req.method} ${url.pathname}`);
+      // A connection dropped without an answer: a network error for the client.
+      if (url.pathname === '/fhir/reset') return void req.socket.destroy();
       if (url.pathname === '/fhir/metadata') {
         return json(res, 200, {
           resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', fhirVersion: '4.0.1', format: ['json'], date: '2025-01-01',
@@ -261,4 +263,27 @@ t.test('6. an unknown key in --space-actors, or no suite, is bad usage', async (
   t.throws(() => parseCli(['--base', 'http://x/fhir', '--suite', ',']), { name: 'UsageError' });
   const empty = await cli(['--base', fake.base, '--suite', '']);
   t.equal(empty.code, 2);
+});
+
+t.test('7. a check left without a verdict errors (a dropped connection, an exception in the kit); a failure stays a failure', async (t) => {
+  const fake = await startFake(t);
+  const dropped = fixture(async (ctx) => (await ctx.http.get('reset')).status);
+  const run = await runConformance({
+    base: fake.base, auth: { kind: 'static', token: 'good' },
+    suites: [testSuite([
+      { id: 'rest.x.reset', title: 'connection dropped', requirement, run: async (ctx) => void (await ctx.http.get('reset')) },
+      { id: 'rest.x.bug', title: 'kit exception', requirement, run: async () => void (undefined as unknown as { id: string }).id },
+      { id: 'rest.x.fixture', title: 'fixture whose request got no answer', requirement, run: async (ctx) => void (await dropped(ctx)) },
+      { id: 'rest.x.verdict', title: 'a verdict', requirement, run: async (ctx) => ctx.expectStatus(await ctx.http.get('Patient', { auth: 'none' }), 200, 'search') },
+    ])],
+  });
+  const [reset, bug, viaFixture, verdict] = run.suites[0].checks;
+  t.equal(reset.outcome, 'errored', 'no answer: no verdict');
+  t.match(reset.message, new RegExp(`^GET ${fake.base}/reset could not complete: \\S`));
+  t.equal(bug.outcome, 'errored');
+  t.match(bug.message, /^the check could not complete: TypeError: Cannot read properties of undefined/);
+  t.equal(viaFixture.outcome, 'errored');
+  t.match(viaFixture.message, /fixture could not be prepared .*could not complete/);
+  t.equal(verdict.outcome, 'failed', 'an answer the requirement refuses is still a failure');
+  t.match(verdict.message, /search: expected HTTP 200, got 401/);
 });

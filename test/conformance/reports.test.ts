@@ -73,9 +73,11 @@ t.test('the HTML page is self-contained and shows evidence for failures only', a
 
 t.test('summary table lists suites, requirements and failures', async (t) => {
   const text = formatSummary(sampleRun());
-  t.match(text, /^rest\s+RESTful API\s+1\s+2\s+1\s+4$/m);
-  t.match(text, /^space\s+Health space rules\s+0\s+0\s+1\s+1$/m);
-  t.match(text, /^total\s+1\s+2\s+2\s+5$/m);
+  t.match(text, /^suite\s+title\s+passed\s+failed\s+errored\s+skipped\s+total$/m);
+  t.match(text, /^rest\s+RESTful API\s+1\s+2\s+0\s+1\s+4$/m);
+  t.match(text, /^space\s+Health space rules\s+0\s+0\s+0\s+1\s+1$/m);
+  t.match(text, /^total\s+1\s+2\s+0\s+2\s+5$/m);
+  t.notMatch(text, /Errors/, 'no errors section when every check reached a verdict');
   t.match(text, /\[error\] rest.read.unknown: read of an unknown Patient/);
   t.match(text, /\[warning\] rest.prefer.minimal/);
 });
@@ -96,4 +98,55 @@ t.test('writeReports writes JUnit, HTML and one TestReport per suite', async (t)
   t.same((await readdir(join(dir, 'nested'))).sort(), ['TestReport-rest.json', 'TestReport-space.json', 'junit.xml', 'report.html']);
   const report = JSON.parse(await readFile(join(dir, 'nested', 'TestReport-rest.json'), 'utf8'));
   t.equal(report.resourceType, 'TestReport');
+});
+
+/** The sample run with one more check, which could not complete (the deadline passed). */
+function runWithError(severity: 'error' | 'warning' = 'error') {
+  const run = sampleRun();
+  const failed = run.suites[0]!.checks[1]!;
+  run.suites[0]!.checks.push({
+    ...failed, id: 'rest.read.slow', title: 'slow read', outcome: 'errored', severity,
+    message: 'GET http://server.test/fhir/Patient/slow could not complete: no complete answer within the 30 s deadline (--timeout)',
+    exchanges: [{ request: { method: 'GET', url: 'http://server.test/fhir/Patient/slow', headers: {} }, error: 'no complete answer within the 30 s deadline (--timeout)' }],
+  });
+  return run;
+}
+
+t.test('a check that could not complete is an error, not a failure, in every report', async (t) => {
+  const run = runWithError();
+  const xml = toJUnitXml(run);
+  t.match(xml, /<testsuites name="carnet-conformance" tests="6" failures="2" errors="1" skipped="2"/);
+  t.match(xml, /<testsuite name="rest" tests="5" failures="2" errors="1" skipped="1"/);
+  t.match(xml, /<testcase classname="rest.http-read" name="rest.read.slow: slow read" time="0.005">\n {6}<error message="GET http:\/\/server.test\/fhir\/Patient\/slow could not complete: no complete answer within the 30 s deadline \(--timeout\)" type="error">/);
+  t.match(xml, /&gt; GET http:\/\/server.test\/fhir\/Patient\/slow\n&lt; no response: no complete answer within the 30 s deadline/, 'the error names the request left without an answer');
+  t.equal((xml.match(/<failure /g) ?? []).length, 2, 'the two failures stay failures');
+
+  const text = formatSummary(run);
+  t.match(text, /^rest\s+RESTful API\s+1\s+2\s+1\s+1\s+5$/m);
+  t.match(text, /^total\s+1\s+2\s+1\s+2\s+6$/m);
+  t.match(text, /Errors \(checks that could not complete\):\n {2}\[error\] rest.read.slow: GET http:\/\/server.test\/fhir\/Patient\/slow could not complete/);
+  t.notMatch(text.split('Errors')[0], /rest\.read\.slow/, 'not listed among the failures');
+
+  const report = toTestReport(run, run.suites[0]!);
+  t.same(report.test?.map((x) => x.action?.[0]?.assert?.result), ['pass', 'fail', 'skip', 'warning', 'error']);
+  t.equal(report.result, 'fail');
+  t.equal(report.score, 25, 'an error did not pass: 1 of the 4 checks that ran');
+
+  const html = toHtml(run);
+  t.match(html, /<strong class="errored">1 errored<\/strong> \(could not complete\)/);
+  t.match(html, /<tr class="check" data-outcome="errored"><td><span class="badge errored">errored<\/span><\/td><td><code>rest.read.slow<\/code>/);
+  t.match(html, /<input type="checkbox" id="show-errored" checked>/, 'errored checks can be filtered like the others');
+  t.match(html, /no response: no complete answer within the 30 s deadline/, 'with what the kit got before it stopped');
+});
+
+t.test('an errored check fails the run (and its TestReport) for the --fail-on severities, like a failure', async (t) => {
+  const run = runWithError('warning');
+  run.suites[0]!.checks[1]!.outcome = 'passed';
+  run.suites[0]!.checks[3]!.outcome = 'passed';
+  t.equal(shouldFail(run, ['error']), false, 'a SHOULD check that errored does not fail a run under --fail-on error');
+  t.equal(shouldFail(run, ['error', 'warning']), true);
+  t.equal(toTestReport(run, run.suites[0]!).result, 'pass');
+  t.equal(toTestReport(run, run.suites[0]!, ['error', 'warning']).result, 'fail');
+  t.equal(toTestReport(run, run.suites[0]!).test?.[4]?.action?.[0]?.assert?.result, 'error', 'an error whatever the severity');
+  t.equal(shouldFail(runWithError('error'), ['error']), true);
 });

@@ -1,4 +1,5 @@
 import { access, mkdtemp, rm } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -61,4 +62,27 @@ t.test('a base answering a web page everywhere exits 2: its metadata is no Capab
 t.test('runConformance rejects with TargetUnavailable instead of returning a run', async (t) => {
   const base = `http://127.0.0.1:${await closedPort()}/fhir`;
   await t.rejects(runConformance({ base, suites: selectSuites(['search']), auth: { kind: 'none' } }), { name: 'TargetUnavailable', message: /cannot reach/ });
+});
+
+t.test('a base whose metadata redirects exits 2 with one sentence naming the URL, where it leads and the base to give', async (t) => {
+  const server = createHttpServer((req, res) => {
+    // As a server moved to https, or behind a proxy adding a path, answers.
+    if (req.url === '/fhir/metadata') return void res.writeHead(302, { location: 'https://fhir.example.org/r4/fhir/metadata' }).end();
+    if (req.url === '/bare/metadata') return void res.writeHead(301).end();
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  let r = await cli(['--base', `${origin}/fhir`, '--suite', 'rest']);
+  t.equal(r.code, 2);
+  t.equal(r.err.split('\n')[0],
+    `carnet-conformance: ${origin}/fhir/metadata answered 302, a redirect to https://fhir.example.org/r4/fhir/metadata: the kit follows no redirects, so give the URL the server redirects to (--base https://fhir.example.org/r4/fhir)`);
+  t.match(r.err, /No check was run/);
+
+  r = await cli(['--base', `${origin}/bare`, '--suite', 'rest']);
+  t.equal(r.code, 2);
+  t.equal(r.err.split('\n')[0],
+    `carnet-conformance: ${origin}/bare/metadata answered 301, a redirect without a Location header: the kit follows no redirects, so --base must be the FHIR base URL itself`);
 });

@@ -15,6 +15,7 @@ import {
   samplePatient,
   sampleWeight,
   uniqueIns,
+  versionIdOf,
 } from '../fhir-helpers.js';
 import type { RestState } from './checks-crud.js';
 import { REST } from './requirements.js';
@@ -62,7 +63,7 @@ export const exchangeChecks: Check<RestState>[] = [
       const first = bundleOf(ctx, res, 'history', 'history page 1');
       ctx.expect((first.entry?.length ?? 0) <= 1, `_count=1 returned ${first.entry?.length} entries`);
       const pages = await allPages(ctx, first, 'history');
-      const ids = entriesOf(pages).map((e) => (e.resource as Patient | undefined)?.meta?.versionId);
+      const ids = entriesOf(pages).map((e, i) => versionIdOf(ctx, ctx.present(e.resource, `history entry ${i + 1} holds no resource`), `history entry ${i + 1}`));
       ctx.expectEqual(ids.length, 3, 'versions collected over all pages');
       ctx.expectEqual(new Set(ids).size, 3, 'distinct versions over all pages');
     },

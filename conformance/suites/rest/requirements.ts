@@ -16,7 +16,7 @@ export const REST = {
   readUnknown: req('http-read-unknown', '3.1.0.2 read (unknown)', 'read',
     'A GET for an unknown resource returns 404 Not Found.'),
   readDeleted: req('http-read-deleted', '3.1.0.2 read (deleted)', 'read',
-    'A GET for a deleted resource returns a 410 Gone status code.'),
+    'A GET for a deleted resource returns a 410 Gone status code; a server that does not track deleted resources treats them as unknown resources (404 Not Found).'),
   vread: req('http-vread', '3.1.0.3 vread', 'vread',
     'GET [base]/[type]/[id]/_history/[vid] returns that version of the resource, with its ETag.'),
   versioning: req('http-versioning', '3.1.0.1.4 Version ids', 'versioning',

@@ -1,15 +1,22 @@
+import { declaresSmartSecurity, oauthUri } from '../../runner/capabilities.js';
+import type { CheckContext } from '../../runner/check-context.js';
+import { requiredFieldProblems } from '../../runner/smart-configuration.js';
 import type { Check } from '../../runner/suite.js';
-import { oauthUri } from '../../runner/capabilities.js';
 import type { SmartConfiguration } from '../../runner/types.js';
 import { SMART_REQ } from './requirements.js';
 
-async function smartConfiguration(ctx: Parameters<Check<unknown>['run']>[0]): Promise<SmartConfiguration> {
+async function smartConfiguration(ctx: CheckContext): Promise<SmartConfiguration> {
   const res = await ctx.http.get('.well-known/smart-configuration', { auth: 'none', headers: { accept: 'application/json' } });
   if (res.status === 404 && !oauthUri(ctx.capabilities, 'token')) ctx.skip('the server declares no SMART authorization (no smart-configuration, no oauth-uris)');
   ctx.expectStatus(res, 200, 'GET .well-known/smart-configuration');
   ctx.expect(/json/.test(res.headers['content-type'] ?? ''), `Content-Type is not JSON: ${res.headers['content-type']}`);
   const body = res.json as SmartConfiguration | undefined;
-  return ctx.present(body && typeof body === 'object' ? body : undefined, 'smart-configuration is not a JSON object');
+  const c = ctx.present(body && typeof body === 'object' && !Array.isArray(body) ? body : undefined, 'smart-configuration is not a JSON object');
+  // A JSON answer naming no token endpoint, on a server that declares no SMART security, is no SMART configuration (a catch-all route).
+  if (!ctx.target.smartConfiguration && !declaresSmartSecurity(ctx.capabilities)) {
+    ctx.skip(`the server declares no SMART authorization, and the JSON at .well-known/smart-configuration is no SMART configuration (${requiredFieldProblems(c).join('; ')})`);
+  }
+  return c;
 }
 
 function claimsAuthorizationCode(c: SmartConfiguration): boolean {
@@ -23,10 +30,9 @@ export const discoveryChecks: Check<unknown>[] = [
     requirement: SMART_REQ.discovery,
     async run(ctx) {
       const c = await smartConfiguration(ctx);
-      ctx.expect(typeof c.token_endpoint === 'string' && /^https?:\/\//.test(c.token_endpoint), `token_endpoint missing or not an URL: ${c.token_endpoint}`);
-      ctx.expect(Array.isArray(c.grant_types_supported) && c.grant_types_supported.length > 0, 'grant_types_supported missing or empty');
-      ctx.expect(Array.isArray(c.capabilities), 'capabilities missing');
-      ctx.expect(Array.isArray(c.code_challenge_methods_supported), 'code_challenge_methods_supported missing');
+      // All of them at once: an integrator fixing the document should not discover them one run at a time.
+      const problems = requiredFieldProblems(c);
+      ctx.expect(problems.length === 0, `smart-configuration: ${problems.join('; ')}`);
     },
   },
   {

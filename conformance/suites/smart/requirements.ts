@@ -9,7 +9,7 @@ function req(id: string, section: string, page: string, text: string, spec = SPE
 
 export const SMART_REQ = {
   discovery: req('smart-discovery', 'Conformance: .well-known/smart-configuration', 'conformance.html#using-well-known',
-    'The server SHALL serve JSON at [base]/.well-known/smart-configuration with at least token_endpoint, grant_types_supported, capabilities and code_challenge_methods_supported; authorization_endpoint when it claims launch-ehr or launch-standalone; issuer and jwks_uri when it claims sso-openid-connect.'),
+    'The server SHALL serve JSON at [base]/.well-known/smart-configuration with the REQUIRED token_endpoint (an absolute URL), grant_types_supported, capabilities and code_challenge_methods_supported; authorization_endpoint when it claims launch-ehr or launch-standalone; issuer and jwks_uri when it claims sso-openid-connect.'),
   pkceMethods: req('smart-pkce-methods', 'PKCE: code_challenge_methods_supported', 'conformance.html#metadata',
     'code_challenge_methods_supported SHALL include S256 and SHALL NOT include plain.'),
   pkceAuthorize: req('smart-pkce-authorize', 'App Launch: PKCE', 'app-launch.html#considerations-for-pkce-support',
