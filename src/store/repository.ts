@@ -73,6 +73,11 @@ export interface PreparedWrite {
    * never commits leaves no bytes behind.
    */
   bytes?: Buffer;
+  /**
+   * The current version an update left as it was (nothing to commit): the
+   * write is still judged on it, as an update of it would be.
+   */
+  unchanged?: VersionRecord;
 }
 
 /** The caller's access policy as a search filter per type (null: the type is hidden); see access/guard.ts searchRestriction. */
@@ -197,7 +202,7 @@ export class Repository {
 
   /** [update](https://hl7.org/fhir/R4/http.html#update): creates when the id is new (update as create). */
   async update(type: string, id: string, resource: Resource, options: { ifMatch?: string; blob?: string; method?: 'PUT' | 'PATCH'; check?: WriteCheck } = {}): Promise<WriteResult> {
-    return this.commitOne(await this.prepareUpdate(type, id, resource, options), options.check);
+    return this.commitOne(await this.prepareUpdate(type, id, resource, { ...options, keepUnchanged: true }), options.check);
   }
 
   /** [conditional update](https://hl7.org/fhir/R4/http.html#cond-update); see ConditionalAccess. */
@@ -256,7 +261,13 @@ export class Repository {
     return this.prepareVersion(resource, type, id, undefined, 'POST', 'create', options);
   }
 
-  async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string; inThread?: boolean }): Promise<PreparedWrite> {
+  /**
+   * `keepUnchanged`: an update whose resource is the current version's as
+   * stored (meta.versionId and meta.lastUpdated aside) writes no version and
+   * answers the current one, as HAPI and Medplum do; only for a caller that
+   * runs the write check on `unchanged` (commitOne).
+   */
+  async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string; inThread?: boolean; keepUnchanged?: boolean }): Promise<PreparedWrite> {
     checkTypeAndId(type, id);
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match the URL type ${type}`, { expression: ['resourceType'] });
@@ -270,6 +281,7 @@ export class Repository {
     const current = await this.engine.current(type, id);
     checkIfMatch(options.ifMatch, current);
     if (type === 'Binary' && options.method === 'PATCH' && options.blob === undefined) return this.prepareBinaryPatch(resource as Binary, id, current, options);
+    if (options.keepUnchanged && current && isUnchanged(resource, current)) return { result: { record: current, created: false, warnings: [] }, unchanged: current };
     return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options);
   }
 
@@ -447,6 +459,7 @@ export class Repository {
   }
 
   private async commitOne(prepared: PreparedWrite, check?: WriteCheck): Promise<WriteResult> {
+    if (prepared.unchanged) await check?.(prepared.unchanged);
     if (prepared.op) {
       await check?.(prepared.op.record);
       await this.commitWithBytes([prepared], [prepared.op]);
@@ -533,6 +546,20 @@ async function successorTs(engine: StoreEngine, record: VersionRecord, seen: Map
   if (!current || current.vid <= record.vid) return undefined;
   if (current.vid === record.vid + 1) return current.ts;
   return (await engine.version(record.type, record.id, record.vid + 1))?.ts;
+}
+
+/**
+ * Whether `resource` is what `current` stores, but for the server's
+ * meta.versionId and meta.lastUpdated: written as the current version would
+ * be, the JSON text is the same. A Binary (its bytes live apart) or a deleted
+ * resource is never unchanged. Members in another order count as a change: a
+ * new version is harmless, a missed change is not.
+ */
+function isUnchanged(resource: Resource, current: VersionRecord): boolean {
+  if (current.deleted || current.type === 'Binary') return false;
+  const { resourceType, id, meta, ...rest } = resource as Resource & Record<string, unknown>;
+  const json = JSON.stringify({ resourceType, id, meta: { ...meta, versionId: String(current.vid), lastUpdated: current.lastUpdated }, ...rest });
+  return json === current.json;
 }
 
 export function checkTypeAndId(type: string, id: unknown): asserts id is string {
