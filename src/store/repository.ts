@@ -140,6 +140,14 @@ export interface HistoryPage {
  * is asking: the per-request guard (auth/guarded-repository.ts) applies the
  * access policy around it.
  */
+/**
+ * An update this large is analysed on a write worker too, as a create is:
+ * validating and indexing a resource of megabytes takes the main thread
+ * seconds, during which no other request is answered. Smaller updates stay in
+ * the main thread (README, "Where it runs").
+ */
+const OFFLOADED_UPDATE_CHARS = 64 * 1024;
+
 export class Repository {
   readonly engine: StoreEngine;
   private readonly validate: ValidateHook;
@@ -425,7 +433,7 @@ export class Repository {
     record.json = JSON.stringify(stored);
     const { warnings, idx, srt, comp, indexJson } = trusted
       ? { warnings: [], indexJson: undefined, ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored, { baseUrl: this.searchLimits.baseUrl })) }
-      : await this.analyse(stored, record.json, mode, current === undefined && !inThread);
+      : await this.analyse(stored, record.json, mode, (current === undefined || record.json.length >= OFFLOADED_UPDATE_CHARS) && !inThread);
     record.idx = idx;
     record.srt = srt;
     record.comp = comp;

@@ -100,3 +100,26 @@ t.test('with a write worker, writes answer exactly as without one', async (t) =>
     t.ok(offloaded.count >= 6, `${offloaded.count} analyses`);
   });
 });
+
+t.test('an update of a large resource is analysed on the worker too; a small one in the main thread', async (t) => {
+  const server = await buildTestServer(t, { config: { writeWorkers: 1 } });
+  await server.app.writeWorkers?.ready();
+  const offloaded = countOffloaded(server.app);
+  const authorization = await server.auth();
+  const put = (given: string[], gender: string) => server.app.inject({ method: 'PUT', url: '/fhir/Patient/large1', headers: { authorization, 'content-type': FHIR },
+    payload: { resourceType: 'Patient', id: 'large1', gender, name: [{ family: 'Large', given }] } });
+  // About 250 KB: every given name repeated, which the index keeps once.
+  const many = Array.from({ length: 50_000 }, () => 'ab');
+  t.equal((await put(many, 'female')).statusCode, 201);
+  t.equal(offloaded.count, 1, 'the create went to the worker');
+  const updated = await put([...many, 'cd'], 'male');
+  t.equal(updated.statusCode, 200);
+  t.equal(offloaded.count, 2, 'so did the large update');
+  const found = await server.app.inject({ url: '/fhir/Patient?given=cd&gender=male&_elements=gender', headers: { authorization } });
+  t.same(found.json().entry.map((e: { resource: { id: string } }) => e.resource.id), ['large1'], 'indexed from the worker\'s analysis');
+  const small = await server.app.inject({ method: 'PUT', url: '/fhir/Patient/small1', headers: { authorization, 'content-type': FHIR }, payload: { resourceType: 'Patient', id: 'small1', gender: 'female' } });
+  t.equal(small.statusCode, 201);
+  const count = offloaded.count;
+  await server.app.inject({ method: 'PUT', url: '/fhir/Patient/small1', headers: { authorization, 'content-type': FHIR }, payload: { resourceType: 'Patient', id: 'small1', gender: 'male' } });
+  t.equal(offloaded.count, count, 'a small update stays in the main thread');
+});

@@ -100,3 +100,12 @@ t.test('the fast path gives the same nodes as fhirpath.js on every parameter of 
   }
   t.ok(fast > 50 && compared > 1000, `${fast} expressions compared on ${compared} resource evaluations`);
 });
+
+t.test('many repeats of one value are indexed once', async (t) => {
+  const given = [...Array.from({ length: 1000 }, () => 'ab'), 'cd', 'ab'];
+  const { idx } = extractIndex({ resourceType: 'Patient', name: [{ family: 'Large', given }] } as Resource);
+  t.equal(idx.given?.length, 2, `1,002 given names, 2 distinct: ${idx.given?.length} indexed`);
+  t.same(idx.given, [{ f: 'ab', x: 'ab' }, { f: 'cd', x: 'cd' }], 'each once, in the order first met');
+  const few = extractIndex({ resourceType: 'Patient', name: [{ given: ['Léa', 'Léa'] }] } as Resource).idx;
+  t.same(few.given, [{ f: 'lea', x: 'Léa' }, { f: 'lea', x: 'Léa' }], 'a few repeats are left as they are (looking for them would cost every write)');
+});

@@ -43,10 +43,34 @@ export function extractIndex(written: Resource, options: ExtractOptions = {}): E
       continue;
     }
     if (values.length === 0) continue;
-    idx[def.code] = values;
+    idx[def.code] = values.length > DISTINCT_FROM ? distinct(values) : values;
     addSortKeys(srt, def.code, def.type, values);
   }
   return { idx, srt, comp: compartmentsOf(resource, idx) };
+}
+
+/**
+ * Values of one parameter beyond which repeats are dropped. A typical
+ * resource has a few per parameter, where a repeat costs little and looking
+ * for them costs a serialisation per value on every write.
+ */
+const DISTINCT_FROM = 16;
+
+/**
+ * Each value once: a search matches when any value does, so a repeat adds
+ * nothing but size to the stored index, and to the journal (a Patient sent
+ * with a million identical given names made an index of 60 MB).
+ */
+function distinct(values: IndexValue[]): IndexValue[] {
+  const seen = new Set<string>();
+  const out: IndexValue[] = [];
+  for (const value of values) {
+    const key = JSON.stringify(value);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(value);
+  }
+  return out.length === values.length ? values : out;
 }
 
 /**
