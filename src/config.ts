@@ -130,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ...overrides,
   };
   if (overrides.publicUrl) config.fhirBase = `${config.publicUrl}/fhir`;
+  if (!env.BODY_LIMIT && overrides.bodyLimit === undefined) config.bodyLimit = defaultBodyLimit(config.binaryMaxBytes);
   for (const key of Object.keys(config) as Array<keyof Config>) if (config[key] === undefined) delete config[key];
   const validate = configValidator();
   if (!validate(config)) {
@@ -145,6 +146,17 @@ let compiledValidator: ValidateFunction | undefined;
 function configValidator(): ValidateFunction {
   compiledValidator ??= compileOwnSchema(schema);
   return compiledValidator;
+}
+
+/**
+ * 25 MiB, or more when a Binary of BINARY_MAX_BYTES sent as FHIR JSON (its
+ * bytes in base64, a third larger, and the JSON around them) would not fit:
+ * a Binary the server stores raw must be writable as JSON too (PUT, a
+ * transaction entry).
+ */
+export function defaultBodyLimit(binaryMaxBytes: number): number {
+  const asJson = Math.ceil(binaryMaxBytes / 3) * 4 + 64 * 1024;
+  return Number.isFinite(asJson) ? Math.max(25 * MiB, asJson) : 25 * MiB;
 }
 
 function intOf(value: string | undefined, fallback: number): number {

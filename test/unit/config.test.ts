@@ -50,3 +50,14 @@ t.test('overrides win over the environment, and the FHIR base follows an overrid
   t.equal(config.port, 0);
   t.equal(config.fhirBase, 'http://carnet.test/fhir');
 });
+
+t.test('the body limit leaves room for the largest Binary sent as FHIR JSON, unless BODY_LIMIT says otherwise', async (t) => {
+  const MiB = 1024 * 1024;
+  const base64Size = (bytes: number) => Math.ceil(bytes / 3) * 4;
+  const defaults = loadConfig({});
+  t.ok(defaults.bodyLimit > base64Size(defaults.binaryMaxBytes), `20 MiB in base64 (${base64Size(defaults.binaryMaxBytes)} bytes) fits in ${defaults.bodyLimit}`);
+  t.equal(loadConfig({ BINARY_MAX_BYTES: String(MiB) }).bodyLimit, 25 * MiB, 'never below 25 MiB');
+  t.ok(loadConfig({ BINARY_MAX_BYTES: String(60 * MiB) }).bodyLimit > base64Size(60 * MiB), 'follows a larger BINARY_MAX_BYTES');
+  t.equal(loadConfig({ BODY_LIMIT: String(2 * MiB) }).bodyLimit, 2 * MiB, 'BODY_LIMIT wins');
+  t.equal(loadConfig({}, { bodyLimit: 4096 }).bodyLimit, 4096, 'and so does an override');
+});
