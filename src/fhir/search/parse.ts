@@ -39,6 +39,8 @@ const MODIFIERS: Record<SearchParamType, ReadonlySet<string>> = {
 
 /** Parameters that shape the answer rather than select resources. */
 const RESULT_PARAMS = new Set(['_count', '_sort', '_total', '_summary', '_elements', '_include', '_revinclude', '_cursor', '_type']);
+/** Result parameters with one value per search (history's own are checked alike: routes/history.ts). */
+const SINGLE_VALUED = new Set(['_count', '_cursor', '_total', '_summary']);
 /** Transport parameters the HTTP layer already handled. */
 const IGNORED_PARAMS = new Set(['_format', '_pretty']);
 
@@ -76,9 +78,15 @@ export function parseSearchRequest(types: string[], query: Array<[string, string
     ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
   };
   const paramTypes = searchTypes.length ? searchTypes : ['Resource'];
+  const given = new Set<string>();
   for (const [name, value] of query) {
     if (IGNORED_PARAMS.has(name)) continue;
     const base = name.split(':')[0]!;
+    if (SINGLE_VALUED.has(base)) {
+      // Two page sizes or two cursors have no meaning; taking the last one silently answered another search than the client's.
+      if (given.has(base)) throw new BadRequestError('FHIR_ERR_REST_REPEATED_PARAM', `${base} may be given once in a search`, { expression: [base] });
+      given.add(base);
+    }
     if (RESULT_PARAMS.has(base)) {
       parseResultParam(request, name, value, ctx);
       continue;
