@@ -16,6 +16,7 @@ import { headerText, writeCheck } from './resource.js';
 import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
+import { underContentRules } from '../space/documents/document-content.js';
 
 const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
 
@@ -55,13 +56,14 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     if (current && !current.deleted) await authorizeBinary(request, 'u', 'update', current);
     const { resource, blob } = await receiveBinary(request, id);
     const ifMatch = headerText(request.headers['if-match']);
-    const result = await dropBlobUnlessStored(blob, () => writeInTurn(repository.turns, 'Binary', id, ifMatch, async () => {
+    // The bytes of a document that is not deleted keep their content (space/documents/document-content.ts).
+    const result = await dropBlobUnlessStored(blob, () => underContentRules(request, (content) => writeInTurn(repository.turns, 'Binary', id, ifMatch, async () => {
       // Another write landed while the bytes arrived (or since a conflicting attempt): the policy on that version.
       const now = await engine.current('Binary', id);
       if (now && !now.deleted && now.vid !== current?.vid) await authorizeBinary(request, 'u', 'update', now);
       const check = !now || now.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
-      return repository.update('Binary', id, resource, { blob, ifMatch, check });
-    }));
+      return repository.update('Binary', id, resource, { blob, ifMatch, check: content(check) });
+    })));
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 

@@ -8,7 +8,7 @@ import type { SearchRestriction } from '../store/repository.js';
 import { parsePrefer, responseType } from './respond.js';
 import { writeCheck } from './resource.js';
 import { prepareProvideBundle } from '../space/documents/provide-route.js';
-import { bundleContentRule } from '../space/documents/document-content.js';
+import { checkContentWrite, contentTurns } from '../space/documents/document-content.js';
 import { checkReplacedSamePatient } from '../space/documents/replacements.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
 import { assertStructure } from '../fhir/validation/validate.js';
@@ -28,8 +28,6 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
     // ITI-65 checks and document replacement (space/documents) before anything is prepared.
     const { body, added } = await prepareProvideBundle(request.body, app.engine, config.fhirBase, request);
     let restriction: Promise<SearchRestriction> | undefined;
-    // A Binary that a document (not deleted) has as content stays (space/documents/document-content.ts).
-    const contentRule = bundleContentRule(request, body);
     const result = await processBundle(repository, body, {
       fhirBase: config.fhirBase,
       maxEntries: config.bundleMaxEntries,
@@ -38,10 +36,6 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
       authorize: (action, interaction, target, precheck) => authorize(request, action, interaction, target, { precheck }),
       writeCheck: (action, interaction) => {
         const check = writeCheck(request, action, interaction);
-        if (action === 'd') return async (record) => {
-          await check(record);
-          await contentRule(record);
-        };
         // A replacing document is checked once its subject is resolved (space/documents/replacements.ts).
         return action === 'c' ? async (record) => {
           await checkReplacedSamePatient(app.engine, record, config.fhirBase);
@@ -49,6 +43,13 @@ export const bundleRoutes: FastifyPluginAsync = async (app) => {
         } : check;
       },
       restriction: () => (restriction ??= conditionalRestriction(request)),
+      // A document's Binary keeps its content and stays while the document does; a document names a
+      // Binary that exists (space/documents/document-content.ts), judged on the whole commit: a
+      // transaction may delete a Binary with every document using it.
+      commitRules: {
+        turns: (writes) => contentTurns(app.engine, writes, config.fhirBase),
+        check: (write, together) => checkContentWrite(request, write, together),
+      },
       writeRules: (type, write) => applyWriteRules(request, type, write),
       // What the caller may not read stays hidden on writes, as on the direct requests (routes/resource.ts).
       refuseChange: (current, interaction) => refuseChangeOverHidden(request, current, interaction),

@@ -11,7 +11,7 @@ import { allOk } from '../fhir/outcome.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import { isNotModified, readShaping, responseType, sendNotModified, sendRecord, sendWriteResult } from './respond.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
-import { refuseDeletingUsedContent } from '../space/documents/document-content.js';
+import { refuseDeletingUsedContent, underContentRules } from '../space/documents/document-content.js';
 
 interface TypeParams { type: string }
 interface InstanceParams { type: string; id: string }
@@ -68,7 +68,9 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const ruled = applyWriteRules(request, type, { method: 'POST', next: withoutId as Resource })!;
     // Only what the caller may see can match: a hidden resource is neither returned nor counted.
     const restrict = ifNoneExist !== undefined ? await conditionalRestriction(request) : undefined;
-    const result = await repository.create(ruled, { ifNoneExist, check: writeCheck(request, 'c', 'create'), restrict });
+    // A document's content is a Binary that exists, in that Binary's turn (space/documents/document-content.ts).
+    const result = await underContentRules(request, (content) =>
+      repository.create(ruled, { ifNoneExist, check: content(writeCheck(request, 'c', 'create')), restrict }));
     // The match is answered as a read of it: the policy's word, and the audit trail's.
     if (!result.created) await authorize(request, 'r', 'read', { resourceType: type, id: result.record.id, record: result.record });
     return sendWriteAnswer(request, reply, result);
@@ -82,7 +84,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'u', 'update', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     const ifMatch = headerText(request.headers['if-match']);
-    const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
+    const result = await underContentRules(request, (content) => writeInTurn(repository.turns, type, id, ifMatch, async () => {
       const current = await engine.current(type, id);
       if (current && !current.deleted) {
         await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
@@ -90,8 +92,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
       }
       const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
       const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource, current })!;
-      return repository.update(type, id, ruled, { ifMatch, check });
-    });
+      return repository.update(type, id, ruled, { ifMatch, check: content(check) });
+    }));
     return sendWriteAnswer(request, reply, result);
   });
 
@@ -102,10 +104,11 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     await authorize(request, 'u', 'update', { resourceType: type }, { precheck: true });
     await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
-    const result = await repository.conditionalUpdate(type, searchPairs(request), resource, {
+    const restrict = await conditionalRestriction(request);
+    const result = await underContentRules(request, (content) => repository.conditionalUpdate(type, searchPairs(request), resource, {
       ifMatch: headerText(request.headers['if-match']),
-      check: writeCheck(request, 'u', 'update'),
-      restrict: await conditionalRestriction(request),
+      check: content(writeCheck(request, 'u', 'update')),
+      restrict,
       // As a PUT on the match would be: the policy on its current version, and the domain's rules knowing it.
       rules: async (current, next) => {
         if (current) {
@@ -114,7 +117,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
         }
         return applyWriteRules(request, type, { method: 'PUT', next, current });
       },
-    });
+    }));
     return sendWriteAnswer(request, reply, result);
   });
 
@@ -128,7 +131,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'u', 'patch', { resourceType: type, id }, { precheck: true });
     if (type === 'AuditEvent') throw auditEventsAreImmutable();
     const ifMatch = headerText(request.headers['if-match']);
-    const result = await writeInTurn(repository.turns, type, id, ifMatch, async () => {
+    const result = await underContentRules(request, (content) => writeInTurn(repository.turns, type, id, ifMatch, async () => {
       const current = await repository.read(type, id);
       await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
       // Before the patch applies: its `test` operations would otherwise tell what is hidden.
@@ -136,8 +139,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
       const next = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
       const patched = applyWriteRules(request, type, { method: 'PATCH', next, current })!;
       // The patch applies to the version just read: nothing may land in between.
-      return repository.update(type, id, patched, { ifMatch: ifMatch ?? `W/"${current.vid}"`, method: 'PATCH', check: writeCheck(request, 'u', 'patch') });
-    });
+      return repository.update(type, id, patched, { ifMatch: ifMatch ?? `W/"${current.vid}"`, method: 'PATCH', check: content(writeCheck(request, 'u', 'patch'), patched) });
+    }));
     return sendWriteAnswer(request, reply, result);
   });
 

@@ -49,6 +49,24 @@ export interface BundleContext {
    */
   refuseChange?(current: VersionRecord, interaction: 'update' | 'patch' | 'delete'): Promise<void>;
   disclose?(record: VersionRecord): Promise<VersionRecord>;
+  /**
+   * Rules that judge a version among all those committed with it, and must
+   * not be overtaken by other requests' writes to the resources it depends on
+   * (space/documents/document-content.ts: a document and the Binary that is
+   * its content). `turns` names the resources (`Type/id`) in whose turns the
+   * commit runs; `check` runs on each version there, once the policy has
+   * allowed every one (writeCheck), just before the commit.
+   */
+  commitRules?: {
+    turns(writes: CommitWrite[]): Promise<string[]>;
+    check(write: CommitWrite, together: CommitWrite[]): Promise<void>;
+  };
+}
+
+/** A version about to be committed; `bytes`: a Binary's new content that the commit stores (PreparedWrite.bytes). */
+export interface CommitWrite {
+  record: VersionRecord;
+  bytes?: Buffer;
 }
 
 /** A GET or HEAD entry's method and the request elements that stand for its conditional headers. */
@@ -131,7 +149,8 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
       done.set(writes[i]!.index, result.value);
     });
     const prepared = [...done.values()].flatMap((d) => (d.prepared ? [d.prepared] : []));
-    // The policy's last word on each new version, then one atomic commit.
+    // The policy's last word on each new version, then the commit rules and one atomic commit.
+    const versions: EntryWrite[] = [];
     for (const e of entries) {
       const d = done.get(e.index);
       const op = d?.prepared?.op;
@@ -141,9 +160,10 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
         } catch (err) {
           throw entryError(e, err);
         }
+        versions.push({ e, write: { record: op.record, ...(d.prepared!.bytes ? { bytes: d.prepared!.bytes } : {}) } });
       }
     }
-    await repository.commit(prepared);
+    await commitUnderRules(repository, context, versions, prepared);
     committed = true;
   };
   try {
@@ -175,6 +195,11 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
         out.push(await context.read(e.url, entryRead(e)));
         continue;
       }
+      // Each entry is its own interaction: a conditional one queues like a conditional REST request,
+      // one naming its resource takes its turn with the other writes to it (as direct requests do).
+      const [type, id] = e.path;
+      const byId = e.path.length === 2 && (e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE');
+      const inTurn = byId && !isConditional(entry);
       const write = async (): Promise<Done> => {
         await assignTarget(repository, e, new Map(), context);
         if (e.resource) {
@@ -187,14 +212,11 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
         const op = d.prepared?.op;
         if (op) {
           await context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
-          await repository.commit([d.prepared!]);
+          const version = { record: op.record, ...(d.prepared!.bytes ? { bytes: d.prepared!.bytes } : {}) };
+          await commitUnderRules(repository, context, [{ e, write: version }], [d.prepared!], inTurn ? `${type}/${id}` : undefined);
         }
         return d;
       };
-      // Each entry is its own interaction: a conditional one queues like a conditional REST request,
-      // one naming its resource takes its turn with the other writes to it (as direct requests do).
-      const [type, id] = e.path;
-      const byId = e.path.length === 2 && (e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE');
       const attempt = async (): Promise<Done> => {
         const mark = blobs.length;
         try {
@@ -206,7 +228,7 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
         }
       };
       const done = isConditional(entry) ? await repository.serialised(write)
-        : byId ? await writeInTurn(repository.turns, type!, id!, entry.request?.ifMatch, attempt) : await write();
+        : inTurn ? await writeInTurn(repository.turns, type!, id!, entry.request?.ifMatch, attempt) : await write();
       out.push(await responseEntry(done, context));
     } catch (err) {
       if (!mayHaveLanded(err)) await dropBlobs(repository, blobs);
@@ -217,6 +239,35 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
     }
   }
   return { resourceType: 'Bundle', id: randomUUID(), type: 'batch-response', entry: out };
+}
+
+interface EntryWrite {
+  e: Parsed;
+  write: CommitWrite;
+}
+
+/**
+ * Commits `prepared` under the context's commit rules: in the turns they
+ * name (sorted, so that two commits never wait for each other in a circle;
+ * `held` is the one the entry already holds), each version checked first,
+ * a refusal naming its entry.
+ */
+async function commitUnderRules(repository: Repository, context: BundleContext, writes: EntryWrite[], prepared: PreparedWrite[], held?: string): Promise<void> {
+  const rules = context.commitRules;
+  if (!rules || !writes.length) return repository.commit(prepared);
+  const together = writes.map((w) => w.write);
+  const keys = [...new Set(await rules.turns(together))].filter((key) => key !== held).sort();
+  const run = async (): Promise<void> => {
+    for (const { e, write } of writes) {
+      try {
+        await rules.check(write, together);
+      } catch (err) {
+        throw entryError(e, err);
+      }
+    }
+    await repository.commit(prepared);
+  };
+  return keys.reduceRight<() => Promise<void>>((inner, key) => () => repository.turns.run(key, inner), run)();
 }
 
 async function dropBlobs(repository: Repository, keys: string[]): Promise<void> {

@@ -316,7 +316,8 @@ async function documentServer(t: Parameters<typeof buildTestServer>[0]) {
     const res = await put('DocumentReference/hostile-base', { ...professionalDocumentOverHttp(0), id: 'hostile-base' });
     if (res.statusCode >= 300) throw new Error(`cannot store the base document: ${res.body}`);
   };
-  for (const [url, body] of [['Patient/p65', { resourceType: 'Patient', id: 'p65', name: [{ family: 'Durand' }] }], ['Practitioner/dr-martin', { resourceType: 'Practitioner', id: 'dr-martin', name: [{ family: 'Martin' }] }]] as const) {
+  // Binary/b1: a document names, as content, only a local Binary that exists (space/documents/document-content.ts).
+  for (const [url, body] of [['Patient/p65', { resourceType: 'Patient', id: 'p65', name: [{ family: 'Durand' }] }], ['Practitioner/dr-martin', { resourceType: 'Practitioner', id: 'dr-martin', name: [{ family: 'Martin' }] }], ['Binary/b1', { resourceType: 'Binary', id: 'b1', contentType: 'application/pdf', data: 'JVBERg==' }]] as const) {
     const res = await put(url, body);
     if (res.statusCode >= 300) throw new Error(`cannot store ${url}: ${res.body}`);
   }
