@@ -180,11 +180,22 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     }
     const info = await engine.blobs.put(body, { maxBytes: config.binaryMaxBytes });
     const securityContext = headerText(request.headers['x-security-context']);
-    const resource: Binary = { resourceType: 'Binary', ...(id ? { id } : {}), contentType: contentType.split(';')[0].trim() || 'application/octet-stream' };
+    const resource: Binary = { resourceType: 'Binary', ...(id ? { id } : {}), contentType: storedContentType(contentType) };
     if (securityContext && isHeaderSecurityContext(securityContext)) resource.securityContext = { reference: securityContext };
     return { resource, blob: info.key };
   }
 };
+
+/**
+ * Binary.contentType from a raw upload's Content-Type, parameters kept
+ * (`text/plain; charset=iso-8859-1`): the charset says how to read the bytes,
+ * and the raw GET answers with it. Spaces are made what a FHIR code allows.
+ */
+function storedContentType(header: string): string {
+  const [type = '', ...params] = header.split(';').map((part) => part.trim());
+  if (!type) return 'application/octet-stream';
+  return [type, ...params.filter(Boolean).map((p) => p.replace(/\s*=\s*/, '='))].join('; ');
+}
 
 /** The FHIR JSON forms of a Binary resource, in the order FHIR prefers them. */
 const RESOURCE_FORMS = ['application/fhir+json', 'application/json'];
@@ -204,7 +215,8 @@ const ANY = new Negotiator({ headers: { accept: '*/*' } });
 function chooseBinaryForm(accept: string | undefined, contentType: string | undefined): 'raw' | 'resource' | undefined {
   if (accept === undefined || accept.trim() === '') return 'raw';
   // A stored type that is no media type (kept as the client sent it) would match no range: it competes as bytes.
-  const stored = typeof contentType === 'string' && ANY.mediaTypes([contentType]).length ? contentType : 'application/octet-stream';
+  const type = typeof contentType === 'string' ? contentType.split(';')[0]!.trim() : '';
+  const stored = type && ANY.mediaTypes([type]).length ? type : 'application/octet-stream';
   const chosen = new Negotiator({ headers: { accept: withoutParameters(accept) } }).mediaType([stored, ...RESOURCE_FORMS.filter((t) => t !== stored)]);
   return chosen === undefined ? undefined : chosen === stored ? 'raw' : 'resource';
 }
