@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { compiledQuery, mingoQuery } from '../store/lazy-mingo.js';
 import { BadRequestError, ForbiddenError, UnauthorizedError } from '../errors.js';
-import type { Principal } from '../auth/principal.js';
+import { sameParty, type Principal } from '../auth/principal.js';
 import type { Interaction, ResourceScope } from '../auth/scopes.js';
 import { scopeAllows } from '../auth/scopes.js';
 import { isFhirId } from '../fhir/references.js';
@@ -75,6 +75,7 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
     now,
     facts: compartments?.length && principal.kind !== 'system' ? await factsFor(context, compartments, now) : undefined,
     breakTheGlass: context.breakTheGlass,
+    ownedByCaller: await ownsSubscription(request, principal, target, compartments),
   });
   if (decision.allow && target.record && decision.rule !== 'fhir-user') {
     const restricted = checkScopeQueries(principal, action, target.record);
@@ -91,6 +92,18 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
   if (decision.allow && decision.purpose === 'BTG' && !options.precheck) await noticeEmergencyAccess(request, context, compartments ?? [], now);
   if (!decision.allow) throw new ForbiddenError(`Access refused (rule ${decision.rule}): ${decision.reason}`, decision.rule);
   return decision;
+}
+
+/**
+ * Whether a person (or an app acting for one) asks about a Subscription they
+ * created: the policy lets its owner manage it. Looked up only for a
+ * Subscription judged outside any space (a system client's scopes decide alone).
+ */
+async function ownsSubscription(request: FastifyRequest, principal: Principal, target: Target, compartments: string[] | undefined): Promise<boolean | undefined> {
+  const id = target.id ?? target.record?.id;
+  if (target.resourceType !== 'Subscription' || principal.kind === 'system' || id === undefined || compartments?.length !== 0) return undefined;
+  const owner = await request.server.subscriptions.owner(id);
+  return owner !== undefined && sameParty(owner, principal);
 }
 
 /**

@@ -22,6 +22,8 @@ export interface AccessRequest {
   facts?: Map<string, PatientFacts>;
   /** Break-the-glass requested, with its reason. */
   breakTheGlass?: string;
+  /** The caller created the resource concerned (a Subscription's owner, space/subscriptions), loaded by the guard. */
+  ownedByCaller?: boolean;
 }
 
 export interface Decision {
@@ -97,6 +99,10 @@ export function decide(request: AccessRequest): Decision {
     // A document's bytes belong to no compartment: whoever may add documents may store them;
     // reading them goes through the Binary's securityContext (the document), see routes/binary.ts.
     if (action === 'c' && resourceType === 'Binary') return allow('document-bytes', 'the bytes of a document are read through the document they belong to');
+    // A Subscription belongs to no space: who created it (a professional's or a patient's app) reads, changes and cancels it.
+    if (request.ownedByCaller && resourceType === 'Subscription' && (action === 'r' || action === 'u' || action === 'd')) {
+      return allow('subscription-owner', 'the creator of a Subscription manages it');
+    }
     return deny('outside-space', `${resourceType} outside a patient space is not available to ${principal.kind}`);
   }
   // A resource in several compartments must be allowed for each of them. Except the trail: an access

@@ -24,4 +24,9 @@ export interface Principal {
   expiresAt: number;
 }
 
+/** The same party: the same client acting for the same person (or for itself). */
+export function sameParty(a: Pick<Principal, 'clientId' | 'subject'>, b: Pick<Principal, 'clientId' | 'subject'>): boolean {
+  return a.clientId === b.clientId && a.subject === b.subject;
+}
+
 export const PRINCIPAL_KINDS: ReadonlySet<Principal['kind']> = new Set(['system', 'patient', 'related-person', 'practitioner', 'app', 'admin']);

@@ -6,7 +6,7 @@ import { authorize, principalOf } from '../access/guard.js';
 import type { Principal } from '../auth/principal.js';
 import { checkTypeAndId } from '../store/repository.js';
 import { acceptSubscription, compileCriteria } from '../space/subscriptions/criteria.js';
-import { sameParty } from '../space/subscriptions/subscription-service.js';
+import { sameParty } from '../auth/principal.js';
 import type { WriteResult } from '../store/repository.js';
 import { isPatientSide } from '../space/documents/document-rules.js';
 import { bodyResource, headerText, writeCheck } from './resource.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { FastifyInstance } from 'fastify';
-import { buildSpace, FHIR_JSON, holderBearer } from '../helpers/people.js';
+import { buildSpace, FHIR_JSON, holderBearer, professionalBearer } from '../helpers/people.js';
 
 /**
  * A Subscription belongs to whoever created it: its deliveries follow that
@@ -73,4 +73,26 @@ t.test('a refused write leaves no owner behind: the id stays free', async (t) =>
   const later = await put(app, bob, 'free-id', 'bob');
   t.equal(later.statusCode, 201, 'another party may then create it');
   t.equal((await deliveries(app, bob, 'free-id')).statusCode, 200, 'and owns it');
+});
+
+t.test('a professional\'s or a patient\'s app reads, updates and cancels the Subscriptions it created, and no one else\'s', async (t) => {
+  const space = await buildSpace(t);
+  const { app } = space;
+  const doctor = await professionalBearer(app, space.users.doctor);
+  const otherPro = await professionalBearer(app, space.users.otherPro);
+  const alice = await holderBearer(app, space.users.alice);
+  for (const [name, owner, stranger] of [['a professional', doctor, otherPro], ['a patient\'s app', alice, otherPro]] as const) {
+    const created = await app.inject({ method: 'POST', url: '/fhir/Subscription', headers: { authorization: owner, 'content-type': FHIR_JSON }, payload: subscription(name) });
+    t.equal(created.statusCode, 201, `${name} subscribes`);
+    const id = (created.json() as { id: string }).id;
+    const read = (authorization: string) => app.inject({ url: `/fhir/Subscription/${id}`, headers: { authorization } });
+    t.equal((await read(owner)).statusCode, 200, `${name} reads its Subscription`);
+    t.equal((await read(stranger)).statusCode, 403, `${name}'s Subscription is refused to another professional`);
+    const updated = await put(app, owner, id, `${name}, again`);
+    t.equal(updated.statusCode, 200, `${name} updates it: ${updated.body.slice(0, 200)}`);
+    const del = (authorization: string) => app.inject({ method: 'DELETE', url: `/fhir/Subscription/${id}`, headers: { authorization } });
+    t.equal((await del(stranger)).statusCode, 403, 'another professional may not cancel it');
+    t.equal((await del(owner)).statusCode, 200, `${name} cancels it`);
+    t.equal((await read(owner)).statusCode, 410, 'then it is gone');
+  }
 });

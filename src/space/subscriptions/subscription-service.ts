@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Query } from 'mingo';
 import { mingoQuery } from '../../store/lazy-mingo.js';
 import type { Subscription } from '@medplum/fhirtypes';
-import type { Principal } from '../../auth/principal.js';
+import { sameParty, type Principal } from '../../auth/principal.js';
 import { parseScopes } from '../../auth/scopes.js';
 import type { Filter, StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository } from '../../store/repository.js';
@@ -256,9 +256,4 @@ export class SubscriptionService {
     await this.repository.update('Subscription', sub.id, { ...stored, status: 'error', error: message.slice(0, 500) }, { ifMatch: `W/"${current.vid}"` })
       .catch((err: unknown) => this.log.warn({ err, id: sub.id }, 'could not mark the Subscription in error'));
   }
-}
-
-/** The same party: the same client acting for the same person (or for itself). */
-export function sameParty(a: Principal, b: Principal): boolean {
-  return a.clientId === b.clientId && a.subject === b.subject;
 }
