@@ -1,4 +1,4 @@
-import type { ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { compileOwnSchema, describeSchemaErrors } from './json-schema.js';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
@@ -134,10 +134,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   for (const key of Object.keys(config) as Array<keyof Config>) if (config[key] === undefined) delete config[key];
   const validate = configValidator();
   if (!validate(config)) {
-    const problems = describeSchemaErrors(validate.errors).join('; ');
+    const problems = (validate.errors ?? []).map((error) => describeConfigError(error, env)).join('; ');
     throw new Error(`Invalid configuration: ${problems}`);
   }
   return Object.freeze(config);
+}
+
+/**
+ * One problem as the operator set it: the environment variable and its value
+ * (`BINARY_MAX_BYTES=-5 (/binaryMaxBytes) must be a whole number`), not only
+ * the schema's path.
+ */
+function describeConfigError(error: ErrorObject, env: NodeJS.ProcessEnv): string {
+  const [schemaText = ''] = describeSchemaErrors([error]);
+  const field = error.instancePath.split('/')[1];
+  if (!field) return schemaText;
+  const name = field.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+  const raw = env[name];
+  // intOf gives NaN for anything but digits: the schema then says "must be integer".
+  const message = error.keyword === 'type' && error.params.type === 'integer' ? 'must be a whole number' : error.message ?? 'is not valid';
+  return raw === undefined ? schemaText : `${name}=${JSON.stringify(raw)} (${error.instancePath}) ${message}`;
 }
 
 let compiledValidator: ValidateFunction | undefined;

@@ -61,3 +61,14 @@ t.test('the body limit leaves room for the largest Binary sent as FHIR JSON, unl
   t.equal(loadConfig({ BODY_LIMIT: String(2 * MiB) }).bodyLimit, 2 * MiB, 'BODY_LIMIT wins');
   t.equal(loadConfig({}, { bodyLimit: 4096 }).bodyLimit, 4096, 'and so does an override');
 });
+
+t.test('a wrong value is named as the operator set it: the variable and its value', async (t) => {
+  let message = '';
+  try {
+    loadConfig({ BINARY_MAX_BYTES: '-5', PORT: 'eighty' });
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  t.match(message, 'BINARY_MAX_BYTES="-5" (/binaryMaxBytes) must be a whole number');
+  t.match(message, 'PORT="eighty" (/port) must be a whole number');
+});
