@@ -25,6 +25,8 @@ import { resourceRoutes } from './routes/resource.js';
 import { searchRoutes } from './routes/search.js';
 import { historyRoutes } from './routes/history.js';
 import { validateOperationRoutes } from './routes/operations/validate.js';
+import { unsupportedOperationRoutes } from './routes/operations/unsupported.js';
+import { oauthMethodNotAllowedRoutes, protectedMethodNotAllowedRoutes, publicMethodNotAllowedRoutes, rootMethodNotAllowedRoutes } from './routes/method-not-allowed.js';
 import { bundleRoutes } from './routes/bundle.js';
 import { subscriptionRoutes } from './routes/subscriptions.js';
 import { observeCommits } from './space/subscriptions/commit-feed.js';
@@ -114,8 +116,10 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   await app.register(corsPlugin, { origins: config.corsOrigins });
   await app.register(fhirContent);
   await app.register(healthRoutes);
+  await app.register(rootMethodNotAllowedRoutes);
   await app.register(authPlugin);
   await app.register(authRoutes);
+  await app.register(oauthMethodNotAllowedRoutes);
   await app.register(catalogueRoutes);
   await app.register(launchRoutes);
   await app.register(spaceEvents, { feed, now: options.now });
@@ -123,6 +127,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   await app.register(async (fhir) => {
     await fhir.register(metadataRoutes);
     await fhir.register(wellKnownRoutes);
+    await fhir.register(publicMethodNotAllowedRoutes);
     await fhir.register(async (protectedScope) => {
       // Whoever may read AuditEvents sees every access recorded before the request (a POST
       // _search form is looked at again once parsed: routes/search.ts). A callback hook, so that
@@ -140,6 +145,8 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
       await protectedScope.register(historyRoutes);
       await protectedScope.register(validateOperationRoutes, { validator });
       await protectedScope.register(bundleRoutes);
+      await protectedScope.register(unsupportedOperationRoutes);
+      await protectedScope.register(protectedMethodNotAllowedRoutes);
     });
   }, { prefix: '/fhir' });
 

@@ -4,6 +4,7 @@ import { InvalidOperationError, MissingError, TestError } from 'rfc6902/patch.js
 import { BadRequestError, UnprocessableError } from '../errors.js';
 import { Pointer } from 'rfc6902/pointer.js';
 import { assertJsonDepth, jsonDepth, jsonWeight, MAX_JSON_DEPTH } from './json-depth.js';
+import { assertFiniteNumbers } from './json-refusals.js';
 
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
@@ -21,6 +22,8 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
   }
   // A patch inside a Bundle's Binary never went through the request body's bound.
   assertJsonDepth(patch, 'The JSON Patch');
+  // Nor through the check that no number in it overflowed to Infinity (which would be stored as null).
+  assertFiniteNumbers(patch, 'the JSON Patch');
   const operations = patch as Operation[];
   const copy = structuredClone(resource);
   // What copies may add: twice the resource and the patch, by weight (values

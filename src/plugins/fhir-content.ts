@@ -4,12 +4,14 @@ import fp from 'fastify-plugin';
 import formbody from '@fastify/formbody';
 import { BadRequestError } from '../errors.js';
 import { assertJsonDepth } from '../fhir/json-depth.js';
+import { assertFiniteNumbers, prototypeKeyError } from '../fhir/json-refusals.js';
 
 /**
  * Request bodies the FHIR API reads: FHIR JSON (both media types), JSON Patch,
  * and form bodies for POST _search. Fastify answers 415 for anything else.
- * JSON goes through Fastify's own parser, which refuses `__proto__` keys,
- * then through a bound on its nesting.
+ * JSON goes through Fastify's own parser, which refuses `__proto__` keys
+ * (we say so: fhir/json-refusals.ts), then through a bound on its nesting and
+ * a check that no number overflowed to Infinity.
  */
 export const fhirContent = fp(async (app: FastifyInstance) => {
   // Fastify reads text/plain by default; FHIR bodies never are, so it is a 415 like any other.
@@ -22,12 +24,15 @@ export const fhirContent = fp(async (app: FastifyInstance) => {
     if (body.length === 0 && request.method === 'DELETE') return done(null, undefined);
     // FHIR JSON is UTF-8 (json.html): bytes that are not would be stored as U+FFFD, silently changed.
     if (!isUtf8(body)) return done(new BadRequestError('FHIR_ERR_HTTP_MALFORMED', 'The request body is not valid UTF-8'), undefined);
-    return parseJson(request, body.toString('utf8'), (err, value) => {
-      if (err) return done(err, undefined);
+    const text = body.toString('utf8');
+    return parseJson(request, text, (err, value) => {
+      // Fastify calls a body with a prototype-poisoning key "not valid JSON": it is valid, and refused for that key.
+      if (err) return done((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? prototypeKeyError(text) ?? err : err, undefined);
       try {
         assertJsonDepth(value);
-      } catch (depthError) {
-        return done(depthError as Error, undefined);
+        assertFiniteNumbers(value);
+      } catch (refusal) {
+        return done(refusal as Error, undefined);
       }
       return done(null, value);
     });

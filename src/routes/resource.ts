@@ -186,10 +186,10 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
   });
 
   // Methods the FHIR API does not define on these paths: 405 with Allow, not a bare 404.
-  app.post('/:type/:id', async () => { throw new MethodNotAllowedError('POST is not defined on a resource instance', ['GET', 'PUT', 'PATCH', 'DELETE']); });
-  app.patch('/:type', async () => { throw new MethodNotAllowedError('PATCH needs a resource id', ['GET', 'POST', 'PUT', 'DELETE']); });
+  app.post('/:type/:id', async () => { throw new MethodNotAllowedError('POST is not defined on a resource instance', ['GET', 'HEAD', 'PUT', 'PATCH', 'DELETE']); });
+  app.patch('/:type', async () => { throw new MethodNotAllowedError('PATCH needs a resource id', ['GET', 'HEAD', 'POST', 'PUT', 'DELETE']); });
   for (const method of ['PUT', 'PATCH', 'DELETE', 'POST'] as const) {
-    app.route({ method, url: '/:type/:id/_history/:vid', handler: async () => { throw new MethodNotAllowedError('Versions cannot be changed', ['GET']); } });
+    app.route({ method, url: '/:type/:id/_history/:vid', handler: async () => { throw new MethodNotAllowedError('Versions cannot be changed', ['GET', 'HEAD']); } });
   }
 };
 
