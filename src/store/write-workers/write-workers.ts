@@ -130,7 +130,7 @@ export class WriteWorkers implements AnalysisOffload {
       worker.on('message', (message: WorkerMessage) => {
         if (!Array.isArray(message)) {
           slot.ready = true;
-          worker.unref();
+          this.unref(worker);
           // Until this line, new resources are analysed in the main thread.
           this.options.log.info({ worker: index }, 'write worker ready');
           started();
@@ -138,7 +138,7 @@ export class WriteWorkers implements AnalysisOffload {
         }
         slot.inFlight--;
         for (const reply of message) this.settle(slot, reply);
-        if (slot.pending.size === 0) worker.unref();
+        if (slot.pending.size === 0) this.unref(worker);
         else this.flush(slot);
       });
       worker.on('error', (err) => this.options.log.error({ err }, 'write worker: crashed'));
@@ -158,6 +158,17 @@ export class WriteWorkers implements AnalysisOffload {
         void this.spawn(index);
       });
     });
+  }
+
+  /**
+   * An idle worker must not keep the process alive, but a closing one must:
+   * terminate() refs the worker until its 'exit', which resolves close(). An
+   * answer (or the ready message) arriving between the two would otherwise
+   * unref it, and a process with nothing else to do would end with close()
+   * pending (a test's teardown left unfinished).
+   */
+  private unref(worker: Worker): void {
+    if (!this.closing) worker.unref();
   }
 
   private settle(slot: Slot, reply: AnalysisReply): void {
