@@ -279,8 +279,13 @@ async function main(): Promise<void> {
   await settleAudit(carnetUrl, auth3, 0);
   results.readSustained = await load(carnetUrl, reads('carnet'), auth3, SECONDS, CONNECTIONS);
 
+  // Both servers are gone before the in-process validation is timed: a server
+  // still closing (flushing its audit trail) shared the cores with it.
+  const exited = (child: ChildProcess) => new Promise((r) => child.once('exit', r));
+  const gone = Promise.all([exited(carnet), exited(bare)]);
   carnet.kill('SIGTERM');
   bare.kill('SIGTERM');
+  await gone;
   await rm(work, { recursive: true, force: true });
   results.validation = measureValidation();
   await writeReport(results);
