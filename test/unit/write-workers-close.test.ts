@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { loaderArgs, repoRoot, runnableUrl } from '../helpers/repo.js';
 
@@ -42,13 +45,19 @@ if (warm) {
 }
 
 async function run(blockMs: number): Promise<{ code: number | string; output: string; result?: { answeredBy: string; closed: boolean } }> {
-  const child = spawn(process.execPath, [...loaderArgs, '--input-type=module', '-e', script(blockMs)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A file, not `--input-type=module -e`: a worker thread inherits the process's execArgv, and
+  // with --input-type it cannot load its own file (ERR_INPUT_TYPE_NOT_ALLOWED) when run from the build.
+  const dir = await mkdtemp(path.join(tmpdir(), 'carnet-close-'));
+  const file = path.join(dir, 'close.mjs');
+  await writeFile(file, script(blockMs));
+  const child = spawn(process.execPath, [...loaderArgs, file], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
   child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
   const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
   const code = await new Promise<number | string>((resolve) => child.once('exit', (c, signal) => resolve(c ?? signal ?? 'unknown')));
   clearTimeout(timer);
+  await rm(dir, { recursive: true, force: true });
   const line = output.split('\n').find((l) => l.startsWith('{"answeredBy"'));
   return { code, output, result: line ? (JSON.parse(line) as { answeredBy: string; closed: boolean }) : undefined };
 }
