@@ -75,7 +75,8 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
     now,
     facts: compartments?.length && principal.kind !== 'system' ? await factsFor(context, compartments, now) : undefined,
     breakTheGlass: context.breakTheGlass,
-    ownedByCaller: await ownsSubscription(request, principal, target, compartments),
+    // Checked here, not in the function, so that every other access awaits nothing more.
+    ownedByCaller: target.resourceType === 'Subscription' ? await ownsSubscription(request, principal, target, compartments) : undefined,
   });
   if (decision.allow && target.record && decision.rule !== 'fhir-user') {
     const restricted = checkScopeQueries(principal, action, target.record);

@@ -13,7 +13,7 @@ import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { mayHaveLanded } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
-import { isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
+import { isConditionalRead, isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
 import { underContentRules } from '../space/documents/document-content.js';
@@ -151,7 +151,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     if (form === undefined) throw new NotAcceptableError(`This Binary is ${contentType}; Accept ${String(accept).slice(0, 120)} allows neither it nor FHIR JSON`);
     const wantsJson = form === 'resource';
     if (wantsJson) responseType(request); // an unknown _format is a 406 before any 304
-    if (await isNotModified(request, record)) return sendNotModified(reply, record);
+    if (isConditionalRead(request) && await isNotModified(request, record)) return sendNotModified(reply, record);
     if (wantsJson) return sendRecord(request, reply, engine, record);
     const blob = record.blob ? await engine.blobs.open(record.blob) : undefined;
     versionHeaders(reply, record)

@@ -9,7 +9,7 @@ import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck, WriteResult } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
-import { isNotModified, readShaping, responseType, sendNotModified, sendRecord, sendWriteResult } from './respond.js';
+import { isConditionalRead, isNotModified, readShaping, responseType, sendNotModified, sendRecord, sendWriteResult } from './respond.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
 import { refuseDeletingUsedContent, underContentRules } from '../space/documents/document-content.js';
 
@@ -41,7 +41,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'r', 'read', { resourceType: type, id }, { precheck: true });
     const record = await repository.read(type, id);
     await authorize(request, 'r', 'read', { resourceType: type, id, record });
-    if (await isNotModified(request, record)) return sendNotModified(reply, record);
+    if (isConditionalRead(request) && await isNotModified(request, record)) return sendNotModified(reply, record);
     return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);
   });
 
@@ -53,7 +53,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 'r', 'vread', { resourceType: type, id }, { precheck: true });
     const record = await repository.vread(type, id, vid);
     await authorize(request, 'r', 'vread', { resourceType: type, id, record });
-    if (await isNotModified(request, record)) return sendNotModified(reply, record);
+    if (isConditionalRead(request) && await isNotModified(request, record)) return sendNotModified(reply, record);
     return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);
   });
 

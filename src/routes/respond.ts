@@ -43,6 +43,11 @@ export function readShaping(request: FastifyRequest): Shaping | undefined {
   return parseReadShaping(query._summary, query._elements);
 }
 
+/** Whether a read carries a condition at all: most do not, and need not wait for isNotModified. */
+export function isConditionalRead(request: FastifyRequest): boolean {
+  return request.headers['if-none-match'] !== undefined || request.headers['if-modified-since'] !== undefined;
+}
+
 /**
  * A conditional read (http.html#cread): `If-None-Match` (RFC 9110 §13.1.2)
  * is true when it names this version's ETag (weak comparison) or is `*`,
