@@ -83,7 +83,7 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
     if (restricted !== undefined) decision = (await restricted) ?? decision;
   }
   // A precheck (before the resource is loaded) audits only refusals: the final check audits the access itself.
-  if (!options.precheck || !decision.allow) {
+  if ((!options.precheck || !decision.allow) && firstOfRequest(request, action, interaction, target, decision)) {
     request.server.audit.record({
       principal, action, interaction, resourceType: target.resourceType, id: target.id ?? target.record?.id,
       compartments: compartments ?? [], allowed: decision.allow, rule: decision.rule, reason: decision.reason, purpose: decision.purpose,
@@ -105,6 +105,24 @@ async function ownsSubscription(request: FastifyRequest, principal: Principal, t
   if (target.resourceType !== 'Subscription' || principal.kind === 'system' || id === undefined || compartments?.length !== 0) return undefined;
   const owner = await request.server.subscriptions.owner(id);
   return owner !== undefined && sameParty(owner, principal);
+}
+
+const auditedWrites = new WeakMap<FastifyRequest, Set<string>>();
+
+/**
+ * Whether this decision is the request's first on this write: a write redone
+ * in its turn after another server's write came first (resource-turns.ts) is
+ * judged again, but it is one access, audited once. Reads and searches are
+ * never redone, and are not looked up.
+ */
+function firstOfRequest(request: FastifyRequest, action: Interaction, interaction: string, target: Target, decision: Decision): boolean {
+  if (action === 'r' || action === 's') return true;
+  const key = `${action}|${interaction}|${target.resourceType}/${target.id ?? target.record?.id ?? ''}|${decision.allow}|${decision.rule}`;
+  let seen = auditedWrites.get(request);
+  if (!seen) auditedWrites.set(request, (seen = new Set()));
+  if (seen.has(key)) return false;
+  seen.add(key);
+  return true;
 }
 
 /**
