@@ -13,6 +13,7 @@ import { clientErrorHandler, fhirErrors, frameworkErrors } from './plugins/fhir-
 import { fhirContent } from './plugins/fhir-content.js';
 import { corsPlugin } from './plugins/cors.js';
 import { queryEncodingError } from './plugins/query-encoding.js';
+import { operationPath } from './plugins/operation-path.js';
 import { authPlugin, authenticate, authenticateKnown } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -63,6 +64,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     frameworkErrors,
     clientErrorHandler,
+    rewriteUrl: (request) => operationPath(request.url ?? '/'),
   });
   const opened = options.engine ?? (await openEngine(config, { warn: (m) => app.log.warn(m), info: (m) => app.log.info(m) }));
   // Every commit is announced to the space's notifications and Subscriptions (space/subscriptions).

@@ -175,12 +175,12 @@ export class Repository {
     this.searchLimits = { ...options.search, baseUrl: options.fhirBase };
   }
 
-  /** [read](https://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted. */
   /** The id a create would be given: for a caller that must record something under it before the resource exists. */
   newResourceId(): string {
     return this.newId();
   }
 
+  /** [read](https://hl7.org/fhir/R4/http.html#read): 404 unknown, 410 deleted. */
   async read(type: string, id: string): Promise<VersionRecord> {
     checkTypeAndId(type, id);
     const record = await this.engine.current(type, id);

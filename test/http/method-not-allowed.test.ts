@@ -138,6 +138,10 @@ t.test('wrong methods and unknown operations', async (t) => {
       ['GET', '/fhir/Binary/$export', '$export'],
       ['GET', `/fhir/Subscription/${id}/$status`, '$status'],
       ['POST', '/fhir/Observation/$lastn', '$lastn'],
+      // Clients that percent-encode every `$` mean the same operation, not an id or a type.
+      ['GET', '/fhir/Patient/%24everything', '$everything'],
+      ['GET', `/fhir/Patient/${id}/%24everything`, '$everything'],
+      ['GET', '/fhir/%24export', '$export'],
     ] as const) {
       const res = await send(method, url, method === 'POST' ? { body: { resourceType: 'Parameters' } } : {});
       t.equal(res.statusCode, 404, `${method} ${url}`);
@@ -150,6 +154,11 @@ t.test('wrong methods and unknown operations', async (t) => {
     t.equal(valid.statusCode, 200);
     t.match(valid.json(), { resourceType: 'OperationOutcome', issue: [{ severity: 'information' }] });
     t.equal((await send('POST', `/fhir/Patient/${id}/$validate`, { body: { resourceType: 'Patient', id } })).statusCode, 200);
+    t.equal((await send('POST', '/fhir/Patient/%24validate', { body: { resourceType: 'Patient' } })).statusCode, 200, 'an encoded $ reaches the operation');
+    // In the query, %24 is a value's own text and stays so.
+    const searched = await send('GET', '/fhir/Patient?name=%24x');
+    t.equal(searched.statusCode, 200);
+    t.match(searched.json().link, [{ relation: 'self', url: /name=%24x/ }]);
     await expect405(t, 'GET', '/fhir/Patient/$validate', 'POST');
     // $deliveries is routed (an unknown Subscription is a 404 of the store, not "not supported").
     const deliveries = await send('GET', '/fhir/Subscription/nobody/$deliveries');

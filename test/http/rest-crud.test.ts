@@ -50,6 +50,12 @@ t.test('FHIR REST interactions over inject', async (t) => {
     const gone = await app.inject({ url: `/fhir/Patient/${id}`, headers: { authorization } });
     t.equal(gone.statusCode, 410);
     t.match(gone.json(), { resourceType: 'OperationOutcome', issue: [{ code: 'deleted' }] });
+    // The deletion is version 3: its ETag and Last-Modified, as for any answer about a version.
+    t.equal(gone.headers.etag, 'W/"3"');
+    t.match(gone.headers['last-modified'], /^\w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    const goneVersion = await app.inject({ url: `/fhir/Patient/${id}/_history/3`, headers: { authorization } });
+    t.equal(goneVersion.statusCode, 410);
+    t.equal(goneVersion.headers.etag, 'W/"3"');
 
     const history = await app.inject({ url: `/fhir/Patient/${id}/_history`, headers: { authorization } });
     t.equal(history.statusCode, 200);
