@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 
 /** What a FHIR client reads from an answer (versions, where a resource was created, paging by date). */
-const EXPOSED_HEADERS = 'ETag, Location, Content-Location, Last-Modified, X-Request-Id, Retry-After, WWW-Authenticate, Allow';
+const EXPOSED_HEADERS = 'ETag, Location, Content-Location, Last-Modified, X-Request-Id, Retry-After, WWW-Authenticate, Allow, Content-Range, Accept-Ranges';
 const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 /** Preflights are cached by the browser for ten minutes: one per app and path, not one per request. */
 const PREFLIGHT_MAX_AGE = '600';

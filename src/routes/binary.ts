@@ -13,10 +13,12 @@ import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { mayHaveLanded } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
-import { isConditionalRead, isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
+import { dateSinglesOut, httpDate, isConditionalRead, isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
 import { underContentRules } from '../space/documents/document-content.js';
+import { contentRange, ifRangeMatches, parseIfRange, parseRange, resolveRange } from './byte-range.js';
+import type { IfRangeValidator, RangeAnswer } from './byte-range.js';
 
 const FHIR_JSON_TYPES = /^application\/(fhir\+)?json\b/i;
 
@@ -141,7 +143,10 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
    * Raw bytes or the Binary resource (http.html#binary, ITI-68), whichever
    * the request prefers (chooseBinaryForm); 406 when Accept allows neither.
    * 304 when If-None-Match matches, once the format is known to be
-   * acceptable (both forms share the version's ETag).
+   * acceptable (both forms share the version's ETag). The raw bytes take a
+   * single byte range (`Accept-Ranges: bytes`): 206 with only those bytes,
+   * 416 (an OperationOutcome, `Content-Range: bytes *\/size`) when the range
+   * starts beyond the last byte; the FHIR JSON form ignores Range.
    */
   async function sendBinary(request: FastifyRequest, reply: FastifyReply, record: VersionRecord): Promise<FastifyReply> {
     const format = (request.query as Record<string, unknown>)._format;
@@ -154,14 +159,61 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     if (isConditionalRead(request) && await isNotModified(request, record)) return sendNotModified(reply, record);
     if (wantsJson) return sendRecord(request, reply, engine, record);
     const blob = record.blob ? await engine.blobs.open(record.blob) : undefined;
+    const size = blob?.info.size ?? 0;
+    // Most reads ask for no range: they make no promise for it.
+    const range = request.headers.range === undefined ? 'whole' : await requestedRange(request, record, size);
+    if (range === 'unsatisfiable') {
+      blob?.stream.destroy();
+      throw new FhirError('FHIR_ERR_HTTP_RANGE_NOT_SATISFIABLE', 416, 'processing', `Binary/${record.id} has ${size} bytes: the Range asks for none of them`, {
+        headers: { 'content-range': contentRange(size), 'accept-ranges': 'bytes' },
+      });
+    }
     versionHeaders(reply, record)
       .header('content-type', contentType)
+      .header('accept-ranges', 'bytes')
       .header('x-content-type-options', 'nosniff')
       // Stored bytes come from clients: never let a browser run them in our origin.
       .header('content-security-policy', "sandbox; default-src 'none'");
     if (!blob) return reply.header('content-length', '0').send('');
-    return reply.header('content-length', String(blob.info.size)).send(blob.stream);
+    if (range === 'whole') return reply.header('content-length', String(size)).send(blob.stream);
+    // The whole blob's stream gave its size; the range is read from its own start.
+    blob.stream.destroy();
+    const bytes = await engine.blobs.openRange(record.blob!, range.start, range.end);
+    // Gone since it was opened (its Binary version deleted meanwhile): what a read now finds.
+    if (!bytes) throw new FhirError('FHIR_ERR_STORE_GONE', 410, 'deleted', `Binary/${record.id}'s bytes are no longer stored`);
+    return reply.code(206)
+      .header('content-range', contentRange(size, range))
+      .header('content-length', String(range.end - range.start + 1))
+      .send(bytes);
   }
+
+  /**
+   * What a raw read sends of `size` bytes (RFC 9110 §14): the range `Range`
+   * asks for, on a GET only (HEAD and the rest ignore it, §14.2), unless
+   * `If-Range` names another representation (then the whole body, §13.1.5).
+   * Evaluated after If-None-Match/If-Modified-Since (§13.2.2): a 304 wins.
+   * Several ranges, another unit or a malformed header: the whole body.
+   */
+  async function requestedRange(request: FastifyRequest, record: VersionRecord, size: number): Promise<RangeAnswer> {
+    const spec = request.method === 'GET' ? parseRange(request.headers.range) : undefined;
+    if (!spec) return 'whole';
+    const validator = parseIfRange(headerList(request.headers['if-range']));
+    if (validator && !await ifRangeHolds(validator, record)) return 'whole';
+    return resolveRange(spec, size);
+  }
+
+  /**
+   * If-Range against this version: our ETags are weak (`W/"n"`), so an
+   * entity-tag never matches (strong comparison); a date matches when it is
+   * the version's Last-Modified and that date is a strong validator
+   * (§8.8.2.2), i.e. no earlier version was written in the same second (the
+   * date would name its bytes as well).
+   */
+  async function ifRangeHolds(validator: IfRangeValidator, record: VersionRecord): Promise<boolean> {
+    if (!ifRangeMatches(validator, { etag: `W/"${record.vid}"`, lastModified: httpDate(record.ts) })) return false;
+    return validator.kind !== 'date' || await dateSinglesOut(engine, record);
+  }
+
 
   /** Streams the body into a new blob: raw bytes, or a Binary resource whose base64 data is decoded. */
   async function receiveBinary(request: FastifyRequest, id?: string): Promise<{ resource: Binary; blob: string }> {
@@ -236,6 +288,11 @@ function securityContextOf(record: VersionRecord, fhirBase: string): { type: str
 function isHeaderSecurityContext(text: string): boolean {
   const slash = text.indexOf('/');
   return slash > 0 && /^[A-Za-z]+$/.test(text.slice(0, slash)) && isFhirId(text.slice(slash + 1));
+}
+
+/** A header as one text: Node joins repeated ones; inject may hand over a list. */
+function headerList(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 async function readJsonBinary(stream: Readable, limit: number): Promise<Binary> {

@@ -81,9 +81,19 @@ async function unmodifiedSince(request: FastifyRequest, record: VersionRecord): 
   if (Number.isNaN(since)) return false;
   const second = wholeSecond(record.ts);
   if (second !== since) return second < since;
+  return dateSinglesOut(request.server.repository.engine, record);
+}
+
+/**
+ * Whether this version's Last-Modified names it alone: no earlier version
+ * was written in the same second (HTTP dates count whole seconds). Only then
+ * is the date a validator for this version's content (If-Modified-Since,
+ * If-Range's date form).
+ */
+export async function dateSinglesOut(engine: StoreEngine, record: VersionRecord): Promise<boolean> {
   if (record.vid === 1) return true;
-  const previous = await request.server.repository.engine.version(record.type, record.id, record.vid - 1);
-  return !previous || wholeSecond(previous.ts) < since;
+  const previous = await engine.version(record.type, record.id, record.vid - 1);
+  return !previous || wholeSecond(previous.ts) < wholeSecond(record.ts);
 }
 
 function wholeSecond(ts: number): number {
@@ -97,7 +107,7 @@ export function sendNotModified(reply: FastifyReply, record: VersionRecord): Fas
 /** HTTP dates by second: formatting one costs more than the rest of a read's headers. */
 const httpDates = new Map<number, string>();
 
-function httpDate(ts: number): string {
+export function httpDate(ts: number): string {
   const second = Math.floor(ts / 1000);
   let text = httpDates.get(second);
   if (text === undefined) {

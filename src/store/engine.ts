@@ -169,6 +169,12 @@ export interface BlobStore {
   put(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<BlobInfo>;
   /** Undefined when unknown. */
   open(key: string): Promise<{ info: BlobInfo; stream: Readable } | undefined>;
+  /**
+   * The bytes from `start` to `end`, both included (0 <= start <= end < size),
+   * read from `start` on: a client resuming a download at 19 MiB never makes
+   * the store read the first 19. Undefined when unknown.
+   */
+  openRange(key: string, start: number, end: number): Promise<Readable | undefined>;
   delete(key: string): Promise<void>;
 }
 

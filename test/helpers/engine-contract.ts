@@ -408,6 +408,12 @@ export function runEngineContract(t: Test, makeEngine: MakeEngine): void {
     const opened = await engine.blobs.open(info.key);
     t.same(opened?.info, info);
     t.ok(opened && (await readAll(opened.stream)).equals(bytes), 'bytes round trip');
+    // Ranges are inclusive at both ends, across chunk boundaries, up to the last byte.
+    for (const [start, end] of [[0, 0], [16_380, 16_390], [123_456, 299_999], [299_999, 299_999], [0, 299_999]]) {
+      const part = await engine.blobs.openRange(info.key, start, end);
+      t.ok(part && (await readAll(part)).equals(bytes.subarray(start, end + 1)), `bytes ${start}-${end}`);
+    }
+    t.equal(await engine.blobs.openRange('not-a-key', 0, 1), undefined);
 
     const empty = await engine.blobs.put(chunksOf(Buffer.alloc(0), 1), { maxBytes: 10 });
     t.equal(empty.size, 0);
@@ -417,6 +423,7 @@ export function runEngineContract(t: Test, makeEngine: MakeEngine): void {
     t.equal(await engine.blobs.open('not-a-key'), undefined);
     await engine.blobs.delete(info.key);
     t.equal(await engine.blobs.open(info.key), undefined, 'deleted');
+    t.equal(await engine.blobs.openRange(info.key, 0, 1), undefined, 'deleted, for a range too');
     await engine.blobs.delete(info.key);
   });
 

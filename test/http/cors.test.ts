@@ -17,6 +17,7 @@ t.test('by default any page may call the API, never with credentials', async (t)
   t.equal(refused.headers['access-control-allow-origin'], '*', 'a page can read why it was refused');
   t.match(String(refused.headers['access-control-expose-headers']), /ETag/);
   t.match(String(refused.headers['access-control-expose-headers']), /\bAllow\b/, 'a browser app may read the methods a 405 allows');
+  t.match(String(refused.headers['access-control-expose-headers']), /\bContent-Range\b.*\bAccept-Ranges\b/, 'a browser viewer may resume a download');
   const bare = await app.inject({ method: 'OPTIONS', url: '/fhir/Patient' });
   t.equal(bare.statusCode, 204, 'an OPTIONS without preflight headers is no plain-text 400');
   t.notOk(bare.headers['access-control-allow-methods'], 'no preflight permission for a request naming no origin');

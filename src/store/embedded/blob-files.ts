@@ -73,6 +73,16 @@ export class FileBlobStore implements BlobStore {
     return { info, stream: fh.createReadStream() };
   }
 
+  async openRange(key: string, start: number, end: number): Promise<Readable | undefined> {
+    if (!KEY.test(key)) return undefined;
+    const fh = await open(this.file(key), 'r').catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    // createReadStream's `end` is inclusive, as the range's is.
+    return fh?.createReadStream({ start, end });
+  }
+
   async delete(key: string): Promise<void> {
     if (!KEY.test(key)) return;
     await unlink(this.infoFile(key)).catch(ignoreNotFound);

@@ -75,6 +75,13 @@ export class GridFsBlobStore implements BlobStore {
     return { info: { key, size: file.length, sha1 }, stream: this.bucket.openDownloadStream(id) };
   }
 
+  async openRange(key: string, start: number, end: number): Promise<Readable | undefined> {
+    const id = toObjectId(key);
+    if (!id || !(await this.bucket.find({ _id: id }).next())) return undefined;
+    // GridFS's `end` is exclusive; the range's is inclusive. It seeks to the chunk holding `start`.
+    return this.bucket.openDownloadStream(id, { start, end: end + 1 });
+  }
+
   async delete(key: string): Promise<void> {
     const id = toObjectId(key);
     if (!id) return;
