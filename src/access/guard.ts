@@ -38,11 +38,16 @@ export interface ReadContext {
   readonly breakTheGlass: string | undefined;
   readonly facts: Map<string, Promise<PatientFacts>>;
   readonly currentVersions: Map<string, Promise<VersionRecord | undefined>>;
+  /** Who created a Subscription (space/subscriptions), when the context can tell: its owner may read it (policy rule subscription-owner). */
+  readonly subscriptionOwner?: (id: string) => Promise<Pick<Principal, 'clientId' | 'subject'> | undefined>;
+  /** Whether `principal` owns each Subscription judged, looked up once per context (the versions of one history). */
+  readonly ownedSubscriptions: Map<string, Promise<boolean>>;
 }
 
 /** A context for decisions (a request's, or one apart from any request: a Subscription's notification, judged for its owner). */
-export function readContext(principal: Principal, engine: StoreEngine, now: () => number, breakTheGlass?: string): ReadContext {
-  return { principal, engine, now, breakTheGlass, facts: new Map(), currentVersions: new Map() };
+export function readContext(principal: Principal, engine: StoreEngine, now: () => number, breakTheGlass?: string,
+  subscriptionOwner?: ReadContext['subscriptionOwner']): ReadContext {
+  return { principal, engine, now, breakTheGlass, facts: new Map(), currentVersions: new Map(), ownedSubscriptions: new Map(), ...(subscriptionOwner ? { subscriptionOwner } : {}) };
 }
 
 const requestContexts = new WeakMap<FastifyRequest, ReadContext>();
@@ -51,7 +56,8 @@ const requestContexts = new WeakMap<FastifyRequest, ReadContext>();
 function contextOf(request: FastifyRequest): ReadContext {
   let context = requestContexts.get(request);
   if (!context) {
-    context = readContext(principalOf(request), request.server.engine, request.server.now, breakTheGlassReason(request));
+    const { subscriptions } = request.server;
+    context = readContext(principalOf(request), request.server.engine, request.server.now, breakTheGlassReason(request), (id) => subscriptions.owner(id));
     requestContexts.set(request, context);
   }
   return context;
@@ -76,7 +82,7 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
     facts: compartments?.length && principal.kind !== 'system' ? await factsFor(context, compartments, now) : undefined,
     breakTheGlass: context.breakTheGlass,
     // Checked here, not in the function, so that every other access awaits nothing more.
-    ownedByCaller: target.resourceType === 'Subscription' ? await ownsSubscription(request, principal, target, compartments) : undefined,
+    ownedByCaller: target.resourceType === 'Subscription' ? await ownsSubscription(context, target.id ?? target.record?.id, compartments) : undefined,
   });
   if (decision.allow && target.record && decision.rule !== 'fhir-user') {
     const restricted = checkScopeQueries(principal, action, target.record);
@@ -97,13 +103,16 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
 
 /**
  * Whether a person (or an app acting for one) asks about a Subscription they
- * created: the policy lets its owner manage it. Looked up only for a
- * Subscription judged outside any space (a system client's scopes decide alone).
+ * created: the policy lets its owner manage it. Callers ask for a
+ * Subscription only, and it is looked up only when judged outside any space
+ * (a system client's scopes decide alone). `authorize` looks again at each
+ * decision (a write claims its owner during its request); `mayRead` once per
+ * Subscription and context (every version of one history).
  */
-async function ownsSubscription(request: FastifyRequest, principal: Principal, target: Target, compartments: string[] | undefined): Promise<boolean | undefined> {
-  const id = target.id ?? target.record?.id;
-  if (target.resourceType !== 'Subscription' || principal.kind === 'system' || id === undefined || compartments?.length !== 0) return undefined;
-  const owner = await request.server.subscriptions.owner(id);
+async function ownsSubscription(context: ReadContext, id: string | undefined, compartments: readonly string[] | undefined): Promise<boolean | undefined> {
+  const { principal, subscriptionOwner } = context;
+  if (principal.kind === 'system' || id === undefined || compartments?.length !== 0 || !subscriptionOwner) return undefined;
+  const owner = await subscriptionOwner(id);
   return owner !== undefined && sameParty(owner, principal);
 }
 
@@ -125,13 +134,26 @@ function firstOfRequest(request: FastifyRequest, action: Interaction, interactio
   return true;
 }
 
+/** The policy as a search filter per type (searchRestriction). */
+export interface PolicyRestriction {
+  (type: string): Filter | null;
+  /**
+   * Loads, before a query on `types` runs ([]: every type), what its filters
+   * need that other queries do not: the Subscriptions a person owns, looked up
+   * in the store only for a query that may return Subscriptions. Until then a
+   * person's Subscriptions match nothing, as other Subscriptions do (they are
+   * in no space), never more.
+   */
+  prepare(types: readonly string[]): Promise<void>;
+}
+
 /**
  * The policy as a search restriction: a filter AND'ed into every query of a
  * type (matches, _include, counts), or null when the type is not visible at
  * all. Search then never returns what a read would refuse. Built once per
  * request (it may need the store), then applied synchronously per type.
  */
-export async function searchRestriction(request: FastifyRequest): Promise<(type: string) => Filter | null> {
+export async function searchRestriction(request: FastifyRequest): Promise<PolicyRestriction> {
   const principal = principalOf(request);
   const now = request.server.now();
   let people: Filter | null = {};
@@ -173,9 +195,20 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
   // person who may search the type finds it, as they may read it (policy rule shared-reference-data).
   const inNoSpace: Filter = { 'comp.0': { $exists: false } };
   const orShared: Filter | null = people && { $or: [people, inNoSpace] };
-  return (type) => {
+  // A Subscription is in no space: besides system clients, its owner, and only its owner, finds it as they
+  // read it (policy rule subscription-owner), whether or not they act in a space. In the query, by id, so
+  // that totals and pages count only theirs; loaded by `prepare`, for queries that may return Subscriptions.
+  let ownedSubscriptions: Filter | undefined;
+  const mayOwnSubscriptions = principal.kind !== 'system' && decide({ principal, action: 's', resourceType: 'Subscription' }).allow;
+  const restriction = (type: string): Filter | null => {
     const byScope = decide({ principal, action: 's', resourceType: type });
-    if (!byScope.allow || people === null || trail === null) return null;
+    if (!byScope.allow) return null;
+    if (type === 'Subscription' && ownedSubscriptions) {
+      const scopeFilter = scopeQueryFilter(principal.scopes, 's', type);
+      if (scopeFilter === null) return null;
+      return scopeFilter ? { $and: [ownedSubscriptions, scopeFilter] } : ownedSubscriptions;
+    }
+    if (people === null || trail === null) return null;
     const shared = isSharedReferenceType(type);
     const ownSpace = !inOwnSpace || inOwnSpace(type);
     if (!ownSpace && !shared) return null;
@@ -186,6 +219,13 @@ export async function searchRestriction(request: FastifyRequest): Promise<(type:
     if (scopeFilter) parts.push(scopeFilter);
     return parts.length === 0 ? {} : parts.length === 1 ? parts[0] : { $and: parts };
   };
+  return Object.assign(restriction, {
+    async prepare(types: readonly string[]): Promise<void> {
+      if (!mayOwnSubscriptions || ownedSubscriptions || (types.length > 0 && !types.includes('Subscription'))) return;
+      const ids = await request.server.subscriptions.ownedBy(principal);
+      ownedSubscriptions = { $and: [inNoSpace, { id: { $in: ids } }] };
+    },
+  });
 }
 
 /**
@@ -265,8 +305,17 @@ export async function mayRead(context: ReadContext, record: VersionRecord, optio
     principal, action, resourceType: record.type, id: record.id, compartments: record.comp, labels, writtenAt, now,
     facts: record.comp.length && principal.kind !== 'system' ? await factsFor(context, record.comp, now) : undefined,
     breakTheGlass: context.breakTheGlass,
+    // As `authorize` does, so that a history (judged here, version by version) answers the owner as a read does.
+    ownedByCaller: record.type === 'Subscription' ? await ownsSubscriptionOnce(context, record) : undefined,
   });
   return decision.allow && (decision.rule === 'fhir-user' || !(await checkScopeQueries(principal, action, record)));
+}
+
+/** `ownsSubscription` for the versions of a history: one look-up per Subscription and context. */
+function ownsSubscriptionOnce(context: ReadContext, record: VersionRecord): Promise<boolean | undefined> {
+  let pending = context.ownedSubscriptions.get(record.id);
+  if (!pending) context.ownedSubscriptions.set(record.id, (pending = ownsSubscription(context, record.id, record.comp).then(Boolean)));
+  return pending;
 }
 
 /**

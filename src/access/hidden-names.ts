@@ -23,18 +23,24 @@ export async function hideHiddenNames(request: FastifyRequest, parsed: SearchReq
 }
 
 /**
- * The caller's search restriction for a conditional interaction
- * (If-None-Exist, a conditional update or delete, a Bundle's conditional
- * entries and references): only what they may see matches, and a value of
- * their condition naming a hidden resource matches nothing, as in a search.
- * Otherwise `If-None-Exist: List?item=<masked document>` answering 200 (the
- * List found) instead of 201 would tell that the masked document exists.
+ * The caller's search restriction, for a search and for a conditional
+ * interaction (If-None-Exist, a conditional update or delete, a Bundle's
+ * conditional entries and references) alike: only what they may see matches
+ * (guard.ts searchRestriction), and a value of their criteria naming a hidden
+ * resource matches nothing (hideHiddenNames). Otherwise `If-None-Exist:
+ * List?item=<masked document>` answering 200 (the List found) instead of 201
+ * would tell that the masked document exists. `reviseQuery` must run on each
+ * parsed query before it runs: it also loads what the restriction of its
+ * types needs (a person's own Subscriptions); without it those match nothing.
  */
-export async function conditionalRestriction(request: FastifyRequest): Promise<SearchRestriction> {
+export async function conditionalRestriction(request: FastifyRequest): Promise<SearchRestriction & Required<Pick<SearchRestriction, 'reviseQuery'>>> {
   const restriction = await searchRestriction(request);
-  const revised: SearchRestriction = (type) => restriction(type);
-  revised.reviseQuery = (parsed) => hideHiddenNames(request, parsed);
-  return revised;
+  return Object.assign((type: string) => restriction(type), {
+    async reviseQuery(parsed: SearchRequest): Promise<void> {
+      await restriction.prepare(parsed.types);
+      await hideHiddenNames(request, parsed);
+    },
+  });
 }
 
 async function hideIn(request: FastifyRequest, clause: SearchClause, types: string[]): Promise<void> {

@@ -99,8 +99,9 @@ export function decide(request: AccessRequest): Decision {
     // A document's bytes belong to no compartment: whoever may add documents may store them;
     // reading them goes through the Binary's securityContext (the document), see routes/binary.ts.
     if (action === 'c' && resourceType === 'Binary') return allow('document-bytes', 'the bytes of a document are read through the document they belong to');
-    // A Subscription belongs to no space: who created it (a professional's or a patient's app) reads, changes and cancels it.
-    if (request.ownedByCaller && resourceType === 'Subscription' && (action === 'r' || action === 'u' || action === 'd')) {
+    // A Subscription belongs to no space: who created it (a professional's or a patient's app) reads, finds
+    // (searches and histories, access/guard.ts searchRestriction), changes and cancels it.
+    if (request.ownedByCaller && resourceType === 'Subscription' && action !== 'c') {
       return allow('subscription-owner', 'the creator of a Subscription manages it');
     }
     return deny('outside-space', `${resourceType} outside a patient space is not available to ${principal.kind}`);

@@ -29,4 +29,13 @@ export function sameParty(a: Pick<Principal, 'clientId' | 'subject'>, b: Pick<Pr
   return a.clientId === b.clientId && a.subject === b.subject;
 }
 
+/**
+ * One text per party: equal for two principals exactly when `sameParty` holds
+ * (each part escaped, so no client id and subject can be cut another way), for
+ * what is stored under a party (the Subscriptions it owns, space/subscriptions).
+ */
+export function partyKey(a: Pick<Principal, 'clientId' | 'subject'>): string {
+  return `${encodeURIComponent(a.clientId)}|${encodeURIComponent(a.subject)}`;
+}
+
 export const PRINCIPAL_KINDS: ReadonlySet<Principal['kind']> = new Set(['system', 'patient', 'related-person', 'practitioner', 'app', 'admin']);

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { BundleLink, Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, UnsupportedMediaTypeError } from '../errors.js';
-import { auditSearch, authorize, searchRestriction } from '../access/guard.js';
+import { auditSearch, authorize } from '../access/guard.js';
 import { disclosedAll } from '../access/hidden-references.js';
-import { hideHiddenNames } from '../access/hidden-names.js';
+import { conditionalRestriction } from '../access/hidden-names.js';
 import { checkMhdConsumerSearch } from '../space/documents/mhd-search.js';
 import { bundleText } from '../fhir/bundle-text.js';
 import type { EntryText } from '../fhir/bundle-text.js';
@@ -47,8 +47,11 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     const strict = parsePrefer(request.headers.prefer).handling === 'strict';
     const parsed = repository.parseSearch(types, pairs, strict);
     for (const type of types) await authorize(request, 's', 'search-type', { resourceType: type }, { precheck: true });
-    await hideHiddenNames(request, parsed);
-    const restriction = await searchRestriction(request);
+    // The restriction conditional interactions use too: the policy's filter per type, and the query
+    // revised to tell nothing hidden (access/hidden-names.ts). The revision only reads, so that it runs
+    // after the restriction is built (which may refuse an emergency search) changes no answer or audit.
+    const restriction = await conditionalRestriction(request);
+    await restriction.reviseQuery(parsed);
     // A compartment search is the same search, within the compartment: the policy's filter still applies.
     const restrict = compartment ? inCompartment(restriction, compartment) : restriction;
     const result = await repository.search(parsed, restrict);

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Query } from 'mingo';
 import { mingoQuery } from '../../store/lazy-mingo.js';
 import type { Subscription } from '@medplum/fhirtypes';
-import { sameParty, type Principal } from '../../auth/principal.js';
+import { partyKey, sameParty, type Principal } from '../../auth/principal.js';
 import { parseScopes } from '../../auth/scopes.js';
 import type { Filter, StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository } from '../../store/repository.js';
@@ -47,6 +47,11 @@ interface Active {
 }
 
 const OWNER_NS = 'subscription-owner';
+/** Each party's Subscriptions (`subscriptions-of:<partyKey>`, key: the id): what owner records cannot answer, read by owner. */
+const ownedNs = (principal: Pick<Principal, 'clientId' | 'subject'>) => `subscriptions-of:${partyKey(principal)}`;
+/** Set once the owners recorded before those lists existed are listed (SubscriptionService.listOwned). */
+const OWNED_LISTS_NS = 'subscription-owner-lists';
+const OWNED_LISTS_BUILT = 'built';
 const LOG_TTL_MS = 7 * 24 * 3600 * 1000;
 /** Active Subscriptions are re-read at least this often, so changes made through another replica are seen. */
 const CACHE_MS = 5000;
@@ -70,6 +75,8 @@ interface ActiveCache {
  */
 export class SubscriptionService {
   private active: ActiveCache | undefined;
+  /** Settled once the owners recorded before the per-party lists are listed too (listOwned). */
+  private ownedListed: Promise<void> | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
@@ -105,14 +112,53 @@ export class SubscriptionService {
   async claimOwner(id: string, principal: Principal): Promise<'claimed' | 'owned' | 'taken'> {
     for (;;) {
       const owner = await this.owner(id);
-      if (owner) return sameParty(owner, principal) ? 'owned' : 'taken';
-      if (await this.engine.kv.putIfAbsent(OWNER_NS, id, principal)) return 'claimed';
+      if (owner && !sameParty(owner, principal)) return 'taken';
+      if (owner || (await this.engine.kv.putIfAbsent(OWNER_NS, id, principal))) {
+        // Listed under its owner before the Subscription is written, so that it is never missing from
+        // their searches; listed again when already theirs (a crash between the two puts). Only once the
+        // claim is theirs: removing the entry of a refused claim could race with the same party's
+        // claim that won. An entry whose owner is someone else is harmless (ownedBy checks the owner).
+        await this.engine.kv.put(ownedNs(principal), id, true);
+        return owner ? 'owned' : 'claimed';
+      }
     }
   }
 
   /** Undoes a claim whose write failed: only while the recorded owner is still `principal`. */
   async releaseOwner(id: string, principal: Principal): Promise<void> {
-    await this.engine.kv.deleteIf(OWNER_NS, id, principal);
+    if (await this.engine.kv.deleteIf(OWNER_NS, id, principal)) await this.engine.kv.delete(ownedNs(principal), id);
+  }
+
+  /**
+   * The ids of the Subscriptions `principal` owns (deleted ones included: a
+   * search leaves those out itself), so that a search can be restricted to
+   * them in its query (access/guard.ts searchRestriction). The owner record
+   * decides: an entry of the party's list whose owner is not, or no longer,
+   * this party (a crash between a release's two deletes) is left out.
+   */
+  async ownedBy(principal: Principal): Promise<string[]> {
+    await (this.ownedListed ??= this.listOwned());
+    const listed = await this.engine.kv.list<unknown>(ownedNs(principal));
+    const owners = await Promise.all(listed.map(({ key }) => this.engine.kv.get<Pick<Principal, 'clientId' | 'subject'>>(OWNER_NS, key)));
+    return listed.flatMap(({ key }, i) => (owners[i] && sameParty(owners[i], principal) ? [key] : []));
+  }
+
+  /**
+   * Lists, once per store, the owners recorded before each party's list
+   * existed: until then only a new claim (or an owner's PUT) listed a
+   * Subscription. Idempotent, so replicas starting together may both run it.
+   */
+  private listOwned(): Promise<void> {
+    const run = async () => {
+      if (await this.engine.kv.get(OWNED_LISTS_NS, OWNED_LISTS_BUILT)) return;
+      for (const { key, value } of await this.engine.kv.list<Principal>(OWNER_NS)) await this.engine.kv.put(ownedNs(value), key, true);
+      await this.engine.kv.put(OWNED_LISTS_NS, OWNED_LISTS_BUILT, true);
+    };
+    // A failure is tried again by the next search rather than remembered.
+    return run().catch((err: unknown) => {
+      this.ownedListed = undefined;
+      throw err;
+    });
   }
 
   async owner(id: string): Promise<Principal | undefined> {
