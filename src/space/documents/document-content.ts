@@ -1,8 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { Binary, DocumentReference, Resource } from '@medplum/fhirtypes';
-import { FhirError, UnprocessableError } from '../../errors.js';
-import { isReadable } from '../../access/guard.js';
+import { FhirError, ForbiddenError, UnprocessableError } from '../../errors.js';
+import { authorize, isReadable, principalOf } from '../../access/guard.js';
+import type { Target } from '../../access/guard.js';
 import { parseLocalReference } from '../../fhir/references.js';
 import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository, WriteCheck } from '../../store/repository.js';
@@ -10,14 +11,18 @@ import type { ResourceTurns } from '../../store/resource-turns.js';
 
 /*
  * A document's content is the Binary of this server that its attachment url
- * names (ITI-65 stores it so; ITI-68 serves it). While a DocumentReference
- * that is not deleted names it, that Binary keeps its bytes (and their
- * contentType) and stays; a document names only a local Binary that exists
- * and whose bytes its attachment's hash and size describe. The rules run once
- * the policy has allowed the write, just before its commit, in the turns
- * (store/resource-turns.ts) of the Binaries concerned: a deletion or a new
- * version of a Binary and a document naming it, arriving together, are
- * judged one after the other, never both against the state before the other.
+ * names (ITI-65 stores it so; ITI-68 serves it): `Binary/<id>`, or one version
+ * of it, `Binary/<id>/_history/<vid>`, relative or under our base. While a
+ * DocumentReference that is not deleted names it, that Binary stays, and, when
+ * named without a version, keeps its bytes (and their contentType): a version
+ * never changes, so a document naming one leaves the Binary free to get new
+ * versions. A document names only a Binary (version) of this server that
+ * exists, that its writer may read, and whose bytes its attachment's hash and
+ * size describe. The rules run once the policy has allowed the write, just
+ * before its commit, in the turns (store/resource-turns.ts) of the Binaries
+ * concerned: a deletion or a new version of a Binary and a document naming
+ * it, arriving together, are judged one after the other, never both against
+ * the state before the other.
  */
 
 /** How many of the documents using a Binary are looked at (and named, when the caller may read them). */
@@ -34,57 +39,80 @@ export interface ContentWrite {
   bytes?: Buffer;
 }
 
+/** How many attachment urls one search of `location` looks for (a Binary with many versions is looked up in several). */
+const URLS_PER_SEARCH = 100;
+
 /**
  * The DocumentReferences (not deleted, whatever their status: a superseded
  * document stays readable, ITI-68 included) whose `content.attachment.url`
- * names Binary/<id> of this server, but for those in `ignored` (ids). Local
- * attachment urls are stored absolute (document-rules.ts
+ * names Binary/<id> of this server, but for those in `ignored` (ids): without
+ * a version, and, when `versions` is given, as any of its versions 1 to
+ * `versions`. Local attachment urls are stored absolute (document-rules.ts
  * withAbsoluteAttachments); the relative form is looked for too. Found
  * through R4's `location` (DocumentReference.content.attachment.url), then
  * checked on the stored JSON, so that only an exact match counts.
  */
-export async function documentsUsingBinary(repository: Repository, binaryId: string, fhirBase: string, ignored: ReadonlySet<string> = new Set()): Promise<{ found: VersionRecord[]; more: boolean }> {
-  const urls = [`${fhirBase}/Binary/${binaryId}`, `Binary/${binaryId}`];
-  const query: Array<[string, string]> = [['location', urls.join(',')], ['_count', String(LOOKED_AT_MOST + ignored.size)]];
-  const result = await repository.search(repository.parseSearch(['DocumentReference'], query, false));
-  const found = result.matches.filter((record) => !ignored.has(record.id) && localBinaries(record, fhirBase).some((b) => b.id === binaryId));
-  return { found, more: result.next !== undefined };
+export async function documentsUsingBinary(repository: Repository, binaryId: string, fhirBase: string,
+  { ignored = new Set<string>(), versions = 0 }: { ignored?: ReadonlySet<string>; versions?: number } = {}): Promise<{ found: VersionRecord[]; more: boolean }> {
+  const forms = (path: string) => [`${fhirBase}/${path}`, path];
+  const urls = forms(`Binary/${binaryId}`);
+  for (let vid = 1; vid <= versions; vid++) urls.push(...forms(`Binary/${binaryId}/_history/${vid}`));
+  const names = (b: NamedBinary) => b.id === binaryId && (versions > 0 || b.version === undefined);
+  const found: VersionRecord[] = [];
+  let more = false;
+  for (let i = 0; i < urls.length && found.length < LOOKED_AT_MOST; i += URLS_PER_SEARCH) {
+    const query: Array<[string, string]> = [['location', urls.slice(i, i + URLS_PER_SEARCH).join(',')], ['_count', String(LOOKED_AT_MOST + ignored.size)]];
+    const result = await repository.search(repository.parseSearch(['DocumentReference'], query, false));
+    for (const record of result.matches) {
+      if (!ignored.has(record.id) && !found.some((f) => f.id === record.id) && localBinaries(record, fhirBase).some(names)) found.push(record);
+    }
+    if (result.next !== undefined) more = true;
+  }
+  if (found.length > LOOKED_AT_MOST) {
+    found.length = LOOKED_AT_MOST;
+    more = true;
+  }
+  return { found, more };
 }
 
 /**
  * Refuses (409 FHIR_ERR_DOC_BINARY_IN_USE) the deletion of Binary/<id>
- * while a DocumentReference that is not deleted has it as content: the
- * document would stay, listed and readable, with its bytes gone. The document
- * goes first (a PDSm metadata update cannot change its content, and a
- * replacing submission leaves the old document readable); `ignored`: the
- * documents deleted in the same commit. For a DELETE by the caller of
- * `request` of the version `record` (its current one, or the tombstone
- * about to replace it): nothing unless it is a Binary. Run once the policy
- * has allowed the deletion, in the Binary's turn (routes/resource.ts, and
+ * while a DocumentReference that is not deleted has it, or one of its
+ * versions, as content: the document would stay, listed, with its bytes
+ * gone (a deleted resource's history is no promise: GET answers 410, and
+ * whoever deleted the bytes means them gone). The document goes first (a
+ * PDSm metadata update cannot change its content, and a replacing
+ * submission leaves the old document readable); `ignored`: the documents
+ * deleted in the same commit. For a DELETE by the caller of `request` of the
+ * version `record` (its current one, or the tombstone about to replace it):
+ * nothing unless it is a Binary. Run once the policy has allowed the
+ * deletion, in the Binary's turn (routes/resource.ts, and
  * checkContentWrite), so that whoever may not delete learns nothing of the
  * documents; those the caller may read are named, the others counted.
  */
 export async function refuseDeletingUsedContent(request: FastifyRequest, record: VersionRecord, ignored?: ReadonlySet<string>): Promise<void> {
   if (record.type !== 'Binary') return;
-  const used = await documentsUsingBinary(request.server.repository, record.id, request.server.config.fhirBase, ignored);
+  const used = await documentsUsingBinary(request.server.repository, record.id, request.server.config.fhirBase, { ignored, versions: record.vid });
   if (!used.found.length) return;
   throw await usedContentError(request, 'FHIR_ERR_DOC_BINARY_IN_USE', record.id, used, 'delete the document first');
 }
 
 /**
  * Refuses (409 FHIR_ERR_DOC_BINARY_IMMUTABLE) a new version of a Binary
- * that a DocumentReference (not deleted, but for `ignored`) has as content,
- * when it changes the bytes or their contentType: the document's hash and
- * size would then describe other bytes, and MHD documents do not change (a
- * new document replaces one, `relatesTo` replaces). The same content again
- * (a retried PUT) is allowed; so are other changes (securityContext, meta),
- * which the policy judges. A Binary that is new, or deleted, has no document.
+ * that a DocumentReference (not deleted, but for `ignored`) has as content
+ * without a version, when it changes the bytes or their contentType: the
+ * document's hash and size would then describe other bytes, and MHD
+ * documents do not change (a new document replaces one, `relatesTo`
+ * replaces). A document naming a version keeps it whatever comes after. The
+ * same content again (a retried PUT) is allowed; so are other changes
+ * (securityContext, meta), which the policy judges. A Binary that is new, or
+ * deleted, has no document.
  */
 async function refuseChangingUsedContent(request: FastifyRequest, write: ContentWrite, ignored: ReadonlySet<string>): Promise<void> {
   const { engine, repository, config } = request.server;
   const current = await engine.current('Binary', write.record.id);
   if (!current || current.deleted) return;
-  const used = await documentsUsingBinary(repository, current.id, config.fhirBase, ignored);
+  const used = await documentsUsingBinary(repository, current.id, config.fhirBase, { ignored });
   if (!used.found.length) return;
   const [before, after] = await Promise.all([binaryContent(engine, { record: current }), binaryContent(engine, write)]);
   if (before && after && before.hash === after.hash && before.size === after.size && before.contentType === after.contentType) return;
@@ -106,32 +134,101 @@ async function usedContentError(request: FastifyRequest, code: 'FHIR_ERR_DOC_BIN
 
 /**
  * A document names, as content, only a Binary of this server that exists
- * and is not deleted (here, or written by the same commit: `together`), and
- * whose bytes its attachment's `size` and `hash` (SHA-1, base64), when
- * given, describe: 422 otherwise. Judged on the Binaries a version names that
- * its current one did not (a metadata update of a stored document checks
- * nothing again). Another server's url is not looked at.
+ * and is not deleted (here, or written by the same commit: `together`), or an
+ * existing version of one that is not its deletion, and whose bytes its
+ * attachment's `size` and `hash` (SHA-1, base64), when given, describe: 422
+ * otherwise. Judged on the Binaries a version names that its current one did
+ * not (a metadata update of a stored document checks nothing again). Another
+ * server's url is not looked at.
+ *
+ * Whoever may write a document but may not read the Binary it names must
+ * learn nothing of it (whether it exists, what its bytes hash to): such a
+ * Binary is answered exactly as one that does not exist (same status, code,
+ * text), hash and size given or not. MISMATCH, which tells the size and hash
+ * of the bytes, is only ever said to someone who may read them (mayReadContent).
  */
 async function checkNamedContent(request: FastifyRequest, record: VersionRecord, together: ContentWrite[]): Promise<void> {
   const { engine, config } = request.server;
-  for (const { id, index, attachment } of await newlyNamedBinaries(engine, record, config.fhirBase)) {
+  for (const named of await newlyNamedBinaries(engine, record, config.fhirBase)) {
+    const { id, version, index, attachment } = named;
     const where = `DocumentReference.content[${index}].attachment`;
-    const written = together.find((w) => w.record.type === 'Binary' && w.record.id === id);
-    const current = written ?? (await engine.current('Binary', id).then((r) => (r ? { record: r } : undefined)));
-    if (!current || current.record.deleted) {
+    const what = version === undefined ? `Binary/${id}` : `Binary/${id}/_history/${version}`;
+    const content = await namedVersion(engine, named, together);
+    if (!content || content.record.deleted || !(await mayReadContent(request, content, version === undefined ? 'read' : 'vread', together))) {
       throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISSING',
-        `${where}.url names Binary/${id}, which does not exist or is deleted: a document's content is a Binary of this server (send it first, or in the same transaction)`,
+        `${where}.url names ${what}, which does not exist or is deleted (or you may not read it): a document's content is a Binary of this server (send it first, or in the same transaction)`,
         { expression: [`${where}.url`] });
     }
     if (attachment.size === undefined && attachment.hash === undefined) continue;
-    const content = await binaryContent(engine, current);
-    if (attachment.size !== undefined && attachment.size !== content?.size) {
-      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH', `${where}.size ${String(attachment.size)} is not the size of the bytes of Binary/${id}`, { expression: [`${where}.size`] });
+    const bytes = await binaryContent(engine, content);
+    if (attachment.size !== undefined && attachment.size !== bytes?.size) {
+      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH',
+        `${where}.size ${String(attachment.size)} is not the size of the bytes of ${what}${bytes ? ` (${bytes.size})` : ''}`, { expression: [`${where}.size`] });
     }
-    if (attachment.hash !== undefined && attachment.hash !== content?.hash) {
-      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH', `${where}.hash is not the SHA-1 (base64) of the bytes of Binary/${id}`, { expression: [`${where}.hash`] });
+    if (attachment.hash !== undefined && attachment.hash !== bytes?.hash) {
+      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH',
+        `${where}.hash is not the SHA-1 (base64) of the bytes of ${what}${bytes ? ` (${bytes.hash}, ${bytes.size} bytes)` : ''}`, { expression: [`${where}.hash`] });
     }
   }
+}
+
+/**
+ * The Binary version a document names: for `Binary/<id>`, the one the same
+ * commit writes, else the current one (a tombstone when deleted); for
+ * `Binary/<id>/_history/<vid>`, that version, written by the commit or
+ * stored, while the Binary is not deleted (a deleted Binary's history is no
+ * content for a new document: its deletion would have been refused with the
+ * document there). Undefined when there is none (a versionId is 1, 2, ... as
+ * vread reads it: `_history/02` names nothing).
+ */
+async function namedVersion(engine: StoreEngine, { id, version }: NamedBinary, together: ContentWrite[]): Promise<ContentWrite | undefined> {
+  const latest = together.find((w) => w.record.type === 'Binary' && w.record.id === id)
+    ?? (await engine.current('Binary', id).then((record) => (record ? { record } : undefined)));
+  if (version === undefined || !latest) return latest;
+  const vid = /^[1-9]\d{0,9}$/.test(version) ? Number(version) : 0;
+  if (latest.record.deleted || vid === 0 || vid > latest.record.vid) return undefined;
+  if (vid === latest.record.vid) return latest;
+  const stored = await engine.version('Binary', id, vid);
+  return stored ? { record: stored } : undefined;
+}
+
+/**
+ * Whether the writer of a document may read the Binary version it names, as
+ * ITI-68 (routes/binary.ts authorizeBinary: `read` for a Binary named
+ * without a version, `vread` for a version) would judge it once this commit
+ * lands, asked of the one policy decision point with the same questions: a
+ * Binary that is in no patient compartment is read through its
+ * securityContext, the document it belongs to, taken from the same commit
+ * when the commit writes it (the document being written with the bytes
+ * posted for it). As for a replaced document (provide-route.ts), an allowed
+ * read is not audited (the document's write is), a refusal is, as any
+ * refusal is. Bytes the same commit stores (POST, PUT, or a PATCH setting
+ * `data`) came from the writer: they learn nothing from a mismatch, whoever
+ * may read them afterwards.
+ */
+async function mayReadContent(request: FastifyRequest, content: ContentWrite, interaction: 'read' | 'vread', together: ContentWrite[]): Promise<boolean> {
+  const { record } = content;
+  if (together.includes(content) && (content.bytes !== undefined || record.method === 'POST' || record.method === 'PUT')) return true;
+  const { engine, config } = request.server;
+  const context = record.comp.length || principalOf(request).kind === 'system' ? undefined : securityContextOf(record, config.fhirBase);
+  const written = context && together.find((w) => w.record.type === context.type && w.record.id === context.id)?.record;
+  let proxy = written ?? (context ? await engine.current(context.type, context.id) : undefined);
+  // As ITI-68: once the document is deleted, a read of its bytes answers 410, a vread is judged on its last version.
+  if (proxy?.deleted && interaction === 'read') return false;
+  if (proxy?.deleted) proxy = proxy.vid > 1 ? await engine.version(proxy.type, proxy.id, proxy.vid - 1) : undefined;
+  const allows = (asked: string, target: Target) => authorize(request, 'r', asked, target, { precheck: true }).then(() => true, (err: unknown) => {
+    if (err instanceof ForbiddenError) return false;
+    throw err;
+  });
+  if (!proxy || proxy.deleted || !proxy.comp.length) return allows(interaction, { resourceType: 'Binary', id: record.id, record });
+  return (await allows('read', { resourceType: proxy.type, id: proxy.id, record: proxy }))
+    && allows(interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
+}
+
+/** `Type/id` (relative or under this server's base) of a Binary's securityContext, as routes/binary.ts reads it. */
+function securityContextOf(record: VersionRecord, fhirBase: string): { type: string; id: string } | undefined {
+  const reference = (JSON.parse(record.json) as Binary).securityContext?.reference;
+  return typeof reference === 'string' ? parseLocalReference(reference, fhirBase) : undefined;
 }
 
 /**
@@ -139,8 +236,9 @@ async function checkNamedContent(request: FastifyRequest, record: VersionRecord,
  * (`together`: a transaction's, or a single write's), run once the policy
  * has allowed each, in the turns contentTurns named: a Binary deleted or
  * changed while a document uses it (409; documents deleted in the same
- * commit do not count), a document naming a Binary that is missing or
- * that its attachment does not describe (422).
+ * commit do not count), a document naming a Binary (version) that is
+ * missing, that its writer may not read, or that its attachment does not
+ * describe (422).
  */
 export async function checkContentWrite(request: FastifyRequest, write: ContentWrite, together: ContentWrite[]): Promise<void> {
   const { record } = write;
@@ -254,24 +352,30 @@ function patchedBytes(next: Resource | undefined): Buffer | undefined {
   return typeof data === 'string' ? Buffer.from(data, 'base64') : undefined;
 }
 
-interface NamedBinary { id: string; index: number; attachment: { size?: unknown; hash?: unknown } }
+/** A Binary of this server that a document names as content: its id, the version when the url names one, the content's index and attachment. */
+interface NamedBinary { id: string; version?: string; index: number; attachment: { size?: unknown; hash?: unknown } }
 
-/** The Binaries of this server a stored DocumentReference version names as content (unversioned urls), with the content's index and attachment. */
+/**
+ * The Binaries of this server a stored DocumentReference version names as
+ * content: `Binary/<id>`, or `Binary/<id>/_history/<version>` whatever the
+ * version's text (one that is no versionId names nothing, and is refused).
+ */
 function localBinaries(record: VersionRecord, fhirBase: string): NamedBinary[] {
   const doc = JSON.parse(record.json) as DocumentReference;
   return (Array.isArray(doc.content) ? doc.content : []).flatMap((c, index) => {
     const url = c?.attachment?.url;
-    const named = typeof url === 'string' ? parseLocalReference(url, fhirBase) : undefined;
-    return named?.type === 'Binary' ? [{ id: named.id, index, attachment: c.attachment }] : [];
+    const named = typeof url === 'string' ? parseLocalReference(url, fhirBase, { version: 'any' }) : undefined;
+    return named?.type === 'Binary' ? [{ id: named.id, ...(named.version !== undefined ? { version: named.version } : {}), index, attachment: c.attachment }] : [];
   });
 }
 
-/** The Binaries a DocumentReference version names that its current version (when not deleted) does not. */
+/** The Binaries (or versions) a DocumentReference version names that its current version (when not deleted) does not. */
 async function newlyNamedBinaries(engine: StoreEngine, record: VersionRecord, fhirBase: string): Promise<NamedBinary[]> {
   const named = localBinaries(record, fhirBase);
   if (!named.length) return named;
   const current = record.vid > 1 ? await engine.current('DocumentReference', record.id) : undefined;
   if (!current || current.deleted) return named;
-  const before = new Set(localBinaries(current, fhirBase).map((b) => b.id));
-  return named.filter((b) => !before.has(b.id));
+  const key = (b: NamedBinary) => `${b.id}/_history/${b.version ?? ''}`;
+  const before = new Set(localBinaries(current, fhirBase).map(key));
+  return named.filter((b) => !before.has(key(b)));
 }

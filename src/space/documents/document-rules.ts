@@ -51,8 +51,9 @@ export function checkDocumentWrite(principal: Principal, write: DocumentWrite, f
       throw new ForbiddenError('Documents added by the patient are retired by the patient only (superseded, entered in error)', 'patient-documents-belong-to-patient');
     }
     // PDSm: a stored document's metadata changes by these fields only, whether by PATCH or by a PUT of the whole
-    // resource (content and other metadata change by a replacing submission, `relatesTo` replaces).
-    checkMetadataPatch(current, withAbsoluteAttachments(next, fhirBase));
+    // resource (content and other metadata change by a replacing submission, `relatesTo` replaces). Both sides
+    // absolute: a document stored before versioned urls were made absolute may keep `Binary/id/_history/vid`.
+    checkMetadataPatch(withAbsoluteAttachments(current, fhirBase), withAbsoluteAttachments(next, fhirBase));
   }
   checkLabelChanges(patientSide, current, next);
   return withAbsoluteAttachments(next, fhirBase);
@@ -174,8 +175,9 @@ function isLabel(c: unknown, code: string): boolean {
 
 /**
  * Attachment urls naming a Binary of this server (`Binary/id`, as a transaction
- * leaves them) are stored absolute, so ITI-67 results carry a URL that works
- * for ITI-68 as they are: stored JSON is served untouched on reads.
+ * leaves them, or one version of it, `Binary/id/_history/vid`) are stored
+ * absolute, so ITI-67 results carry a URL that works for ITI-68 as they are:
+ * stored JSON is served untouched on reads.
  */
 export function withAbsoluteAttachments(doc: DocumentReference, fhirBase: string): DocumentReference {
   if (!Array.isArray(doc.content) || !doc.content.some((c) => localBinaryUrl(c) !== undefined)) return doc;
@@ -188,10 +190,10 @@ export function withAbsoluteAttachments(doc: DocumentReference, fhirBase: string
   };
 }
 
-/** The attachment url of a content entry when it names a Binary of this server as `Binary/id`. */
+/** The attachment url of a content entry when it names a Binary of this server as `Binary/id` or `Binary/id/_history/vid`. */
 function localBinaryUrl(content: unknown): string | undefined {
   const url = isObject(content) && isObject(content.attachment) ? content.attachment.url : undefined;
-  return typeof url === 'string' && parseRelativeReference(url)?.type === 'Binary' ? url : undefined;
+  return typeof url === 'string' && parseRelativeReference(url, { version: 'any' })?.type === 'Binary' ? url : undefined;
 }
 
 /** JSON text with object keys sorted, to compare two versions field by field. */
