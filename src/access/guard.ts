@@ -34,6 +34,8 @@ export const BREAK_THE_GLASS_HEADER = 'x-break-the-glass';
 export interface ReadContext {
   readonly principal: Principal;
   readonly engine: StoreEngine;
+  /** This server's FHIR base: references written under it name local resources (patient-facts.ts localKey). */
+  readonly fhirBase: string;
   readonly now: () => number;
   readonly breakTheGlass: string | undefined;
   readonly facts: Map<string, Promise<PatientFacts>>;
@@ -45,9 +47,9 @@ export interface ReadContext {
 }
 
 /** A context for decisions (a request's, or one apart from any request: a Subscription's notification, judged for its owner). */
-export function readContext(principal: Principal, engine: StoreEngine, now: () => number, breakTheGlass?: string,
+export function readContext(principal: Principal, engine: StoreEngine, now: () => number, fhirBase: string, breakTheGlass?: string,
   subscriptionOwner?: ReadContext['subscriptionOwner']): ReadContext {
-  return { principal, engine, now, breakTheGlass, facts: new Map(), currentVersions: new Map(), ownedSubscriptions: new Map(), ...(subscriptionOwner ? { subscriptionOwner } : {}) };
+  return { principal, engine, now, fhirBase, breakTheGlass, facts: new Map(), currentVersions: new Map(), ownedSubscriptions: new Map(), ...(subscriptionOwner ? { subscriptionOwner } : {}) };
 }
 
 const requestContexts = new WeakMap<FastifyRequest, ReadContext>();
@@ -57,7 +59,7 @@ function contextOf(request: FastifyRequest): ReadContext {
   let context = requestContexts.get(request);
   if (!context) {
     const { subscriptions } = request.server;
-    context = readContext(principalOf(request), request.server.engine, request.server.now, breakTheGlassReason(request), (id) => subscriptions.owner(id));
+    context = readContext(principalOf(request), request.server.engine, request.server.now, request.server.config.fhirBase, breakTheGlassReason(request), (id) => subscriptions.owner(id));
     requestContexts.set(request, context);
   }
   return context;
@@ -177,7 +179,7 @@ export async function searchRestriction(request: FastifyRequest): Promise<Policy
       trail = { $and: [{ comp: patient }, ...hidden] };
     }
   } else if (principal.kind === 'practitioner') {
-    let { asDoctor, byConsent } = await patientsOfProfessional(request.server.engine, principal.fhirUser ?? '', now);
+    let { asDoctor, byConsent } = await patientsOfProfessional(request.server.engine, principal.fhirUser ?? '', now, request.server.config.fhirBase);
     // A token bound to a launch patient reaches only that patient's space (policy rule launch-patient-only).
     if (principal.patient !== undefined) {
       const launched = `Patient/${principal.patient}`;
@@ -372,7 +374,7 @@ async function factsFor(context: ReadContext, compartments: string[], now: numbe
   const out = new Map<string, PatientFacts>();
   for (const patient of compartments) {
     let pending = context.facts.get(patient);
-    if (!pending) context.facts.set(patient, (pending = loadPatientFacts(context.engine, patient, now)));
+    if (!pending) context.facts.set(patient, (pending = loadPatientFacts(context.engine, patient, now, context.fhirBase)));
     out.set(patient, await pending);
   }
   return out;

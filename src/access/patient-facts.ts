@@ -1,5 +1,5 @@
 import type { CareTeam, Consent, ConsentProvision, Patient, RelatedPerson } from '@medplum/fhirtypes';
-import { parseTypedUrl } from '../fhir/references.js';
+import { parseLocalReference } from '../fhir/references.js';
 import type { StoreEngine } from '../store/engine.js';
 
 /** The system under which Consents name an app (an OAuth client) as actor. */
@@ -10,6 +10,7 @@ export const CLIENT_ID_SYSTEM = 'urn:carnet:client-id';
  * doctor is, who is in their care team, who represents them, and what their
  * active Consents permit or deny. Loaded from the store per request (never
  * cached across requests: a withdrawn consent takes effect at once).
+ * Every reference is held as `Type/id` (localKey), however it was written.
  */
 export interface PatientFacts {
   /** 'Patient/123' */
@@ -31,8 +32,8 @@ export interface PatientFacts {
 
 const BTG = 'BTG';
 
-/** Reads the facts of `patient` ('Patient/123') from the store. */
-export async function loadPatientFacts(engine: StoreEngine, patient: string, now: number): Promise<PatientFacts> {
+/** Reads the facts of `patient` ('Patient/123') from the store; `fhirBase` is this server's FHIR base URL. */
+export async function loadPatientFacts(engine: StoreEngine, patient: string, now: number, fhirBase: string): Promise<PatientFacts> {
   const id = patient.slice('Patient/'.length);
   const facts = emptyFacts(patient);
   const [record, consents, teams, related] = await Promise.all([
@@ -43,19 +44,36 @@ export async function loadPatientFacts(engine: StoreEngine, patient: string, now
   ]);
   if (record && !record.deleted) {
     facts.exists = true;
-    for (const gp of (JSON.parse(record.json) as Patient).generalPractitioner ?? []) if (gp.reference) facts.generalPractitioners.add(gp.reference);
+    for (const gp of (JSON.parse(record.json) as Patient).generalPractitioner ?? []) addLocal(facts.generalPractitioners, gp.reference, fhirBase);
   }
   for (const team of teams) {
     for (const p of (JSON.parse(team.json) as { participant?: Array<{ member?: { reference?: string }; period?: { start?: string; end?: string } }> }).participant ?? []) {
-      if (p.member?.reference && inPeriod(p.period, now)) facts.careTeam.add(p.member.reference);
+      if (inPeriod(p.period, now)) addLocal(facts.careTeam, p.member?.reference, fhirBase);
     }
   }
   for (const r of related) {
     const person = JSON.parse(r.json) as RelatedPerson;
     if (person.active !== false && inPeriod(person.period, now)) facts.representatives.add(`RelatedPerson/${r.id}`);
   }
-  for (const c of consents) applyConsent(facts, JSON.parse(c.json) as Consent, now);
+  for (const c of consents) applyConsent(facts, JSON.parse(c.json) as Consent, now, fhirBase);
   return facts;
+}
+
+/**
+ * A reference to a resource of this server as `Type/id`, the form principals
+ * and compartments use: written relative or under `fhirBase`, and without
+ * its version (a block of `Practitioner/1/_history/2` blocks Practitioner/1,
+ * as the `actor` search index reads it). Undefined for another server's URL,
+ * which names no one here, and for text that names no resource.
+ */
+export function localKey(reference: string | undefined, fhirBase: string): string | undefined {
+  const parts = reference ? parseLocalReference(reference, fhirBase, { version: 'any' }) : undefined;
+  return parts && `${parts.type}/${parts.id}`;
+}
+
+function addLocal(set: Set<string>, reference: string | undefined, fhirBase: string): void {
+  const key = localKey(reference, fhirBase);
+  if (key) set.add(key);
 }
 
 function emptyFacts(patient: string): PatientFacts {
@@ -66,7 +84,7 @@ function emptyFacts(patient: string): PatientFacts {
 }
 
 /** Folds one active Consent's provisions (and nested exceptions) into the facts. */
-export function applyConsent(facts: PatientFacts, consent: Consent, now: number): void {
+export function applyConsent(facts: PatientFacts, consent: Consent, now: number, fhirBase: string): void {
   if (consent.status !== 'active') return;
   // An app's Consent carries the scopes granted on the consent screen; its provision.class lists their types.
   const scope = consent.extension?.find((e) => e.url === GRANTED_SCOPE_EXTENSION)?.valueString;
@@ -74,7 +92,7 @@ export function applyConsent(facts: PatientFacts, consent: Consent, now: number)
     if (!provision) return;
     const type = provision.type ?? inherited;
     if (inPeriod(provision.period, now) && type) {
-      const actors = (provision.actor ?? []).map((a) => actorKey(a.reference)).filter((a): a is string => !!a);
+      const actors = (provision.actor ?? []).map((a) => actorKey(a.reference, fhirBase)).filter((a): a is string => !!a);
       const purposes = (provision.purpose ?? []).map((p) => p.code);
       if (type === 'deny' && purposes.includes(BTG)) facts.emergencyRefused = true;
       // The policy grants or refuses a whole space. A permit narrowed to some of it counts for
@@ -104,8 +122,8 @@ function isNarrowed(provision: ConsentProvision, scoped: boolean): boolean {
 /** Extension on an app's Consent carrying the scopes granted on the consent screen. */
 export const GRANTED_SCOPE_EXTENSION = 'https://carnet.dev/fhir/StructureDefinition/granted-scope';
 
-function actorKey(reference: { reference?: string; identifier?: { system?: string; value?: string } } | undefined): string | undefined {
-  if (reference?.reference) return reference.reference;
+function actorKey(reference: { reference?: string; identifier?: { system?: string; value?: string } } | undefined, fhirBase: string): string | undefined {
+  if (reference?.reference) return localKey(reference.reference, fhirBase);
   if (reference?.identifier?.system === CLIENT_ID_SYSTEM && reference.identifier.value) return `client:${reference.identifier.value}`;
   return undefined;
 }
@@ -121,7 +139,7 @@ function inPeriod(period: { start?: string; end?: string } | undefined, now: num
  * The patients a professional may see through the regular-doctor, care-team
  * or consent rules (for search restrictions), minus those who blocked them.
  */
-export async function patientsOfProfessional(engine: StoreEngine, practitioner: string, now: number): Promise<{ asDoctor: string[]; byConsent: string[] }> {
+export async function patientsOfProfessional(engine: StoreEngine, practitioner: string, now: number, fhirBase: string): Promise<{ asDoctor: string[]; byConsent: string[] }> {
   const [doctorOf, consents, teams] = await Promise.all([
     engine.find({ types: ['Patient'], filter: { 'idx.general-practitioner.r': practitioner }, sort: [['id', 1]], limit: 100_000 }),
     engine.find({ types: ['Consent'], filter: { 'idx.actor.r': practitioner, 'idx.status.c': 'active' }, sort: [['id', 1]], limit: 100_000 }),
@@ -132,10 +150,10 @@ export async function patientsOfProfessional(engine: StoreEngine, practitioner: 
   const denied = new Set<string>();
   for (const c of consents) {
     const consent = JSON.parse(c.json) as Consent;
-    const patient = consent.patient?.reference;
-    if (!patient) continue;
+    const patient = localKey(consent.patient?.reference, fhirBase);
+    if (!patient?.startsWith('Patient/')) continue;
     const facts = emptyFacts(patient);
-    applyConsent(facts, consent, now);
+    applyConsent(facts, consent, now, fhirBase);
     if (facts.denied.has(practitioner)) denied.add(patient);
     if (facts.permitted.has(practitioner)) permitted.add(patient);
   }
@@ -144,10 +162,9 @@ export async function patientsOfProfessional(engine: StoreEngine, practitioner: 
   for (const team of teams) {
     const { subject, participant } = JSON.parse(team.json) as CareTeam;
     // Written relative or on this server's base: the same Patient/id the `patient` index holds.
-    const named = parseTypedUrl(subject?.reference ?? '');
-    const patient = named?.type === 'Patient' ? `Patient/${named.id}` : undefined;
-    if (!patient) continue;
-    if ((participant ?? []).some((p) => p.member?.reference === practitioner && inPeriod(p.period, now))) permitted.add(patient);
+    const patient = localKey(subject?.reference, fhirBase);
+    if (!patient?.startsWith('Patient/')) continue;
+    if ((participant ?? []).some((p) => localKey(p.member?.reference, fhirBase) === practitioner && inPeriod(p.period, now))) permitted.add(patient);
   }
   return { asDoctor, byConsent: [...permitted].filter((p) => !denied.has(p) && !asDoctor.includes(p)) };
 }

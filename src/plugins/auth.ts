@@ -42,7 +42,7 @@ async function carnetAuth(app: FastifyInstance, options: AuthPluginOptions): Pro
     record: async (input: { patient: string; clientId: string; clientName: string; scope: string; performer?: string }) => {
       await recordAppConsent(app.repository, { ...input, now: now() });
     },
-    isActive: (patient: string, clientId: string) => isAppConsentActive(app.repository, patient, clientId, now()),
+    isActive: (patient: string, clientId: string) => isAppConsentActive(app.repository, patient, clientId, now(), app.config.fhirBase),
   } : undefined;
   const auth = await createAuthServer({ config: app.config, kv: app.engine.kv, log: app.log, now: options.now, signInLimits: options.signInLimits, appConsents });
   app.decorate('carnetAuth', auth);

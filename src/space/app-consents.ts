@@ -64,7 +64,7 @@ export async function recordAppConsent(repository: Repository, input: AppConsent
 }
 
 /** Whether the app's Consent still stands (refresh tokens stop the moment it is withdrawn). */
-export async function isAppConsentActive(repository: Repository, patient: string, clientId: string, now: number): Promise<boolean> {
-  const facts = await loadPatientFacts(repository.engine, `Patient/${patient}`, now);
+export async function isAppConsentActive(repository: Repository, patient: string, clientId: string, now: number, fhirBase: string): Promise<boolean> {
+  const facts = await loadPatientFacts(repository.engine, `Patient/${patient}`, now, fhirBase);
   return facts.permitted.has(`client:${clientId}`) && facts.appScopes.has(clientId);
 }

@@ -22,8 +22,8 @@ export type OwnerReads = (record: VersionRecord) => Promise<boolean>;
  * Undefined when the owner may read nothing at all; else one judge per
  * notification, which loads each patient's facts once (as a request does).
  */
-export async function ownerReads(owner: Principal, engine: StoreEngine, isUsable: ClientUsable, now: () => number): Promise<OwnerReads | undefined> {
+export async function ownerReads(owner: Principal, engine: StoreEngine, isUsable: ClientUsable, now: () => number, fhirBase: string): Promise<OwnerReads | undefined> {
   if (!(await isUsable(owner.clientId))) return undefined;
-  const context = readContext(owner, engine, now);
+  const context = readContext(owner, engine, now, fhirBase);
   return (record) => mayRead(context, record);
 }

@@ -232,7 +232,7 @@ export class SubscriptionService {
   private async ownerJudge(id: string, record: VersionRecord): Promise<{ owner: Principal; reads: OwnerReads } | undefined> {
     const owner = await this.owner(id);
     if (!owner) return undefined;
-    const reads = await ownerReads(owner, this.engine, this.options.isUsable, this.now);
+    const reads = await ownerReads(owner, this.engine, this.options.isUsable, this.now, this.options.fhirBase);
     return reads && (await reads(record)) ? { owner, reads } : undefined;
   }
 
