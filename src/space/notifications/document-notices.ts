@@ -3,6 +3,10 @@ import { notification } from '../../audit/audit-event.js';
 import type { Repository } from '../../store/repository.js';
 import type { VersionRecord } from '../../store/engine.js';
 import { VISIBILITY_SYSTEM, visibilityLabels } from '../../access/labels.js';
+import { VersionConflictError } from '../../errors.js';
+
+/** Relabellings of a document's notices that keep meeting another's (each reads afresh). */
+const RELABEL_ATTEMPTS = 5;
 
 /** Category code of the notification written when a document is added to a space. */
 export const DOCUMENT_ADDED = 'document-added';
@@ -36,9 +40,23 @@ export function documentAddedNotices(repository: Repository, now: () => number =
   };
   // A document's labels change later too (the patient masks it, a professional hides it from her):
   // its notices follow, so that they never tell of a document their reader may no longer see.
+  // The labels are the document's current ones, not the committed version's: replicas sharing a
+  // store run their listeners in no common order, and a late listener of an older change must not
+  // undo a newer one. Two relabellings of one notice meet at its If-Match; the loser starts again.
   const relabel = async (changed: VersionRecord[]): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await relabelOnce(changed);
+      } catch (err) {
+        if (!(err instanceof VersionConflictError) || attempt >= RELABEL_ATTEMPTS) throw err;
+      }
+    }
+  };
+  const relabelOnce = async (changed: VersionRecord[]): Promise<void> => {
     const prepared = [];
-    for (const record of changed) {
+    for (const committed of changed) {
+      const record = await repository.engine.current('DocumentReference', committed.id);
+      if (!record || record.deleted || !record.comp.length) continue;
       const wanted = [...new Set(visibilityLabels(record))].sort();
       for (const patient of record.comp) {
         const notices = await repository.engine.find({
