@@ -1,21 +1,26 @@
 import { BadRequestError, ValidationError } from '../errors.js';
+import type { NumberProblem } from './json-source.js';
 import { pointerToExpression } from './validation/fhir-path-location.js';
 
 /**
  * What a JSON body may hold as JSON but not as FHIR here, each refused with
  * words that say what it is: keys that could poison an object's prototype
- * (Fastify's parser refuses them, then calls the body "not valid JSON"), and
+ * (Fastify's parser refuses them, then calls the body "not valid JSON"),
  * numbers past the range of a double, which JSON.parse turns into Infinity
- * (and JSON.stringify, on the way to the store or a write worker, into null).
+ * (and JSON.stringify, on the way to the store or a write worker, into null),
+ * and what JSON.parse would silently change: a key written twice in one
+ * object, a number that underflows to 0 or an integer past 2^53 - 1. When to
+ * look for those is json-body.ts's business; finding them, json-source.ts's.
  */
 
 /**
  * The error for a body Fastify's parser refused: when the text parses as
  * plain JSON, it was refused for a `__proto__` key or a `constructor` key
  * holding `prototype` (secure-json-parse's two checks); otherwise undefined:
- * the body really is not JSON. Called on the error path only.
+ * the body really is not JSON. Called on the error path only, and for a
+ * body read with plain JSON.parse whose walk met such a key (json-body.ts).
  */
-export function prototypeKeyError(text: string): BadRequestError | undefined {
+export function prototypeKeyError(text: string, subject = 'the request body'): BadRequestError | undefined {
   let value: unknown;
   try {
     // A plain parse makes `__proto__` an own property, harmless here: nothing is merged from it.
@@ -37,7 +42,7 @@ export function prototypeKeyError(text: string): BadRequestError | undefined {
   const location = locationOf(value, key);
   const described = what === '__proto__' ? 'a "__proto__" key' : 'a "constructor" key holding a "prototype" key';
   return new BadRequestError('FHIR_ERR_HTTP_MALFORMED',
-    `The request body has ${described} (at ${location.text}), which this server refuses: no FHIR element has that name, and such keys can poison JavaScript objects`,
+    `${subject.charAt(0).toUpperCase()}${subject.slice(1)} has ${described} (at ${location.text}), which this server refuses: no FHIR element has that name, and such keys can poison JavaScript objects`,
     location.expression ? { expression: [location.expression] } : undefined);
 }
 
@@ -58,6 +63,41 @@ export function assertFiniteNumbers(value: unknown, subject = 'the request body'
     diagnostics: `The number at ${where} is out of range: a FHIR decimal or integer must be a finite number, at most about 1.8e308 in magnitude`,
     ...(location.expression ? { expression: [location.expression] } : {}),
   }], 400);
+}
+
+/**
+ * A key written twice in one object: JSON.parse keeps the last one and drops
+ * the other without a word. FHIR JSON forbids it (json.html), RFC 8259 says
+ * names SHOULD be unique: refused, naming the key and where it is.
+ */
+export function duplicateKeyError(value: unknown, pointer: string, key: string, subject = 'the request body'): BadRequestError {
+  const location = locationOf(value, pointer);
+  const where = location.expression ?? `${location.text} of ${subject}`;
+  return new BadRequestError('FHIR_ERR_HTTP_MALFORMED',
+    `The key ${quoted(key)} appears twice in the same object (at ${where}): FHIR JSON allows each key once per object, and this server will not choose one of the two values`,
+    location.expression ? { expression: [location.expression] } : undefined);
+}
+
+/** A number literal JSON.parse would not keep (json-source.ts numberProblem): 400 naming it and the element, as for Infinity. */
+export function unkeptNumberError(value: unknown, pointer: string, literal: string, problem: NumberProblem, subject = 'the request body'): ValidationError {
+  const location = locationOf(value, pointer);
+  const where = location.expression ?? `${location.text} of ${subject}`;
+  const shown = literal.length > 40 ? `${literal.slice(0, 37)}...` : literal;
+  const kept = String(Number(literal));
+  const why = problem === 'underflow'
+    ? 'is too close to zero to be kept: it would be stored as 0 (the smallest non-zero number this server keeps is about 5e-324 in magnitude)'
+    : `is an integer beyond ±${Number.MAX_SAFE_INTEGER} (2^53 - 1), past which this server cannot keep integers exactly${kept === literal ? '' : ` (it would be stored as ${kept.length > 40 ? `${kept.slice(0, 37)}...` : kept})`}`;
+  return new ValidationError([{
+    severity: 'error', code: 'value',
+    diagnostics: `The number ${shown} at ${where} ${why}`,
+    ...(location.expression ? { expression: [location.expression] } : {}),
+  }], 400);
+}
+
+/** A key as the message shows it: JSON-quoted, and cut when long. */
+function quoted(key: string): string {
+  const text = JSON.stringify(key);
+  return text.length > 66 ? `${text.slice(0, 62)}..."` : text;
 }
 
 function hasNonFiniteNumber(value: unknown): boolean {

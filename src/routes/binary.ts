@@ -6,8 +6,8 @@ import { BadRequestError, FhirError, NotAcceptableError, PayloadTooLargeError } 
 import { authorize, principalOf } from '../access/guard.js';
 import { conditionalRestriction } from '../access/hidden-names.js';
 import { isFhirId, parseLocalReference } from '../fhir/references.js';
-import { assertJsonDepth } from '../fhir/json-depth.js';
-import { withoutParameters } from '../fhir/media-types.js';
+import { parseJsonBody } from '../fhir/json-body.js';
+import { assertJsonContentType, withoutParameters } from '../fhir/media-types.js';
 import { checkTypeAndId } from '../store/repository.js';
 import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
@@ -220,6 +220,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     const contentType = (request.headers['content-type'] ?? 'application/octet-stream').trim();
     const body = request.body as Readable;
     if (FHIR_JSON_TYPES.test(contentType)) {
+      assertJsonContentType(contentType);
       const resource = await readJsonBinary(body, config.bodyLimit);
       const { data, ...rest } = resource;
       if (id !== undefined && rest.id !== id) throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${String(rest.id)} does not match the URL id ${id}`);
@@ -303,13 +304,7 @@ async function readJsonBinary(stream: Readable, limit: number): Promise<Binary> 
     if (size > limit) throw new PayloadTooLargeError('Request body is too large');
     chunks.push(chunk as Buffer);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new BadRequestError('FHIR_ERR_HTTP_MALFORMED', 'The request body is not valid JSON');
-  }
-  assertJsonDepth(parsed);
+  const parsed = parseJsonBody(Buffer.concat(chunks));
   if (!parsed || typeof parsed !== 'object' || (parsed as Binary).resourceType !== 'Binary') {
     throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', 'The body must be a Binary resource');
   }

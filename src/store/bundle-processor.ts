@@ -1,3 +1,4 @@
+import { checkJsonBody } from '../fhir/json-body.js';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Binary, Bundle, BundleEntry, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
@@ -670,12 +671,15 @@ function applyBundlePatch(current: Resource, carrier: Resource): Resource {
   if (carrier.resourceType !== 'Binary' || !/json-patch\+json/.test((carrier as Binary).contentType ?? '')) {
     throw new UnprocessableError('FHIR_ERR_BUNDLE_PATCH', 'PATCH entries need a Binary with contentType application/json-patch+json');
   }
+  const text = Buffer.from((carrier as Binary).data ?? '', 'base64').toString('utf8');
   let patch: unknown;
   try {
-    patch = JSON.parse(Buffer.from((carrier as Binary).data ?? '', 'base64').toString('utf8'));
+    patch = JSON.parse(text);
   } catch {
     throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', 'The JSON Patch in the Binary is not valid JSON');
   }
+  // What a PATCH sent over REST is refused for (fhir-content.ts): a key twice, a number that would change.
+  checkJsonBody(text, patch, { subject: 'the JSON Patch', refusePrototypeKeys: true });
   return applyJsonPatch(current, patch);
 }
 
