@@ -33,6 +33,12 @@ export interface Config {
   subscriptionMaxAttempts: number;
   /** First retry delay of a failed notification (each next one is 4 times longer, at most a minute). */
   subscriptionRetryMs: number;
+  /**
+   * Whether rest-hook Subscriptions may notify plain http endpoints and
+   * non-public addresses (loopback, private, link-local...: space/subscriptions/endpoint.ts).
+   * Off in production: a subscriber could otherwise make the server call its own network.
+   */
+  subscriptionAllowPrivateEndpoints: boolean;
   /** Profiles every resource of a type must meet (REQUIRED_PROFILES="Type=url[,url];Type2=url"). */
   requiredProfiles: Record<string, string[]>;
   /**
@@ -69,13 +75,15 @@ const schema = {
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     subscriptionMaxAttempts: { type: 'integer', minimum: 1, maximum: 20 },
     subscriptionRetryMs: { type: 'integer', minimum: 1 },
+    subscriptionAllowPrivateEndpoints: { type: 'boolean' },
     requiredProfiles: { type: 'object', additionalProperties: { type: 'array', items: { type: 'string', pattern: '^https?://' } } },
     auditMaxBacklog: { type: 'integer', minimum: 0 },
     writeWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     corsOrigins: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*|https?://[^/\\s]+)$' } },
   },
   required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit', 'bundleMaxEntries',
-    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog', 'writeWorkers', 'corsOrigins'],
+    'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog', 'writeWorkers', 'corsOrigins',
+    'subscriptionAllowPrivateEndpoints'],
   additionalProperties: false,
 } as const;
 
@@ -124,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     requiredProfiles: parseRequiredProfiles(env.REQUIRED_PROFILES),
     subscriptionMaxAttempts: intOf(env.SUBSCRIPTION_MAX_ATTEMPTS, 5),
     subscriptionRetryMs: intOf(env.SUBSCRIPTION_RETRY_MS, 1000),
+    subscriptionAllowPrivateEndpoints: booleanOf(env.SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS, false),
     auditMaxBacklog: intOf(env.AUDIT_MAX_BACKLOG, 100_000),
     writeWorkers: intOf(env.WRITE_WORKERS, availableParallelism() > 1 ? 1 : 0),
     corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
@@ -173,6 +182,13 @@ function configValidator(): ValidateFunction {
 export function defaultBodyLimit(binaryMaxBytes: number): number {
   const asJson = Math.ceil(binaryMaxBytes / 3) * 4 + 64 * 1024;
   return Number.isFinite(asJson) ? Math.max(25 * MiB, asJson) : 25 * MiB;
+}
+
+/** `true`/`false` (or `1`/`0`); anything else is left as given, for the schema to name as not a boolean. */
+function booleanOf(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  const known: Record<string, boolean> = { true: true, '1': true, false: false, '0': false };
+  return Object.hasOwn(known, value.toLowerCase()) ? known[value.toLowerCase()]! : (value as unknown as boolean);
 }
 
 function intOf(value: string | undefined, fallback: number): number {

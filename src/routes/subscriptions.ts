@@ -3,20 +3,27 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Parameters, Resource, Subscription } from '@medplum/fhirtypes';
 import { FhirError, ForbiddenError } from '../errors.js';
 import { authorize, principalOf } from '../access/guard.js';
+import { conditionalRestriction } from '../access/hidden-names.js';
 import type { Principal } from '../auth/principal.js';
 import { checkTypeAndId } from '../store/repository.js';
+import { mayHaveLanded } from '../store/engine.js';
+import type { VersionRecord } from '../store/engine.js';
 import { acceptSubscription, compileCriteria } from '../space/subscriptions/criteria.js';
 import { sameParty } from '../auth/principal.js';
 import type { WriteResult } from '../store/repository.js';
 import { isPatientSide } from '../space/documents/document-rules.js';
-import { bodyResource, headerText, writeCheck } from './resource.js';
+import { applyJsonPatch } from '../fhir/json-patch.js';
+import { bodyResource, headerText, searchPairs, writeCheck } from './resource.js';
 import { responseType, sendWriteResult } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 
 /**
- * Subscriptions (R4): create and update go through here so the server records
- * who owns each Subscription (deliveries respect the owner's access) and
- * checks criteria and channel; reads, search and delete are the generic ones.
+ * Subscriptions (R4): every write of one goes through here (create with or
+ * without If-None-Exist, update, conditional update, patch), so that the
+ * server records who owns each Subscription (deliveries respect the owner's
+ * access) and checks criteria and channel the same way whichever the path;
+ * a Bundle may not write one (store/bundle-processor.ts). Reads, search and
+ * delete are the generic ones.
  * `GET /fhir/subscriptions/ws` is the websocket channel (`bind <id>` ->
  * `bound <id>`, then `ping <id>` per notification) and
  * `GET /fhir/Subscription/:id/$deliveries` the owner's delivery log.
@@ -24,13 +31,15 @@ import { writeInTurn } from '../store/resource-turns.js';
 export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
   const { repository, engine, config, subscriptions } = app;
   await app.register(websocket);
+  const accept = (subscription: Subscription) => acceptSubscription(subscription, { allowPrivateEndpoints: config.subscriptionAllowPrivateEndpoints });
 
   /**
    * Who may subscribe: professionals' software and systems as for any create;
    * a patient's app (Subscriptions are outside any space) when it may search
    * the criteria's type, since each notification is then checked as a read.
+   * Only the owner may change a Subscription (`id`: the one written, when known).
    */
-  async function authorizeSubscription(request: FastifyRequest, resource: Subscription, interaction: 'create' | 'update', id?: string): Promise<boolean> {
+  async function authorizeSubscription(request: FastifyRequest, resource: Subscription, interaction: 'create' | 'update' | 'patch', id?: string): Promise<boolean> {
     const principal = principalOf(request);
     if (isPatientSide(principal)) {
       await authorize(request, 's', 'search-type', { resourceType: compileCriteria(resource.criteria).type }, { precheck: true });
@@ -48,31 +57,55 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
   }
 
   /**
-   * Writes Subscription/<id> as `principal`'s: the owner is recorded before
-   * the write (a Subscription never exists without one, even after a crash)
-   * and removed again if the write fails. Run in the Subscription's turn for
-   * a PUT, so that of two callers writing a new id at once the second finds
-   * the first's claim instead of both passing the check.
+   * Records `principal` as the owner of Subscription/<id> before it is
+   * written (a Subscription never exists without one, even after a crash);
+   * 403 when someone else owns it. Returns what undoes a new claim, for a
+   * write that fails: the id is left free again.
+   */
+  async function claim(principal: Principal, id: string): Promise<(err?: unknown) => Promise<void>> {
+    const claimed = await subscriptions.claimOwner(id, principal);
+    if (claimed === 'taken') throw notTheOwner();
+    // A write that may have landed keeps its owner: an owner without a Subscription is harmless, the reverse is not.
+    return claimed === 'claimed' ? async (err) => { if (!mayHaveLanded(err)) await subscriptions.releaseOwner(id, principal); } : async () => undefined;
+  }
+
+  /**
+   * Writes Subscription/<id> as `principal`'s. Run in the Subscription's
+   * turn for a PUT or PATCH, so that of two callers writing a new id at once
+   * the second finds the first's claim instead of both passing the check.
+   * A conditional create that found a match leaves the id it claimed free.
    */
   async function writeAsOwner(principal: Principal, id: string, write: () => Promise<WriteResult>): Promise<WriteResult> {
-    const claim = await subscriptions.claimOwner(id, principal);
-    if (claim === 'taken') throw notTheOwner();
+    const undo = await claim(principal, id);
+    let result: WriteResult;
     try {
-      return await write();
+      result = await write();
     } catch (err) {
-      if (claim === 'claimed') await subscriptions.releaseOwner(id, principal);
+      await undo(err);
       throw err;
     }
+    if (result.record.id !== id) await undo();
+    return result;
   }
+
+  /** The policy's final word on the new version (not for a patient's app: see authorizeSubscription). */
+  const checkFor = (request: FastifyRequest, policyChecked: boolean, created: boolean, interaction: 'update' | 'patch') =>
+    policyChecked ? { check: created ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', interaction) } : {};
 
   app.post('/Subscription', async (request, reply) => {
     responseType(request);
     const body = bodyResource(request, 'Subscription') as Subscription;
     const policyChecked = await authorizeSubscription(request, body, 'create');
-    const { id: _ignored, ...resource } = acceptSubscription(body);
+    const ifNoneExist = headerText(request.headers['if-none-exist']);
+    if (ifNoneExist !== undefined) await authorize(request, 's', 'search-type', { resourceType: 'Subscription' }, { precheck: true });
+    const { id: _ignored, ...resource } = accept(body);
+    // Only what the caller may see can match: their own Subscriptions (system clients: any).
+    const restrict = ifNoneExist !== undefined ? await conditionalRestriction(request) : undefined;
     const id = repository.newResourceId();
     const result = await writeAsOwner(principalOf(request), id, () =>
-      repository.create(resource as Resource, { id, ...(policyChecked ? { check: writeCheck(request, 'c', 'create') } : {}) }));
+      repository.create(resource as Resource, { id, ifNoneExist, restrict, ...(policyChecked ? { check: writeCheck(request, 'c', 'create') } : {}) }));
+    // The match is answered as a read of it: the policy's word, and the audit trail's.
+    if (!result.created) await authorize(request, 'r', 'read', { resourceType: 'Subscription', id: result.record.id, record: result.record });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 
@@ -85,9 +118,63 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     const ifMatch = headerText(request.headers['if-match']);
     const result = await writeInTurn(repository.turns, 'Subscription', id, ifMatch, () => writeAsOwner(principalOf(request), id, async () => {
       const current = await engine.current('Subscription', id);
-      const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
-      return repository.update('Subscription', id, acceptSubscription(body) as Resource, { ifMatch, ...(policyChecked ? { check } : {}) });
+      return repository.update('Subscription', id, accept(body) as Resource, { ifMatch, ...checkFor(request, policyChecked, !current || current.deleted, 'update') });
     }));
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  // Conditional update (http.html#cond-update): as a PUT of the match, or a create when nothing matches.
+  app.put('/Subscription', async (request, reply) => {
+    responseType(request);
+    const body = bodyResource(request, 'Subscription') as Subscription;
+    await authorize(request, 's', 'search-type', { resourceType: 'Subscription' }, { precheck: true });
+    const policyChecked = await authorizeSubscription(request, body, 'update');
+    const principal = principalOf(request);
+    let undo: ((err?: unknown) => Promise<void>) | undefined;
+    let matched = false;
+    let result: WriteResult;
+    try {
+      result = await repository.conditionalUpdate('Subscription', searchPairs(request), body, {
+        ifMatch: headerText(request.headers['if-match']),
+        restrict: await conditionalRestriction(request),
+        ...(policyChecked ? { check: (record: VersionRecord) => writeCheck(request, matched ? 'u' : 'c', matched ? 'update' : 'create')(record) } : {}),
+        rules: async (current, next) => {
+          matched = current !== undefined;
+          const accepted = accept(next as Subscription);
+          const id = current?.id ?? accepted.id ?? repository.newResourceId();
+          checkTypeAndId('Subscription', id);
+          undo = await claim(principal, id);
+          return { ...accepted, id } as Resource;
+        },
+      });
+    } catch (err) {
+      await undo?.(err);
+      throw err;
+    }
+    return sendWriteResult(request, reply, engine, result, config.fhirBase);
+  });
+
+  app.patch<{ Params: { id: string } }>('/Subscription/:id', async (request, reply) => {
+    const { id } = request.params;
+    responseType(request);
+    checkTypeAndId('Subscription', id);
+    if (!/^application\/json-patch\+json\b/i.test(request.headers['content-type'] ?? '')) {
+      throw new FhirError('FHIR_ERR_HTTP_MEDIA_TYPE', 415, 'not-supported', 'PATCH needs Content-Type application/json-patch+json');
+    }
+    const principal = principalOf(request);
+    // Before the patch applies: its `test` operations would otherwise tell another party what the Subscription says.
+    if (!isPatientSide(principal)) await authorize(request, 'u', 'patch', { resourceType: 'Subscription', id }, { precheck: true });
+    await checkOwner(principal, id);
+    const ifMatch = headerText(request.headers['if-match']);
+    const result = await writeInTurn(repository.turns, 'Subscription', id, ifMatch, async () => {
+      const current = await repository.read('Subscription', id);
+      const patched = applyJsonPatch(JSON.parse(current.json) as Resource, request.body) as Subscription;
+      // Then as a PUT of the patched Subscription: the same checks, and its owner kept.
+      const policyChecked = await authorizeSubscription(request, patched, 'patch', id);
+      return writeAsOwner(principal, id, () => repository.update('Subscription', id, accept(patched) as Resource, {
+        ifMatch: ifMatch ?? `W/"${current.vid}"`, method: 'PATCH', ...checkFor(request, policyChecked, false, 'patch'),
+      }));
+    });
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 

@@ -354,6 +354,12 @@ function parseEntry(entry: BundleEntry, index: number, fhirBase: string): Parsed
   if (type && method !== 'GET' && method !== 'HEAD' && !isResourceType(type)) {
     throw new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${where}.request.url names an unknown resource type ${type.slice(0, 60)}`, { expression: [`${where}.request.url`] });
   }
+  // A Subscription's owner is recorded as it is written, and its criteria and channel checked, by its own
+  // routes only (routes/subscriptions.ts): refused here rather than written without them. Deleting is generic.
+  if ((type === 'Subscription' || parsed.resource?.resourceType === 'Subscription') && method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {
+    throw new FhirError('FHIR_ERR_SUBSCRIPTION_BUNDLE', 422, 'not-supported',
+      `${where}: a Subscription is created or changed with POST, PUT or PATCH on [base]/Subscription, not in a Bundle`, { expression: [`${where}.request`] });
+  }
   return parsed;
 }
 

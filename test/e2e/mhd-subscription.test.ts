@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/wait-for.js';
 const FHIR = 'application/fhir+json';
 
 t.test('a new document reaches rest-hook and websocket subscribers, and the holder is notified', async (t) => {
-  const { app, auth } = await buildTestServer(t, { config: { subscriptionRetryMs: 20, subscriptionMaxAttempts: 2 } });
+  const { app, auth } = await buildTestServer(t, { config: { subscriptionRetryMs: 20, subscriptionMaxAttempts: 2, subscriptionAllowPrivateEndpoints: true } });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const authorization = await auth();
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -78,7 +78,7 @@ t.test('a new document reaches rest-hook and websocket subscribers, and the hold
 });
 
 t.test('failing deliveries are retried, logged, and turn the Subscription to error', async (t) => {
-  const { app, auth } = await buildTestServer(t, { config: { subscriptionRetryMs: 10, subscriptionMaxAttempts: 3 } });
+  const { app, auth } = await buildTestServer(t, { config: { subscriptionRetryMs: 10, subscriptionMaxAttempts: 3, subscriptionAllowPrivateEndpoints: true } });
   const authorization = await auth();
   const headers = { authorization, 'content-type': FHIR };
   const dead = createServer((_req, res) => res.writeHead(503).end());

@@ -134,12 +134,12 @@ export interface CatalogueServer {
  * institution's software, and no app yet (the test registers its own), with
  * one patient, Patient/ines, who has an account (`ines`, PASSWORD).
  */
-export async function buildCatalogueServer(t: Tap, prefix: string): Promise<CatalogueServer> {
+export async function buildCatalogueServer(t: Tap, prefix: string, options: { config?: Partial<Config> } = {}): Promise<CatalogueServer> {
   const dataDir = await tempDir(t, prefix);
   const admin = await createTestClient({ clientId: 'catalogue-admin', kind: 'admin', scope: 'system/*.rs' });
   const system = await createTestClient({ clientId: 'dpi', scope: 'system/*.cruds' });
   const clientsFile = await writeClientsFile(dataDir, [admin, system]);
-  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent' }), logger: false });
+  const app = await buildServer({ config: loadConfig({}, { dataDir, clientsFile, publicUrl: 'http://carnet.test', logLevel: 'silent', ...options.config }), logger: false });
   t.teardown(() => app.close());
   await app.ready();
   const adminAuth = await bearer(app, admin, 'system/*.rs');

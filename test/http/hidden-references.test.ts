@@ -10,7 +10,7 @@ const SUBSETTED = 'SUBSETTED';
 const PATCH_JSON = 'application/json-patch+json';
 
 t.test('a List or an AuditEvent names only what its reader may read', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   const alice = await holderBearer(app, space.users.alice);
   const doctor = await professionalBearer(app, space.users.doctor);

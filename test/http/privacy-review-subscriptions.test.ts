@@ -34,7 +34,7 @@ async function subscribe(app: FastifyInstance, authorization: string, criteria: 
 }
 
 t.test('a Subscription delivers only what a read by its owner would give: the scopes\' search restrictions too', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   const hook = await receiver(t);
   const vitals = `Bearer ${(await signIn(app, { clientId: APPS.vitals, username: space.users.alice, scope: `launch/patient patient/Observation.rs?category=${VITAL_SIGNS}` })).access_token}`;
@@ -58,7 +58,7 @@ t.test('a Subscription delivers only what a read by its owner would give: the sc
 });
 
 t.test('a withdrawn app\'s Subscriptions deliver nothing, neither payload nor id-only notice', async (t) => {
-  const { app, adminAuth, systemAuth: system } = await buildCatalogueServer(t, 'carnet-privacy-sub-');
+  const { app, adminAuth, systemAuth: system } = await buildCatalogueServer(t, 'carnet-privacy-sub-', { config: { subscriptionAllowPrivateEndpoints: true } });
   const registered = await app.inject({
     method: 'POST', url: '/admin/apps', headers: { authorization: adminAuth, 'content-type': 'application/json' },
     payload: { clientId: 'mesures', name: 'Mes mesures', redirectUris: ['https://mesures.test/cb'], public: true, scope: 'launch/patient patient/Observation.rs' },

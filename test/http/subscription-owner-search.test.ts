@@ -53,7 +53,7 @@ async function allPages(app: FastifyInstance, authorization: string, url: string
 }
 
 t.test('a search on Subscription answers exactly the caller\'s own, with totals and pages to match', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   const doctor = await professionalBearer(app, space.users.doctor);
   const otherPro = await professionalBearer(app, space.users.otherPro);
@@ -98,7 +98,7 @@ t.test('a search on Subscription answers exactly the caller\'s own, with totals 
 });
 
 t.test('the owner reads the history and the versions of its Subscription; another party still cannot', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   const doctor = await professionalBearer(app, space.users.doctor);
   const otherPro = await professionalBearer(app, space.users.otherPro);
@@ -149,7 +149,7 @@ t.test('the owner reads the history and the versions of its Subscription; anothe
 });
 
 t.test('audited as before: one AuditEvent per request in the trail of the patient an app acts for, none for a professional\'s Subscriptions', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   const doctor = await professionalBearer(app, space.users.doctor);
   const alice = await holderBearer(app, space.users.alice);
@@ -178,7 +178,7 @@ t.test('audited as before: one AuditEvent per request in the trail of the patien
 });
 
 t.test('Subscriptions created before their owners were listed are found; a listed one another party owns is not', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   const doctor = await professionalBearer(app, space.users.doctor);
   const otherPro = await professionalBearer(app, space.users.otherPro);

@@ -17,7 +17,7 @@ const deliveries = (app: FastifyInstance, authorization: string, id: string) =>
   app.inject({ url: `/fhir/Subscription/${id}/$deliveries`, headers: { authorization } });
 
 t.test('only the owner changes a Subscription or reads its deliveries', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   // Two holders' apps: a patient's app may subscribe to what it may search (Subscriptions belong to no space).
   const alice = await holderBearer(app, space.users.alice);
@@ -39,7 +39,7 @@ t.test('only the owner changes a Subscription or reads its deliveries', async (t
 });
 
 t.test('two parties creating the same Subscription id at once: one owns it, the other is refused', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   // Two holders' apps: a patient's app may subscribe to what it may search (Subscriptions belong to no space).
   const alice = await holderBearer(app, space.users.alice);
@@ -61,7 +61,7 @@ t.test('two parties creating the same Subscription id at once: one owns it, the 
 });
 
 t.test('a refused write leaves no owner behind: the id stays free', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   // Two holders' apps: a patient's app may subscribe to what it may search (Subscriptions belong to no space).
   const alice = await holderBearer(app, space.users.alice);
@@ -76,7 +76,7 @@ t.test('a refused write leaves no owner behind: the id stays free', async (t) =>
 });
 
 t.test('a professional\'s or a patient\'s app reads, updates and cancels the Subscriptions it created, and no one else\'s', async (t) => {
-  const space = await buildSpace(t);
+  const space = await buildSpace(t, { config: { subscriptionAllowPrivateEndpoints: true } }); // a local receiver
   const { app } = space;
   const doctor = await professionalBearer(app, space.users.doctor);
   const otherPro = await professionalBearer(app, space.users.otherPro);

@@ -5,6 +5,7 @@ import { parseSearchRequest } from '../../fhir/search/parse.js';
 import { compileFilter } from '../../store/filter.js';
 import type { Filter } from '../../store/engine.js';
 import { queryPairs } from '../../store/repository.js';
+import { endpointProblem, parseChannelHeader } from './endpoint.js';
 
 export interface CompiledCriteria {
   type: string;
@@ -22,6 +23,9 @@ export function compileCriteria(criteria: unknown): CompiledCriteria {
   if (typeof criteria !== 'string' || criteria.length > 2000) throw criteriaError('Subscription.criteria is required: Type?param=value');
   const [type = '', query = ''] = criteria.split('?', 2);
   if (!isResourceType(type)) throw criteriaError(`Subscription.criteria names no known resource type (${type.slice(0, 60)})`);
+  // The access history is never matched (subscription-service.ts onCommit): it is materialised in the
+  // background, in batches, apart from the writes Subscriptions watch (audit/audit-trail.ts).
+  if (type === 'AuditEvent') throw criteriaError('Subscription.criteria: AuditEvent is not a search this server can match on each write (the access history is read with GET /fhir/AuditEvent)');
   let request;
   try {
     request = parseSearchRequest([type], queryPairs(query).filter(([k]) => !['_count', '_sort', '_summary', '_elements', '_format'].includes(k)), { strict: true, defaultCount: 1, maxCount: 1 });
@@ -37,31 +41,39 @@ export function compileCriteria(criteria: unknown): CompiledCriteria {
 /** The channel types this server delivers to. */
 export const CHANNEL_TYPES: ReadonlySet<string> = new Set(['rest-hook', 'websocket']);
 
-/** Checks a Subscription a client submits; returns it with the status the server gives it. */
-export function acceptSubscription(subscription: Subscription): Subscription {
+export interface AcceptOptions {
+  /** SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: http and non-public endpoints are accepted (endpoint.ts). */
+  allowPrivateEndpoints: boolean;
+}
+
+/**
+ * Checks a Subscription a client writes, whichever way it comes (POST, PUT,
+ * PATCH, conditional create or update: routes/subscriptions.ts); returns it
+ * with the status the server gives it.
+ */
+export function acceptSubscription(subscription: Subscription, options: AcceptOptions): Subscription {
   compileCriteria(subscription.criteria);
-  const channel = subscription.channel;
-  if (!channel || !CHANNEL_TYPES.has(channel.type)) {
-    throw new UnprocessableError('FHIR_ERR_SUBSCRIPTION_CHANNEL', 'Subscription.channel.type must be rest-hook or websocket', { expression: ['Subscription.channel.type'] });
+  const channel: unknown = subscription.channel;
+  const type = channel && typeof channel === 'object' ? (channel as Subscription['channel']).type : undefined;
+  if (typeof type !== 'string' || !CHANNEL_TYPES.has(type)) {
+    throw channelError('Subscription.channel.type must be rest-hook or websocket', 'Subscription.channel.type');
   }
-  if (channel.type === 'rest-hook') {
-    let url: URL | undefined;
-    try {
-      url = new URL(channel.endpoint ?? '');
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-      throw new UnprocessableError('FHIR_ERR_SUBSCRIPTION_CHANNEL', 'A rest-hook Subscription needs an http(s) channel.endpoint', { expression: ['Subscription.channel.endpoint'] });
-    }
-    if ((channel.header ?? []).some((h) => typeof h !== 'string' || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+:[^\r\n]*$/.test(h))) {
-      throw new UnprocessableError('FHIR_ERR_SUBSCRIPTION_CHANNEL', 'Each Subscription.channel.header is "Name: value"', { expression: ['Subscription.channel.header'] });
+  if (type === 'rest-hook') {
+    const problem = endpointProblem(subscription.channel.endpoint, options.allowPrivateEndpoints);
+    if (problem) throw channelError(problem, 'Subscription.channel.endpoint');
+    const headers: unknown = subscription.channel.header ?? [];
+    if (!Array.isArray(headers) || headers.some((h) => !parseChannelHeader(h))) {
+      throw channelError('Each Subscription.channel.header is "Name: value" in printable ASCII, and not one the server sets itself (Host, Content-Length, Transfer-Encoding, Connection...)', 'Subscription.channel.header');
     }
   }
   // The server activates what it accepts (R4: requested -> active); off stays off.
   const status = subscription.status === 'off' ? 'off' : 'active';
   const { error: _error, ...rest } = subscription;
   return { ...rest, status };
+}
+
+function channelError(message: string, expression: string): FhirError {
+  return new UnprocessableError('FHIR_ERR_SUBSCRIPTION_CHANNEL', message, { expression: [expression] });
 }
 
 function criteriaError(message: string): FhirError {

@@ -11,6 +11,9 @@ import { compileCriteria } from './criteria.js';
 import { ownerReads } from './owner-access.js';
 import type { ClientUsable, OwnerReads } from './owner-access.js';
 import type { WebsocketHub } from './websocket-hub.js';
+import { request as httpRequest } from 'undici';
+import type { Agent } from 'undici';
+import { deliveryAgent, endpointProblem, EndpointRefusedError, parseChannelHeader } from './endpoint.js';
 
 export interface SubscriptionOptions {
   /** Attempts per notification before giving up (the Subscription then turns to `error`). */
@@ -23,6 +26,8 @@ export interface SubscriptionOptions {
   fhirBase: string;
   /** Whether the owner's client may still use its tokens: a withdrawn app's Subscriptions deliver nothing. */
   isUsable: ClientUsable;
+  /** SUBSCRIPTION_ALLOW_PRIVATE_ENDPOINTS: rest-hooks may be http, and on non-public addresses (endpoint.ts). */
+  allowPrivateEndpoints: boolean;
 }
 
 /** One line of a Subscription's delivery log (kv namespace `subscription-deliveries:<id>`). */
@@ -81,6 +86,8 @@ export class SubscriptionService {
   private readonly pending = new Set<Promise<unknown>>();
   private closed = false;
   private seq = 0;
+  /** Every rest-hook delivery connects through it: unless allowed, only to public addresses (endpoint.ts). */
+  private readonly agent: Agent;
 
   constructor(
     private readonly engine: StoreEngine,
@@ -89,7 +96,9 @@ export class SubscriptionService {
     private readonly log: FastifyBaseLogger,
     private readonly options: SubscriptionOptions,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.agent = deliveryAgent(options.allowPrivateEndpoints);
+  }
 
   /** The commit listener: never blocks the write; matching and delivery run after it. */
   onCommit(records: VersionRecord[]): void {
@@ -179,6 +188,7 @@ export class SubscriptionService {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await Promise.allSettled([...this.pending]);
+    await this.agent.destroy();
   }
 
   private track(work: Promise<unknown>): void {
@@ -257,19 +267,25 @@ export class SubscriptionService {
       return;
     }
     try {
+      // Checked again at each attempt: the setting may have changed since the Subscription was written,
+      // and the address a name resolves to is checked as the connection is made (deliveryAgent).
+      const problem = endpointProblem(channel.endpoint, this.options.allowPrivateEndpoints);
+      if (problem) throw new EndpointRefusedError(`refused: ${problem}`);
       const headers: Record<string, string> = {};
-      for (const h of channel.header ?? []) {
-        const at = h.indexOf(':');
-        headers[h.slice(0, at).trim().toLowerCase()] = h.slice(at + 1).trim();
+      for (const line of channel.header ?? []) {
+        // As accepted when written (criteria.ts); a header stored before a rule existed is left out.
+        const header = parseChannelHeader(line);
+        if (header) headers[header[0]] = header[1];
       }
       const withPayload = typeof channel.payload === 'string' && channel.payload.length > 0;
       if (withPayload) headers['content-type'] = channel.payload!;
-      const res = await fetch(channel.endpoint!, {
-        method: 'POST', headers, body: withPayload ? await this.payload(record, judged) : undefined, signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'manual',
+      // undici's request follows no redirect: a 3xx is a failed attempt, never a call elsewhere.
+      const res = await httpRequest(channel.endpoint!, {
+        method: 'POST', headers, body: withPayload ? await this.payload(record, judged) : undefined, signal: AbortSignal.timeout(this.options.timeoutMs), dispatcher: this.agent,
       });
-      await res.arrayBuffer().catch(() => undefined);
-      entry.status = res.status;
-      if (res.status < 200 || res.status >= 300) throw new Error(`endpoint answered ${res.status}`);
+      await res.body.dump().catch(() => undefined);
+      entry.status = res.statusCode;
+      if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`endpoint answered ${res.statusCode}`);
     } catch (err) {
       entry.outcome = 'failed';
       entry.error = err instanceof Error ? err.message.slice(0, 300) : 'delivery failed';
