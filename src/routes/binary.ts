@@ -3,9 +3,9 @@ import Negotiator from 'negotiator';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Binary } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, NotAcceptableError, PayloadTooLargeError } from '../errors.js';
-import { authorize, principalOf } from '../access/guard.js';
+import { authorize } from '../access/guard.js';
 import { conditionalRestriction } from '../access/hidden-names.js';
-import { isFhirId, parseLocalReference } from '../fhir/references.js';
+import { isFhirId } from '../fhir/references.js';
 import { parseJsonBody } from '../fhir/json-body.js';
 import { assertJsonContentType, withoutParameters } from '../fhir/media-types.js';
 import { checkTypeAndId } from '../store/repository.js';
@@ -17,6 +17,7 @@ import { dateSinglesOut, httpDate, isConditionalRead, isNotModified, responseTyp
 import { writeInTurn } from '../store/resource-turns.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
 import { underContentRules } from '../space/documents/document-content.js';
+import { authorizeBinary } from '../space/documents/binary-access.js';
 import { contentRange, ifRangeMatches, parseIfRange, parseRange, resolveRange } from './byte-range.js';
 import type { IfRangeValidator, RangeAnswer } from './byte-range.js';
 
@@ -102,42 +103,6 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     await authorizeBinary(request, 'r', 'vread', record);
     return sendBinary(request, reply, record);
   });
-
-  /**
-   * Binary is in no patient compartment, so on its own only system clients
-   * may read it. Its securityContext (R4: the proxy for its sensitivity, set
-   * by ITI-65 to the DocumentReference) places it: a person reads (or
-   * replaces) the bytes when they may read (or update) a Binary of that space
-   * and may read the proxy itself, so a document masked from them hides its
-   * bytes too (ITI-68). Once the proxy is deleted, its bytes are gone with it:
-   * a read answers 410 as a read of the document does (not a 403 that would
-   * look like a privacy decision), and a vread is judged as a vread of the
-   * document's last version before its deletion would be.
-   */
-  async function authorizeBinary(request: FastifyRequest, action: 'r' | 'u', interaction: string, record: VersionRecord): Promise<void> {
-    const context = record.comp.length || principalOf(request).kind === 'system' ? undefined : securityContextOf(record, config.fhirBase);
-    let proxy = context ? await engine.current(context.type, context.id) : undefined;
-    if (proxy?.deleted && interaction === 'read') {
-      // What a read of the deleted document answers: the policy on its type, then 410.
-      await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id }, { precheck: true });
-      throw new FhirError('FHIR_ERR_STORE_GONE', 410, 'deleted', `Binary/${record.id} belongs to ${proxy.type}/${proxy.id}, which was deleted`);
-    }
-    if (proxy?.deleted && interaction === 'vread') proxy = await lastLiveVersion(proxy);
-    if (!proxy || proxy.deleted || !proxy.comp.length) {
-      await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record });
-      return;
-    }
-    // The proxy first, audited only when refused: a document hidden from the caller refuses its bytes
-    // without the trail also recording an allowed access to them. The access itself is audited next.
-    await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id, record: proxy }, { precheck: true });
-    await authorize(request, action, interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
-  }
-
-  /** The version a tombstone deleted (undefined when there is none). */
-  async function lastLiveVersion(tombstone: VersionRecord): Promise<VersionRecord | undefined> {
-    const before = tombstone.vid > 1 ? await engine.version(tombstone.type, tombstone.id, tombstone.vid - 1) : undefined;
-    return before && !before.deleted ? before : undefined;
-  }
 
   /**
    * Raw bytes or the Binary resource (http.html#binary, ITI-68), whichever
@@ -272,13 +237,6 @@ function chooseBinaryForm(accept: string | undefined, contentType: string | unde
   const stored = type && ANY.mediaTypes([type]).length ? type : 'application/octet-stream';
   const chosen = new Negotiator({ headers: { accept: withoutParameters(accept) } }).mediaType([stored, ...RESOURCE_FORMS.filter((t) => t !== stored)]);
   return chosen === undefined ? undefined : chosen === stored ? 'raw' : 'resource';
-}
-
-/** `Type/id` (relative or under this server's base) of a Binary's securityContext. */
-function securityContextOf(record: VersionRecord, fhirBase: string): { type: string; id: string } | undefined {
-  const reference = (JSON.parse(record.json) as Binary).securityContext?.reference;
-  if (typeof reference !== 'string') return undefined;
-  return parseLocalReference(reference, fhirBase);
 }
 
 /**

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { Binary, DocumentReference, Resource } from '@medplum/fhirtypes';
-import { FhirError, ForbiddenError, UnprocessableError } from '../../errors.js';
-import { authorize, isReadable, principalOf } from '../../access/guard.js';
-import type { Target } from '../../access/guard.js';
+import { FhirError, UnprocessableError } from '../../errors.js';
+import { isReadable } from '../../access/guard.js';
 import { parseLocalReference } from '../../fhir/references.js';
+import { mayReadBinary, securityContextOf } from './binary-access.js';
 import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository, WriteCheck } from '../../store/repository.js';
 import type { ResourceTurns } from '../../store/resource-turns.js';
@@ -17,8 +17,11 @@ import type { ResourceTurns } from '../../store/resource-turns.js';
  * named without a version, keeps its bytes (and their contentType): a version
  * never changes, so a document naming one leaves the Binary free to get new
  * versions. A document names only a Binary (version) of this server that
- * exists, that its writer may read, and whose bytes its attachment's hash and
- * size describe. The rules run once the policy has allowed the write, just
+ * exists, that its writer may read, whose securityContext (through which
+ * ITI-68 decides who reads the bytes) is the document or another one of its
+ * patient having the same content, and whose bytes its attachment's hash and
+ * size describe; an attachment url left as a `urn:uuid:`/`urn:oid:` names
+ * nothing. The rules run once the policy has allowed the write, just
  * before its commit, in the turns (store/resource-turns.ts) of the Binaries
  * concerned: a deletion or a new version of a Binary and a document naming
  * it, arriving together, are judged one after the other, never both against
@@ -105,19 +108,36 @@ export async function refuseDeletingUsedContent(request: FastifyRequest, record:
  * documents do not change (a new document replaces one, `relatesTo`
  * replaces). A document naming a version keeps it whatever comes after. The
  * same content again (a retried PUT) is allowed; so are other changes
- * (securityContext, meta), which the policy judges. A Binary that is new, or
+ * (meta), which the policy judges, and a new securityContext that still
+ * places the bytes with their documents (isPlacedWith: none of this
+ * server's, or one of the documents, or a document of their patient naming
+ * the Binary); any other is refused (422 FHIR_ERR_DOC_CONTENT_CONTEXT), as
+ * a document naming a Binary so placed is. A Binary that is new, or
  * deleted, has no document.
  */
-async function refuseChangingUsedContent(request: FastifyRequest, write: ContentWrite, ignored: ReadonlySet<string>): Promise<void> {
+async function refuseChangingUsedContent(request: FastifyRequest, write: ContentWrite, ignored: ReadonlySet<string>, together: ContentWrite[]): Promise<void> {
   const { engine, repository, config } = request.server;
   const current = await engine.current('Binary', write.record.id);
   if (!current || current.deleted) return;
   const used = await documentsUsingBinary(repository, current.id, config.fhirBase, { ignored });
   if (!used.found.length) return;
   const [before, after] = await Promise.all([binaryContent(engine, { record: current }), binaryContent(engine, write)]);
-  if (before && after && before.hash === after.hash && before.size === after.size && before.contentType === after.contentType) return;
-  throw await usedContentError(request, 'FHIR_ERR_DOC_BINARY_IMMUTABLE', current.id, used,
-    'its bytes and contentType cannot change; submit a new document that replaces this one (relatesTo replaces)');
+  if (!before || !after || before.hash !== after.hash || before.size !== after.size || before.contentType !== after.contentType) {
+    throw await usedContentError(request, 'FHIR_ERR_DOC_BINARY_IMMUTABLE', current.id, used,
+      'its bytes and contentType cannot change; submit a new document that replaces this one (relatesTo replaces)');
+  }
+  const place = (record: VersionRecord) => {
+    const context = securityContextOf(record, config.fhirBase);
+    return context ? `${context.type}/${context.id}` : '';
+  };
+  if (place(write.record) === place(current)) return;
+  for (const doc of used.found) {
+    if (!(await isPlacedWith(request, write.record, doc, together))) {
+      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_CONTEXT',
+        `Binary/${current.id} is the content of documents that are not deleted: its securityContext may name one of them, or another DocumentReference of their patient having it as content, not ${place(write.record)}`,
+        { expression: ['Binary.securityContext'] });
+    }
+  }
 }
 
 /** The 409 telling that Binary/<id> is a document's content, naming the documents the caller may read and counting the others. */
@@ -139,16 +159,26 @@ async function usedContentError(request: FastifyRequest, code: 'FHIR_ERR_DOC_BIN
  * attachment's `size` and `hash` (SHA-1, base64), when given, describe: 422
  * otherwise. Judged on the Binaries a version names that its current one did
  * not (a metadata update of a stored document checks nothing again). Another
- * server's url is not looked at.
+ * server's url is not looked at; a `urn:uuid:` or `urn:oid:` url names no
+ * server's: it is a Bundle entry that the transaction did not resolve (none
+ * has that fullUrl, or the Bundle was a batch, or the request a single
+ * write), and the document would be stored with content no one can
+ * retrieve (422 FHIR_ERR_DOC_CONTENT_MISSING).
  *
  * Whoever may write a document but may not read the Binary it names must
  * learn nothing of it (whether it exists, what its bytes hash to): such a
  * Binary is answered exactly as one that does not exist (same status, code,
  * text), hash and size given or not. MISMATCH, which tells the size and hash
- * of the bytes, is only ever said to someone who may read them (mayReadContent).
+ * of the bytes, and CONTEXT (isPlacedWith) are only ever said to someone who
+ * may read them (mayReadContent).
  */
 async function checkNamedContent(request: FastifyRequest, record: VersionRecord, together: ContentWrite[]): Promise<void> {
   const { engine, config } = request.server;
+  for (const { index, url } of await newlyNamedPlaceholders(engine, record)) {
+    throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISSING',
+      `DocumentReference.content[${index}].attachment.url ${url.slice(0, 120)} names no entry of this transaction: a document's content is a Binary of this server (send it first, or in the same transaction, whose entry has that fullUrl)`,
+      { expression: [`DocumentReference.content[${index}].attachment.url`] });
+  }
   for (const named of await newlyNamedBinaries(engine, record, config.fhirBase)) {
     const { id, version, index, attachment } = named;
     const where = `DocumentReference.content[${index}].attachment`;
@@ -159,17 +189,68 @@ async function checkNamedContent(request: FastifyRequest, record: VersionRecord,
         `${where}.url names ${what}, which does not exist or is deleted (or you may not read it): a document's content is a Binary of this server (send it first, or in the same transaction)`,
         { expression: [`${where}.url`] });
     }
-    if (attachment.size === undefined && attachment.hash === undefined) continue;
-    const bytes = await binaryContent(engine, content);
-    if (attachment.size !== undefined && attachment.size !== bytes?.size) {
-      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH',
-        `${where}.size ${String(attachment.size)} is not the size of the bytes of ${what}${bytes ? ` (${bytes.size})` : ''}`, { expression: [`${where}.size`] });
+    if (attachment.size !== undefined || attachment.hash !== undefined) {
+      const bytes = await binaryContent(engine, content);
+      if (attachment.size !== undefined && attachment.size !== bytes?.size) {
+        throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH',
+          `${where}.size ${String(attachment.size)} is not the size of the bytes of ${what}${bytes ? ` (${bytes.size})` : ''}`, { expression: [`${where}.size`] });
+      }
+      if (attachment.hash !== undefined && attachment.hash !== bytes?.hash) {
+        throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH',
+          `${where}.hash is not the SHA-1 (base64) of the bytes of ${what}${bytes ? ` (${bytes.hash}, ${bytes.size} bytes)` : ''}`, { expression: [`${where}.hash`] });
+      }
     }
-    if (attachment.hash !== undefined && attachment.hash !== bytes?.hash) {
-      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_MISMATCH',
-        `${where}.hash is not the SHA-1 (base64) of the bytes of ${what}${bytes ? ` (${bytes.hash}, ${bytes.size} bytes)` : ''}`, { expression: [`${where}.hash`] });
+    if (!(await isPlacedWith(request, content.record, record, together))) {
+      throw new UnprocessableError('FHIR_ERR_DOC_CONTENT_CONTEXT',
+        `${where}.url names ${what}, whose securityContext is neither this document nor another DocumentReference of the same patient having it as content: whoever may read that resource would read this document's bytes, and not whoever may read the document (send the bytes with the document, or give them this document as securityContext)`,
+        { expression: [`${where}.url`] });
     }
   }
+}
+
+/**
+ * Whether the writer of a document may read the Binary version it names, as
+ * ITI-68 would judge it once this commit lands (binary-access.ts: `read`
+ * for a Binary named without a version, `vread` for a version), through its
+ * securityContext taken from the same commit when the commit writes it (the
+ * document being written with the bytes posted for it). Bytes the same
+ * commit stores (POST, PUT, or a PATCH setting `data`) came from the
+ * writer: they learn nothing from a mismatch, whoever may read them
+ * afterwards.
+ */
+async function mayReadContent(request: FastifyRequest, content: ContentWrite, interaction: 'read' | 'vread', together: ContentWrite[]): Promise<boolean> {
+  const { record } = content;
+  if (together.includes(content) && (content.bytes !== undefined || record.method === 'POST' || record.method === 'PUT')) return true;
+  return mayReadBinary(request, interaction, record, together.map((w) => w.record));
+}
+
+/**
+ * Whether a Binary version, as content of the document `doc`, is read by
+ * the readers of a document having it as content (ITI-68 judges a read of
+ * the bytes on the Binary's securityContext, binary-access.ts): its
+ * securityContext names no resource of this server (then only system
+ * clients read it), or `doc` itself, or a DocumentReference (written by the
+ * same commit, or stored, not deleted, and readable by the writer) of the
+ * same patient that names this Binary as its content. Anything else would
+ * let the readers of another resource (another patient's document, a
+ * Patient, a document that is not masked when this one is) read this
+ * document's bytes, and refuse them to whoever may read this document.
+ */
+async function isPlacedWith(request: FastifyRequest, binary: VersionRecord, doc: VersionRecord, together: ContentWrite[]): Promise<boolean> {
+  const { engine, config } = request.server;
+  const context = securityContextOf(binary, config.fhirBase);
+  if (!context) return true;
+  if (context.type !== 'DocumentReference') return false;
+  if (context.id === doc.id) return true;
+  const written = together.find((w) => w.record.type === 'DocumentReference' && w.record.id === context.id)?.record;
+  const proxy = written ?? await engine.current('DocumentReference', context.id);
+  // A stored document the writer may not read tells them nothing: it is refused as any other.
+  if (!proxy || proxy.deleted || (!written && !(await isReadable(request, proxy)))) return false;
+  return samePatients(proxy.comp, doc.comp) && localBinaries(proxy, config.fhirBase).some((b) => b.id === binary.id);
+}
+
+function samePatients(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((p) => b.includes(p));
 }
 
 /**
@@ -193,59 +274,21 @@ async function namedVersion(engine: StoreEngine, { id, version }: NamedBinary, t
 }
 
 /**
- * Whether the writer of a document may read the Binary version it names, as
- * ITI-68 (routes/binary.ts authorizeBinary: `read` for a Binary named
- * without a version, `vread` for a version) would judge it once this commit
- * lands, asked of the one policy decision point with the same questions: a
- * Binary that is in no patient compartment is read through its
- * securityContext, the document it belongs to, taken from the same commit
- * when the commit writes it (the document being written with the bytes
- * posted for it). As for a replaced document (provide-route.ts), an allowed
- * read is not audited (the document's write is), a refusal is, as any
- * refusal is. Bytes the same commit stores (POST, PUT, or a PATCH setting
- * `data`) came from the writer: they learn nothing from a mismatch, whoever
- * may read them afterwards.
- */
-async function mayReadContent(request: FastifyRequest, content: ContentWrite, interaction: 'read' | 'vread', together: ContentWrite[]): Promise<boolean> {
-  const { record } = content;
-  if (together.includes(content) && (content.bytes !== undefined || record.method === 'POST' || record.method === 'PUT')) return true;
-  const { engine, config } = request.server;
-  const context = record.comp.length || principalOf(request).kind === 'system' ? undefined : securityContextOf(record, config.fhirBase);
-  const written = context && together.find((w) => w.record.type === context.type && w.record.id === context.id)?.record;
-  let proxy = written ?? (context ? await engine.current(context.type, context.id) : undefined);
-  // As ITI-68: once the document is deleted, a read of its bytes answers 410, a vread is judged on its last version.
-  if (proxy?.deleted && interaction === 'read') return false;
-  if (proxy?.deleted) proxy = proxy.vid > 1 ? await engine.version(proxy.type, proxy.id, proxy.vid - 1) : undefined;
-  const allows = (asked: string, target: Target) => authorize(request, 'r', asked, target, { precheck: true }).then(() => true, (err: unknown) => {
-    if (err instanceof ForbiddenError) return false;
-    throw err;
-  });
-  if (!proxy || proxy.deleted || !proxy.comp.length) return allows(interaction, { resourceType: 'Binary', id: record.id, record });
-  return (await allows('read', { resourceType: proxy.type, id: proxy.id, record: proxy }))
-    && allows(interaction, { resourceType: 'Binary', id: record.id, record: { ...record, comp: proxy.comp } });
-}
-
-/** `Type/id` (relative or under this server's base) of a Binary's securityContext, as routes/binary.ts reads it. */
-function securityContextOf(record: VersionRecord, fhirBase: string): { type: string; id: string } | undefined {
-  const reference = (JSON.parse(record.json) as Binary).securityContext?.reference;
-  return typeof reference === 'string' ? parseLocalReference(reference, fhirBase) : undefined;
-}
-
-/**
  * The content rules on one version among those committed with it
  * (`together`: a transaction's, or a single write's), run once the policy
  * has allowed each, in the turns contentTurns named: a Binary deleted or
  * changed while a document uses it (409; documents deleted in the same
- * commit do not count), a document naming a Binary (version) that is
- * missing, that its writer may not read, or that its attachment does not
- * describe (422).
+ * commit do not count) or placed elsewhere (422), a document naming a
+ * Binary (version) that is missing, that its writer may not read, that is
+ * placed elsewhere (its securityContext), or that its attachment does not
+ * describe, or naming an unresolved `urn:` (422).
  */
 export async function checkContentWrite(request: FastifyRequest, write: ContentWrite, together: ContentWrite[]): Promise<void> {
   const { record } = write;
   if (record.type === 'Binary') {
     const ignored = new Set(together.flatMap((w) => (w.record.type === 'DocumentReference' && w.record.deleted ? [w.record.id] : [])));
     if (record.deleted) await refuseDeletingUsedContent(request, record, ignored);
-    else await refuseChangingUsedContent(request, write, ignored);
+    else await refuseChangingUsedContent(request, write, ignored, together);
   } else if (record.type === 'DocumentReference' && !record.deleted) {
     await checkNamedContent(request, record, together);
   }
@@ -367,6 +410,26 @@ function localBinaries(record: VersionRecord, fhirBase: string): NamedBinary[] {
     const named = typeof url === 'string' ? parseLocalReference(url, fhirBase, { version: 'any' }) : undefined;
     return named?.type === 'Binary' ? [{ id: named.id, ...(named.version !== undefined ? { version: named.version } : {}), index, attachment: c.attachment }] : [];
   });
+}
+
+/** Attachment urls that stand for a Bundle entry (`urn:uuid:`, `urn:oid:`): what a transaction rewrites to the id the entry got. */
+const PLACEHOLDER = /^urn:(uuid|oid):/i;
+
+/** The placeholder attachment urls (PLACEHOLDER) of a DocumentReference version that its current version (when not deleted) does not have. */
+async function newlyNamedPlaceholders(engine: StoreEngine, record: VersionRecord): Promise<Array<{ index: number; url: string }>> {
+  const placeholders = (r: VersionRecord) => {
+    const doc = JSON.parse(r.json) as DocumentReference;
+    return (Array.isArray(doc.content) ? doc.content : []).flatMap((c, index) => {
+      const url: unknown = c?.attachment?.url;
+      return typeof url === 'string' && PLACEHOLDER.test(url) ? [{ index, url }] : [];
+    });
+  };
+  const named = placeholders(record);
+  if (!named.length) return named;
+  const current = record.vid > 1 ? await engine.current('DocumentReference', record.id) : undefined;
+  if (!current || current.deleted) return named;
+  const before = new Set(placeholders(current).map((p) => p.url));
+  return named.filter((p) => !before.has(p.url));
 }
 
 /** The Binaries (or versions) a DocumentReference version names that its current version (when not deleted) does not. */

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Binary, Bundle, BundleEntry, DocumentReference, List, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
+import { ERROR_CODE_SYSTEM } from '../../errors.js';
+import type { FhirErrorCode } from '../../errors.js';
 import { parseRelativeReference, parseTypedUrl, relativeToBase } from '../../fhir/references.js';
 import { MHD_LIST_TYPES, MHD_SOURCE_ID, PROVIDE_BUNDLE_PROFILE } from './mhd-codes.js';
 
@@ -14,10 +16,34 @@ import { MHD_LIST_TYPES, MHD_SOURCE_ID, PROVIDE_BUNDLE_PROFILE } from './mhd-cod
 
 /** A transaction Bundle carrying a SubmissionSet List, or declaring an MHD Provide Bundle profile. */
 export function isProvideDocumentBundle(bundle: unknown): bundle is Bundle {
-  if (!bundle || typeof bundle !== 'object' || (bundle as Bundle).resourceType !== 'Bundle' || (bundle as Bundle).type !== 'transaction') return false;
-  const b = bundle as Bundle;
-  if (isObject(b.meta) && Array.isArray(b.meta.profile) && b.meta.profile.some((p) => typeof p === 'string' && PROVIDE_BUNDLE_PROFILE.test(p))) return true;
-  return Array.isArray(b.entry) && b.entry.some((e) => e?.resource?.resourceType === 'List' && listKind(e.resource) === 'submissionset');
+  if (!isBundle(bundle) || bundle.type !== 'transaction') return false;
+  return claimsProvideProfile(bundle) || (Array.isArray(bundle.entry) && bundle.entry.some((e) => isSubmissionSet(e?.resource)));
+}
+
+/**
+ * A batch meant as ITI-65: it declares an MHD Provide Bundle profile, or
+ * creates (POST) a SubmissionSet List, i.e. submits. ITI-65 is a
+ * transaction: as a batch, the entries that pass would be stored without
+ * those that fail (documents without their List, or naming Binaries that
+ * were not stored). A batch updating a stored SubmissionSet (PUT, PATCH)
+ * submits nothing and is an ordinary batch.
+ */
+export function isProvideBatch(bundle: unknown): bundle is Bundle {
+  if (!isBundle(bundle) || bundle.type !== 'batch') return false;
+  return claimsProvideProfile(bundle)
+    || (Array.isArray(bundle.entry) && bundle.entry.some((e) => isObject(e) && isObject(e.request) && e.request.method === 'POST' && isSubmissionSet(e.resource)));
+}
+
+function isBundle(value: unknown): value is Bundle {
+  return isObject(value) && value.resourceType === 'Bundle';
+}
+
+function claimsProvideProfile(bundle: Bundle): boolean {
+  return isObject(bundle.meta) && Array.isArray(bundle.meta.profile) && bundle.meta.profile.some((p) => typeof p === 'string' && PROVIDE_BUNDLE_PROFILE.test(p));
+}
+
+function isSubmissionSet(resource: unknown): boolean {
+  return isObject(resource) && resource.resourceType === 'List' && listKind(resource as unknown as Resource) === 'submissionset';
 }
 
 /** 'submissionset', 'folder' or undefined, from List.code. */
@@ -29,11 +55,19 @@ export function listKind(list: Resource): 'submissionset' | 'folder' | undefined
   return undefined;
 }
 
-/** Every problem of a Provide Document Bundle; empty when it may be processed. */
+/**
+ * Every problem of a Provide Document Bundle; empty when it may be processed.
+ * An issue that has its own error code (an entry that is not one ITI-65
+ * allows, a Binary placed elsewhere) carries it in `details`; the others are
+ * FHIR_ERR_MHD_PROVIDE_BUNDLE's.
+ */
 export function checkProvideDocumentBundle(bundle: Bundle, fhirBase: string): OperationOutcomeIssue[] {
   const issues: OperationOutcomeIssue[] = [];
-  const problem = (code: OperationOutcomeIssue['code'], where: string, text: string) =>
-    issues.push({ severity: 'error', code, diagnostics: `${where}: ${text}`, expression: [where] });
+  const problem = (code: OperationOutcomeIssue['code'], where: string, text: string, errorCode?: FhirErrorCode) =>
+    issues.push({
+      severity: 'error', code, diagnostics: `${where}: ${text}`, expression: [where],
+      ...(errorCode ? { details: { coding: [{ system: ERROR_CODE_SYSTEM, code: errorCode }] } } : {}),
+    });
   // A field read here: its value, undefined when absent, or false when it has another JSON type (named as a problem).
   const wrongType = (where: string, expected: string, value: unknown): false => {
     problem('structure', where, `must be ${expected}, not ${describe(value)}`);
@@ -55,7 +89,7 @@ export function checkProvideDocumentBundle(bundle: Bundle, fhirBase: string): Op
   entries.forEach((e, i) => {
     const type = e?.resource?.resourceType;
     if (type === 'List' && listKind(e.resource!) === 'submissionset') submissionSets.push(i);
-    if (type === 'Patient') patients.push(i);
+    if (type === 'Patient' || entryKind(e, fhirBase) === 'Patient read') patients.push(i);
     if (type === 'DocumentReference') documents.push(i);
   });
   if (submissionSets.length !== 1) {
@@ -173,16 +207,113 @@ export function checkProvideDocumentBundle(bundle: Bundle, fhirBase: string): Op
     });
   }
 
-  // placeBinaries keeps a securityContext the client set, and ITI-68 decides access through it.
-  entries.forEach((e, i) => {
-    if (e?.resource?.resourceType === 'Binary') referenceAt((e.resource as Binary).securityContext, `Bundle.entry[${i}].resource.securityContext`);
-  });
-
   const first = subjects[0];
   for (const s of subjects.slice(1)) {
     if (s.patient !== first!.patient) problem('invariant', s.where, `the subject is not the patient of ${first!.where}: every subject of a Provide Document Bundle names the same patient`);
   }
+
+  // Each entry is one that ITI-65 allows (DELETE, GET, PATCH, or another resource type, would ride along unchecked).
+  entries.forEach((e, i) => {
+    const where = `Bundle.entry[${i}]`;
+    if (!isObject(e)) return;
+    const kind = entryKind(e, fhirBase);
+    const request = isObject(e.request) ? e.request : {};
+    const method: unknown = request.method;
+    if (kind === undefined) {
+      const resourceType = isObject(e.resource) && typeof e.resource.resourceType === 'string' ? `, a ${e.resource.resourceType.slice(0, 60)}` : '';
+      problem('business-rule', where, `a Provide Document Bundle holds one SubmissionSet List, its DocumentReferences and their Binaries (created), Folder Lists and at most one Patient; this entry (${requestText(request)}${resourceType}) is none of them`, 'FHIR_ERR_MHD_PROVIDE_ENTRY');
+      return;
+    }
+    const allowed = PROVIDE_METHODS[kind];
+    if (typeof method !== 'string' || !allowed.includes(method)) {
+      problem('business-rule', `${where}.request.method`, `${KIND_NAMES[kind]} entry of a Provide Document Bundle is ${allowed.join(' or ')}, not ${typeof method === 'string' ? method.slice(0, 20) : describe(method)}`, 'FHIR_ERR_MHD_PROVIDE_ENTRY');
+      return;
+    }
+    const resourceType = isObject(e.resource) ? e.resource.resourceType : undefined;
+    if (method !== 'GET' && urlType(request.url, fhirBase) !== resourceType) {
+      problem('business-rule', `${where}.request.url`, `${requestText(request)} does not write the ${String(resourceType).slice(0, 60)} of this entry`, 'FHIR_ERR_MHD_PROVIDE_ENTRY');
+    }
+    if (request.ifNoneExist !== undefined && (kind === 'SubmissionSet' || kind === 'DocumentReference' || kind === 'Binary')) {
+      problem('business-rule', `${where}.request.ifNoneExist`, `${KIND_NAMES[kind]} entry of a Provide Document Bundle is always created (201), never matched to a stored one`, 'FHIR_ERR_MHD_PROVIDE_ENTRY');
+    }
+  });
+
+  // A document's Binary is read through its securityContext (ITI-68): the server sets it to the
+  // DocumentReference whose content it is (placeBinaries). One the client sets must name that document.
+  const owners = documentsByBinary(entries, documents, resolve);
+  entries.forEach((e, i) => {
+    if (!isObject(e) || !isObject(e.resource) || e.resource.resourceType !== 'Binary' || e.resource.securityContext === undefined) return;
+    const where = `Bundle.entry[${i}].resource.securityContext`;
+    const reference = referenceAt(e.resource.securityContext, where);
+    if (reference === false) return;
+    if (reference === undefined) {
+      problem('required', `${where}.reference`, 'a securityContext names the DocumentReference of this Bundle whose content the Binary is (or leave securityContext out: the server sets it)');
+      return;
+    }
+    const target = resolve(reference);
+    const documentsOfBinary = owners.get(i) ?? [];
+    if (target !== undefined && documentsOfBinary.includes(target)) return;
+    problem('security', where, documentsOfBinary.length
+      ? `${reference.slice(0, 120)} is not a DocumentReference of this Bundle whose content this Binary is: whoever may read it would read the bytes, and not whoever may read the document (leave securityContext out: the server sets it)`
+      : `no DocumentReference of this Bundle has this Binary as content, so its securityContext can name none; ${reference.slice(0, 120)} would let whoever may read it read the bytes`,
+    'FHIR_ERR_MHD_SECURITY_CONTEXT');
+  });
   return issues;
+}
+
+/** What an entry of a Provide Document Bundle may be, and the methods IHE MHD 4.2 allows each (ProvideBundle's slices; MHDprovideFolderActions, MHDprovidePatientActions). */
+type EntryKind = 'SubmissionSet' | 'Folder' | 'DocumentReference' | 'Binary' | 'Patient' | 'Patient read';
+const PROVIDE_METHODS: Record<EntryKind, readonly string[]> = {
+  SubmissionSet: ['POST'], DocumentReference: ['POST'], Binary: ['POST'], Folder: ['POST', 'PUT'], Patient: ['POST', 'PUT'], 'Patient read': ['GET'],
+};
+const KIND_NAMES: Record<EntryKind, string> = {
+  SubmissionSet: 'the SubmissionSet', DocumentReference: 'a DocumentReference', Binary: 'a Binary', Folder: 'a Folder', Patient: 'the Patient', 'Patient read': 'the Patient',
+};
+
+/** The kind of a Provide Document Bundle entry: by its resource, or, for a GET (which has none), by its url; undefined for anything else. */
+function entryKind(entry: unknown, fhirBase: string): EntryKind | undefined {
+  if (!isObject(entry)) return undefined;
+  const request = isObject(entry.request) ? entry.request : {};
+  if (request.method === 'GET') return urlType(request.url, fhirBase) === 'Patient' ? 'Patient read' : undefined;
+  const resource = isObject(entry.resource) ? entry.resource : undefined;
+  switch (resource?.resourceType) {
+    case 'List': {
+      const kind = listKind(resource as unknown as Resource);
+      return kind === 'submissionset' ? 'SubmissionSet' : kind === 'folder' ? 'Folder' : undefined;
+    }
+    case 'DocumentReference': case 'Binary': case 'Patient': return resource.resourceType;
+    default: return undefined;
+  }
+}
+
+/** An entry's request in words: `DELETE DocumentReference/1`, or what is missing. */
+function requestText(request: Record<string, unknown>): string {
+  const method = typeof request.method === 'string' ? request.method.slice(0, 20) : 'no method';
+  const url = typeof request.url === 'string' ? request.url.slice(0, 120) : 'no url';
+  return `${method} ${url}`;
+}
+
+/** The resource type an entry's request url names (`Type`, `Type/id`, `Type?criteria`, relative or under this server's base). */
+function urlType(url: unknown, fhirBase: string): string | undefined {
+  if (typeof url !== 'string') return undefined;
+  return relativeToBase(url, fhirBase).replace(/^\//, '').split(/[/?]/, 1)[0];
+}
+
+/** For each Binary entry, the DocumentReference entries (of `documents`) whose attachment url resolves to it. */
+function documentsByBinary(entries: BundleEntry[], documents: number[], resolve: (reference: string | undefined) => number | undefined): Map<number, number[]> {
+  const owners = new Map<number, number[]>();
+  for (const i of documents) {
+    const content: unknown = (entries[i]?.resource as DocumentReference | undefined)?.content;
+    for (const c of Array.isArray(content) ? (content as unknown[]) : []) {
+      const url = isObject(c) && isObject(c.attachment) ? c.attachment.url : undefined;
+      const target = typeof url === 'string' ? resolve(url) : undefined;
+      if (target === undefined || !isObject(entries[target]?.resource) || entries[target]!.resource!.resourceType !== 'Binary') continue;
+      const list = owners.get(target) ?? [];
+      if (!list.includes(i)) list.push(i);
+      owners.set(target, list);
+    }
+  }
+  return owners;
 }
 
 type Problem = (code: OperationOutcomeIssue['code'], where: string, text: string) => void;
@@ -264,25 +395,31 @@ export function normalisePatient(reference: unknown, fhirBase: string): string |
 
 /**
  * Sets each document Binary's securityContext to its DocumentReference (the
- * transaction rewrites the urn:uuid): Binary belongs to no patient
- * compartment, and the ITI-68 route decides access to the bytes through it.
- * A securityContext the client set is kept.
+ * transaction rewrites the reference to the id the document gets): Binary
+ * belongs to no patient compartment, and the ITI-68 route decides access to
+ * the bytes through it, so whoever may read the document reads them. The
+ * Bundle has passed checkProvideDocumentBundle: a securityContext the client
+ * set names one of the Binary's documents, and is written the way that
+ * document is known in the Bundle. `fhirBase`: this server's, so that urls
+ * written under it find their entries too.
  */
-export function placeBinaries(bundle: Bundle): void {
-  const owners = new Map<string, string>();
+export function placeBinaries(bundle: Bundle, fhirBase = ''): void {
   const entries = Array.isArray(bundle.entry) ? bundle.entry : [];
-  for (const e of entries) {
-    if (e?.resource?.resourceType !== 'DocumentReference' || typeof e.fullUrl !== 'string') continue;
-    const content: unknown = (e.resource as DocumentReference).content;
-    for (const c of Array.isArray(content) ? (content as unknown[]) : []) {
-      const url = isObject(c) && isObject(c.attachment) ? c.attachment.url : undefined;
-      if (typeof url === 'string' && !owners.has(url)) owners.set(url, e.fullUrl);
-    }
+  const keys = entryKeys(entries, fhirBase);
+  const resolve = (reference: string | undefined) => (reference === undefined ? undefined : keys.get(reference));
+  const documents = entries.flatMap((e, i) => (isObject(e?.resource) && e.resource.resourceType === 'DocumentReference' ? [i] : []));
+  for (const [i, owners] of documentsByBinary(entries, documents, resolve)) {
+    const binary = entries[i]!.resource as Binary;
+    const given: unknown = isObject(binary.securityContext) ? binary.securityContext.reference : undefined;
+    const chosen = typeof given === 'string' ? resolve(given) : undefined;
+    const reference = nameOf(entries[chosen !== undefined && owners.includes(chosen) ? chosen : owners[0]!]);
+    if (reference) binary.securityContext = { reference };
   }
-  for (const e of entries) {
-    const binary = e?.resource as Binary | undefined;
-    if (binary?.resourceType !== 'Binary' || binary.securityContext || typeof e.fullUrl !== 'string') continue;
-    const owner = owners.get(e.fullUrl);
-    if (owner) binary.securityContext = { reference: owner };
-  }
+}
+
+/** How the transaction knows an entry (what it rewrites to the entry's id): its fullUrl, else Type/id of its resource. */
+function nameOf(entry: BundleEntry | undefined): string | undefined {
+  if (typeof entry?.fullUrl === 'string') return entry.fullUrl;
+  const resource = entry?.resource;
+  return isObject(resource) && typeof resource.id === 'string' && typeof resource.resourceType === 'string' ? `${resource.resourceType}/${resource.id}` : undefined;
 }
