@@ -4,12 +4,15 @@ import { FhirError } from '../errors.js';
 import type { KeyValueStore } from './engine.js';
 
 const NS = 'conditional-lease';
-const KEY = 'all';
+/** The one lease of conditional interactions; other keys are other leases (a resource's turn). */
+const ALL = 'all';
 /** Polling for a lease someone holds: short first (most holders finish in milliseconds), then capped. */
 const FIRST_WAIT_MS = 2;
 const MAX_WAIT_MS = 100;
 
 export interface LeaseOptions {
+  /** Which lease: by default the one of conditional interactions. */
+  key?: string;
   /**
    * How long a lease lasts when its holder never gives it back (its server
    * stopped): the others wait for it that long. A holder still working past
@@ -31,20 +34,21 @@ export interface LeaseOptions {
  * A server that waited twice the lease's life without getting it answers 503:
  * another server's clock, or a stuck holder, keeps it.
  */
-export async function runWithLease<T>(kv: KeyValueStore, work: () => Promise<T>, { ttlMs, now, log }: LeaseOptions): Promise<T> {
+export async function runWithLease<T>(kv: KeyValueStore, work: () => Promise<T>, { key = ALL, ttlMs, now, log }: LeaseOptions): Promise<T> {
   const holder = randomUUID();
   const giveUpAt = now() + 2 * ttlMs;
-  for (let wait = FIRST_WAIT_MS; !(await kv.putIfAbsent(NS, KEY, holder, { expiresAt: now() + ttlMs })); wait = Math.min(2 * wait, MAX_WAIT_MS)) {
+  for (let wait = FIRST_WAIT_MS; !(await kv.putIfAbsent(NS, key, holder, { expiresAt: now() + ttlMs })); wait = Math.min(2 * wait, MAX_WAIT_MS)) {
     if (now() > giveUpAt) {
-      throw new FhirError('FHIR_ERR_STORE_BUSY', 503, 'transient', 'Conditional interactions are waiting for another server of this deployment; try again', { headers: { 'retry-after': '1' } });
+      const what = key === ALL ? 'Conditional interactions are' : `Writes to ${key} are`;
+      throw new FhirError('FHIR_ERR_STORE_BUSY', 503, 'transient', `${what} waiting for another server of this deployment; try again`, { headers: { 'retry-after': '1' } });
     }
     await delay(wait);
   }
   try {
     return await work();
   } finally {
-    await kv.deleteIf(NS, KEY, holder).catch((err: unknown) => {
-      log?.warn({ err }, `conditional lease not given back: conditional interactions on every server wait for it to expire (${ttlMs / 1000} s)`);
+    await kv.deleteIf(NS, key, holder).catch((err: unknown) => {
+      log?.warn({ err }, `lease ${key} not given back: every server waits for it to expire (${ttlMs / 1000} s)`);
     });
   }
 }

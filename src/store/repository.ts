@@ -161,7 +161,7 @@ export class Repository {
   /** See `serialised`. */
   private conditionalQueue: Promise<unknown> = Promise.resolve();
   /** Writes to one resource on this server, one after the other (see ResourceTurns). */
-  readonly turns = new ResourceTurns();
+  readonly turns: ResourceTurns;
 
   constructor(options: RepositoryOptions) {
     this.engine = options.engine;
@@ -173,6 +173,12 @@ export class Repository {
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? randomUUID;
     this.searchLimits = { ...options.search, baseUrl: options.fhirBase };
+    // A Binary's turn is also its turn among replicas: the document content rules
+    // (space/documents/document-content.ts) judge a document and its Binary's deletion in it.
+    const lease = { ttlMs: CONDITIONAL_LEASE_MS, now: this.now, log: this.log };
+    this.turns = new ResourceTurns(this.conditionalLease
+      ? (key, work) => (key.startsWith('Binary/') ? runWithLease(this.engine.kv, work, { ...lease, key: `turn:${key}` }) : work())
+      : undefined);
   }
 
   /** The id a create would be given: for a caller that must record something under it before the resource exists. */

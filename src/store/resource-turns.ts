@@ -6,14 +6,21 @@ import { VersionConflictError } from '../errors.js';
  * of all reading the same version and all but one failing the engine's
  * version check. Different resources never wait for each other. Servers
  * sharing a store still race (the engine's check catches it, and the write
- * is redone: see writeInTurn).
+ * is redone: see writeInTurn), except on the resources `acrossServers`
+ * covers: their turns are also taken with the other servers (a lease in the
+ * store), for rules that span resources, which no version check sees (a
+ * document naming a Binary while another server deletes it).
  */
 export class ResourceTurns {
   private readonly tails = new Map<string, Promise<unknown>>();
 
+  constructor(private readonly acrossServers?: AcrossServers) {}
+
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const across = this.acrossServers;
+    const turn = across ? () => across(key, work) : work;
     const before = this.tails.get(key);
-    const run = before ? before.then(work, work) : work();
+    const run = before ? before.then(turn, turn) : turn();
     const tail = run.catch(() => undefined);
     this.tails.set(key, tail);
     // The last in line removes its key, so the map holds only resources being written.
@@ -23,6 +30,9 @@ export class ResourceTurns {
     return run;
   }
 }
+
+/** Runs `work` in the turn of `key` among the servers sharing a store (or straight away, for keys it leaves to the engine's checks). */
+export type AcrossServers = <T>(key: string, work: () => Promise<T>) => Promise<T>;
 
 /** Attempts of a write that keeps meeting another server's write to the same resource. */
 const MAX_ATTEMPTS = 5;

@@ -110,3 +110,35 @@ t.test('a server that waited twice the lease life answers 503', async (t) => {
   clock.advance(2001);
   await t.rejects(waiting, { code: 'FHIR_ERR_STORE_BUSY', statusCode: 503, headers: { 'retry-after': '1' } });
 });
+
+// Two servers on one store take a Binary's turn one after the other: the document content rules
+// (space/documents/document-content.ts) judge a document and the deletion of its Binary in it.
+t.test('two servers on one store, with the lease: a Binary\'s turn is one turn across them', async (t) => {
+  const engine = await openEngine(t);
+  const [a, b] = [replica(engine, true), replica(engine, true)];
+  const events: string[] = [];
+  const turn = (server: Repository, name: string, key: string) => server.turns.run(key, async () => {
+    events.push(`${name} in`);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    events.push(`${name} out`);
+  });
+  await Promise.all([turn(a, 'a', 'Binary/x'), turn(b, 'b', 'Binary/x')]);
+  t.same(events.slice(0, 2), [events[0], events[0]!.replace('in', 'out')], 'the second server entered once the first was out');
+  t.equal(await engine.kv.get('conditional-lease', 'turn:Binary/x'), undefined, 'the lease was given back');
+
+  // Other resources' turns stay each server's own: their writes are judged by the engine's version check.
+  events.length = 0;
+  await Promise.all([turn(a, 'a', 'Patient/p'), turn(b, 'b', 'Patient/p')]);
+  t.same(events.slice(0, 2), ['a in', 'b in'], 'no lease for a Patient');
+
+  // Without the lease (one server on its embedded store), nothing is written for a turn.
+  const single = replica(engine, false);
+  const seen: string[] = [];
+  const putIfAbsent = engine.kv.putIfAbsent.bind(engine.kv);
+  engine.kv.putIfAbsent = async (ns, key, value, options) => {
+    seen.push(`${ns}/${key}`);
+    return putIfAbsent(ns, key, value, options);
+  };
+  await turn(single, 'single', 'Binary/x');
+  t.same(seen, [], 'no key-value write');
+});
