@@ -60,3 +60,43 @@ export function writeInTurn<T>(turns: ResourceTurns, type: string, id: string, i
     }
   });
 }
+
+/**
+ * Turns taken from within a write and held until it is done (ResourceTurns
+ * gives a turn for the length of a callback; the commit happens after the
+ * check that takes these returns). Taken in the order given, sorted by the
+ * caller (space/documents/document-content.ts contentTurns), so that two
+ * writes never wait for each other in a circle. A turn that cannot be taken
+ * (its lease among servers refused, or waited for too long) gives back those
+ * already taken and fails the write: the turns are never left held.
+ */
+export class HeldTurns {
+  private keys: string[] = [];
+  private readonly releases: Array<() => void> = [];
+  constructor(private readonly turns: ResourceTurns) {}
+
+  async take(keys: string[]): Promise<void> {
+    // A write redone (after a version conflict) checks again: the same turns are already held.
+    if (keys.length === this.keys.length && keys.every((key, i) => key === this.keys[i])) return;
+    this.release();
+    try {
+      for (const key of keys) {
+        await new Promise<void>((entered, failed) => {
+          this.turns.run(key, () => new Promise<void>((done) => {
+            this.releases.push(done);
+            entered();
+          })).catch(failed);
+        });
+      }
+    } catch (err) {
+      this.release();
+      throw err;
+    }
+    this.keys = keys;
+  }
+
+  release(): void {
+    for (const done of this.releases.splice(0)) done();
+    this.keys = [];
+  }
+}

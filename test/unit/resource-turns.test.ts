@@ -1,6 +1,6 @@
 import t from 'tap';
 import { VersionConflictError } from '../../src/errors.js';
-import { ResourceTurns, writeInTurn } from '../../src/store/resource-turns.js';
+import { HeldTurns, ResourceTurns, writeInTurn } from '../../src/store/resource-turns.js';
 
 // Another server's write landing first shows here as the store's version conflict (409).
 const conflicted = () => new VersionConflictError('Patient/p is at version 3, not 2');
@@ -64,4 +64,28 @@ t.test('writes to one resource take turns; to different resources they do not wa
   t.same(order, ['b1', 'a1', 'a2'], 'a2 ran after a1 ended');
   await t.rejects(turns.run('Patient/a', async () => { throw new Error('boom'); }));
   t.equal(await turns.run('Patient/a', async () => 'next'), 'next', 'a failed turn does not block the next one');
+});
+
+// Turns held across a write's check and commit (the document content rules): a turn whose lease
+// among servers cannot be had (the store failed, or another server kept it too long) must fail
+// the write and give back what it held, never leave the write pending and the turns taken.
+t.test('a turn that cannot be taken fails the write and gives back the turns already held', async (t) => {
+  const turns = new ResourceTurns(async (key, work) => {
+    if (key === 'Binary/x') throw new Error('the store refused the lease');
+    return work();
+  });
+  const held = new HeldTurns(turns);
+  const taking = held.take(['Binary/a', 'Binary/x']);
+  const outcome = await Promise.race([taking.then(() => 'taken', (err: Error) => err.message), new Promise((resolve) => setTimeout(resolve, 2000, 'still pending'))]);
+  t.equal(outcome, 'the store refused the lease', 'the write fails with the cause');
+  const next = await Promise.race([turns.run('Binary/a', async () => 'a is free'), new Promise((resolve) => setTimeout(resolve, 2000, 'Binary/a still held'))]);
+  t.equal(next, 'a is free', 'the turn taken before was given back');
+  await held.take(['Binary/a']);
+  let entered = false;
+  const waiting = turns.run('Binary/a', async () => { entered = true; });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  t.notOk(entered, 'a turn taken is held until released');
+  held.release();
+  await waiting;
+  t.ok(entered);
 });

@@ -7,7 +7,7 @@ import { parseLocalReference } from '../../fhir/references.js';
 import { mayReadBinary, securityContextOf } from './binary-access.js';
 import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 import type { Repository, WriteCheck } from '../../store/repository.js';
-import type { ResourceTurns } from '../../store/resource-turns.js';
+import { HeldTurns } from '../../store/resource-turns.js';
 
 /*
  * A document's content is the Binary of this server that its attachment url
@@ -337,38 +337,6 @@ export async function underContentRules<T>(request: FastifyRequest, write: (cont
     });
   } finally {
     held.release();
-  }
-}
-
-/**
- * Turns taken from within a write and held until it is done (ResourceTurns
- * gives a turn for the length of a callback; the commit happens after the
- * check that takes these returns). Taken in sorted order, as contentTurns
- * gives them, so that two writes never wait for each other in a circle.
- */
-class HeldTurns {
-  private keys: string[] = [];
-  private readonly releases: Array<() => void> = [];
-  constructor(private readonly turns: ResourceTurns) {}
-
-  async take(keys: string[]): Promise<void> {
-    // A write redone (after a version conflict) checks again: the same turns are already held.
-    if (keys.length === this.keys.length && keys.every((key, i) => key === this.keys[i])) return;
-    this.release();
-    for (const key of keys) {
-      await new Promise<void>((entered) => {
-        void this.turns.run(key, () => new Promise<void>((done) => {
-          this.releases.push(done);
-          entered();
-        }));
-      });
-    }
-    this.keys = keys;
-  }
-
-  release(): void {
-    for (const done of this.releases.splice(0)) done();
-    this.keys = [];
   }
 }
 
