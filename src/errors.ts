@@ -65,10 +65,11 @@ export class ResourceNotFoundError extends FhirError {
  * 410 for a deleted resource (or a deletion version), with the deletion's
  * ETag and Last-Modified: a client holding a cached copy learns which version
  * deleted it and when, as it would from any other answer about that version.
+ * Told only to whoever could read what was deleted (routes/deleted-reads.ts).
  */
 export class ResourceGoneError extends FhirError {
-  constructor(type: string, id: string, readonly versionId: string, readonly lastUpdated: string) {
-    super('FHIR_ERR_STORE_GONE', 410, 'deleted', `${type}/${id} was deleted`, {
+  constructor(readonly resourceType: string, readonly resourceId: string, readonly versionId: string, readonly lastUpdated: string) {
+    super('FHIR_ERR_STORE_GONE', 410, 'deleted', `${resourceType}/${resourceId} was deleted`, {
       headers: { etag: `W/"${versionId}"`, 'last-modified': new Date(lastUpdated).toUTCString() },
     });
   }

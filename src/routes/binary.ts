@@ -15,6 +15,7 @@ import { mayHaveLanded } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
 import { dateSinglesOut, httpDate, isConditionalRead, isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
+import { readTellingDeletion } from './deleted-reads.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
 import { underContentRules } from '../space/documents/document-content.js';
 import { authorizeBinary } from '../space/documents/binary-access.js';
@@ -90,7 +91,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     const { id } = request.params;
     checkTypeAndId('Binary', id);
     await authorize(request, 'r', 'read', { resourceType: 'Binary', id }, { precheck: true });
-    const record = await repository.read('Binary', id);
+    const record = await readTellingDeletion(request, () => repository.read('Binary', id), (lastLive) => authorizeBinary(request, 'r', 'read', lastLive, { audit: false }));
     await authorizeBinary(request, 'r', 'read', record);
     return sendBinary(request, reply, record);
   });
@@ -99,7 +100,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
     const { id, vid } = request.params;
     checkTypeAndId('Binary', id);
     await authorize(request, 'r', 'vread', { resourceType: 'Binary', id }, { precheck: true });
-    const record = await repository.vread('Binary', id, vid);
+    const record = await readTellingDeletion(request, () => repository.vread('Binary', id, vid), (lastLive) => authorizeBinary(request, 'r', 'vread', lastLive, { audit: false }));
     await authorizeBinary(request, 'r', 'vread', record);
     return sendBinary(request, reply, record);
   });

@@ -5,6 +5,7 @@ import { authorize } from '../access/guard.js';
 import { conditionalRestriction } from '../access/hidden-names.js';
 import { disclosed, refuseChangeOverHidden } from '../access/hidden-references.js';
 import { writeInTurn } from '../store/resource-turns.js';
+import { readTellingDeletion } from './deleted-reads.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck, WriteResult } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
@@ -39,7 +40,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const shaping = readShaping(request);
     checkTypeAndId(type, id);
     await authorize(request, 'r', 'read', { resourceType: type, id }, { precheck: true });
-    const record = await repository.read(type, id);
+    const record = await readTellingDeletion(request, () => repository.read(type, id),
+      (lastLive) => authorize(request, 'r', 'read', { resourceType: type, id, record: lastLive }, { precheck: true }));
     await authorize(request, 'r', 'read', { resourceType: type, id, record });
     if (isConditionalRead(request) && await isNotModified(request, record)) return sendNotModified(reply, record);
     return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);
@@ -51,7 +53,8 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
     const shaping = readShaping(request);
     checkTypeAndId(type, id);
     await authorize(request, 'r', 'vread', { resourceType: type, id }, { precheck: true });
-    const record = await repository.vread(type, id, vid);
+    const record = await readTellingDeletion(request, () => repository.vread(type, id, vid),
+      (lastLive) => authorize(request, 'r', 'vread', { resourceType: type, id, record: lastLive }, { precheck: true }));
     await authorize(request, 'r', 'vread', { resourceType: type, id, record });
     if (isConditionalRead(request) && await isNotModified(request, record)) return sendNotModified(reply, record);
     return sendRecord(request, reply, engine, await disclosed(request, record), 200, shaping);

@@ -45,8 +45,9 @@ export async function authorizeBinary(request: FastifyRequest, action: 'r' | 'u'
   const together = context && written?.find((w) => w.type === context.type && w.id === context.id);
   let proxy = together ?? (context ? await engine.current(context.type, context.id) : undefined);
   if (proxy?.deleted && interaction === 'read') {
-    // What a read of the deleted document answers: the policy on its type, then 410.
-    await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id }, { precheck: true });
+    // What a read of the deleted document answers: the policy on its last version, then 410.
+    const lastLive = await lastLiveVersion(engine, proxy);
+    await authorize(request, 'r', 'read', { resourceType: proxy.type, id: proxy.id, ...(lastLive ? { record: lastLive } : {}) }, { precheck: true });
     throw new FhirError('FHIR_ERR_STORE_GONE', 410, 'deleted', `Binary/${record.id} belongs to ${proxy.type}/${proxy.id}, which was deleted`);
   }
   if (proxy?.deleted && interaction === 'vread') proxy = await lastLiveVersion(engine, proxy);
