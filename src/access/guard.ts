@@ -13,6 +13,7 @@ import type { Decision } from './policy.js';
 import { ACTION_NAMES, decide, isSharedReferenceType } from './policy.js';
 import type { PatientFacts } from './patient-facts.js';
 import { loadPatientFacts, patientsOfProfessional } from './patient-facts.js';
+import { consentStoodSince } from './app-consent-standing.js';
 
 export interface Target {
   resourceType: string;
@@ -76,12 +77,13 @@ export async function authorize(request: FastifyRequest, action: Interaction, in
   const compartments = target.compartments ?? target.record?.comp;
   const now = context.now();
   const labelled = target.record && (interaction === 'vread' ? await pastVersionLabels(context, target.record) : { labels: visibilityLabels(target.record), writtenAt: target.record.ts });
+  const factPatients = factsNeeded(principal, compartments);
   let decision = decide({
     principal, action, resourceType: target.resourceType, id: target.id ?? target.record?.id, compartments,
     labels: labelled?.labels,
     writtenAt: labelled?.writtenAt,
     now,
-    facts: compartments?.length && principal.kind !== 'system' ? await factsFor(context, compartments, now) : undefined,
+    facts: factPatients ? await factsFor(context, factPatients, now) : undefined,
     breakTheGlass: context.breakTheGlass,
     // Checked here, not in the function, so that every other access awaits nothing more.
     ownedByCaller: target.resourceType === 'Subscription' ? await ownsSubscription(context, target.id ?? target.record?.id, compartments) : undefined,
@@ -303,9 +305,10 @@ export async function mayRead(context: ReadContext, record: VersionRecord, optio
   const action = options.action ?? 'r';
   const now = context.now();
   const { labels, writtenAt } = options.history ? await pastVersionLabels(context, record) : { labels: visibilityLabels(record), writtenAt: record.ts };
+  const factPatients = factsNeeded(principal, record.comp);
   const decision = decide({
     principal, action, resourceType: record.type, id: record.id, compartments: record.comp, labels, writtenAt, now,
-    facts: record.comp.length && principal.kind !== 'system' ? await factsFor(context, record.comp, now) : undefined,
+    facts: factPatients ? await factsFor(context, factPatients, now) : undefined,
     breakTheGlass: context.breakTheGlass,
     // As `authorize` does, so that a history (judged here, version by version) answers the owner as a read does.
     ownedByCaller: record.type === 'Subscription' ? await ownsSubscriptionOnce(context, record) : undefined,
@@ -369,15 +372,52 @@ export function principalOf(request: FastifyRequest): Principal {
   return principal;
 }
 
+/**
+ * Whose facts a decision needs: those of each patient whose compartment the
+ * resource is in and, for an app acting for a patient, that patient's
+ * whatever the resource (in no space, or not loaded yet: a search's
+ * precheck), since such an app does nothing without her Consent (policy rule
+ * app-without-consent). None for a system client.
+ */
+function factsNeeded(principal: Principal, compartments: readonly string[] | undefined): string[] | undefined {
+  if (principal.kind === 'system') return undefined;
+  if (principal.kind === 'app' && principal.patient !== undefined) {
+    const own = `Patient/${principal.patient}`;
+    return compartments?.includes(own) ? [...compartments] : [...(compartments ?? []), own];
+  }
+  return compartments?.length ? [...compartments] : undefined;
+}
+
 /** Facts per patient, loaded once per context. */
 async function factsFor(context: ReadContext, compartments: string[], now: number): Promise<Map<string, PatientFacts>> {
   const out = new Map<string, PatientFacts>();
   for (const patient of compartments) {
     let pending = context.facts.get(patient);
-    if (!pending) context.facts.set(patient, (pending = loadPatientFacts(context.engine, patient, now, context.fhirBase)));
+    if (!pending) context.facts.set(patient, (pending = factsAsJudged(context, patient, now)));
     out.set(patient, await pending);
   }
   return out;
+}
+
+/**
+ * A patient's facts as the context's principal is judged on them. For an app
+ * in the space of the patient it acts for, her Consent counts only if it
+ * stood without a break since the app was authorised (app-consent-standing.ts):
+ * a Consent withdrawn then made active again does not revive that
+ * authorization's tokens, which the policy then refuses as it refuses them
+ * while the Consent is withdrawn (rule app-without-consent).
+ */
+async function factsAsJudged(context: ReadContext, patient: string, now: number): Promise<PatientFacts> {
+  const facts = await loadPatientFacts(context.engine, patient, now, context.fhirBase);
+  const { principal } = context;
+  if (principal.kind !== 'app' || `Patient/${principal.patient}` !== patient || principal.grantedAt === undefined) return facts;
+  const client = `client:${principal.clientId}`;
+  if (!facts.permitted.has(client) || (await consentStoodSince(context.engine, patient, principal.clientId, principal.grantedAt, now, context.fhirBase))) return facts;
+  const permitted = new Set(facts.permitted);
+  permitted.delete(client);
+  const appScopes = new Map(facts.appScopes);
+  appScopes.delete(principal.clientId);
+  return { ...facts, permitted, appScopes };
 }
 
 /** Tells each patient (and their regular doctor) once per request about an emergency access. */

@@ -90,6 +90,15 @@ export function decide(request: AccessRequest): Decision {
   }
   if (principal.kind === 'admin') return deny('admin-no-patient-data', 'administrators manage the catalogue, not patient data');
   if (!scopes.length) return deny('scope', `no granted scope allows ${ACTION_NAMES[action]} on ${resourceType}`);
+  // An app acting for a patient does nothing at all without her Consent: neither in her space nor outside
+  // it (reference data, a Subscription), nor a search before any result is loaded (which would otherwise
+  // answer an empty Bundle where a read is refused). Judged whenever the guard loaded her facts, which it
+  // does for every decision about such an app (access/guard.ts factsNeeded).
+  if (principal.kind === 'app') {
+    const own = request.facts?.get(`Patient/${principal.patient}`);
+    const appCheck = own && checkApp(request, own);
+    if (appCheck) return appCheck;
+  }
 
   const compartments = request.compartments;
   if (compartments === undefined) return allow('precheck', 'scope allows the interaction; the resource is checked once loaded');

@@ -28,6 +28,8 @@ export interface AccessTokenClaims extends JWTPayload {
   kind: Principal['kind'];
   patient?: string;
   fhirUser?: string;
+  /** When the person's authorization was given, epoch milliseconds (Principal.grantedAt); user tokens only. */
+  granted_at?: number;
 }
 
 export interface IssueAccessTokenInput {
@@ -37,7 +39,16 @@ export interface IssueAccessTokenInput {
   scope: string;
   patient?: string;
   fhirUser?: string;
+  /** When the person authorised the app (epoch ms); absent for backend tokens, whose authorization is their issue. */
+  grantedAt?: number;
 }
+
+/**
+ * Whether the server still honours a verified token beyond its signature,
+ * expiry and revocation (the client was not withdrawn from the catalogue
+ * since the authorization, ClientRegistry.honours).
+ */
+export type TokenHonoured = (principal: Readonly<Principal>) => Promise<boolean>;
 
 export interface IssuedAccessToken {
   token: string;
@@ -64,6 +75,8 @@ export class AccessTokens {
     private readonly now: () => number = Date.now,
     /** Where revoked token ids are kept (namespace `revoked-access-tokens`); none: no revocation. */
     private readonly kv?: KeyValueStore,
+    /** Checked on every verification, cached tokens included; none: every verified token is honoured. */
+    private readonly honoured?: TokenHonoured,
   ) {}
 
   /** Refuses the token from now on, on every replica (until it would have expired anyway). */
@@ -83,6 +96,7 @@ export class AccessTokens {
     const claims: AccessTokenClaims = { client_id: input.clientId, scope: input.scope, kind: input.kind };
     if (input.patient) claims.patient = input.patient;
     if (input.fhirUser) claims.fhirUser = input.fhirUser;
+    if (input.grantedAt !== undefined) claims.granted_at = input.grantedAt;
     const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: SERVER_SIGNING_ALG, kid: signing.kid, typ: ACCESS_TOKEN_TYP })
       .setIssuer(this.config.publicUrl)
@@ -99,7 +113,9 @@ export class AccessTokens {
    * The caller of a token verified before, when everything `verify` checks is
    * known without waiting: unexpired, and not revoked according to a store
    * that answers at once (KeyValueStore.hasNow). Undefined in every other case,
-   * a refusal included: `verify` then decides, and says why.
+   * a refusal included: `verify` then decides, and says why. It does not ask
+   * `honoured` (which may need the store): callers use it for file clients
+   * only, which a catalogue withdrawal never concerns (plugins/auth.ts).
    */
   knownPrincipal(token: string): Readonly<Principal> | undefined {
     const principal = this.verifiedBefore(token);
@@ -125,12 +141,19 @@ export class AccessTokens {
     const known = this.verifiedBefore(token);
     if (known) {
       if (await this.isRevoked(known.tokenId)) throw new UnauthorizedError('The access token was revoked');
-      return known;
+      return this.checkHonoured(known);
     }
     if (!B64TOKEN.test(token)) throw new UnauthorizedError('The bearer token has characters a token cannot have (RFC 6750)', 'invalid_request');
     const principal = Object.freeze(await this.verifySignedToken(token));
     if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token.slice(-CACHE_KEY_LENGTH), { token, principal });
+    return this.checkHonoured(principal);
+  }
+
+  private async checkHonoured(principal: Readonly<Principal>): Promise<Readonly<Principal>> {
+    if (this.honoured && !(await this.honoured(principal))) {
+      throw new UnauthorizedError('The app was withdrawn from the catalogue after this token was issued: a new authorization is needed');
+    }
     return principal;
   }
 
@@ -173,6 +196,9 @@ export class AccessTokens {
     if (!isEnforceable(principal.scopes)) throw new UnauthorizedError('The access token holds a scope restriction this server cannot enforce');
     if (typeof claims.patient === 'string') principal.patient = claims.patient;
     if (typeof claims.fhirUser === 'string') principal.fhirUser = claims.fhirUser;
+    // Without granted_at (a backend token, or a user token of an earlier release) the token counts as
+    // authorised at the end of the second it was issued in: after the Consent its approval wrote.
+    principal.grantedAt = typeof claims.granted_at === 'number' && Number.isFinite(claims.granted_at) ? claims.granted_at : claims.iat! * 1000 + 999;
     return principal;
   }
 }

@@ -63,7 +63,8 @@ export async function createAuthServer(deps: AuthServerDeps): Promise<AuthServer
     clients = new ClientRegistry([dev.client], catalogue);
   }
   const keys = new ServerKeys(kv, 60_000, now);
-  const accessTokens = new AccessTokens(config, keys, now, kv);
+  // A catalogue app's tokens end with its withdrawal, and stay ended once it is referenced again.
+  const accessTokens = new AccessTokens(config, keys, now, kv, (principal) => clients.honours(principal.clientId, principal.grantedAt ?? 0));
   return {
     config,
     kv,

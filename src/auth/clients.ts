@@ -1,4 +1,5 @@
 import type { Catalogue } from './catalogue.js';
+import { honoursGrant } from './catalogue.js';
 import { createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair } from 'jose';
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from 'jose';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
@@ -6,6 +7,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { parseScopes } from './scopes.js';
 import { checkScopeRestrictions } from './scope-restrictions.js';
+import { redirectUriProblems } from './redirect-uris.js';
 import { compileOwnSchema, describeSchemaErrors } from '../json-schema.js';
 
 /**
@@ -21,10 +23,13 @@ import { compileOwnSchema, describeSchemaErrors } from '../json-schema.js';
  *   "jwks": { "keys": [ ...public JWKs ] }, // or "jwksUri": "https://.../jwks.json" (private_key_jwt)
  *   "tokenEndpointAuthMethod": "private_key_jwt", // or "client_secret_basic" or "none" (public app)
  *   "clientSecretHash": "$argon2id$...",   // client_secret_basic only (argon2id PHC string)
- *   "redirectUris": ["https://app.example/callback"] // "app" clients: exact-match redirect URIs
+ *   "redirectUris": ["https://app.example/callback"], // "app" clients: exact-match redirect URIs
+ *   "resourceServer": true                 // optional: an API that accepts this server's tokens, and may introspect any of them
  * }]
  * ```
- * `tokenEndpointAuthMethod` defaults to private_key_jwt.
+ * `tokenEndpointAuthMethod` defaults to private_key_jwt. Redirect URIs follow
+ * the rules of redirect-uris.ts (https, loopback http, a native app's own
+ * reverse-domain scheme; no fragment).
  */
 export interface RegisteredClient {
   clientId: string;
@@ -36,6 +41,12 @@ export interface RegisteredClient {
   tokenEndpointAuthMethod?: 'private_key_jwt' | 'client_secret_basic' | 'none';
   clientSecretHash?: string;
   redirectUris?: string[];
+  /**
+   * A resource server (another API protected by this server's tokens): it may
+   * introspect any token (RFC 7662 §2.1), other clients only those issued to
+   * them. Set in CLIENTS_FILE only, and only for a client that authenticates.
+   */
+  resourceServer?: boolean;
 }
 
 export const DEV_CLIENT_ID = 'carnet-dev';
@@ -71,6 +82,7 @@ const clientsSchema = {
       tokenEndpointAuthMethod: { enum: ['private_key_jwt', 'client_secret_basic', 'none'] },
       clientSecretHash: { type: 'string', pattern: '^\\$argon2id\\$' },
       redirectUris: { type: 'array', items: { type: 'string', pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*:' } },
+      resourceServer: { type: 'boolean' },
     },
   },
 } as const;
@@ -104,6 +116,17 @@ export class ClientRegistry {
   /** Whether tokens issued to this client still work (false once a catalogue app is withdrawn). */
   async isUsable(clientId: string): Promise<boolean> {
     return this.byId.has(clientId) || (await this.catalogue?.get(clientId))?.status === 'referenced';
+  }
+
+  /**
+   * Whether a token or code of an authorization given at `grantedAt` (epoch
+   * ms) may still be honoured: always for a file client; for a catalogue app,
+   * while it is referenced and was not withdrawn since (catalogue.ts
+   * honoursGrant): a withdrawal ends what was authorised before it for good.
+   */
+  async honours(clientId: string, grantedAt: number): Promise<boolean> {
+    if (this.byId.has(clientId)) return true;
+    return this.catalogue !== undefined && honoursGrant(await this.catalogue.get(clientId), grantedAt);
   }
 
   /** Apps from the clients file: they are part of the public catalogue, referenced by configuration. */
@@ -149,6 +172,8 @@ export function validateClients(document: unknown, source: string): RegisteredCl
       if (method === 'client_secret_basic' && !c.clientSecretHash) problems.push(`/${i} uses client_secret_basic but has no clientSecretHash`);
       if (method === 'none' && c.kind !== 'app') problems.push(`/${i} a public client (tokenEndpointAuthMethod none) must be of kind app`);
       if (c.kind === 'app' && !c.redirectUris?.length) problems.push(`/${i} an app client needs redirectUris`);
+      for (const problem of redirectUriProblems(c.redirectUris ?? [])) problems.push(`/${i}/redirectUris ${problem}`);
+      if (c.resourceServer && method === 'none') problems.push(`/${i} a resource server must authenticate (it cannot be a public client)`);
       try {
         // A restriction the policy cannot enforce would make every token of the client a 401.
         checkScopeRestrictions(parseScopes(c.scope).resources);

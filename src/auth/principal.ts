@@ -22,6 +22,14 @@ export interface Principal {
   tokenId: string;
   /** Token expiry, epoch milliseconds. */
   expiresAt: number;
+  /**
+   * When the authorization this token comes from was given (epoch ms): the
+   * person's approval for a user token, the issue for a backend one. A
+   * withdrawal after it (of the catalogue app, of the holder's Consent for the
+   * app) ends the token for good. Absent only for a principal built elsewhere
+   * than from a verified token.
+   */
+  grantedAt?: number;
 }
 
 /** The same party: the same client acting for the same person (or for itself). */

@@ -7,7 +7,9 @@ import {
   AuthorizePageError, AuthorizeRedirectError, finishAuthorization, grantFromConsent, LAUNCH_PATIENT_REFUSED, loadAuthorization, mayTakeLaunchPatient, save,
   scopesForAccount, startAuthorization,
 } from '../auth/oauth/authorization-requests.js';
-import type { PendingAuthorization } from '../auth/oauth/authorization-requests.js';
+import type { AppAudience, PendingAuthorization } from '../auth/oauth/authorization-requests.js';
+import { grantedResourceScopes } from '../auth/scopes.js';
+import { noteConsentRenewal } from '../access/app-consent-standing.js';
 import { renderConsent, renderError, renderSignIn } from '../auth/oauth/pages.js';
 import type { ScopeDescription } from '../auth/oauth/scope-descriptions.js';
 import { describeScope } from '../auth/oauth/scope-descriptions.js';
@@ -24,6 +26,8 @@ const AUTHORIZE_PARAMS = ['response_type', 'client_id', 'redirect_uri', 'scope',
  */
 export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   const auth = app.carnetAuth;
+  /** A catalogue app (registered through /admin/apps) or one of CLIENTS_FILE: what it may be given depends on it. */
+  const audienceOf = (clientId: string): AppAudience => ({ catalogueApp: !auth.clients.isFileClient(clientId) });
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AuthorizeRedirectError) return redirectWith(reply, err.redirectUri, { error: err.oauth.error, error_description: err.oauth.message, state: err.state }, auth.config.publicUrl);
     if (err instanceof AuthorizePageError) return html(reply, 400, renderError(same(err.message)));
@@ -74,14 +78,14 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
       await finishAuthorization(pending.id, auth);
       return redirectWith(reply, pending.redirectUri, { error: 'access_denied', error_description: LAUNCH_PATIENT_REFUSED, state: pending.state }, auth.config.publicUrl);
     }
-    const offered = scopesForAccount(pending, account);
+    const offered = scopesForAccount(pending, account, audienceOf(client.clientId));
     if (offered.resources.length === 0 && offered.special.length === 0) {
       await finishAuthorization(pending.id, auth);
       return redirectWith(reply, pending.redirectUri, { error: 'access_denied', error_description: 'This account cannot grant the requested scopes', state: pending.state }, auth.config.publicUrl);
     }
     const signedIn: PendingAuthorization = { ...pending, accountUsername: account.username, authTime: auth.now() };
     await save(signedIn, auth);
-    return html(reply, 200, consentPage(signedIn, account, client.name));
+    return html(reply, 200, consentPage(signedIn, account, client.name, audienceOf(client.clientId)));
   });
 
   app.post('/auth/authorize/consent', async (request, reply) => {
@@ -96,15 +100,31 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
     if (form.decision !== 'approve') return back({ error: 'access_denied', error_description: 'The user refused' });
     const account = await auth.accounts.findByUsername(pending.accountUsername);
     if (!account) return back({ error: 'access_denied', error_description: 'The account no longer exists' });
+    const client = await auth.clients.get(pending.clientId);
+    // Withdrawn from the catalogue while the person was on these pages: nothing is authorised, nothing written.
+    if (!client) return back({ error: 'access_denied', error_description: 'This app is no longer in the catalogue' });
+    const audience = audienceOf(client.clientId);
     let code: string;
     try {
-      const grant = grantFromConsent(pending, account, ticked, form.patient, auth.now());
-      const client = await auth.clients.get(pending.clientId);
-      if (client?.kind === 'app' && grant.patient && (grant.kind === 'patient' || grant.kind === 'related-person') && auth.appConsents) {
-        // A catalogue app acts for the person only under their Consent, written now.
-        await auth.appConsents.record({ patient: grant.patient, clientId: client.clientId, clientName: client.name, scope: grant.scope, performer: account.fhirUser });
+      const grant = grantFromConsent(pending, account, ticked, form.patient, auth.now(), audience);
+      const forPerson = grant.kind === 'patient' || grant.kind === 'related-person';
+      if (client.kind === 'app' && forPerson && auth.appConsents && (grant.patient !== undefined || audience.catalogueApp)) {
+        // The app acts for the person only under their Consent, written now for the data it may reach. An
+        // authorization of no data of the space (`openid fhirUser`, `launch/patient` alone) shares nothing:
+        // no Consent is written, and the app's token reaches nothing there (the id_token says who signed in).
+        if (grant.patient !== undefined && grantedResourceScopes(grant.scope).length > 0) {
+          // A Consent for the app that stands already is replaced (made inactive, then the new one written): a
+          // renewal, not a withdrawal, so that the authorizations it stood for (another device's) go on.
+          const renewing = await auth.appConsents.isActive(grant.patient, client.clientId);
+          const from = auth.now();
+          await auth.appConsents.record({ patient: grant.patient, clientId: client.clientId, clientName: client.name, scope: grant.scope, performer: account.fhirUser });
+          if (renewing) await noteConsentRenewal(auth.kv, `Patient/${grant.patient}`, client.clientId, { from, to: auth.now() });
+        }
         grant.kind = 'app';
       }
+      // Taken once the Consent is written: a withdrawal after this moment (of the app from the catalogue, of
+      // the Consent) ends every token of this authorization for good (auth/oauth/token-standing.ts).
+      grant.grantedAt = auth.now();
       code = await issueAuthorizationCode({ grant, redirectUri: pending.redirectUri, codeChallenge: pending.codeChallenge }, auth);
     } catch (err) {
       if (err instanceof OAuthError) return back({ error: err.error, error_description: err.message });
@@ -114,15 +134,18 @@ export const authorizeRoutes: FastifyPluginAsync = async (app) => {
   });
 };
 
-function consentPage(pending: PendingAuthorization, account: Account, clientName: string): string {
-  const offered = scopesForAccount(pending, account);
+function consentPage(pending: PendingAuthorization, account: Account, clientName: string, audience: AppAudience): string {
+  const offered = scopesForAccount(pending, account, audience);
   const scopes = [...offered.resources.map((s) => s.raw), ...offered.special].map((scope) => ({ scope, description: describeScope(scope) }));
+  // A patient is chosen only when one will be bound (not for an EHR launch, which names it, nor when nothing of a space is offered).
+  const choosesPatient = offered.patientContext && pending.launchPatient === undefined
+    && (offered.resources.some((s) => s.context === 'patient') || offered.special.includes('launch/patient'));
   return renderConsent({
     requestId: pending.id,
     clientName,
     userName: account.displayName ?? account.username,
     scopes,
-    patients: account.patients.map((id) => ({ id, label: `Patient/${id}` })),
+    patients: choosesPatient ? account.patients.map((id) => ({ id, label: `Patient/${id}` })) : [],
   });
 }
 

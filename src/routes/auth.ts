@@ -9,6 +9,8 @@ import { openidConfiguration } from '../auth/oauth/discovery.js';
 import { introspect, revoke } from '../auth/oauth/introspection.js';
 import { refreshTokenGrant } from '../auth/oauth/refresh-token-grant.js';
 import type { TokenForm } from '../auth/oauth/token-types.js';
+import type { ConsentStanding } from '../auth/oauth/token-standing.js';
+import { consentStoodSince } from '../access/app-consent-standing.js';
 import { authorizeRoutes } from './auth-authorize.js';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -29,6 +31,11 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
   if (!app.hasContentTypeParser(FORM)) await app.register(formbody);
   app.setErrorHandler(sendOAuthError);
   const auth = app.carnetAuth;
+  // Whether an app's Consent stood without a break since its authorization, read in the store as the
+  // access policy reads it (access/guard.ts): the token endpoint and introspection then agree with the API.
+  const standing: ConsentStanding | undefined = app.hasDecorator('engine')
+    ? (patient, clientId, since) => consentStoodSince(app.engine, `Patient/${patient}`, clientId, since, auth.now(), app.config.fhirBase)
+    : undefined;
 
   app.post('/auth/token', async (request, reply) => {
     noStore(reply);
@@ -39,9 +46,9 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
       case 'client_credentials':
         return clientCredentialsGrant(form, auth, request.headers.authorization);
       case 'authorization_code':
-        return authorizationCodeGrant(request, form, auth, auth.refreshTokens);
+        return authorizationCodeGrant(request, form, auth, auth.refreshTokens, standing);
       case 'refresh_token':
-        return refreshTokenGrant(request, form, auth, auth.refreshTokens);
+        return refreshTokenGrant(request, form, auth, auth.refreshTokens, standing);
       default:
         throw new OAuthError('unsupported_grant_type', 'grant_type must be client_credentials, authorization_code or refresh_token');
     }
@@ -52,7 +59,7 @@ export const authRoutes: FastifyPluginAsync = async (app) => {
     const form = readTokenForm(request);
     const { client } = await authenticateClient(request, form, auth, { allowPublic: false });
     if (!form.token) throw new OAuthError('invalid_request', 'token is required');
-    return introspect(form.token, form.token_type_hint, client, auth);
+    return introspect(form.token, form.token_type_hint, client, auth, standing);
   });
 
   app.post('/auth/revoke', async (request, reply) => {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ValidateFunction } from 'ajv';
 import { BadRequestError, FhirError, ForbiddenError } from '../errors.js';
-import { publicEntry } from '../auth/catalogue.js';
+import { catalogueScopeProblems, publicEntry } from '../auth/catalogue.js';
+import { redirectUriProblems } from '../auth/redirect-uris.js';
 import type { CatalogueEntry, CatalogueStatus } from '../auth/catalogue.js';
 import { hashPassword } from '../auth/oauth/accounts.js';
 import { parseScopes } from '../auth/scopes.js';
@@ -51,7 +52,8 @@ function validateRegistration(body: unknown): body is Registration {
  * The catalogue of referenced apps. `GET /catalogue` is public (JSON); the
  * administrator API under `/admin/apps` needs a token of an `admin` client
  * (client_credentials): register an app, reference it, withdraw it. A withdrawn
- * app's tokens stop working at once (the bearer check reads the catalogue).
+ * app's tokens stop working at once (the bearer check reads the catalogue),
+ * and for good: referencing it again revives none of them (auth/catalogue.ts).
  */
 export const catalogueRoutes: FastifyPluginAsync = async (app) => {
   const auth = app.carnetAuth;
@@ -83,12 +85,19 @@ export const catalogueRoutes: FastifyPluginAsync = async (app) => {
         const problems = describeSchemaErrors(compiled?.errors).join('; ');
         throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid registration: ${problems}`);
       }
+      // The server sends browsers there with codes: https, loopback http, or a native app's own scheme (auth/redirect-uris.ts).
+      const uriProblems = redirectUriProblems(body.redirectUris);
+      if (uriProblems.length > 0) throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid registration: ${uriProblems.join('; ')}`);
+      let scopeProblems: string[];
       try {
         // A restriction the policy cannot enforce would make every token of the app a 401.
         checkScopeRestrictions(parseScopes(body.scope).resources);
+        // Only what an authorization could ever give a catalogue app (auth/catalogue.ts).
+        scopeProblems = catalogueScopeProblems(body.scope, body.public === true);
       } catch (err) {
         throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid scope: ${(err as Error).message}`);
       }
+      if (scopeProblems.length > 0) throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', `Invalid scope: ${scopeProblems.join('; ')}`);
       if (body.jwks && body.jwksUri) {
         throw new BadRequestError('FHIR_ERR_CATALOGUE_REGISTRATION', 'Give either jwks or jwksUri, not both');
       }

@@ -3,6 +3,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { freePort } from '../helpers/child-server.js';
 import { APPS, buildSpace, observation, PASSWORD, seed } from '../helpers/people.js';
+import { appClient, createTestClient } from '../helpers/tokens.js';
 
 /**
  * One SMART standalone launch on a real port, driven by an independent OAuth
@@ -28,7 +29,10 @@ async function postForm(url: string, form: URLSearchParams): Promise<Response> {
 t.test('SMART standalone launch with openid-client', async (t) => {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
-  const space = await buildSpace(t, { config: { port, publicUrl } });
+  // The holder's app, and a resource server: only a client registered as one introspects another client's tokens.
+  const api = await createTestClient({ clientId: 'resource-server', scope: 'system/Patient.r' });
+  const apps = [appClient({ clientId: APPS.holder, scope: 'patient/*.cruds openid fhirUser launch/patient offline_access' }), { ...api.registration, resourceServer: true }];
+  const space = await buildSpace(t, { config: { port, publicUrl }, apps });
   await space.app.listen({ host: '127.0.0.1', port });
   const fhirBase = `${publicUrl}/fhir`;
   const weight = await seed(space, observation(space.alice, 'vital-signs'));
@@ -101,10 +105,10 @@ t.test('SMART standalone launch with openid-client', async (t) => {
   const notGranted = await client.fetchProtectedResource(config, tokens.access_token, new URL(`${fhirBase}/DocumentReference?patient=${space.alice}`), 'GET');
   t.equal(notGranted.status, 403, 'nothing beyond the granted scopes');
 
-  // Introspection, by a resource server (a registered confidential backend client, private_key_jwt).
+  // Introspection, by a resource server (a confidential backend client registered with resourceServer, private_key_jwt).
   const tokenEndpoint = smart.token_endpoint!;
-  const resourceServer = new client.Configuration(smart, space.system.clientId, { token_endpoint_auth_signing_alg: space.system.alg }, client.PrivateKeyJwt(
-    { key: space.system.privateKey, kid: space.system.kid },
+  const resourceServer = new client.Configuration(smart, api.clientId, { token_endpoint_auth_signing_alg: api.alg }, client.PrivateKeyJwt(
+    { key: api.privateKey, kid: api.kid },
     { [client.modifyAssertion]: (_header, payload) => { payload.aud = tokenEndpoint; } },
   ));
   client.allowInsecureRequests(resourceServer);

@@ -10,7 +10,8 @@ import {
 const lab = await createTestClient({ clientId: 'lab', scope: 'system/*.cruds' });
 const secretHash = await hashPassword('app-secret-value');
 const { app } = await buildAuthTestApp(t, {
-  clients: [lab, appClient(), appClient({ clientId: 'confidential-app', clientSecretHash: secretHash })],
+  // lab is a registered resource server: only such a client introspects tokens issued to other clients (RFC 7662 §2.1).
+  clients: [{ ...lab.registration, resourceServer: true }, appClient(), appClient({ clientId: 'confidential-app', clientSecretHash: secretHash })],
   signInLimits: { perAccount: 3, perAddress: 1000, windowMs: 60_000 },
 });
 const PASSWORD = 'correct horse battery';

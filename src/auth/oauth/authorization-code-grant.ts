@@ -5,6 +5,8 @@ import { OAuthError } from '../oauth-error.js';
 import { authenticateClient } from './client-auth.js';
 import type { Grant } from './grant.js';
 import { verifyPkce } from './pkce.js';
+import { isHolderInGoodStanding } from './token-standing.js';
+import type { ConsentStanding } from './token-standing.js';
 import type { RefreshTokens } from './refresh-tokens.js';
 import type { TokenForm, TokenResponse } from './token-types.js';
 import { issueUserTokens } from './user-tokens.js';
@@ -54,6 +56,7 @@ export async function authorizationCodeGrant(
   form: TokenForm,
   auth: AuthServer,
   refresh: RefreshTokens,
+  standing?: ConsentStanding,
 ): Promise<TokenResponse> {
   const { client } = await authenticateClient(request, form, auth, { allowPublic: true });
   if (!form.code) throw new OAuthError('invalid_request', 'code is required');
@@ -75,7 +78,13 @@ export async function authorizationCodeGrant(
   if (!verifyPkce(form.code_verifier, record.codeChallenge)) {
     throw new OAuthError('invalid_grant', 'code_verifier is missing or does not match the code_challenge (S256)');
   }
-  const response = await issueUserTokens(record.grant, auth, refresh, { familyId });
+  // A code of an earlier release has no time of approval: taken as now, a minute at most after it.
+  const grant: Grant & { grantedAt: number } = { ...record.grant, grantedAt: record.grant.grantedAt ?? auth.now() };
+  // Withdrawn within the code's minute (the app from the catalogue, or the holder's Consent): no tokens.
+  if (!(await isHolderInGoodStanding(grant, auth, standing))) {
+    throw new OAuthError('invalid_grant', 'The authorization was withdrawn (the app from the catalogue, or the holder\'s consent) before the code was exchanged');
+  }
+  const response = await issueUserTokens(grant, auth, refresh, { familyId });
   if (await refresh.isFamilyRevoked(familyId)) {
     // A replay came in while these tokens were being issued: they go with the rest.
     await refresh.revokeFamily(familyId);

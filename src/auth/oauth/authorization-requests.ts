@@ -9,6 +9,7 @@ import type { ResourceScope, SpecialScope } from '../scopes.js';
 import type { Account } from './accounts.js';
 import type { Grant } from './grant.js';
 import { isS256Challenge } from './pkce.js';
+import { redirectUriProblem } from '../redirect-uris.js';
 
 /** The query of `GET /auth/authorize` (SMART App Launch, standalone launch). */
 export interface AuthorizeQuery {
@@ -66,6 +67,8 @@ export async function startAuthorization(query: AuthorizeQuery, auth: AuthServer
   if (!query.redirect_uri || !client.redirectUris?.includes(query.redirect_uri)) {
     throw new AuthorizePageError('redirect_uri is not one registered for this client');
   }
+  // A registration from before redirect URIs were checked (a javascript: one) sends no browser anywhere.
+  if (redirectUriProblem(query.redirect_uri)) throw new AuthorizePageError('redirect_uri is not one this server redirects to');
   const fail = (error: OAuthError['error'], description: string) =>
     new AuthorizeRedirectError(new OAuthError(error, description), query.redirect_uri!, query.state);
   if (query.response_type !== 'code') throw fail('unsupported_response_type', 'response_type must be code');
@@ -137,17 +140,51 @@ export function mayTakeLaunchPatient(pending: PendingAuthorization, account: Acc
   return account.kind === 'practitioner' || account.patients.includes(pending.launchPatient);
 }
 
-/** Scopes an account may be given, in the pending request's order (none when it may not take the launch patient). */
-export function scopesForAccount(pending: PendingAuthorization, account: Account): { resources: ResourceScope[]; special: SpecialScope[] } {
-  if (!mayTakeLaunchPatient(pending, account)) return { resources: [], special: [] };
+/** What the consent page offers an account: scopes in the pending request's order, and whether a patient is bound. */
+export interface OfferedScopes {
+  resources: ResourceScope[];
+  special: SpecialScope[];
+  /** Whether the grant may be bound to a patient (launch context, patient/ scopes): false when it shares nothing of a space. */
+  patientContext: boolean;
+}
+
+/** Who the app is, as far as what it may be given depends on it. */
+export interface AppAudience {
+  /**
+   * An app of the catalogue (registered through `/admin/apps`): a third-party
+   * service acting for a patient, which reaches a space only under the
+   * holder's Consent (DOMAIN: "only with the holder's express consent, per
+   * service"). The apps of CLIENTS_FILE are the operator's own integrations
+   * (practice software with user/ scopes, apps its EHRs launch).
+   */
+  catalogueApp?: boolean;
+}
+
+/** The special scopes a catalogue app may give a professional: who they are, nothing of any space. */
+const IDENTITY_SCOPES: ReadonlySet<SpecialScope> = new Set(['openid', 'fhirUser']);
+
+/**
+ * Scopes an account may be given, in the pending request's order (none when
+ * it may not take the launch patient). A catalogue app gets data only from
+ * the holder or a legal representative, who give it their Consent, and only
+ * patient/ scopes (never user/ ones); a professional signing in through it
+ * (or an administrator) is offered `openid` and `fhirUser` only, with no
+ * patient to choose. Other apps: patient/ scopes for an account that acts for
+ * patients or on an EHR launch, and user/ scopes.
+ */
+export function scopesForAccount(pending: PendingAuthorization, account: Account, audience: AppAudience = {}): OfferedScopes {
+  if (!mayTakeLaunchPatient(pending, account)) return { resources: [], special: [], patientContext: false };
   const parsed = parseScopes(pending.scope);
+  if (audience.catalogueApp && account.kind !== 'patient' && account.kind !== 'related-person') {
+    return { resources: [], special: [...parsed.special].filter((s) => IDENTITY_SCOPES.has(s)), patientContext: false };
+  }
   const resources = parsed.resources.filter((s) => {
     if (s.context === 'patient') return account.patients.length > 0 || pending.launchPatient !== undefined;
-    return s.context === 'user';
+    return s.context === 'user' && !audience.catalogueApp;
   });
   const special = [...parsed.special].filter((s) => s !== 'launch/patient' || account.patients.length > 0);
   if (pending.launchPatient && parsed.special.has('launch')) special.push('launch');
-  return { resources, special };
+  return { resources, special, patientContext: true };
 }
 
 export const LAUNCH_PATIENT_REFUSED = 'This account may not open the patient of this EHR launch';
@@ -169,9 +206,10 @@ export function grantFromConsent(
   ticked: string[],
   chosenPatient: string | undefined,
   now: number,
+  audience: AppAudience = {},
 ): Grant {
   if (!mayTakeLaunchPatient(pending, account)) throw new OAuthError('access_denied', LAUNCH_PATIENT_REFUSED);
-  const offered = scopesForAccount(pending, account);
+  const offered = scopesForAccount(pending, account, audience);
   const tickedSet = new Set(ticked);
   const resources = offered.resources.filter((s) => tickedSet.has(s.raw));
   const special = offered.special.filter((s) => tickedSet.has(s));
@@ -185,7 +223,7 @@ export function grantFromConsent(
     ...(account.fhirUser ? { fhirUser: account.fhirUser } : {}),
     ...(pending.nonce ? { nonce: pending.nonce } : {}),
   };
-  if (resources.some((s) => s.context === 'patient') || special.includes('launch/patient') || pending.launchPatient) {
+  if (offered.patientContext && (resources.some((s) => s.context === 'patient') || special.includes('launch/patient') || pending.launchPatient)) {
     // EHR launch: the launching software chose the patient; the access policy decides what the person may see.
     const patient = pending.launchPatient ?? chosenPatient ?? (account.patients.length === 1 ? account.patients[0] : undefined);
     if (!patient || (!pending.launchPatient && !account.patients.includes(patient))) throw new OAuthError('invalid_request', 'Choose a patient this account may act for');

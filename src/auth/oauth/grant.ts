@@ -16,4 +16,12 @@ export interface Grant {
   nonce?: string;
   /** Epoch seconds of the sign-in. */
   authTime: number;
+  /**
+   * Epoch milliseconds of the approval, taken once its Consent (if any) is
+   * written: every token of this grant ends for good when the app is
+   * withdrawn from the catalogue after it, or when the holder's Consent for
+   * the app stops standing after it, even for a while (token-standing.ts).
+   * Absent in grants of earlier releases.
+   */
+  grantedAt?: number;
 }

@@ -2,6 +2,7 @@ import type { AuthServer } from '../auth-server.js';
 import type { RegisteredClient } from '../clients.js';
 import type { Principal } from '../principal.js';
 import { isHolderInGoodStanding } from './token-standing.js';
+import type { ConsentStanding } from './token-standing.js';
 
 /** RFC 7662 response, plus SMART's launch context. */
 export interface IntrospectionResponse {
@@ -18,20 +19,33 @@ export interface IntrospectionResponse {
 }
 
 /**
- * Describes a token to an authenticated client. Backend (system, admin)
- * clients may introspect any token, an app only its own: for anything else,
- * and for every invalid, expired or revoked token, the answer is `{ active: false }`.
+ * Describes a token to an authenticated client (RFC 7662 §2.1: the server
+ * decides who may learn what). A client learns about the tokens issued to
+ * itself; only a registered resource server (`resourceServer` in
+ * CLIENTS_FILE: an API that accepts this server's tokens and must know whom
+ * they stand for) learns about any token. For a token of another client, and
+ * for every invalid, expired, revoked or withdrawn one, the answer is
+ * `{ active: false }` (§2.2), so that nobody learns from it which patient and
+ * which person another client's token stands for (§4).
  */
-export async function introspect(token: string, hint: string | undefined, caller: RegisteredClient, auth: AuthServer): Promise<IntrospectionResponse> {
-  const mayRead = (clientId: string) => caller.kind !== 'app' || caller.clientId === clientId;
+export async function introspect(
+  token: string,
+  hint: string | undefined,
+  caller: RegisteredClient,
+  auth: AuthServer,
+  standing?: ConsentStanding,
+): Promise<IntrospectionResponse> {
+  const isResourceServer = caller.resourceServer === true && auth.clients.isFileClient(caller.clientId);
+  const mayRead = (clientId: string) => isResourceServer || caller.clientId === clientId;
   if (hint !== 'refresh_token') {
     const principal = await verifyQuietly(token, auth);
-    if (principal) return mayRead(principal.clientId) ? describeAccess(principal, auth) : INACTIVE;
+    if (principal) return mayRead(principal.clientId) ? describeAccess(principal, auth, standing) : INACTIVE;
   }
   const record = await auth.refreshTokens.lookup(token);
   if (record && mayRead(record.grant.clientId)) {
     // The refresh grant would refuse it (withdrawn app or Consent): inactive, not merely unusable.
-    if (!(await isHolderInGoodStanding(record.grant, auth))) return INACTIVE;
+    const holder = { ...record.grant, grantedAt: record.grant.grantedAt ?? record.issuedAt };
+    if (!(await isHolderInGoodStanding(holder, auth, standing))) return INACTIVE;
     return {
       active: true,
       token_type: 'refresh_token',
@@ -46,7 +60,7 @@ export async function introspect(token: string, hint: string | undefined, caller
   }
   if (hint === 'refresh_token') {
     const principal = await verifyQuietly(token, auth);
-    if (principal && mayRead(principal.clientId)) return describeAccess(principal, auth);
+    if (principal && mayRead(principal.clientId)) return describeAccess(principal, auth, standing);
   }
   return INACTIVE;
 }
@@ -54,8 +68,8 @@ export async function introspect(token: string, hint: string | undefined, caller
 const INACTIVE: IntrospectionResponse = Object.freeze({ active: false });
 
 /** An access token the API would accept; inactive when the API would refuse it (withdrawn app, withdrawn Consent). */
-async function describeAccess(p: Principal, auth: AuthServer): Promise<IntrospectionResponse> {
-  if (!(await isHolderInGoodStanding(p, auth))) return INACTIVE;
+async function describeAccess(p: Principal, auth: AuthServer, standing: ConsentStanding | undefined): Promise<IntrospectionResponse> {
+  if (!(await isHolderInGoodStanding({ ...p, grantedAt: p.grantedAt ?? 0 }, auth, standing))) return INACTIVE;
   return {
     active: true,
     token_type: 'Bearer',

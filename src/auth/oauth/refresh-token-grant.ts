@@ -6,15 +6,23 @@ import { parseRequestedScopes } from './client-credentials.js';
 import { authenticateClient } from './client-auth.js';
 import type { RefreshTokens } from './refresh-tokens.js';
 import type { TokenForm, TokenResponse } from './token-types.js';
+import type { Grant } from './grant.js';
 import { hasStandingConsent } from './token-standing.js';
+import type { ConsentStanding } from './token-standing.js';
 import { issueUserTokens } from './user-tokens.js';
 
-/** refresh_token grant: rotates the token; an optional `scope` may only narrow the grant. */
+/**
+ * refresh_token grant: rotates the token; an optional `scope` may only narrow
+ * the grant. A token of an authorization that a withdrawal ended (the app's,
+ * from the catalogue, or the holder's Consent for it, checked with `standing`)
+ * is refused for good, even once the app is referenced or consented again.
+ */
 export async function refreshTokenGrant(
   request: Pick<FastifyRequest, 'headers'>,
   form: TokenForm,
   auth: AuthServer,
   refresh: RefreshTokens,
+  standing?: ConsentStanding,
 ): Promise<TokenResponse> {
   const { client } = await authenticateClient(request, form, auth, { allowPublic: true });
   if (!form.refresh_token) throw new OAuthError('invalid_request', 'refresh_token is required');
@@ -24,10 +32,14 @@ export async function refreshTokenGrant(
     if (live?.grant.clientId === client.clientId) narrowedScope(live.grant.scope, form.scope);
   }
   const record = await refresh.consume(form.refresh_token, client.clientId);
-  const grant = record.grant;
-  // Withdrawing an app's Consent stops its refresh tokens at once.
-  if (!(await hasStandingConsent(grant, auth))) {
-    throw new OAuthError('invalid_grant', 'The holder withdrew their consent to this app');
+  // A grant of an earlier release has no time of approval: its refresh token's issue stands for it.
+  const grant: Grant & { grantedAt: number } = { ...record.grant, grantedAt: record.grant.grantedAt ?? record.issuedAt };
+  if (!(await auth.clients.honours(grant.clientId, grant.grantedAt))) {
+    throw new OAuthError('invalid_grant', 'The app was withdrawn from the catalogue after this authorization: a new authorization is needed');
+  }
+  // Withdrawing an app's Consent stops its refresh tokens at once, and for good.
+  if (!(await hasStandingConsent(grant, auth, standing))) {
+    throw new OAuthError('invalid_grant', 'The holder withdrew their consent to this app: a new authorization is needed');
   }
   // RFC 6749 §6: `scope` narrows this access token only; the new refresh token keeps the whole grant.
   const accessScope = form.scope ? narrowedScope(grant.scope, form.scope) : undefined;

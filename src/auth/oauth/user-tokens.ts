@@ -36,6 +36,7 @@ export async function issueUserTokens(grant: Grant, auth: AuthServer, refresh: R
     scope,
     ...(grant.patient ? { patient: grant.patient } : {}),
     ...(grant.fhirUser ? { fhirUser: grant.fhirUser } : {}),
+    ...(grant.grantedAt !== undefined ? { grantedAt: grant.grantedAt } : {}),
   });
   const response: TokenResponse = { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn, scope };
   if (grant.patient) {
