@@ -19,7 +19,8 @@ export function lineProgress(stream: NodeJS.WritableStream): ProgressListener {
     },
     checkDone(r) {
       done += 1;
-      stream.write(`[${done}/${total}] ${MARK[r.outcome]} ${r.id}${r.message && r.outcome !== 'passed' ? ` — ${r.message}` : ''}\n`);
+      const detail = r.outcome !== 'passed' ? r.message : r.notChecked?.length ? `not checked: ${r.notChecked.join('; ')}` : undefined;
+      stream.write(`[${done}/${total}] ${MARK[r.outcome]} ${r.id}${detail ? ` — ${detail}` : ''}\n`);
     },
     end() {},
   };

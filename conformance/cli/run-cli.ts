@@ -58,9 +58,10 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       progress: createProgress(io.stderr),
     });
   } catch (err) {
-    io.stderr.write(`carnet-conformance: ${(err as Error).message}\n`);
+    // One line per problem (every refused credential is named at once).
+    for (const line of (err as Error).message.split('\n')) io.stderr.write(`carnet-conformance: ${line}\n`);
     if (err instanceof TargetUnavailable) io.stderr.write('No check was run and no report written: every check depends on the CapabilityStatement.\n');
-    if (err instanceof CredentialsUnusable) io.stderr.write('No check was run and no report written: the credentials get no token the server accepts.\n');
+    if (err instanceof CredentialsUnusable) io.stderr.write('No check was run and no report written: the server does not accept the credentials given.\n');
     return 2;
   }
   io.stdout.write(formatSummary(run));

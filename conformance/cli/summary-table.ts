@@ -9,7 +9,10 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** The end-of-run summary: per suite, then per requirement, then the failures and errors in one line each. */
+/**
+ * The end-of-run summary: per suite, then per requirement, then the failures
+ * and errors in one line each, then what the passed checks did not verify.
+ */
 export function formatSummary(run: RunResult): string {
   const counts = (t: Tally): string[] => [String(t.passed), String(t.failed), String(t.errored), String(t.skipped), String(t.total)];
   const suiteRows = run.suites.map((s) => [s.id, s.title, ...counts(tally(s.checks))]);
@@ -33,6 +36,12 @@ export function formatSummary(run: RunResult): string {
     // Kept apart from failures: these checks reached no verdict on the server.
     parts.push('', 'Errors (checks that could not complete):');
     for (const e of errors) parts.push(`  [${e.severity}] ${e.id}: ${e.message ?? ''}`);
+  }
+  const partial = checks.filter((c) => c.outcome === 'passed' && c.notChecked?.length);
+  if (partial.length) {
+    // A pass says nothing about these parts of its requirement.
+    parts.push('', 'Not checked (parts of the requirements of passed checks):');
+    for (const c of partial) for (const n of c.notChecked!) parts.push(`  ${c.id}: ${n}`);
   }
   return `${parts.join('\n')}\n`;
 }

@@ -19,6 +19,7 @@ table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;p
 .badge.passed{background:#e3f4e8}.badge.failed{background:#fbe4e2}.badge.errored{background:#eee5ff}.badge.skipped{background:#fbf3d0}
 details{margin:.25rem 0 .75rem 1rem}pre{background:#f6f7f9;padding:.5rem;overflow:auto;max-height:24rem;white-space:pre-wrap;word-break:break-all}
 .req{color:#555;font-size:.92em}.filters label{margin-right:1rem}
+.unchecked{color:#7a6a00;font-size:.92em}.partly{font-size:.75em;color:#7a6a00;white-space:nowrap}
 `;
 
 const SCRIPT = `
@@ -43,10 +44,13 @@ function checkRows(c: CheckResult): string {
     `<div class="req">${link(req.url, `${req.spec} — ${req.section}`)}: ${escapeHtml(req.text)}</div>`,
     c.message ? `<div class="${c.outcome}">${escapeHtml(c.message)}</div>` : '',
     ...c.notes.map((n) => `<div class="req">note: ${escapeHtml(n)}</div>`),
+    ...(c.notChecked ?? []).map((n) => `<div class="unchecked">not checked: ${escapeHtml(n)}</div>`),
     // Evidence for what did not pass: a failure's exchanges, or what an errored check got before it stopped.
     c.outcome === 'failed' || c.outcome === 'errored' ? c.exchanges.map(exchangeHtml).join('\n') : '',
   ].join('\n');
-  return `<tr class="check" data-outcome="${c.outcome}"><td><span class="badge ${c.outcome}">${c.outcome}</span></td><td><code>${escapeHtml(c.id)}</code></td><td>${escapeHtml(c.title)}</td><td>${escapeHtml(c.severity)}</td></tr>
+  // A pass that leaves part of its requirement unverified says so next to its badge.
+  const partly = c.outcome === 'passed' && c.notChecked?.length ? ' <span class="partly">partly checked</span>' : '';
+  return `<tr class="check" data-outcome="${c.outcome}"><td><span class="badge ${c.outcome}">${c.outcome}</span>${partly}</td><td><code>${escapeHtml(c.id)}</code></td><td>${escapeHtml(c.title)}</td><td>${escapeHtml(c.severity)}</td></tr>
 <tr class="detail" data-outcome="${c.outcome}"><td></td><td colspan="3">${detail}</td></tr>`;
 }
 

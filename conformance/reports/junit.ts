@@ -19,8 +19,13 @@ function seconds(ms: number): string {
   return (ms / 1000).toFixed(3);
 }
 
+function notCheckedText(c: CheckResult): string {
+  return (c.notChecked ?? []).map((n) => `Not checked: ${n}`).join('\n');
+}
+
 function failureDetail(c: CheckResult): string {
   const lines = [`Requirement: ${c.requirement.section} (${c.requirement.url})`, c.requirement.text, ''];
+  if (c.notChecked?.length) lines.push(notCheckedText(c), '');
   if (c.message) lines.push(c.message, '');
   for (const e of c.exchanges) {
     lines.push(`> ${e.request.method} ${e.request.url}`);
@@ -44,7 +49,9 @@ export function toJUnitXml(run: RunResult): string {
     out.push(`    <properties><property name="base" value="${escapeXml(run.base)}"/><property name="runId" value="${escapeXml(run.runId)}"/></properties>`);
     for (const c of suite.checks) {
       const open = `    <testcase classname="${escapeXml(`${suite.id}.${c.requirement.id}`)}" name="${escapeXml(`${c.id}: ${c.title}`)}" time="${seconds(c.durationMs)}"`;
-      if (c.outcome === 'passed') out.push(`${open}/>`);
+      // What a pass did not verify goes to the testcase's output, which CI systems show with it.
+      if (c.outcome === 'passed' && c.notChecked?.length) out.push(`${open}><system-out>${escapeXml(notCheckedText(c))}</system-out></testcase>`);
+      else if (c.outcome === 'passed') out.push(`${open}/>`);
       else if (c.outcome === 'skipped') out.push(`${open}><skipped message="${escapeXml(c.message ?? '')}"/></testcase>`);
       else {
         // JUnit's own distinction: <failure> a verdict against the server, <error> a check that could not complete.

@@ -42,7 +42,8 @@ export function toTestReport(run: RunResult, suite: SuiteResult, failOn: readonl
     ],
     test: suite.checks.map((c) => ({
       name: c.id,
-      description: `${c.title} — ${c.requirement.section}: ${c.requirement.text}`,
+      // What the check does not verify belongs to what the test covers: a pass claims no more.
+      description: [`${c.title} — ${c.requirement.section}: ${c.requirement.text}`, ...(c.notChecked ?? []).map((n) => `Not checked: ${n}`)].join(' '),
       action: [
         {
           assert: {

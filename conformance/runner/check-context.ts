@@ -24,6 +24,8 @@ export interface AppClient {
 /** Everything a check may use. Assertions throw; a check that returns has passed. */
 export class CheckContext {
   readonly notes: string[] = [];
+  /** Parts of the requirement this run could not verify (see {@link notChecked}). */
+  readonly unchecked: string[] = [];
 
   constructor(
     readonly suite: SuiteId,
@@ -47,6 +49,11 @@ export class CheckContext {
 
   note(message: string): void {
     this.notes.push(message);
+  }
+
+  /** Says what of the requirement this check does not verify in this run, and why (shown with its result). */
+  notChecked(what: string): void {
+    this.unchecked.push(what);
   }
 
   skip(reason: string): never {

@@ -18,16 +18,29 @@ export class CheckSkipped extends Error {
 }
 
 /**
+ * The FHIR API answered 401 to one of the run's credentials during the run: a
+ * token given to it (`--token`, a `--space-*` actor's), which the server
+ * accepted before the first check, or the token the run got for itself. It
+ * expired or was revoked meanwhile: the check could not reach a verdict
+ * (errored), which is never a failure of the server.
+ */
+export class CredentialRefused extends Error {
+  override readonly name = 'CredentialRefused';
+}
+
+/**
  * What a check's throw means. A failure is a verdict on the server; anything
- * else (a request with no whole answer before the deadline, a network error, an
- * exception in the kit) left the check without a verdict: `errored`, which
- * reports keep apart from failures (JUnit `<error>`, TestReport `error`).
+ * else (a request with no whole answer before the deadline, a network error, a
+ * credential refused during the run, an exception in the kit) left the check
+ * without a verdict: `errored`, which reports keep apart from failures (JUnit
+ * `<error>`, TestReport `error`).
  */
 export function outcomeOf(err: unknown): { outcome: Exclude<Outcome, 'passed'>; message: string } {
   if (err instanceof CheckSkipped) return { outcome: 'skipped', message: err.reason };
   if (err instanceof CheckFailure) return { outcome: 'failed', message: err.message };
-  // The request's own message names it and what went wrong (a token request's, wrapped, too).
-  if (causedBy(err, RequestIncomplete)) return { outcome: 'errored', message: (err as Error).message };
+  // The request's own message names it and what went wrong (a token request's, wrapped, too), and
+  // so does a refused credential's (which credential, the request, the server's reason).
+  if (causedBy(err, RequestIncomplete) || causedBy(err, CredentialRefused)) return { outcome: 'errored', message: (err as Error).message };
   const text = !(err instanceof Error) ? String(err) : err.name === 'Error' ? err.message : `${err.name}: ${err.message}`;
   return { outcome: 'errored', message: `the check could not complete: ${text}` };
 }

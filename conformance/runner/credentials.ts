@@ -1,15 +1,19 @@
 import type { TokenSource } from '../auth/token-source.js';
 import { serverRest } from './capabilities.js';
 import { CheckSkipped } from './check-errors.js';
+import { describeRefusal } from './credential-refusal.js';
+import type { GivenCredential } from './credential-refusal.js';
 import type { HttpClient, HttpResponse } from './http-client.js';
 import { requiresTokens } from './target.js';
 import type { Target } from './types.js';
 
 /**
  * The credentials given to the run cannot get it a token the server accepts
- * (wrong key, unreachable or malformed token endpoint, a `--token` the server
- * rejects). Every check needing a token would fail for the same cause, so the run
- * stops before any check, like {@link TargetUnavailable}.
+ * (wrong key, unreachable or malformed token endpoint), or the server refuses a
+ * token given to it (`--token`, a `--space-*` actor's, an expired one
+ * included). Every check using it would end for that same cause, which is no
+ * verdict on the server, so the run stops before any check, like
+ * {@link TargetUnavailable}.
  */
 export class CredentialsUnusable extends Error {
   override readonly name = 'CredentialsUnusable';
@@ -19,12 +23,14 @@ export const NO_CREDENTIALS = 'the run has no credentials (--client-id/--private
 
 /**
  * Checks the run's credentials once, before any check: Backend Services
- * credentials must get a token for each suite's scope (then cached for the run),
- * a `--token` must not be refused with 401. Rejects with {@link CredentialsUnusable}.
+ * credentials must get a token for each suite's scope (then cached for the run);
+ * a `--token` and every token a selected suite was given (the `space` suite's
+ * actors) must not be refused with 401. Rejects with {@link CredentialsUnusable},
+ * naming every credential refused, one sentence each (one per line).
  * A run without credentials, or one whose server names no token endpoint, is not
  * checked here: its checks skip or fail saying why.
  */
-export async function verifyCredentials(target: Target, tokens: TokenSource, scopes: string[], http: HttpClient): Promise<void> {
+export async function verifyCredentials(target: Target, tokens: TokenSource, scopes: string[], http: HttpClient, given: GivenCredential[] = []): Promise<void> {
   if (tokens.kind === 'backend' && tokens.backend) {
     for (const scope of new Set(scopes)) {
       try {
@@ -34,26 +40,40 @@ export async function verifyCredentials(target: Target, tokens: TokenSource, sco
       }
     }
   }
-  if (tokens.kind === 'static') await verifyStaticToken(target, tokens, http);
+  const toTry = tokens.kind === 'static' ? [{ token: (await tokens.token(''))!, name: STATIC_TOKEN }, ...given] : given;
+  const problems: string[] = [];
+  for (const credential of uniqueCredentials(toTry)) {
+    const problem = await tryCredential(target, credential, http);
+    if (problem) problems.push(problem);
+  }
+  if (problems.length > 0) throw new CredentialsUnusable(problems.join('\n'));
 }
 
-async function verifyStaticToken(target: Target, tokens: TokenSource, http: HttpClient): Promise<void> {
-  const token = await tokens.token('');
+/** How the reports name the token given with `--token`. */
+export const STATIC_TOKEN = '--token';
+
+/** One entry per token (the first name given wins): the same token given twice is tried once. */
+export function uniqueCredentials(credentials: GivenCredential[]): GivenCredential[] {
+  const byToken = new Map<string, GivenCredential>();
+  for (const c of credentials) if (c.token && !byToken.has(c.token)) byToken.set(c.token, c);
+  return [...byToken.values()];
+}
+
+/** Why the server refuses this token (one sentence), or undefined when it does not answer 401. */
+async function tryCredential(target: Target, credential: GivenCredential, http: HttpClient): Promise<string | undefined> {
   const type = probeType(target);
   // Nothing declared to read: the token cannot be tried without guessing; the checks will tell.
-  if (!token || !type) return;
+  if (!type) return undefined;
   const path = `${type}?_count=1`;
   let res: HttpResponse;
   try {
-    res = await http.get(path, { auth: { token } });
+    res = await http.get(path, { auth: { token: credential.token } });
   } catch (err) {
-    throw new CredentialsUnusable(`cannot verify --token: ${(err as Error).message}`, { cause: err });
+    return `cannot verify ${credential.name}: ${(err as Error).message}`;
   }
   // 403 is a token the server knows but that may not read this: checks will judge.
-  if (res.status === 401) {
-    const challenge = res.headers['www-authenticate'];
-    throw new CredentialsUnusable(`the server refused --token: GET ${http.base}/${path} answered 401${challenge ? ` (WWW-Authenticate: ${challenge})` : ''}`);
-  }
+  if (res.status !== 401) return undefined;
+  return describeRefusal(credential.name, credential.token, { method: 'GET', url: res.url, headers: res.headers, json: res.json }, false);
 }
 
 /** A resource type the server declares it can search, to try a token on (Patient when declared). */

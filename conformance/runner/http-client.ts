@@ -1,3 +1,5 @@
+import { CredentialRefused } from './check-errors.js';
+import { describeRefusal } from './credential-refusal.js';
 import { redactExchange } from './redact.js';
 import { DEFAULT_TIMEOUT_MS, RequestIncomplete, sendWithDeadline } from './timed-request.js';
 import type { Exchange } from './types.js';
@@ -17,7 +19,21 @@ export interface HttpRequest {
    * header at all; any other string is sent as the bearer token.
    */
   auth?: 'default' | 'none' | { token: string };
+  /**
+   * A 401 is an answer the check judges even when the request carries one of
+   * the run's credentials (a token whose access the check just withdrew).
+   * Otherwise such a 401 throws {@link CredentialRefused}: the credential
+   * expired or was revoked during the run, and the check can reach no verdict.
+   */
+  refusalExpected?: boolean;
 }
+
+/**
+ * Names the run's credentials: the run's own token (`isDefault`), and the
+ * tokens it was given (`--token`, the `--space-*` actors'). Undefined for any
+ * other token (a forged one, one a check got for itself).
+ */
+export type CredentialNamer = (token: string, isDefault: boolean) => string | undefined;
 
 export interface HttpResponse {
   status: number;
@@ -90,6 +106,8 @@ export class HttpClient {
     private readonly defaultToken: () => Promise<string | undefined>,
     /** The deadline of each whole request (`--timeout`). */
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
+    /** Which tokens are the run's credentials; none: a 401 is always the check's to judge. */
+    private readonly credentialName?: CredentialNamer,
   ) {}
 
   async request(req: HttpRequest): Promise<HttpResponse> {
@@ -106,19 +124,24 @@ export class HttpClient {
     }
     for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
     const auth = req.auth ?? 'default';
+    let credential: string | undefined;
     if (auth !== 'none' && headers.authorization === undefined) {
       const token = auth === 'default' ? await this.defaultToken() : auth.token;
-      if (token) headers.authorization = `Bearer ${token}`;
+      if (token) {
+        headers.authorization = `Bearer ${token}`;
+        credential = this.credentialName?.(token, auth === 'default');
+      }
     }
     const exchange: Exchange = {
       request: { method, url, headers: { ...headers }, body: recordable(body, headers['content-type']) },
     };
+    let response: HttpResponse;
     try {
       const res = await sendWithDeadline(url, { method, headers, body }, this.timeoutMs);
       const resHeaders = flattenHeaders(res.headers);
       const text = res.bytes.toString('utf8');
       exchange.response = { status: res.status, headers: resHeaders, body: recordable(res.bytes, resHeaders['content-type']) ?? '' };
-      return { status: res.status, headers: resHeaders, bytes: res.bytes, text, url, json: parseJson(text, resHeaders['content-type']) };
+      response = { status: res.status, headers: resHeaders, bytes: res.bytes, text, url, json: parseJson(text, resHeaders['content-type']) };
     } catch (err) {
       exchange.error = err instanceof RequestIncomplete ? err.reason : String(err);
       throw err;
@@ -126,6 +149,20 @@ export class HttpClient {
       // The one place exchanges are recorded: secrets are cut short here, before any report sees them.
       this.sink(redactExchange(exchange));
     }
+    // The given tokens were tried before the first check, and the run's own was just issued: a 401 to
+    // one now means it expired or was revoked, whatever the check meant to judge. Thrown here, so that
+    // no check takes it for a refusal it was looking for (a 4xx), nor fails the server for it. Only the
+    // FHIR API judges bearer tokens: a 401 from an OAuth endpoint concerns the client's own authentication.
+    if (response.status === 401 && credential !== undefined && !req.refusalExpected && this.isUnderBase(url)) {
+      const token = headers.authorization!.slice('Bearer '.length);
+      throw new CredentialRefused(describeRefusal(credential, token, { method, url, headers: response.headers, json: response.json }, true));
+    }
+    return response;
+  }
+
+  private isUnderBase(url: string): boolean {
+    const base = this.base.replace(/\/+$/, '');
+    return url === base || url.startsWith(`${base}/`) || url.startsWith(`${base}?`);
   }
 
   get(path: string, options: Omit<HttpRequest, 'path' | 'method'> = {}): Promise<HttpResponse> {

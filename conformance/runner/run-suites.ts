@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { createTokenSource } from '../auth/token-source.js';
-import type { AuthOptions } from '../auth/token-source.js';
+import type { AuthOptions, TokenSource } from '../auth/token-source.js';
 import { CheckContext } from './check-context.js';
 import type { AppClient } from './check-context.js';
 import { outcomeOf } from './check-errors.js';
-import { defaultTokenFor, verifyCredentials } from './credentials.js';
+import type { GivenCredential } from './credential-refusal.js';
+import { defaultTokenFor, STATIC_TOKEN, uniqueCredentials, verifyCredentials } from './credentials.js';
 import { HttpClient } from './http-client.js';
+import type { CredentialNamer } from './http-client.js';
 import { redactText } from './redact.js';
 import type { Suite } from './suite.js';
 import { discoverTarget, requiresTokens } from './target.js';
@@ -43,8 +45,10 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   // Rejects with TargetUnavailable when the base serves no CapabilityStatement: nothing can be judged.
   const target = await discoverTarget(discovery);
   const tokens = createTokenSource(options.auth, { tokenEndpoint: target.tokenEndpoint, requiresTokens: requiresTokens(target) }, options.timeoutMs);
-  // Rejects with CredentialsUnusable when the credentials get no accepted token: every check needing one would fail alike.
-  await verifyCredentials(target, tokens, options.suites.map((s) => s.scope(target)), discovery);
+  const given = uniqueCredentials(options.suites.flatMap((s) => s.credentials?.(tokens) ?? []));
+  // Rejects with CredentialsUnusable when the credentials get no accepted token, or the server refuses
+  // a token given to the run (an actor's that expired): every check using it would end alike.
+  await verifyCredentials(target, tokens, options.suites.map((s) => s.scope(target)), discovery, given);
   const total = options.suites.reduce((n, s) => n + s.checks.length, 0);
   options.progress?.start(total, target);
 
@@ -56,7 +60,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
     const checks: CheckResult[] = [];
     for (const check of suite.checks) {
       const exchanges: Exchange[] = [];
-      const http = new HttpClient(base, (e) => exchanges.push(e), defaultTokenFor(target, tokens, scope), options.timeoutMs);
+      const http = new HttpClient(base, (e) => exchanges.push(e), defaultTokenFor(target, tokens, scope), options.timeoutMs, credentialNamer(tokens, scope, given));
       const ctx = new CheckContext(suite.id, runId, target, http, tokens, scope, options.appClient);
       const t0 = Date.now();
       let outcome: CheckResult['outcome'] = 'passed';
@@ -76,6 +80,8 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
         // Exchanges are redacted as they are recorded; a message or note may quote a token too.
         message: message === undefined ? undefined : redactText(message),
         notes: ctx.notes.map(redactText),
+        // A skipped check verified nothing: what it would not have verified is beside the point.
+        ...(outcome === 'skipped' ? {} : notChecked([...(check.notChecked ?? []), ...ctx.unchecked])),
         exchanges,
         durationMs: Date.now() - t0,
       };
@@ -93,4 +99,15 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   }
   options.progress?.end();
   return { base, runId, startedAt: startedAt.toISOString(), durationMs: Date.now() - startedAt.getTime(), suites, kitVersion: KIT_VERSION };
+}
+
+function notChecked(parts: string[]): Pick<CheckResult, 'notChecked'> {
+  return parts.length > 0 ? { notChecked: parts.map(redactText) } : {};
+}
+
+/** Names the run's credentials, so that a 401 to one during the run says which (see HttpClient). */
+function credentialNamer(tokens: TokenSource, scope: string, given: GivenCredential[]): CredentialNamer {
+  const names = new Map(given.map((c) => [c.token, c.name]));
+  const own = tokens.kind === 'static' ? STATIC_TOKEN : `the run's access token (scope ${scope})`;
+  return (token, isDefault) => (isDefault ? own : names.get(token));
 }

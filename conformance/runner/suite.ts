@@ -1,5 +1,7 @@
+import type { TokenSource } from '../auth/token-source.js';
 import type { CheckContext } from './check-context.js';
 import { CheckFailure, CheckSkipped } from './check-errors.js';
+import type { GivenCredential } from './credential-refusal.js';
 import type { Requirement, Severity, SuiteId, Target } from './types.js';
 
 export interface Check<S> {
@@ -9,6 +11,12 @@ export interface Check<S> {
   requirement: Requirement;
   /** Defaults to `error` (a SHALL); `warning` for SHOULD. */
   severity?: Severity;
+  /**
+   * What of its requirement this check never verifies, and why: listed with
+   * the check's result (a pass is no verdict on these). A check adds what it
+   * could not verify in this run with `ctx.notChecked`.
+   */
+  notChecked?: string[];
   run(ctx: CheckContext, state: S): Promise<void>;
 }
 
@@ -20,6 +28,12 @@ export interface Suite<S = unknown> {
   scope(target: Target): string;
   /** Per-run shared fixtures, built lazily by the checks that need them. */
   createState(): S;
+  /**
+   * The tokens given to the run that this suite's checks send (the `space`
+   * suite's actors): each is tried before any check, and a 401 to one during
+   * the run makes the check errored, naming it.
+   */
+  credentials?(tokens: TokenSource): GivenCredential[];
   checks: Check<S>[];
 }
 

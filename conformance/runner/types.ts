@@ -7,8 +7,8 @@ export const SUITE_IDS: readonly SuiteId[] = ['rest', 'search', 'smart', 'mhd', 
 export type Severity = 'error' | 'warning';
 /**
  * `failed`: the server does not meet the requirement; `errored`: the check could
- * not reach a verdict (no whole answer before the deadline, a network error, an
- * exception in the kit).
+ * not reach a verdict (no whole answer before the deadline, a network error, a
+ * credential refused during the run, an exception in the kit).
  */
 export type Outcome = 'passed' | 'failed' | 'errored' | 'skipped';
 
@@ -67,6 +67,11 @@ export interface CheckResult {
   outcome: Outcome;
   message?: string;
   notes: string[];
+  /**
+   * What of the requirement the check did not verify, and why (not for a
+   * skipped check, which verified nothing): a pass says nothing about these.
+   */
+  notChecked?: string[];
   exchanges: Exchange[];
   durationMs: number;
 }

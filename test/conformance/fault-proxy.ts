@@ -45,7 +45,13 @@ export type Fault =
   /** Answers every DELETE 204 without deleting anything: the resource is still read afterwards. */
   | 'delete-ignored'
   /** Serves a SMART configuration holding its token_endpoint but none of the other required fields. */
-  | 'smart-config-partial';
+  | 'smart-config-partial'
+  /** Keeps only the AuditEvents of writes in AuditEvent searches: a trail that records no read. */
+  | 'audit-writes-only'
+  /** Tells only the patient of an emergency access: other recipients are taken off the Communications found. */
+  | 'btg-doctor-untold'
+  /** Applies a patient's deny Consent to any professional, the regular doctor included, on document reads and searches. */
+  | 'doctor-blockable';
 
 export interface FaultProxy {
   /** The proxy's origin, e.g. http://127.0.0.1:40123 */
@@ -84,6 +90,27 @@ function withoutVersionIds(value: unknown): unknown {
   if (resource.meta) delete resource.meta.versionId;
   for (const entry of resource.entry ?? []) withoutVersionIds(entry.resource);
   return resource;
+}
+
+/** The claims of a bearer JWT, unverified (the proxy only needs to know who is asking). */
+function bearerClaims(authorization: string | undefined): { fhirUser?: string } | undefined {
+  const token = /^Bearer (.+)$/.exec(authorization ?? '')?.[1];
+  try {
+    return JSON.parse(Buffer.from(token?.split('.')[1] ?? '', 'base64url').toString('utf8')) as { fhirUser?: string };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A searchset Bundle (JSON) with its entries filtered, or rewritten. */
+function editEntries(out: Buffer<ArrayBuffer>, edit: (resource: Record<string, unknown>) => Record<string, unknown> | undefined): Buffer<ArrayBuffer> {
+  const bundle = JSON.parse(out.toString('utf8')) as { resourceType?: string; entry?: { resource?: Record<string, unknown> }[] };
+  if (bundle.resourceType !== 'Bundle') return out;
+  bundle.entry = (bundle.entry ?? []).flatMap((e) => {
+    const resource = e.resource && edit(e.resource);
+    return resource ? [{ ...e, resource }] : [];
+  });
+  return Buffer.from(JSON.stringify(bundle));
 }
 
 /** Drops the oauth-uris extension (so no token endpoint), and the whole security element when `all`. */
@@ -142,6 +169,21 @@ export async function startFaultProxy(options: {
       }
     }
 
+    if (fault === 'doctor-blockable' && req.method === 'GET' && /^\/fhir\/DocumentReference\b/.test(path)) {
+      const who = bearerClaims(headers.authorization)?.fhirUser;
+      if (who?.startsWith('Practitioner/')) {
+        const found = await request(`${options.target}/fhir/Consent?actor=${encodeURIComponent(who)}&status=active&_count=100`, {
+          headers: { authorization: `Bearer ${await options.privilegedToken()}`, accept: 'application/fhir+json' },
+        });
+        const consents = (await found.body.json()) as { entry?: { resource?: { provision?: { type?: string } } }[] };
+        if ((consents.entry ?? []).some((e) => e.resource?.provision?.type === 'deny')) {
+          res.writeHead(403, { 'content-type': 'application/fhir+json' })
+            .end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'forbidden', diagnostics: 'blocked by the patient' }] }));
+          return;
+        }
+      }
+    }
+
     if (fault === 'delete-ignored' && req.method === 'DELETE') {
       res.writeHead(204).end();
       return;
@@ -188,6 +230,13 @@ export async function startFaultProxy(options: {
       const conf = JSON.parse(out.toString('utf8')) as Record<string, unknown>;
       for (const field of ['grant_types_supported', 'capabilities', 'code_challenge_methods_supported']) delete conf[field];
       out = Buffer.from(JSON.stringify(conf));
+    }
+    const isSearch = (type: string): boolean => req.method === 'GET' && new RegExp(`^/fhir/${type}(\\?|$)`).test(path) && status === 200;
+    if (fault === 'audit-writes-only' && isSearch('AuditEvent')) {
+      out = editEntries(out, (r) => (r.resourceType !== 'AuditEvent' || ['C', 'U', 'D'].includes(String(r.action)) ? r : undefined));
+    }
+    if (fault === 'btg-doctor-untold' && isSearch('Communication')) {
+      out = editEntries(out, (r) => ({ ...r, recipient: ((r.recipient ?? []) as { reference?: string }[]).filter((x) => x.reference?.startsWith('Patient/')) }));
     }
     if (fault === 'no-security') {
       // Links (next pages) must lead back through the proxy: the real server would ask for a token.

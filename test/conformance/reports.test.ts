@@ -2,6 +2,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { lineProgress } from '../../conformance/cli/progress.js';
 import { formatSummary } from '../../conformance/cli/summary-table.js';
 import { toHtml } from '../../conformance/reports/html.js';
 import { toJUnitXml } from '../../conformance/reports/junit.js';
@@ -9,13 +10,14 @@ import { shouldFail } from '../../conformance/reports/tally.js';
 import { toTestReport } from '../../conformance/reports/test-report.js';
 import { writeReports } from '../../conformance/reports/write-reports.js';
 import { sampleRun } from './sample-run.js';
+import { sink } from './text-sink.js';
 
 t.test('JUnit XML counts each outcome and escapes what the server sent', async (t) => {
   const xml = toJUnitXml(sampleRun());
   t.match(xml, /<testsuites name="carnet-conformance" tests="5" failures="2" errors="0" skipped="2"/);
   t.match(xml, /<testsuite name="rest" tests="4" failures="2" errors="0" skipped="1"/);
   t.match(xml, /<testcase classname="rest.http-read" name="rest.read.current: read works" time="0.005"\/>/);
-  t.match(xml, /<skipped message="feature not yet available on the server"\/>/);
+  t.match(xml, /<skipped message="not checked by this version of the kit"\/>/);
   t.match(xml, /<failure message="read of an unknown Patient: expected HTTP 404, got 200 &amp; &quot;&lt;script&gt;/);
   t.match(xml, /type="warning"/);
   t.notMatch(xml, /<script>/, 'no raw markup from the server');
@@ -149,4 +151,33 @@ t.test('an errored check fails the run (and its TestReport) for the --fail-on se
   t.equal(toTestReport(run, run.suites[0]!, ['error', 'warning']).result, 'fail');
   t.equal(toTestReport(run, run.suites[0]!).test?.[4]?.action?.[0]?.assert?.result, 'error', 'an error whatever the severity');
   t.equal(shouldFail(runWithError('error'), ['error']), true);
+});
+
+t.test('what a passed check did not verify is listed with it in every report', async (t) => {
+  const run = sampleRun();
+  const passed = run.suites[0]!.checks[0]!;
+  passed.notChecked = ['that it becomes visible after one month: a run cannot wait a month', 'counts <of> & co'];
+  const xml = toJUnitXml(run);
+  t.match(xml, '<testcase classname="rest.http-read" name="rest.read.current: read works" time="0.005"><system-out>Not checked: that it becomes visible after one month: a run cannot wait a month\nNot checked: counts &lt;of&gt; &amp; co</system-out></testcase>');
+  t.match(xml, /<testsuite name="rest" tests="4" failures="2" errors="0" skipped="1"/, 'still counted as a pass');
+
+  const report = toTestReport(run, run.suites[0]!);
+  t.equal(report.test?.[0]?.action?.[0]?.assert?.result, 'pass');
+  t.match(report.test?.[0]?.description, /: A GET for an unknown resource returns 404 Not Found\. Not checked: that it becomes visible after one month: a run cannot wait a month Not checked: counts <of> & co$/);
+  t.notMatch(report.test?.[1]?.description, /Not checked/, 'only on the check that said so');
+
+  const html = toHtml(run);
+  t.match(html, /<span class="badge passed">passed<\/span> <span class="partly">partly checked<\/span>/);
+  t.match(html, /<div class="unchecked">not checked: that it becomes visible after one month: a run cannot wait a month<\/div>/);
+  t.match(html, /not checked: counts &lt;of&gt; &amp; co/);
+
+  const text = formatSummary(run);
+  t.match(text, /\nNot checked \(parts of the requirements of passed checks\):\n {2}rest\.read\.current: that it becomes visible after one month: a run cannot wait a month\n {2}rest\.read\.current: counts <of> & co\n$/);
+  t.notMatch(formatSummary(sampleRun()), /Not checked/, 'no such section when every pass verified its whole requirement');
+
+  const progress = sink();
+  const listener = lineProgress(progress);
+  listener.start(1, { base: run.base, capabilityStatement: { resourceType: 'CapabilityStatement', status: 'active', kind: 'instance', date: '2025-01-01', fhirVersion: '4.0.1', format: ['json'] } });
+  listener.checkDone(passed);
+  t.match(progress.text, /\[1\/1\] PASS rest\.read\.current — not checked: that it becomes visible after one month: a run cannot wait a month; counts <of> & co\n$/);
 });

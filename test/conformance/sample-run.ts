@@ -41,7 +41,7 @@ export function sampleRun(): RunResult {
       },
       {
         id: 'space', title: 'Health space rules', spec: 'carnet', startedAt: '2025-01-01T10:00:01.000Z', durationMs: 1,
-        checks: [check({ suite: 'space', id: 'space.masked', outcome: 'skipped', message: 'feature not yet available on the server', requirement: { ...requirement, id: 'space-masked', url: 'urn:carnet:space-rule:masked' } })],
+        checks: [check({ suite: 'space', id: 'space.masked', outcome: 'skipped', message: 'not checked by this version of the kit', requirement: { ...requirement, id: 'space-masked', url: 'urn:carnet:space-rule:masked' } })],
       },
     ],
   };

@@ -39,7 +39,7 @@ export async function userToken(f: UserTokenFlow): Promise<string> {
     method: 'POST', headers: form, body: new URLSearchParams({ request_id: requestIdOf(startHtml), username: f.username, password: f.password }).toString(),
   });
   const consentHtml = await signIn.body.text();
-  if (signIn.statusCode !== 200) throw new Error(`sign-in: ${signIn.statusCode} ${consentHtml.slice(0, 300)}`);
+  if (signIn.statusCode !== 200) throw new Error(`sign-in: ${signIn.statusCode} ${String(signIn.headers.location ?? "")} ${consentHtml.slice(0, 300)}`);
   const consent = new URLSearchParams({ request_id: requestIdOf(consentHtml), decision: 'approve' });
   for (const m of consentHtml.matchAll(/name="scope" value="([^"]+)"/g)) consent.append('scope', m[1]!.replace(/&amp;/g, '&'));
   const done = await request(`${f.origin}/auth/authorize/consent`, { method: 'POST', headers: form, body: consent.toString() });

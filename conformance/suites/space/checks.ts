@@ -1,14 +1,20 @@
 import { decodeJwt } from 'jose';
-import type { AuditEvent, Bundle, Communication, Consent, DocumentReference } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Communication, Consent, DocumentReference, Resource } from '@medplum/fhirtypes';
 import type { CheckContext } from '../../runner/check-context.js';
 import type { HttpResponse } from '../../runner/http-client.js';
+import { hasSearchParam } from '../../runner/capabilities.js';
 import { fixture } from '../../runner/suite.js';
-import { allPages, createResource, resourcesOf, unique } from '../fhir-helpers.js';
-import { BREAK_THE_GLASS_HEADER, consentFor, DOCUMENT_CLASS_SYSTEM, emergencyObjection, PATIENT_CLASS, patientDocument, professionalDocument, requireActors, seedSpace } from './fixtures.js';
-import type { SpaceFixtures } from './fixtures.js';
+import { allPages, createResource, parseLocation, readResource, resourcesOf, unique } from '../fhir-helpers.js';
+import {
+  BREAK_THE_GLASS_HEADER, consentFor, DOCUMENT_CLASS_SYSTEM, emergencyObjection, findRegularDoctors, localReference, PATIENT_CLASS, patientDocument,
+  professionalDocument, requireActors, seedSpace,
+} from './fixtures.js';
+import type { RegularDoctors, SpaceFixtures } from './fixtures.js';
 
 export interface SpaceState {
   fixtures: (ctx: CheckContext) => Promise<SpaceFixtures>;
+  /** The patient's regular doctors (Patient.generalPractitioner), read once. */
+  regularDoctors: (ctx: CheckContext) => Promise<RegularDoctors>;
 }
 
 export function createSpaceState(): SpaceState {
@@ -17,6 +23,7 @@ export function createSpaceState(): SpaceState {
       const a = ctx.tokens.spaceActors ?? {};
       return seedSpace(ctx, { patientId: a.patientId!, professionalRef: a.professionalRef });
     }),
+    regularDoctors: fixture((ctx) => findRegularDoctors(ctx, ctx.tokens.spaceActors?.patientId ?? '')),
   };
 }
 
@@ -44,8 +51,9 @@ async function allPagesAs(ctx: CheckContext, first: Bundle, token: string, who: 
   return pages;
 }
 
-function readAs(ctx: CheckContext, doc: DocumentReference, token: string): Promise<HttpResponse> {
-  return ctx.http.get(`DocumentReference/${doc.id}`, { auth: as(token) });
+/** A read of the document with that token; `refusalExpected` when a 401 is the answer the check looks for. */
+function readAs(ctx: CheckContext, doc: DocumentReference, token: string, refusalExpected = false): Promise<HttpResponse> {
+  return ctx.http.get(`DocumentReference/${doc.id}`, { auth: as(token), refusalExpected });
 }
 
 export async function maskedFromProfessionals(ctx: CheckContext, state: SpaceState): Promise<void> {
@@ -64,12 +72,47 @@ export async function maskedFromProfessionals(ctx: CheckContext, state: SpaceSta
 
 export async function regularDoctor(ctx: CheckContext, state: SpaceState): Promise<void> {
   const a = requireActors(ctx, ['patientId', 'doctorToken']);
-  const { masked } = await state.fixtures(ctx);
-  const res = await readAs(ctx, masked, a.doctorToken);
-  ctx.expectStatus(res, 200, 'the regular doctor reads a MASQUE_PS document');
-  ctx.expectEqual(ctx.resource<DocumentReference>(res, 'DocumentReference').id, masked.id, 'id of the document read');
+  const { masked, hidden } = await state.fixtures(ctx);
+  await expectDoctorSees(ctx, a, [masked, hidden], '');
+  const doctors = await state.regularDoctors(ctx);
+  if (doctors.refs.length === 0) return ctx.notChecked(`that the regular doctor cannot be blocked: ${doctors.unknown}`);
+  const named = doctors.refs.join(', ');
+  const created = await ctx.http.request({ method: 'POST', path: 'Consent', body: consentFor(ctx, a.patientId, doctors.refs, 'deny'), headers: { prefer: 'return=representation' } });
+  if (created.status !== 201) {
+    // Refusing to record the block is one way of never applying it.
+    ctx.expectStatus(created, [400, 403, 409, 422], `create a deny Consent naming the regular doctor (${named})`);
+    return ctx.note(`the server refused a deny Consent naming the regular doctor (${named}): HTTP ${created.status}`);
+  }
+  const deny = await createdResource<Consent>(ctx, created, 'Consent', 'the deny Consent naming the regular doctor');
+  try {
+    await expectDoctorSees(ctx, a, [masked], ` named (${named}) in the patient's deny Consent ${deny.id}`);
+  } finally {
+    // Lift the block so the run leaves the space as it found it.
+    await ctx.http.request({ method: 'PUT', path: `Consent/${deny.id}`, body: { ...deny, status: 'inactive' } });
+  }
+}
+
+/** The regular doctor reads each document and finds it by searching the space. */
+async function expectDoctorSees(ctx: CheckContext, a: { patientId: string; doctorToken: string }, docs: DocumentReference[], when: string): Promise<void> {
+  for (const doc of docs) {
+    const res = await readAs(ctx, doc, a.doctorToken);
+    ctx.expectStatus(res, 200, `the regular doctor${when} reads the ${labelOf(doc)} document ${doc.id}`);
+    ctx.expectEqual(ctx.resource<DocumentReference>(res, 'DocumentReference').id, doc.id, 'id of the document read');
+  }
   const ids = await documentIds(ctx, a.patientId, a.doctorToken, 'regular doctor');
-  ctx.expect(ids.has(masked.id!), `the regular doctor's search does not return the MASQUE_PS document ${masked.id}`);
+  for (const doc of docs) ctx.expect(ids.has(doc.id!), `the regular doctor's search${when} does not return the ${labelOf(doc)} document ${doc.id}`);
+}
+
+function labelOf(doc: DocumentReference): string {
+  return doc.securityLabel?.[0]?.coding?.[0]?.code ?? 'unlabelled';
+}
+
+/** The resource a 201 created: its body, or read back from its Location. */
+async function createdResource<T extends Resource>(ctx: CheckContext, res: HttpResponse, type: T['resourceType'], what: string): Promise<T> {
+  const body = res.json as T | undefined;
+  if (body?.resourceType === type && body.id) return body;
+  const loc = ctx.present(parseLocation(res.headers.location), `${what}: 201 without a body or a usable Location header`);
+  return readResource<T>(ctx, type, loc.id);
 }
 
 export async function invisibleToPatient(ctx: CheckContext, state: SpaceState): Promise<void> {
@@ -115,18 +158,76 @@ export async function blockedProfessional(ctx: CheckContext, state: SpaceState):
   }
 }
 
+/** An access the run made as a known person, which the holder must find in their trail. */
+interface KnownAccess {
+  /** `the patient`, `the professional`, `the regular doctor`. */
+  who: string;
+  /** The references that name that person as an AuditEvent agent (`Patient/<id>`, `Practitioner/<id>`). */
+  refs: string[];
+}
+
+/** How long the kit waits for the accesses to show in the trail: a server may write its AuditEvents shortly after answering. */
+const TRAIL_WAIT_MS = 5000;
+
 export async function accessHistory(ctx: CheckContext, state: SpaceState): Promise<void> {
   const a = requireActors(ctx, ['patientId', 'patientToken']);
-  const { plain } = await state.fixtures(ctx);
-  // An access the holder must find in their history.
-  ctx.expectStatus(await readAs(ctx, plain, a.patientToken), 200, 'the patient reads a document of their space');
-  const res = await ctx.http.get('AuditEvent', { query: { patient: a.patientId, _count: '50' }, auth: as(a.patientToken) });
-  ctx.expectStatus(res, 200, `the patient searches AuditEvent?patient=${a.patientId}`);
-  const events = resourcesOf<AuditEvent>(await allPagesAs(ctx, ctx.resource<Bundle>(res, 'Bundle'), a.patientToken, 'patient'), 'AuditEvent');
-  const event = ctx.present(events[0], 'the patient finds no AuditEvent of their space, though it was just accessed');
+  const actors = ctx.tokens.spaceActors ?? {};
+  // The permit that lets the professional in.
+  await state.fixtures(ctx);
+  // A document of this check alone: every AuditEvent naming it records an access of this check.
+  const doc = await createResource(ctx, professionalDocument(ctx, a.patientId), 'create a DocumentReference for the accesses to look up');
+  const accesses: KnownAccess[] = [];
+  ctx.expectStatus(await readAs(ctx, doc, a.patientToken), 200, 'the patient reads a document of their space');
+  accesses.push({ who: 'the patient', refs: [`Patient/${a.patientId}`] });
+  if (actors.professionalToken && actors.professionalRef) {
+    ctx.expectStatus(await readAs(ctx, doc, actors.professionalToken), 200, 'the professional, permitted by the patient, reads a document of the space');
+    accesses.push({ who: 'the professional', refs: [actors.professionalRef] });
+  } else {
+    ctx.notChecked('that a professional\'s access shows in the trail: --space-professional-token and --space-professional-ref not given');
+  }
+  const doctors = actors.doctorToken ? await state.regularDoctors(ctx) : undefined;
+  if (actors.doctorToken && doctors?.refs.length) {
+    ctx.expectStatus(await readAs(ctx, doc, actors.doctorToken), 200, 'the regular doctor reads a document of the space');
+    accesses.push({ who: 'the regular doctor', refs: doctors.refs });
+  } else {
+    ctx.notChecked(`that the regular doctor's access shows in the trail: ${doctors?.unknown ?? '--space-doctor-token not given'}`);
+  }
+
+  const target = `DocumentReference/${doc.id}`;
+  let events: AuditEvent[] = [];
+  let missing: KnownAccess[] = accesses;
+  for (const deadline = Date.now() + TRAIL_WAIT_MS; ;) {
+    events = await trailOf(ctx, a.patientId, a.patientToken, target);
+    missing = accesses.filter((access) => !events.some((e) => records(e, target, access)));
+    if (missing.length === 0 || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const unrecorded = missing.map((m) => `${m.who} (${m.refs.join(' or ')})`).join(', ');
+  ctx.expect(missing.length === 0, `the patient's AuditEvents record no read of ${target} by ${unrecorded}, though the run made ${missing.length > 1 ? 'these reads' : 'this read'} (looked for ${TRAIL_WAIT_MS / 1000} s)`);
+
+  const event = events.find((e) => records(e, target, accesses[0]!))!;
   const del = await ctx.http.request({ method: 'DELETE', path: `AuditEvent/${event.id}`, auth: as(a.patientToken) });
   ctx.expectStatus(del, [403, 405], 'the patient deletes an AuditEvent of their space');
   ctx.expectStatus(await ctx.http.get(`AuditEvent/${event.id}`, { auth: as(a.patientToken) }), 200, 'the AuditEvent is still there after the refused delete');
+}
+
+/** The AuditEvents the patient finds about that resource (narrowed by `entity` when the server declares it, else every page of theirs). */
+async function trailOf(ctx: CheckContext, patientId: string, token: string, target: string): Promise<AuditEvent[]> {
+  const byEntity = hasSearchParam(ctx.capabilities, 'AuditEvent', 'entity');
+  const query = { patient: patientId, _count: '100', ...(byEntity ? { entity: target } : {}) };
+  const res = await ctx.http.get('AuditEvent', { query, auth: as(token) });
+  ctx.expectStatus(res, 200, `the patient searches AuditEvent?patient=${patientId}${byEntity ? `&entity=${target}` : ''}`);
+  const pages = await allPagesAs(ctx, ctx.resource<Bundle>(res, 'Bundle'), token, 'patient');
+  return resourcesOf<AuditEvent>(pages, 'AuditEvent');
+}
+
+/** The AuditEvent records that person's access to the resource, and not as a failure. */
+function records(event: AuditEvent, target: string, access: KnownAccess): boolean {
+  const names = (event.entity ?? []).some((e) => localReference(e.what?.reference) === target);
+  const by = (event.agent ?? []).some((g) => access.refs.includes(localReference(g.who?.reference) ?? ''));
+  // 4, 8, 12: minor, serious, major failure (R4 audit-event-outcome).
+  const failed = event.outcome !== undefined && event.outcome !== '0';
+  return names && by && !failed;
 }
 
 export async function breakTheGlass(ctx: CheckContext, state: SpaceState): Promise<void> {
@@ -154,13 +255,16 @@ export async function breakTheGlass(ctx: CheckContext, state: SpaceState): Promi
       .filter((e) => (e.purposeOfEvent ?? []).some((p) => (p.coding ?? []).some((c) => c.code === 'BTG')));
     ctx.expect(btg.length > 0, 'no AuditEvent with purpose BTG names the document read in an emergency');
 
-    const notices = await ctx.http.get('Communication', { query: { subject: `Patient/${a.patientId}`, _count: '200' } });
-    ctx.expectStatus(notices, 200, `search Communication?subject=Patient/${a.patientId}`);
-    const told = resourcesOf<Communication>([ctx.resource<Bundle>(notices, 'Bundle')], 'Communication').filter((c) =>
+    const found = await ctx.http.get('Communication', { query: { subject: `Patient/${a.patientId}`, _count: '200' } });
+    ctx.expectStatus(found, 200, `search Communication?subject=Patient/${a.patientId}`);
+    const notices = resourcesOf<Communication>([ctx.resource<Bundle>(found, 'Bundle')], 'Communication').filter((c) =>
       (c.category ?? []).some((k) => (k.coding ?? []).some((x) => x.code === 'emergency-access'))
-      && (c.recipient ?? []).some((r) => r.reference === `Patient/${a.patientId}`)
       && (c.payload ?? []).some((p) => p.contentString?.includes(reason)));
-    ctx.expect(told.length > 0, 'the holder was not told of the emergency access (no Communication of category emergency-access to them, with the reason given)');
+    const toldTo = (refs: string[]): boolean => notices.some((c) => (c.recipient ?? []).some((r) => refs.includes(localReference(r.reference) ?? '')));
+    ctx.expect(toldTo([`Patient/${a.patientId}`]), 'the holder was not told of the emergency access (no Communication of category emergency-access to them, with the reason given)');
+    const doctors = await state.regularDoctors(ctx);
+    if (doctors.refs.length === 0) ctx.notChecked(`that the regular doctor is told of the emergency access: ${doctors.unknown}`);
+    else ctx.expect(toldTo(doctors.refs), `the regular doctor (${doctors.refs.join(' or ')}) was not told of the emergency access (no Communication of category emergency-access to them, with the reason given)`);
 
     objection = await createResource<Consent>(ctx, emergencyObjection(ctx, a.patientId), 'create the patient\'s objection to emergency access (deny, purpose BTG)');
     const refused = await ctx.http.get(`DocumentReference/${plain.id}`, { auth: as(a.professionalToken), headers: emergency });
@@ -199,8 +303,9 @@ export async function appConsent(ctx: CheckContext, state: SpaceState): Promise<
   if (permits.length === 0) ctx.skip(`no active Consent of Patient/${a.patientId} names ${clientId}: the patient token is not a catalogue app's`);
   for (const permit of permits) await ctx.http.request({ method: 'PUT', path: `Consent/${permit.id}`, body: { ...permit, status: 'inactive' } });
   try {
-    ctx.expectStatus(await readAs(ctx, plain, a.patientToken), [401, 403], `the app reads the space after the patient withdrew their consent to ${clientId}`);
-    const search = await ctx.http.get('DocumentReference', { query: { patient: a.patientId }, auth: as(a.patientToken) });
+    // A 401 is one of the answers looked for here: the withdrawal may end the app's token.
+    ctx.expectStatus(await readAs(ctx, plain, a.patientToken, true), [401, 403], `the app reads the space after the patient withdrew their consent to ${clientId}`);
+    const search = await ctx.http.get('DocumentReference', { query: { patient: a.patientId }, auth: as(a.patientToken), refusalExpected: true });
     // Refused, or answered with nothing of the space: either way nothing leaks.
     ctx.expectStatus(search, [200, 401, 403], 'the app searches the space after the withdrawal');
     if (search.status === 200) {

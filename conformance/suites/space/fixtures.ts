@@ -1,6 +1,7 @@
-import type { Consent, DocumentReference } from '@medplum/fhirtypes';
+import type { Consent, DocumentReference, Patient } from '@medplum/fhirtypes';
 import type { SpaceActors } from '../../auth/space-actors.js';
 import type { CheckContext } from '../../runner/check-context.js';
+import type { GivenCredential } from '../../runner/credential-refusal.js';
 import { createResource, runTag, unique } from '../fhir-helpers.js';
 
 /** Codes of the documented space rules (README "Who may see what"). */
@@ -21,6 +22,22 @@ const OPTION: Record<ActorField, string> = {
   minorId: '--space-minor-id',
   representativeToken: '--space-representative-token',
 };
+
+type TokenField = 'patientToken' | 'professionalToken' | 'doctorToken' | 'representativeToken';
+const TOKEN_OWNER: Record<TokenField, string> = {
+  patientToken: 'the patient\'s token',
+  professionalToken: 'the professional\'s token',
+  doctorToken: 'the regular doctor\'s token',
+  representativeToken: 'the legal representative\'s token',
+};
+
+/** The actors' tokens, each named by whose it is and how it was given: the run tries each before any check. */
+export function actorCredentials(actors: SpaceActors | undefined): GivenCredential[] {
+  return (Object.keys(TOKEN_OWNER) as TokenField[]).flatMap((f) => {
+    const token = actors?.[f];
+    return token ? [{ token, name: `${TOKEN_OWNER[f]} (${OPTION[f]}, ${f} in --space-actors)` }] : [];
+  });
+}
 
 /** The actors a check needs, skipping (never passing) when one was not given. */
 export function requireActors<K extends ActorField>(ctx: CheckContext, fields: K[]): Required<Pick<SpaceActors, K>> {
@@ -55,8 +72,11 @@ export function patientDocument(ctx: CheckContext, patientId: string): DocumentR
   };
 }
 
-/** A patient-privacy Consent permitting or denying one Practitioner. */
-export function consentFor(ctx: CheckContext, patientId: string, practitioner: string, type: 'permit' | 'deny'): Consent {
+/** A patient-privacy Consent permitting or denying one Practitioner (or several, as actors of one provision). */
+export function consentFor(ctx: CheckContext, patientId: string, practitioner: string | string[], type: 'permit' | 'deny'): Consent {
+  const actors = (Array.isArray(practitioner) ? practitioner : [practitioner]).map((reference) => (
+    { role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference } }
+  ));
   return {
     resourceType: 'Consent',
     meta: { tag: [runTag(ctx)] },
@@ -66,7 +86,7 @@ export function consentFor(ctx: CheckContext, patientId: string, practitioner: s
     patient: { reference: `Patient/${patientId}` },
     dateTime: new Date().toISOString(),
     policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: type === 'permit' ? 'OPTIN' : 'OPTOUT' }] },
-    provision: { type, actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'PRCP' }] }, reference: { reference: practitioner } }] },
+    provision: { type, actor: actors },
   };
 }
 
@@ -89,4 +109,33 @@ export async function seedSpace(ctx: CheckContext, actors: { patientId: string; 
   const masked = await createResource(ctx, professionalDocument(ctx, actors.patientId, 'MASQUE_PS'), 'create a MASQUE_PS DocumentReference');
   const hidden = await createResource(ctx, professionalDocument(ctx, actors.patientId, 'INVISIBLE_PATIENT'), 'create an INVISIBLE_PATIENT DocumentReference');
   return { plain, masked, hidden };
+}
+
+/** The patient's regular doctors, as the space names them (Patient.generalPractitioner), or why the kit cannot tell. */
+export interface RegularDoctors {
+  /** `Practitioner/<id>` references. */
+  refs: string[];
+  /** Set when refs is empty. */
+  unknown?: string;
+}
+
+/**
+ * Reads `Patient/<id>` as the run's client for its `generalPractitioner`
+ * Practitioners (DOMAIN: the regular doctor is the patient's general
+ * practitioner), so that a check can name the regular doctor in a Consent or
+ * find them among recipients and agents.
+ */
+export async function findRegularDoctors(ctx: CheckContext, patientId: string): Promise<RegularDoctors> {
+  const res = await ctx.http.get(`Patient/${patientId}`);
+  if (res.status !== 200) return { refs: [], unknown: `the run's client cannot read Patient/${patientId} (HTTP ${res.status}) to learn its generalPractitioner` };
+  const patient = ctx.resource<Patient>(res, 'Patient', `Patient/${patientId}`);
+  const refs = (patient.generalPractitioner ?? []).map((r) => localReference(r.reference)).filter((r): r is string => r?.startsWith('Practitioner/') === true);
+  if (refs.length === 0) return { refs, unknown: `Patient/${patientId} names no Practitioner as generalPractitioner, so the kit cannot tell who the regular doctor is` };
+  return { refs };
+}
+
+/** `Type/id` of a relative or absolute reference (without `_history`), or undefined. */
+export function localReference(reference: string | undefined): string | undefined {
+  const m = /(?:^|\/)([A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(reference ?? '');
+  return m?.[1];
 }
