@@ -51,3 +51,22 @@ t.test('the policy reads every form of a reference the same way', async (t) => {
   t.equal(foreign.statusCode, 403, 'a permit naming another server\'s Practitioner grants nothing here');
   t.same(await found('foreign-permit'), []);
 });
+
+// A deny naming another server's professional would block no one here while the patient believes
+// it does: refused, over REST and in a transaction, as the write of the Consent.
+t.test('a block naming a professional of another server is refused', async (t) => {
+  const space = await buildSpace(t);
+  const { app } = space;
+  const alice = `Bearer ${(await signIn(app, { clientId: APPS.holder, username: space.users.alice, scope: 'launch/patient patient/*.cruds' })).access_token}`;
+  const foreign = privacyConsent(space.alice, 'deny', { actor: `https://elsewhere.example/fhir/${space.blockedPro}` });
+  const rest = await app.inject({ method: 'POST', url: '/fhir/Consent', headers: { authorization: alice, 'content-type': 'application/fhir+json' }, payload: foreign });
+  t.equal(rest.statusCode, 422, rest.body.slice(0, 300));
+  t.match(rest.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_CONSENT_ACTOR' }] }, expression: ['Consent.provision.actor[0].reference'], diagnostics: /elsewhere\.example.*Practitioner\/<id>/ }] });
+  const bundle = await app.inject({ method: 'POST', url: '/fhir', headers: { authorization: await space.systemAuth(), 'content-type': 'application/fhir+json' },
+    payload: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: 'Consent' }, resource: foreign }] } });
+  t.equal(bundle.statusCode, 422, 'in a transaction too');
+  for (const actor of [space.blockedPro, `${BASE}/${space.blockedPro}`, `${space.blockedPro}/_history/1`]) {
+    const local = await app.inject({ method: 'POST', url: '/fhir/Consent', headers: { authorization: alice, 'content-type': 'application/fhir+json' }, payload: privacyConsent(space.alice, 'deny', { actor }) });
+    t.equal(local.statusCode, 201, `a block naming ${actor}`);
+  }
+});
