@@ -53,7 +53,15 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
 
   async function checkOwner(principal: Principal, id: string): Promise<void> {
     const owner = await subscriptions.owner(id);
-    if (owner && !sameParty(owner, principal)) throw notTheOwner();
+    if (owner) {
+      if (!sameParty(owner, principal)) throw notTheOwner();
+      return;
+    }
+    // A Subscription stored without an owner (written before owners were recorded on every path) is
+    // no one's to take over: only a system client, which the policy lets change any, writes it.
+    if (principal.kind === 'system') return;
+    const current = await engine.current('Subscription', id);
+    if (current && !current.deleted) throw notTheOwner();
   }
 
   /**
@@ -130,7 +138,9 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     await authorize(request, 's', 'search-type', { resourceType: 'Subscription' }, { precheck: true });
     const policyChecked = await authorizeSubscription(request, body, 'update');
     const principal = principalOf(request);
-    let undo: ((err?: unknown) => Promise<void>) | undefined;
+    // Each id claimed, by each attempt of the write (a redone attempt may claim another): all are
+    // given back if the write fails, those it did not write if it succeeds.
+    const claims = new Map<string, (err?: unknown) => Promise<void>>();
     let matched = false;
     let result: WriteResult;
     try {
@@ -143,14 +153,16 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
           const accepted = accept(next as Subscription);
           const id = current?.id ?? accepted.id ?? repository.newResourceId();
           checkTypeAndId('Subscription', id);
-          undo = await claim(principal, id);
+          const undo = await claim(principal, id);
+          if (!claims.has(id)) claims.set(id, undo);
           return { ...accepted, id } as Resource;
         },
       });
     } catch (err) {
-      await undo?.(err);
+      for (const undo of claims.values()) await undo(err);
       throw err;
     }
+    for (const [id, undo] of claims) if (id !== result.record.id) await undo();
     return sendWriteResult(request, reply, engine, result, config.fhirBase);
   });
 

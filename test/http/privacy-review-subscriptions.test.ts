@@ -85,7 +85,11 @@ t.test('a withdrawn app\'s Subscriptions deliver nothing, neither payload nor id
   const hitsBefore = hook.hits.filter((h) => h.path !== '/barrier').length;
   const after = await create();
   await waitFor(() => (hook.hits.filter((h) => h.path === '/barrier').length >= 2 ? true : undefined));
+  // Referenced again, the app needs new authorizations: what it subscribed to before stays silent.
+  t.equal((await app.inject({ method: 'POST', url: '/admin/apps/mesures/reference', headers: { authorization: adminAuth } })).statusCode, 200);
+  const again = await create();
+  await waitFor(() => (hook.hits.filter((h) => h.path === '/barrier').length >= 3 ? true : undefined));
   await app.subscriptions.close(); // every delivery under way has ended
-  t.equal(hook.hits.filter((h) => h.path !== '/barrier').length, hitsBefore, 'no notification of any kind after the withdrawal');
-  t.notOk(hook.hits.some((h) => h.path !== '/barrier' && h.body.includes(after)), 'the new Observation is not delivered');
+  t.equal(hook.hits.filter((h) => h.path !== '/barrier').length, hitsBefore, 'no notification of any kind after the withdrawal, nor once referenced again');
+  t.notOk(hook.hits.some((h) => h.path !== '/barrier' && (h.body.includes(after) || h.body.includes(again))), 'the new Observations are not delivered');
 });

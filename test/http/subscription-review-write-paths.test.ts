@@ -184,3 +184,23 @@ t.test('a Bundle may not create or change a Subscription (422), and may still de
   t.equal((deleted.json() as Bundle).entry![0]!.response!.status, '204 No Content', 'its owner deletes it in a Bundle');
   t.same(await allSubscriptions(app, system), []);
 });
+
+// Review finding: a Subscription stored without an owner (written through a Bundle before owners
+// were recorded on every path) could be taken over by the first patient app or professional to PUT
+// or PATCH it, and its endpoint pointed elsewhere.
+t.test('a Subscription stored without an owner is changed by system clients only', async (t) => {
+  const space = await buildSpace(t);
+  const { app } = space;
+  const { doctor, alice, system } = await people(space);
+  const { record } = await app.repository.create(subscription('stored before owners') as Subscription);
+  const id = record.id;
+  for (const [who, authorization] of [['a patient\'s app', alice], ['a professional', doctor]] as const) {
+    const patched = await patch(app, authorization, id, [{ op: 'replace', path: '/channel/endpoint', value: 'https://attacker.example/hook' }]);
+    t.equal(patched.statusCode, 403, `${who}: PATCH`);
+    const put = await app.inject({ method: 'PUT', url: `/fhir/Subscription/${id}`, headers: { authorization, 'content-type': FHIR_JSON }, payload: { ...subscription('mine now', 'https://attacker.example/hook'), id } });
+    t.equal(put.statusCode, 403, `${who}: PUT`);
+  }
+  t.equal((await stored(app, system, id)).channel?.endpoint, ENDPOINT, 'the endpoint is unchanged');
+  const bySystem = await app.inject({ method: 'PUT', url: `/fhir/Subscription/${id}`, headers: { authorization: system, 'content-type': FHIR_JSON }, payload: { ...subscription('the operator'), id } });
+  t.equal(bySystem.statusCode, 200, 'a system client still may');
+});

@@ -30,14 +30,21 @@ for (const [network, prefix] of [
   ['224.0.0.0', 4], // multicast
   ['240.0.0.0', 4], // reserved, broadcast
 ] as const) NON_PUBLIC.addSubnet(network, prefix, 'ipv4');
+/**
+ * IPv6 is judged the other way round: only global unicast (2000::/3) is the
+ * public Internet, less these ranges in it that tunnel to addresses the server
+ * cannot judge (6to4, Teredo) or are not routed (documentation, IETF
+ * assignments). Everything else (loopback, unique local, link-local,
+ * multicast, local-use NAT64 64:ff9b:1::/48, IPv4-translated ::ffff:0:0:0/96,
+ * discard 100::/64, ...) is outside, whatever new range IANA adds there.
+ */
+const NON_PUBLIC_GLOBAL = new BlockList();
 for (const [network, prefix] of [
-  ['::', 96], // unspecified, loopback (::1) and the deprecated IPv4-compatible addresses
-  ['fc00::', 7], // unique local
-  ['fe80::', 10], // link-local
-  ['fec0::', 10], // site-local (deprecated)
-  ['ff00::', 8], // multicast
-] as const) NON_PUBLIC.addSubnet(network, prefix, 'ipv6');
-// IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) are checked against the IPv4 ranges by BlockList itself.
+  ['2001::', 23], // IETF protocol assignments: Teredo (2001::/32), ORCHID, benchmarking
+  ['2001:db8::', 32], // documentation
+  ['2002::', 16], // 6to4: reaches the IPv4 address it embeds
+  ['3fff::', 20], // documentation
+] as const) NON_PUBLIC_GLOBAL.addSubnet(network, prefix, 'ipv6');
 
 /** Whether an IP address (either family) is outside the public Internet; anything that is not an address counts as outside. */
 export function isNonPublicAddress(address: string): boolean {
@@ -45,13 +52,13 @@ export function isNonPublicAddress(address: string): boolean {
   if (family === 4) return NON_PUBLIC.check(address, 'ipv4');
   if (family !== 6) return true;
   const bare = address.split('%', 1)[0]!;
-  if (NON_PUBLIC.check(bare, 'ipv6')) return true;
-  // NAT64 (64:ff9b::/96) reaches the IPv4 address in its last 32 bits.
   const words = ipv6Words(bare);
-  if (words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((w) => w === 0)) {
-    return NON_PUBLIC.check([words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff].join('.'), 'ipv4');
-  }
-  return false;
+  // IPv4-mapped (::ffff:a.b.c.d) and the well-known NAT64 prefix (64:ff9b::/96) reach the IPv4 address in their last 32 bits.
+  const mapped = words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff;
+  const nat64 = words[0] === 0x64 && words[1] === 0xff9b && words.slice(2, 6).every((w) => w === 0);
+  if (mapped || nat64) return NON_PUBLIC.check([words[6]! >> 8, words[6]! & 0xff, words[7]! >> 8, words[7]! & 0xff].join('.'), 'ipv4');
+  if ((words[0]! & 0xe000) !== 0x2000) return true;
+  return NON_PUBLIC_GLOBAL.check(bare, 'ipv6');
 }
 
 /** The eight 16-bit words of a valid IPv6 address (isIP 6), a dotted IPv4 tail included. */
@@ -127,6 +134,19 @@ const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
     return callback(null, addresses[0]!.address, addresses[0]!.family);
   });
 };
+
+/**
+ * What the delivery log (`$deliveries`, read by the subscriber) says of a
+ * failed attempt. With private endpoints refused, a name that does not
+ * resolve and one that resolves inside the server's network get the same
+ * words: the subscriber must not learn which names the server's DNS knows.
+ */
+export function deliveryError(err: unknown, allowPrivate: boolean): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  const unresolved = code === 'ENONPUBLIC' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'ENODATA';
+  if (!allowPrivate && unresolved) return 'refused: the endpoint\'s host does not resolve to a public address';
+  return err instanceof Error ? err.message.slice(0, 300) : 'delivery failed';
+}
 
 /**
  * The connection pool deliveries go through: with private endpoints refused,

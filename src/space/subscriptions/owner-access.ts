@@ -2,8 +2,12 @@ import type { Principal } from '../../auth/principal.js';
 import { mayRead, readContext } from '../../access/guard.js';
 import type { StoreEngine, VersionRecord } from '../../store/engine.js';
 
-/** Whether tokens issued to a client still work (auth/clients.ts `isUsable`: false once a catalogue app is withdrawn). */
-export type ClientUsable = (clientId: string) => Promise<boolean>;
+/**
+ * Whether a client's authorization given at `grantedAt` (epoch ms) still
+ * stands (auth/clients.ts `honours`: false once a catalogue app is withdrawn,
+ * and for good for what was granted before, even once it is referenced again).
+ */
+export type ClientUsable = (clientId: string, grantedAt: number) => Promise<boolean>;
 
 /** Answers, for one notification, whether its owner may read a version (the match itself, a List's items). */
 export type OwnerReads = (record: VersionRecord) => Promise<boolean>;
@@ -23,7 +27,8 @@ export type OwnerReads = (record: VersionRecord) => Promise<boolean>;
  * notification, which loads each patient's facts once (as a request does).
  */
 export async function ownerReads(owner: Principal, engine: StoreEngine, isUsable: ClientUsable, now: () => number, fhirBase: string): Promise<OwnerReads | undefined> {
-  if (!(await isUsable(owner.clientId))) return undefined;
+  // The owner as recorded from the token that subscribed: a Subscription made before a withdrawal dies with it.
+  if (!(await isUsable(owner.clientId, owner.grantedAt ?? 0))) return undefined;
   const context = readContext(owner, engine, now, fhirBase);
   return (record) => mayRead(context, record);
 }

@@ -21,7 +21,7 @@ export const spaceEvents = fp(async (app: FastifyInstance, options: { feed: Comm
   const subscriptions = new SubscriptionService(engine, repository, new WebsocketHub(), app.log,
     { maxAttempts: config.subscriptionMaxAttempts ?? 5, retryBaseMs: config.subscriptionRetryMs ?? 1000, timeoutMs: 10_000, fhirBase: config.fhirBase,
       // As authenticate does on every request: a withdrawn catalogue app reads nothing, by Subscription either.
-      isUsable: (clientId) => app.carnetAuth.clients.isUsable(clientId),
+      isUsable: (clientId, grantedAt) => app.carnetAuth.clients.honours(clientId, grantedAt),
       allowPrivateEndpoints: config.subscriptionAllowPrivateEndpoints }, options.now);
   app.decorate('subscriptions', subscriptions);
   const notices = documentAddedNotices(repository, options.now);

@@ -13,7 +13,7 @@ import type { ClientUsable, OwnerReads } from './owner-access.js';
 import type { WebsocketHub } from './websocket-hub.js';
 import { request as httpRequest } from 'undici';
 import type { Agent } from 'undici';
-import { deliveryAgent, endpointProblem, EndpointRefusedError, parseChannelHeader } from './endpoint.js';
+import { deliveryAgent, deliveryError, endpointProblem, EndpointRefusedError, parseChannelHeader } from './endpoint.js';
 
 export interface SubscriptionOptions {
   /** Attempts per notification before giving up (the Subscription then turns to `error`). */
@@ -288,7 +288,7 @@ export class SubscriptionService {
       if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`endpoint answered ${res.statusCode}`);
     } catch (err) {
       entry.outcome = 'failed';
-      entry.error = err instanceof Error ? err.message.slice(0, 300) : 'delivery failed';
+      entry.error = deliveryError(err, this.options.allowPrivateEndpoints);
     }
     await this.logDelivery(sub.id, entry);
     if (entry.outcome !== 'failed') return;
