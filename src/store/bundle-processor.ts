@@ -10,7 +10,7 @@ import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { VersionRecord } from './engine.js';
 import { mayHaveLanded } from './engine.js';
 import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from './repository.js';
-import { queryPairs } from './repository.js';
+import { conditionQuery, queryPairs } from './repository.js';
 import { writeInTurn } from './resource-turns.js';
 import { queryEncodingError } from '../plugins/query-encoding.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
@@ -416,7 +416,7 @@ async function conditionalMatch(repository: Repository, type: string, query: Arr
 /** The search behind an entry's condition or conditional reference: at most two matches, errors naming the entry. */
 async function entrySearch(repository: Repository, type: string, query: Array<[string, string]>, e: Parsed, context: BundleContext) {
   try {
-    const parsed = repository.parseSearch([type], [...query, ['_count', '2']], true);
+    const parsed = repository.parseSearch([type], conditionQuery(query, 2), true);
     const restriction = await context.restriction?.();
     await restriction?.reviseQuery?.(parsed);
     return await repository.search(parsed, restriction);
@@ -506,7 +506,8 @@ function conditionalReferences(value: unknown, idMap: Map<string, string>, out: 
   return out;
 }
 
-const CONDITIONAL_REFERENCE = /^[A-Z][A-Za-z]+\?./;
+// `Type?` with no query at all is one too: refused for naming no criterion, never stored as written.
+const CONDITIONAL_REFERENCE = /^[A-Z][A-Za-z]+\?/;
 
 async function resolveConditionalReference(reference: string, repository: Repository, e: Parsed, context: BundleContext): Promise<string> {
   const [type, query] = reference.split('?', 2);

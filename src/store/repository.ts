@@ -501,10 +501,7 @@ export class Repository {
 
   private async findMatches(type: string, query: Array<[string, string]>, limit: number, restrict?: SearchRestriction): Promise<VersionRecord[]> {
     if (!isResourceType(type)) throw unknownType(type);
-    if (query.filter(([k]) => !k.startsWith('_') || k === '_id' || k === '_lastUpdated' || k === '_tag' || k === '_profile' || k === '_security').length === 0) {
-      throw new PreconditionFailedError('FHIR_ERR_STORE_NO_CRITERIA', 'A conditional interaction needs at least one search criterion');
-    }
-    const request = parseSearchRequest([type], [...query.filter(([k]) => k !== '_count'), ['_count', String(limit)]], { strict: true, ...this.searchLimits });
+    const request = parseSearchRequest([type], conditionQuery(query, limit), { strict: true, ...this.searchLimits });
     await restrict?.reviseQuery?.(request);
     const result = await executeSearch(this.engine, request, { restrict });
     return result.matches;
@@ -595,6 +592,23 @@ function checkIfMatch(ifMatch: string | undefined, current: VersionRecord | unde
     throw new VersionConflictError(`If-Match ${ifMatch} does not match the current version${current ? ` (W/"${current.vid}")` : ''}`, 412);
   }
 }
+
+/**
+ * The search of a condition (conditional create, update, delete, a Bundle's
+ * conditional reference), asking for at most `limit` matches: 412 when it
+ * has no criterion, only result parameters (`_sort`, `_count`, `_summary`,
+ * `_include`...) that would match every resource of the type. A `_count`
+ * given is replaced by the limit, as the condition asks only how many match.
+ */
+export function conditionQuery(query: Array<[string, string]>, limit: number): Array<[string, string]> {
+  if (!query.some(([k]) => !k.startsWith('_') || CRITERIA_PARAMETERS.has(k))) {
+    throw new PreconditionFailedError('FHIR_ERR_STORE_NO_CRITERIA', 'A conditional interaction needs at least one search criterion');
+  }
+  return [...query.filter(([k]) => k !== '_count'), ['_count', String(limit)]];
+}
+
+/** The parameters starting with `_` that select resources (search.html#all), rather than shape the result. */
+const CRITERIA_PARAMETERS: ReadonlySet<string> = new Set(['_id', '_lastUpdated', '_tag', '_profile', '_security', '_has', '_text', '_content', '_list']);
 
 /** `a=1&b=2` (an If-None-Exist header, or a URL query) to ordered pairs. */
 export function queryPairs(query: string): Array<[string, string]> {

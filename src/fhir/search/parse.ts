@@ -225,7 +225,8 @@ function parseReference(name: string, modifier: string | undefined, targetType: 
   if (modifier === 'identifier') {
     const parts = splitEscaped(v, '|').map(unescape);
     if (parts.length === 1) return { kind: 'reference-identifier', value: parts[0] };
-    if (parts.length !== 2) throw bad(name, `Malformed identifier ${v}`);
+    // `|` alone names neither a system nor a value: it would match every reference (as token's `|` is refused).
+    if (parts.length !== 2 || (parts[0] === '' && parts[1] === '')) throw bad(name, `Malformed identifier ${v}`);
     return { kind: 'reference-identifier', system: parts[0] === '' ? null : parts[0], ...(parts[1] ? { value: parts[1] } : {}) };
   }
   if (isFhirId(text)) {
