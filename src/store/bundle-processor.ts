@@ -137,6 +137,7 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
         seen.add(key);
       }
     }
+    refuseRepeatedCreatingConditions(entries);
     for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e, context) as Resource;
     const written = new Set(entries.flatMap((e) => (e.target ? [`${e.target.type}/${e.target.id}`] : [])));
     for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written);
@@ -380,12 +381,14 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     const ifNoneExist = e.entry.request?.ifNoneExist;
     if (ifNoneExist) {
       await context.authorize('s', 'search-type', { resourceType: type }, true);
-      const existing = await conditionalMatch(repository, type, resolvePlaceholders(queryPairs(ifNoneExist), idMap), e, context);
+      const condition = resolvePlaceholders(queryPairs(ifNoneExist), idMap);
+      const existing = await conditionalMatch(repository, type, condition, e, context);
       if (existing) {
         map({ type, id: existing.id });
         (e as Parsed & { existing?: VersionRecord }).existing = existing;
         return;
       }
+      noteCreatingCondition(e, type, condition);
     }
     map({ type, id: randomUUID() });
     return;
@@ -398,9 +401,13 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
     }
     if (e.path.length === 1 && e.query.length) {
       await context.authorize('s', 'search-type', { resourceType: type }, true);
-      const existing = await conditionalMatch(repository, type, resolvePlaceholders(e.query, idMap), e, context);
+      const condition = resolvePlaceholders(e.query, idMap);
+      const existing = await conditionalMatch(repository, type, condition, e, context);
       if (existing) map({ type, id: existing.id });
-      else if (e.method === 'PUT') map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
+      else if (e.method === 'PUT') {
+        map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
+        noteCreatingCondition(e, type, condition);
+      }
       return;
     }
     throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${e.method} entries need url = Type/id or Type?criteria`));
@@ -441,6 +448,34 @@ async function assignTargets(repository: Repository, entries: Parsed[], idMap: M
     }
     for (const e of pending) if (!waiting.includes(e)) await assignTarget(repository, e, idMap, context);
     pending = waiting;
+  }
+}
+
+/** Entries whose condition matched nothing, so that they create: the condition, as `Type?sorted pairs`. */
+const creatingConditions = new WeakMap<Parsed, string>();
+
+function noteCreatingCondition(e: Parsed, type: string, condition: Array<[string, string]>): void {
+  creatingConditions.set(e, `${type}?${new URLSearchParams([...condition].sort(([a, x], [b, y]) => a.localeCompare(b) || x.localeCompare(y)))}`);
+}
+
+/**
+ * Two entries of one transaction with the same condition, both matching
+ * nothing, would each create a resource: the same Patient twice, after which
+ * every `If-None-Exist` on it is a 412. Conditions are looked up before the
+ * commit, so neither sees the other's resource; the transaction is refused
+ * (400 naming the second entry) rather than duplicating what the client
+ * meant to create once.
+ */
+function refuseRepeatedCreatingConditions(entries: Parsed[]): void {
+  const first = new Map<string, Parsed>();
+  for (const e of entries) {
+    const key = creatingConditions.get(e);
+    if (key === undefined) continue;
+    const earlier = first.get(key);
+    if (earlier) {
+      throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_DUPLICATE', `Its condition ${key.slice(0, 120)} is also Bundle.entry[${earlier.index}]'s: both match nothing, and would create two resources in one transaction`));
+    }
+    first.set(key, e);
   }
 }
 

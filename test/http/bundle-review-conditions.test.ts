@@ -45,3 +45,30 @@ t.test('conditions need a criterion, in a Bundle as over REST', async (t) => {
   t.match(empty.json(), { issue: [{ diagnostics: /Malformed identifier/ }] });
   t.equal((await app.inject({ url: '/fhir/Observation?subject:identifier=urn:sys%7C', headers: { authorization } })).statusCode, 200, 'a system alone is a criterion');
 });
+
+// Two entries with the same condition, both matching nothing, each created a resource: the same
+// Patient twice, after which every If-None-Exist on it was a 412.
+t.test('a transaction does not create twice what one condition names', async (t) => {
+  const { app, auth } = await buildTestServer(t);
+  const authorization = await auth();
+  const headers = { authorization, 'content-type': 'application/fhir+json' };
+  const patient = { resourceType: 'Patient', identifier: [{ system: 'http://ex.org/cc', value: 'C2' }] };
+  const transaction = (entry: unknown[]) => app.inject({ method: 'POST', url: '/fhir', headers, payload: { resourceType: 'Bundle', type: 'transaction', entry } });
+  const found = async () => (await app.inject({ url: '/fhir/Patient?identifier=http://ex.org/cc%7CC2&_total=accurate', headers: { authorization } })).json().total as number;
+  const post = (ifNoneExist: string) => ({ request: { method: 'POST', url: 'Patient', ifNoneExist }, resource: patient });
+  const put = (url: string) => ({ request: { method: 'PUT', url }, resource: patient });
+  for (const [name, entries] of [
+    ['two conditional creates', [post('identifier=http://ex.org/cc|C2'), post('identifier=http://ex.org/cc|C2')]],
+    ['two conditional updates', [put('Patient?identifier=http://ex.org/cc|C2'), put('Patient?identifier=http://ex.org/cc|C2')]],
+    ['a create and an update, parameters in another order', [post('identifier=http://ex.org/cc|C2&active:missing=true'), put('Patient?active:missing=true&identifier=http://ex.org/cc|C2')]],
+  ] as const) {
+    const res = await transaction([...entries]);
+    t.equal(res.statusCode, 400, `${name}: ${res.body.slice(0, 200)}`);
+    t.match(res.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_BUNDLE_DUPLICATE' }] }, expression: ['Bundle.entry[1]'], diagnostics: /also Bundle\.entry\[0\]/ }] });
+    t.equal(await found(), 0, `${name}: nothing created`);
+  }
+  const once = await transaction([post('identifier=http://ex.org/cc|C2')]);
+  t.equal(once.statusCode, 200, 'one such entry creates it');
+  t.match(once.json(), { entry: [{ response: { status: /^201/ } }] });
+  t.equal(await found(), 1);
+});
