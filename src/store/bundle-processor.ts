@@ -163,6 +163,13 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
           throw entryError(e, err);
         }
         versions.push({ e, write: { record: op.record, ...(d.prepared!.bytes ? { bytes: d.prepared!.bytes } : {}) } });
+      } else if (d?.prepared?.unchanged) {
+        // A PUT or PATCH that changes nothing writes no version (as over REST), and is still judged as an update.
+        try {
+          await context.writeCheck('u', interactionOf(e))(d.prepared.unchanged);
+        } catch (err) {
+          throw entryError(e, err);
+        }
       }
     }
     await commitUnderRules(repository, context, versions, prepared);
@@ -216,6 +223,8 @@ async function processBatch(repository: Repository, bundle: Bundle, context: Bun
           await context.writeCheck(e.method === 'POST' ? 'c' : e.method === 'DELETE' ? 'd' : 'u', interactionOf(e))(op.record);
           const version = { record: op.record, ...(d.prepared!.bytes ? { bytes: d.prepared!.bytes } : {}) };
           await commitUnderRules(repository, context, [{ e, write: version }], [d.prepared!], inTurn ? `${type}/${id}` : undefined);
+        } else if (d.prepared?.unchanged) {
+          await context.writeCheck('u', interactionOf(e))(d.prepared.unchanged);
         }
         return d;
       };
@@ -632,7 +641,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     const current = await repository.read(type, e.target.id);
     const patched = applyBundlePatch(JSON.parse(current.json) as Resource, e.resource!);
     const ruled = context.writeRules?.(type, { method: 'PATCH', next: patched, current }) ?? patched;
-    const prepared = await repository.prepareUpdate(type, e.target.id, ruled, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH' });
+    const prepared = await repository.prepareUpdate(type, e.target.id, ruled, { ifMatch: e.entry.request?.ifMatch ?? `W/"${current.vid}"`, method: 'PATCH', keepUnchanged: true });
     return created(prepared);
   }
   const own = e.resource!.id;
@@ -645,7 +654,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
   const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
   const body = conditional ? { ...ruled, id: e.target.id } as Resource : ruled;
-  const prepared = await repository.prepareUpdate(type, e.target.id, body, { ifMatch: e.entry.request?.ifMatch, blob, inThread });
+  const prepared = await repository.prepareUpdate(type, e.target.id, body, { ifMatch: e.entry.request?.ifMatch, blob, inThread, keepUnchanged: true });
   return created(prepared);
 }
 
