@@ -26,6 +26,26 @@ t.test('$validate input', async (t) => {
     t.match(itself.json(), { issue: [{ severity: 'information' }] });
   });
 
+  // Found by an exploratory tester: $validate read what the write it stands for refuses.
+  t.test('a body or URL the write would refuse is refused as the write would be', async (t) => {
+    const send = (url: string, type: string, payload: string) => app.inject({ method: 'POST', url: `/fhir/${url}`, headers: { authorization, 'content-type': type }, payload });
+    const form = await send('Patient/$validate', 'application/x-www-form-urlencoded', 'resourceType=Patient&gender=bogus');
+    t.equal(form.statusCode, 415, 'a form, as POST /Patient answers');
+    t.match(form.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_HTTP_MEDIA_TYPE' }] } }] });
+    t.equal((await send('Patient/$validate', 'application/json-patch+json', '[]')).statusCode, 415, 'a JSON Patch');
+    t.equal((await send('Patient/$validate', 'application/json', '{"resourceType":"Patient"}')).statusCode, 200, 'plain JSON is FHIR JSON');
+    for (const body of ['[]', '"x"', '42']) {
+      const res = await send('Patient/$validate', FHIR, body);
+      t.equal(res.statusCode, 400, `a body ${body} is no resource`);
+      t.match(res.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_VALIDATION_INPUT' }] } }] });
+    }
+    const noType = await post('Patient/$validate', {});
+    t.match(noType.json(), { issue: [{ diagnostics: 'The resource has no resourceType: a Patient was expected' }] });
+    const badId = await post('Patient/a%20b/$validate', { resourceType: 'Patient', id: 'a b' });
+    t.equal(badId.statusCode, 400, 'an id that is none, as an update there would answer');
+    t.match(badId.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_REST_INVALID_ID' }] } }] });
+  });
+
   t.test('every issue of the answer carries its error code', async (t) => {
     const warning = await post('Patient/$validate', { resourceType: 'Patient', meta: { profile: ['https://example.org/unknown'] } });
     t.equal(warning.statusCode, 200);

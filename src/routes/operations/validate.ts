@@ -1,6 +1,7 @@
 import type { OperationOutcome, OperationOutcomeIssue, Parameters, Resource } from '@medplum/fhirtypes';
 import type { FastifyPluginAsync } from 'fastify';
-import { BadRequestError, ERROR_CODE_SYSTEM, MethodNotAllowedError, type FhirErrorCode } from '../../errors.js';
+import { BadRequestError, ERROR_CODE_SYSTEM, MethodNotAllowedError, UnsupportedMediaTypeError, type FhirErrorCode } from '../../errors.js';
+import { isFhirId } from '../../fhir/references.js';
 import { allOk } from '../../fhir/outcome.js';
 import { isResourceType } from '../../fhir/resource-types.js';
 import { createValidator, type ValidateOptions, type Validator } from '../../fhir/validation/validate.js';
@@ -22,6 +23,7 @@ interface ValidateQuery {
 }
 
 const MODES = new Set(['create', 'update', 'delete']);
+const FHIR_JSON_BODY = /^application\/(fhir\+)?json\s*(;|$)/i;
 
 /**
  * `$validate` (resource-operation-validate): POST [base]/[type]/$validate and
@@ -31,9 +33,16 @@ const MODES = new Set(['create', 'update', 'delete']);
  */
 export const validateOperationRoutes: FastifyPluginAsync<ValidateOperationOptions> = async (app, opts) => {
   const validator = opts.validator ?? createValidator();
-  const handler = async (params: ValidateParams, query: ValidateQuery, body: unknown): Promise<OperationOutcome> => {
+  const handler = async (params: ValidateParams, query: ValidateQuery, body: unknown, contentType: string | undefined): Promise<OperationOutcome> => {
     // As for POST /Foo: a type R4 does not define is a 404, not a resource to compare with.
     if (!isResourceType(params.type)) throw unknownType(params.type);
+    // What the write would be refused for before any validation: an id that is none, a body that is no FHIR JSON.
+    if (params.id !== undefined && !isFhirId(params.id)) {
+      throw new BadRequestError('FHIR_ERR_REST_INVALID_ID', `"${params.id.slice(0, 64)}" is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`);
+    }
+    if (!FHIR_JSON_BODY.test(contentType ?? '')) {
+      throw new UnsupportedMediaTypeError(`$validate reads the resource as FHIR JSON (application/fhir+json), not ${String(contentType ?? 'a body without Content-Type').slice(0, 80)}`);
+    }
     const { resource, mode, profiles } = readInput(body, query, params.type);
     if (mode === 'delete') return allOk('Nothing prevents the delete');
     const issues: OperationOutcomeIssue[] = [];
@@ -42,7 +51,7 @@ export const validateOperationRoutes: FastifyPluginAsync<ValidateOperationOption
       // Each carries the code the same write would be refused with.
       if (r.resourceType !== params.type) {
         issues.push(issue('FHIR_ERR_REST_TYPE_MISMATCH', 'invalid', `${params.type}.resourceType`,
-          `The resource is a ${String(r.resourceType)}, not a ${params.type}`));
+          typeof r.resourceType === 'string' ? `The resource is a ${r.resourceType}, not a ${params.type}` : `The resource has no resourceType: a ${params.type} was expected`));
       }
       if (params.id !== undefined && r.id !== undefined && r.id !== params.id) {
         issues.push(issue('FHIR_ERR_REST_ID_MISMATCH', 'invalid', `${params.type}.id`,
@@ -58,9 +67,9 @@ export const validateOperationRoutes: FastifyPluginAsync<ValidateOperationOption
   };
 
   app.post<{ Params: ValidateParams; Querystring: ValidateQuery }>('/:type/$validate', async (req, reply) =>
-    reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body)));
+    reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body, req.headers['content-type'])));
   app.post<{ Params: ValidateParams; Querystring: ValidateQuery }>('/:type/:id/$validate', async (req, reply) =>
-    reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body)));
+    reply.type('application/fhir+json').send(await handler(req.params, req.query, req.body, req.headers['content-type'])));
   // Without these, GET /Patient/$validate would reach the read route and be "not a valid FHIR id",
   // and GET /Patient/p1/$validate the compartment search (routes/search.ts) for a type "$validate".
   const notAllowed = async (): Promise<never> => {
@@ -103,7 +112,7 @@ function readInput(body: unknown, query: ValidateQuery, type: string): { resourc
       }
     }
   }
-  if (body === undefined || body === null || body === '') {
+  if (body === undefined || body === null || body === '' || typeof body !== 'object' || Array.isArray(body)) {
     throw new BadRequestError('FHIR_ERR_VALIDATION_INPUT', 'The body must be the resource to validate, or a Parameters holding it');
   }
   if (mode !== undefined && !MODES.has(mode)) {
