@@ -139,8 +139,9 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
     }
     refuseRepeatedCreatingConditions(entries);
     for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e, context) as Resource;
-    const written = new Set(entries.flatMap((e) => (e.target ? [`${e.target.type}/${e.target.id}`] : [])));
-    for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written);
+    const targets = (deletes: boolean) => new Set(entries.flatMap((e) => (e.target && (e.method === 'DELETE') === deletes ? [`${e.target.type}/${e.target.id}`] : [])));
+    const [written, deleted] = [targets(false), targets(true)];
+    for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written, deleted);
     const writes = [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index).filter((e) => e.method !== 'GET' && e.method !== 'HEAD');
     // Prepared together, so that their validation and indexing travel to a write worker as one
     // batch; every preparation settles (its blobs are known for the clean-up) and the first
@@ -662,9 +663,10 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
  * A reference written in a Bundle must resolve: to another entry of the Bundle
  * (already rewritten to its id), or to a resource the server holds. An unmatched
  * `urn:uuid:`/`urn:oid:` reference or a `Type/id` naming nothing is a 422 naming
- * the entry. Contained (`#id`) and absolute external references are left alone.
+ * the entry, and so is one naming a resource the same transaction deletes.
+ * Contained (`#id`) and absolute external references are left alone.
  */
-async function checkReferencesResolve(repository: Repository, e: Parsed, written: Set<string>): Promise<void> {
+async function checkReferencesResolve(repository: Repository, e: Parsed, written: Set<string>, deleted: ReadonlySet<string> = new Set()): Promise<void> {
   const references: string[] = [];
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) { for (const v of value) walk(v); return; }
@@ -684,6 +686,9 @@ async function checkReferencesResolve(repository: Repository, e: Parsed, written
     }
     // Whether the resource exists is the question here, whatever version is named.
     const local = parseRelativeReference(reference, { version: 'any' });
+    if (local && deleted.has(`${local.type}/${local.id}`)) {
+      throw entryError(e, new UnprocessableError('FHIR_ERR_BUNDLE_UNRESOLVED_REFERENCE', `Reference ${reference.slice(0, 120)} names a resource this transaction deletes`));
+    }
     if (!local || !isResourceType(local.type) || written.has(`${local.type}/${local.id}`)) continue;
     const current = await repository.engine.current(local.type, local.id);
     if (!current || current.deleted) {

@@ -72,3 +72,21 @@ t.test('a transaction does not create twice what one condition names', async (t)
   t.match(once.json(), { entry: [{ response: { status: /^201/ } }] });
   t.equal(await found(), 1);
 });
+
+// A transaction that deletes a resource and writes a reference to it left the reference dangling,
+// while one naming an already deleted resource is refused.
+t.test('a transaction may not reference what it deletes', async (t) => {
+  const { app, auth } = await buildTestServer(t);
+  const authorization = await auth();
+  const headers = { authorization, 'content-type': 'application/fhir+json' };
+  const id = (await app.inject({ method: 'POST', url: '/fhir/Patient', headers, payload: { resourceType: 'Patient' } })).json().id as string;
+  const res = await app.inject({ method: 'POST', url: '/fhir', headers, payload: { resourceType: 'Bundle', type: 'transaction', entry: [
+    { request: { method: 'DELETE', url: `Patient/${id}` } },
+    { request: { method: 'POST', url: 'Observation' }, resource: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${id}` } } },
+  ] } });
+  t.equal(res.statusCode, 422, res.body.slice(0, 200));
+  t.match(res.json(), { issue: [{ details: { coding: [{ code: 'FHIR_ERR_BUNDLE_UNRESOLVED_REFERENCE' }] }, expression: ['Bundle.entry[1]'], diagnostics: /this transaction deletes/ }] });
+  t.equal((await app.inject({ url: `/fhir/Patient/${id}`, headers: { authorization } })).statusCode, 200, 'nothing was deleted');
+  const alone = await app.inject({ method: 'POST', url: '/fhir', headers, payload: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'DELETE', url: `Patient/${id}` } }] } });
+  t.equal(alone.statusCode, 200, 'deleting it alone still works');
+});
