@@ -91,6 +91,8 @@ interface Parsed {
   resource?: Resource;
   /** `Type/id` this entry creates or updates, once known. */
   target?: { type: string; id: string };
+  /** Its condition, as `Type?sorted pairs`, when it matched nothing and the entry creates. */
+  creatingCondition?: string;
 }
 
 interface Done {
@@ -461,11 +463,8 @@ async function assignTargets(repository: Repository, entries: Parsed[], idMap: M
   }
 }
 
-/** Entries whose condition matched nothing, so that they create: the condition, as `Type?sorted pairs`. */
-const creatingConditions = new WeakMap<Parsed, string>();
-
 function noteCreatingCondition(e: Parsed, type: string, condition: Array<[string, string]>): void {
-  creatingConditions.set(e, `${type}?${new URLSearchParams([...condition].sort(([a, x], [b, y]) => a.localeCompare(b) || x.localeCompare(y)))}`);
+  e.creatingCondition = `${type}?${new URLSearchParams([...condition].sort(([a, x], [b, y]) => a.localeCompare(b) || x.localeCompare(y)))}`;
 }
 
 /**
@@ -479,7 +478,7 @@ function noteCreatingCondition(e: Parsed, type: string, condition: Array<[string
 function refuseRepeatedCreatingConditions(entries: Parsed[]): void {
   const first = new Map<string, Parsed>();
   for (const e of entries) {
-    const key = creatingConditions.get(e);
+    const key = e.creatingCondition;
     if (key === undefined) continue;
     const earlier = first.get(key);
     if (earlier) {
