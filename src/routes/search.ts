@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { BundleLink, Resource } from '@medplum/fhirtypes';
+import type { BundleLink, OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { BadRequestError, FhirError, UnsupportedMediaTypeError } from '../errors.js';
 import { auditSearch, authorize } from '../access/guard.js';
 import { disclosedAll } from '../access/hidden-references.js';
@@ -13,7 +13,7 @@ import type { SearchRequest } from '../fhir/search/parse.js';
 import { applyElements, applySummary } from '../fhir/summary.js';
 import type { Filter, VersionRecord } from '../store/engine.js';
 import { checkTypeAndId, queryPairs } from '../store/repository.js';
-import { formatSearchQuery } from '../store/search-executor.js';
+import { formatSearchQuery, INCLUDE_LIMIT } from '../store/search-executor.js';
 import { parsePrefer, responseType } from './respond.js';
 import { settleBeforeAuditReads } from '../audit/audit-reads.js';
 
@@ -57,7 +57,8 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     const result = await repository.search(parsed, restrict);
     auditSearch(request, types.length === 1 ? types[0] : '*', [...result.matches, ...result.included].flatMap((r) => r.comp));
     const [matches, included] = [await disclosedAll(request, result.matches), await disclosedAll(request, result.included)];
-    return searchBundle(parsed, matches, included, result.total, linksFor(path, types, parsed, result.next, result.previous));
+    const links = linksFor(path, types, parsed, result.next, result.previous);
+    return searchBundle(parsed, matches, included, result.total, links, warningsFor(parsed, result.includesIncomplete));
   }
 
   /** `pathTypes`: the types `path` names, so that the links carry `_type` when the search narrowed them (system level, `*`). */
@@ -73,19 +74,16 @@ export const searchRoutes: FastifyPluginAsync = async (app) => {
     return links;
   }
 
-  function searchBundle(parsed: SearchRequest, matches: VersionRecord[], included: VersionRecord[], total: number | undefined, link: BundleLink[]): string {
+  function searchBundle(parsed: SearchRequest, matches: VersionRecord[], included: VersionRecord[], total: number | undefined, link: BundleLink[], warnings: OperationOutcomeIssue[]): string {
     const entries: EntryText[] = [];
     if (parsed.summary !== 'count') {
       for (const r of matches) entries.push(entry(r, 'match', parsed));
       for (const r of included) entries.push(entry(r, 'include', parsed));
     }
-    if (parsed.unknown.length) {
+    if (warnings.length) {
       entries.push({
         fullUrl: `urn:uuid:${randomUUID()}`,
-        resource: JSON.stringify({
-          resourceType: 'OperationOutcome',
-          issue: parsed.unknown.map((name) => ({ severity: 'warning', code: 'not-supported', diagnostics: `Unknown search parameter ${name} was ignored`, expression: [name] })),
-        }),
+        resource: JSON.stringify({ resourceType: 'OperationOutcome', issue: warnings }),
         search: { mode: 'outcome' },
       });
     }
@@ -162,6 +160,23 @@ function inCompartment(restrict: (type: string) => Filter | null, compartment: s
     if (!filter) narrowed.set(policy, (filter = { $and: [policy, own] }));
     return filter;
   };
+}
+
+/**
+ * What a search page tells in its OperationOutcome entry (search mode
+ * `outcome`): the unknown parameters it ignored, and includes it stopped
+ * short of (search-executor.ts INCLUDE_LIMIT), which a client following an
+ * `:iterate` chain would otherwise take for the whole of it.
+ */
+function warningsFor(parsed: SearchRequest, includesIncomplete = false): OperationOutcomeIssue[] {
+  const issues: OperationOutcomeIssue[] = parsed.unknown.map((name) => ({ severity: 'warning', code: 'not-supported', diagnostics: `Unknown search parameter ${name} was ignored`, expression: [name] }));
+  if (includesIncomplete) {
+    issues.push({
+      severity: 'warning', code: 'incomplete',
+      diagnostics: `Includes stopped at ${INCLUDE_LIMIT} resources, the most one page includes: this page does not hold every resource its _include/_revinclude name; ask for fewer matches per page (_count) or fewer includes`,
+    });
+  }
+  return issues;
 }
 
 const FORM = 'application/x-www-form-urlencoded';

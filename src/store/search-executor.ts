@@ -11,6 +11,8 @@ export interface SearchResult {
   matches: VersionRecord[];
   /** `_include` / `_revinclude` results (search mode `include`). */
   included: VersionRecord[];
+  /** The includes stopped at INCLUDE_LIMIT with more to add: `included` is not all they name. */
+  includesIncomplete?: boolean;
   total?: number;
   /** Opaque tokens for `_cursor=` in the next / previous links. */
   next?: string;
@@ -27,9 +29,12 @@ export interface ExecuteOptions {
 
 /** Most resources a chain or `_has` sub-query may select before the search is refused as too costly. */
 export const SUBQUERY_LIMIT = 10_000;
-/** Most resources `_revinclude` adds per rule and page. */
-export const REVINCLUDE_LIMIT = 1_000;
-const ITERATE_ROUNDS = 4;
+/**
+ * Most resources `_include` and `_revinclude` add to one page, every rule and
+ * `:iterate` round together (HAPI FHIR's default maximumIncludesToLoadPerPage
+ * too); past it the page says it is incomplete (SearchResult.includesIncomplete).
+ */
+export const INCLUDE_LIMIT = 1_000;
 
 /**
  * Runs a parsed search on an engine: resolves chains and `_has` as
@@ -85,7 +90,11 @@ export async function executeSearch(engine: StoreEngine, request: SearchRequest,
     result.total = page.length;
   }
 
-  if (request.include.length || request.revinclude.length) result.included = await addIncludes(scope, request, page);
+  if (request.include.length || request.revinclude.length) {
+    const inclusion = await addIncludes(scope, request, page);
+    result.included = inclusion.records;
+    if (inclusion.incomplete) result.includesIncomplete = true;
+  }
   return result;
 }
 
@@ -234,31 +243,70 @@ function beforeCondition(field: string, dir: 1 | -1, v: string | number | null):
   return { [field]: { [dir === 1 ? '$lt' : '$gt']: v } };
 }
 
-async function addIncludes(scope: Scope, request: SearchRequest, page: VersionRecord[]): Promise<VersionRecord[]> {
-  const seen = new Set(page.map(key));
-  const included: VersionRecord[] = [];
+/**
+ * `_include` and `_revinclude` (search.html#revinclude): every rule over the
+ * page's matches, then the `:iterate` ones over what the round before added,
+ * until a round adds nothing (a resource is added once, so a cycle ends) or
+ * INCLUDE_LIMIT resources are in. Only what `scope` lets the caller see is
+ * found, and so only that takes room or makes the page incomplete.
+ */
+async function addIncludes(scope: Scope, request: SearchRequest, page: VersionRecord[]): Promise<Inclusion> {
+  const inclusion = new Inclusion(page, INCLUDE_LIMIT);
+  const iterates = request.include.some((r) => r.iterate) || request.revinclude.some((r) => r.iterate);
   let frontier = page;
-  for (let round = 0; round < ITERATE_ROUNDS && frontier.length > 0; round++) {
+  for (let round = 0; frontier.length > 0 && !inclusion.incomplete; round++) {
+    const applies = (r: IncludeRule) => round === 0 || r.iterate;
     const added: VersionRecord[] = [];
-    const rules = (iterate: boolean) => (r: IncludeRule) => round === 0 || (iterate && r.iterate);
-    for (const rule of request.include.filter(rules(true))) {
-      for (const r of await forwardInclude(scope, rule, frontier, seen)) added.push(r);
-    }
-    for (const rule of request.revinclude.filter(rules(true))) {
-      for (const r of await reverseInclude(scope, rule, frontier, seen)) added.push(r);
-    }
-    included.push(...added);
-    frontier = added;
-    if (!request.include.some((r) => r.iterate) && !request.revinclude.some((r) => r.iterate)) break;
+    for (const rule of request.include.filter(applies)) added.push(...(await forwardInclude(scope, rule, frontier, inclusion)));
+    for (const rule of request.revinclude.filter(applies)) added.push(...(await reverseInclude(scope, rule, frontier, inclusion)));
+    frontier = iterates ? added : [];
   }
-  return included;
+  return inclusion;
+}
+
+/** What a page's includes added so far: each resource once (none of the matches), at most `limit`. */
+class Inclusion {
+  readonly records: VersionRecord[] = [];
+  /** Set once a resource to add was left out for want of room. */
+  incomplete = false;
+  private readonly seen: Set<string>;
+
+  constructor(page: VersionRecord[], private readonly limit: number) {
+    this.seen = new Set(page.map(key));
+  }
+
+  /** Whether `Type/id` is a match or added already. */
+  has(reference: string): boolean {
+    return this.seen.has(reference);
+  }
+
+  /** How many new records to look for: the room left, and one more to tell whether any would be left out. */
+  get wanted(): number {
+    return this.limit - this.records.length + 1;
+  }
+
+  /** Adds the records of `found` that are new while there is room; returns those added. */
+  add(found: VersionRecord[]): VersionRecord[] {
+    const added: VersionRecord[] = [];
+    for (const r of found) {
+      if (this.seen.has(key(r))) continue;
+      if (this.records.length >= this.limit) {
+        this.incomplete = true;
+        break;
+      }
+      this.seen.add(key(r));
+      this.records.push(r);
+      added.push(r);
+    }
+    return added;
+  }
 }
 
 function key(r: VersionRecord): string {
   return `${r.type}/${r.id}`;
 }
 
-async function forwardInclude(scope: Scope, rule: IncludeRule, sources: VersionRecord[], seen: Set<string>): Promise<VersionRecord[]> {
+async function forwardInclude(scope: Scope, rule: IncludeRule, sources: VersionRecord[], inclusion: Inclusion): Promise<VersionRecord[]> {
   const wanted = new Map<string, Set<string>>();
   for (const rec of sources) {
     if (rule.type !== '*' && rec.type !== rule.type) continue;
@@ -267,7 +315,7 @@ async function forwardInclude(scope: Scope, rule: IncludeRule, sources: VersionR
       for (const v of (rec.idx[code] ?? []) as ReferenceIndex[]) {
         if (!v.r || !v.t || !v.i || v.r.includes(':')) continue;
         if (rule.target && v.t !== rule.target) continue;
-        if (seen.has(v.r)) continue;
+        if (inclusion.has(v.r)) continue;
         let ids = wanted.get(v.t);
         if (!ids) wanted.set(v.t, (ids = new Set()));
         ids.add(v.i);
@@ -276,46 +324,71 @@ async function forwardInclude(scope: Scope, rule: IncludeRule, sources: VersionR
   }
   const out: VersionRecord[] = [];
   for (const [type, ids] of wanted) {
-    for (const r of await scope.find([type], { id: { $in: [...ids] } }, ids.size)) {
-      if (seen.has(key(r))) continue;
-      seen.add(key(r));
-      out.push(r);
-    }
+    if (inclusion.incomplete) break;
+    out.push(...inclusion.add(await scope.find([type], { id: { $in: [...ids] } }, Math.min(ids.size, inclusion.wanted))));
   }
   return out;
 }
 
-async function reverseInclude(scope: Scope, rule: IncludeRule, targets: VersionRecord[], seen: Set<string>): Promise<VersionRecord[]> {
-  if (targets.length === 0) return [];
+async function reverseInclude(scope: Scope, rule: IncludeRule, targets: VersionRecord[], inclusion: Inclusion): Promise<VersionRecord[]> {
+  if (targets.length === 0 || inclusion.incomplete) return [];
   const refs = targets.filter((t) => !rule.target || t.type === rule.target).map(key);
   if (refs.length === 0) return [];
-  // `_revinclude=*`: whatever refers to the targets, from any type, by any reference parameter.
-  const types = rule.type === '*' ? listResourceTypes() : [rule.type];
-  const codes = rule.type === '*' ? allReferenceCodes()
-    : rule.code === '*' ? referenceCodes(rule.type)
+  // `_revinclude=*`: whatever refers to the targets, from any type, by any reference parameter that may name them.
+  const targetTypes = [...new Set(targets.map((t) => t.type))].sort();
+  const types = rule.type === '*' ? typesReferring(targetTypes) : [rule.type];
+  const codes = rule.type === '*' ? [...new Set(types.flatMap((type) => referenceCodes(type, targetTypes)))].sort()
+    : rule.code === '*' ? referenceCodes(rule.type, targetTypes)
       : getSearchParam(rule.type, rule.code) ? [rule.code] : [];
-  if (codes.length === 0) return [];
+  if (codes.length === 0 || types.length === 0) return [];
   const filter = orOf(codes.map((code) => ({ [`idx.${code}.r`]: { $in: refs } })));
-  const out: VersionRecord[] = [];
-  for (const r of await scope.find(types, filter, REVINCLUDE_LIMIT)) {
-    if (seen.has(key(r))) continue;
-    seen.add(key(r));
-    out.push(r);
-  }
-  return out;
-}
-
-function referenceCodes(type: string): string[] {
-  return indexedSearchParams(type).filter((d) => d.type === 'reference').map((d) => d.code);
+  return inclusion.add(await findNew(scope, types, filter, inclusion));
 }
 
 /**
- * Every reference parameter's code, over all types: a code names a reference
- * index only on the types where it is a reference parameter, so one query with
- * all of them finds each type's references and nothing else.
+ * Up to `inclusion.wanted` records matching `filter` that `inclusion` does not
+ * hold yet, in (type, id) order. Those it holds (matches referring to one
+ * another, what an earlier rule added) are read past, batch after batch, so
+ * that they neither take the room of new ones nor hide whether any are left.
  */
-function allReferenceCodes(): string[] {
-  return [...new Set(listResourceTypes().flatMap(referenceCodes))].sort();
+async function findNew(scope: Scope, types: string[], filter: Filter, inclusion: Inclusion): Promise<VersionRecord[]> {
+  const wanted = inclusion.wanted;
+  const found: VersionRecord[] = [];
+  let after: Filter | undefined;
+  for (;;) {
+    const batch = await scope.find(types, after ? andOf([filter, after]) : filter, INCLUDE_LIMIT);
+    for (const r of batch) if (found.length < wanted && !inclusion.has(key(r))) found.push(r);
+    if (found.length >= wanted || batch.length < INCLUDE_LIMIT) return found;
+    const last = batch[batch.length - 1]!;
+    after = { $or: [{ type: { $gt: last.type } }, { type: last.type, id: { $gt: last.id } }] };
+  }
+}
+
+/** A type's reference parameters, or (given `targetTypes`) those that may name a resource of one of them. */
+function referenceCodes(type: string, targetTypes?: string[]): string[] {
+  return indexedSearchParams(type)
+    .filter((d) => d.type === 'reference' && (!targetTypes || d.targets.length === 0 || d.targets.some((t) => targetTypes.includes(t))))
+    .map((d) => d.code);
+}
+
+const referringTypes = new Map<string, string[]>();
+
+/**
+ * The types with a reference parameter that may name one of `targetTypes`:
+ * `_revinclude=*` asks only those, with only those parameters. Asking every
+ * type with every reference code made each `:iterate` round cost tens of
+ * milliseconds, each type's index walking codes it does not have.
+ */
+function typesReferring(targetTypes: string[]): string[] {
+  const cacheKey = targetTypes.join(',');
+  let types = referringTypes.get(cacheKey);
+  if (!types) {
+    types = listResourceTypes().filter((type) => referenceCodes(type, targetTypes).length > 0);
+    // Pages of many types at once make many keys: a bounded cache, as they are cheap to compute again.
+    if (referringTypes.size >= 256) referringTypes.clear();
+    referringTypes.set(cacheKey, types);
+  }
+  return types;
 }
 
 /**
