@@ -91,8 +91,15 @@ interface Parsed {
   resource?: Resource;
   /** `Type/id` this entry creates or updates, once known. */
   target?: { type: string; id: string };
-  /** Its condition, as `Type?sorted pairs`, when it matched nothing and the entry creates. */
+  /** What its If-None-Exist matched: the entry writes nothing and answers with it. */
+  existing?: VersionRecord;
+  /**
+   * Its If-None-Exist (POST) or conditional URL (PUT), as `Type?sorted pairs`: the
+   * condition under which it creates its target, or stands for the one it matched.
+   */
   creatingCondition?: string;
+  /** Whether that condition matched nothing, so that the entry creates. */
+  matchedNothing?: boolean;
 }
 
 interface Done {
@@ -123,7 +130,6 @@ function isConditional(entry: BundleEntry): boolean {
 
 async function processTransaction(repository: Repository, bundle: Bundle, context: BundleContext): Promise<Bundle> {
   const entries = (bundle.entry ?? []).map((entry, index) => parseEntry(entry, index, context.fhirBase));
-  const seen = new Set<string>();
   const blobs: string[] = [];
   let committed = false;
   const done = new Map<number, Done>();
@@ -132,15 +138,10 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
   const prepareAndCommit = async (): Promise<void> => {
     // Ids first, so every reference in the Bundle can be rewritten before any resource is prepared.
     await assignTargets(repository, entries, idMap, context);
-    for (const e of entries) {
-      if (e.target) {
-        const key = `${e.target.type}/${e.target.id}`;
-        if (seen.has(key)) throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_DUPLICATE', `${key} appears more than once in the transaction`));
-        seen.add(key);
-      }
-    }
+    refuseRepeatedWrites(entries);
     refuseRepeatedCreatingConditions(entries);
-    for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e, context) as Resource;
+    const underConditions = targetsByCondition(entries);
+    for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e, context, underConditions) as Resource;
     const targets = (deletes: boolean) => new Set(entries.flatMap((e) => (e.target && (e.method === 'DELETE') === deletes ? [`${e.target.type}/${e.target.id}`] : [])));
     const [written, deleted] = [targets(false), targets(true)];
     for (const e of entries) if (e.resource && e.method !== 'DELETE') await checkReferencesResolve(repository, e, written, deleted);
@@ -395,12 +396,12 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
       await context.authorize('s', 'search-type', { resourceType: type }, true);
       const condition = resolvePlaceholders(queryPairs(ifNoneExist), idMap);
       const existing = await conditionalMatch(repository, type, condition, e, context);
+      noteCreatingCondition(e, type, condition, !existing);
       if (existing) {
         map({ type, id: existing.id });
-        (e as Parsed & { existing?: VersionRecord }).existing = existing;
+        e.existing = existing;
         return;
       }
-      noteCreatingCondition(e, type, condition);
     }
     map({ type, id: randomUUID() });
     return;
@@ -416,10 +417,8 @@ async function assignTarget(repository: Repository, e: Parsed, idMap: Map<string
       const condition = resolvePlaceholders(e.query, idMap);
       const existing = await conditionalMatch(repository, type, condition, e, context);
       if (existing) map({ type, id: existing.id });
-      else if (e.method === 'PUT') {
-        map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
-        noteCreatingCondition(e, type, condition);
-      }
+      else if (e.method === 'PUT') map({ type, id: e.resource?.id && isValidId(e.resource.id) ? e.resource.id : randomUUID() });
+      if (e.method === 'PUT') noteCreatingCondition(e, type, condition, !existing);
       return;
     }
     throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_REQUEST', `${e.method} entries need url = Type/id or Type?criteria`));
@@ -463,8 +462,36 @@ async function assignTargets(repository: Repository, entries: Parsed[], idMap: M
   }
 }
 
-function noteCreatingCondition(e: Parsed, type: string, condition: Array<[string, string]>): void {
-  e.creatingCondition = `${type}?${new URLSearchParams([...condition].sort(([a, x], [b, y]) => a.localeCompare(b) || x.localeCompare(y)))}`;
+function noteCreatingCondition(e: Parsed, type: string, condition: Array<[string, string]>, matchedNothing: boolean): void {
+  e.creatingCondition = conditionKey(type, condition);
+  e.matchedNothing = matchedNothing;
+}
+
+/** A condition as `Type?pairs`, the pairs sorted: the same search in any parameter order is the same key. */
+function conditionKey(type: string, condition: Array<[string, string]>): string {
+  return `${type}?${new URLSearchParams([...condition].sort(([a, x], [b, y]) => a.localeCompare(b) || x.localeCompare(y)))}`;
+}
+
+/**
+ * A resource that two entries of one transaction write would end as whichever
+ * was processed last: the transaction is refused (400 naming the second), as
+ * FHIR asks (http.html#trules). Conditional creates that matched an existing
+ * resource write nothing: any number of them may name it, each answered 200
+ * with it (as HAPI FHIR does), as long as no entry of the transaction writes it
+ * (their answer would show a version that the same transaction replaces).
+ */
+function refuseRepeatedWrites(entries: Parsed[]): void {
+  const first = new Map<string, { e: Parsed; written: boolean }>();
+  for (const e of entries) {
+    if (!e.target) continue;
+    const key = `${e.target.type}/${e.target.id}`;
+    const writes = !e.existing;
+    const earlier = first.get(key);
+    if (earlier && (earlier.written || writes)) {
+      throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_DUPLICATE', `${key} appears more than once in the transaction (also Bundle.entry[${earlier.e.index}]), and an entry writes it`));
+    }
+    first.set(key, { e: earlier?.e ?? e, written: writes });
+  }
 }
 
 /**
@@ -479,13 +506,29 @@ function refuseRepeatedCreatingConditions(entries: Parsed[]): void {
   const first = new Map<string, Parsed>();
   for (const e of entries) {
     const key = e.creatingCondition;
-    if (key === undefined) continue;
+    if (key === undefined || !e.matchedNothing) continue;
     const earlier = first.get(key);
     if (earlier) {
       throw entryError(e, new BadRequestError('FHIR_ERR_BUNDLE_DUPLICATE', `Its condition ${key.slice(0, 120)} is also Bundle.entry[${earlier.index}]'s: both match nothing, and would create two resources in one transaction`));
     }
     first.set(key, e);
   }
+}
+
+/**
+ * `Type?sorted pairs` -> the `Type/id` that the entries with that creating
+ * condition stand for: what they create, or the resource they matched. A
+ * conditional reference with the same condition names it, stored or not.
+ */
+function targetsByCondition(entries: Parsed[]): Map<string, string[]> {
+  const targets = new Map<string, string[]>();
+  for (const e of entries) {
+    if (e.creatingCondition === undefined || !e.target) continue;
+    const list = targets.get(e.creatingCondition) ?? [];
+    list.push(`${e.target.type}/${e.target.id}`);
+    targets.set(e.creatingCondition, list);
+  }
+  return targets;
 }
 
 /** The search parameters an entry's target depends on (If-None-Exist, or a conditional URL). */
@@ -520,14 +563,14 @@ function badEncoding(expression: string): BadRequestError {
 /**
  * Rewrites every `reference` (and link `url`, and narrative link) that names another entry's
  * fullUrl or Type/id to the id it got; conditional references (`Patient?identifier=...`)
- * resolve by search to exactly one match. The searches run first, then one
+ * resolve to exactly one match (resolveConditionalReference). The searches run first, then one
  * synchronous copy: an await per element of every resource cost more than the
- * rest of a transaction's preparation.
+ * rest of a transaction's preparation. `underConditions`: targetsByCondition of a transaction.
  */
-async function rewriteReferences(value: unknown, idMap: Map<string, string>, repository: Repository, e: Parsed, context: BundleContext): Promise<unknown> {
+async function rewriteReferences(value: unknown, idMap: Map<string, string>, repository: Repository, e: Parsed, context: BundleContext, underConditions: ReadonlyMap<string, string[]> = new Map()): Promise<unknown> {
   const resolved = new Map<string, string>();
   for (const reference of conditionalReferences(value, idMap)) {
-    if (!resolved.has(reference)) resolved.set(reference, await resolveConditionalReference(reference, repository, e, context));
+    if (!resolved.has(reference)) resolved.set(reference, await resolveConditionalReference(reference, repository, e, context, idMap, underConditions));
   }
   return copyWithReferences(value, idMap, resolved);
 }
@@ -553,13 +596,29 @@ function conditionalReferences(value: unknown, idMap: Map<string, string>, out: 
 // `Type?` with no query at all is one too: refused for naming no criterion, never stored as written.
 const CONDITIONAL_REFERENCE = /^[A-Z][A-Za-z]+\?/;
 
-async function resolveConditionalReference(reference: string, repository: Repository, e: Parsed, context: BundleContext): Promise<string> {
+/**
+ * A conditional reference names the one resource its search matches, among
+ * what the caller may see (context.restriction), or among the resources the
+ * transaction's entries create or matched under the very same condition
+ * (`underConditions`): `POST Patient` with `ifNoneExist=identifier=s|v`, then an
+ * Observation whose subject is `Patient?identifier=s|v`, links to that Patient
+ * whether it existed or is created now (as HAPI FHIR does). Such an entry's
+ * resource is the caller's own write or a match of the same restricted search,
+ * so it tells nothing the caller may not know. Zero or several candidates is a
+ * 412: a stored match that is not the entry's resource (one written between the
+ * entry's search and this one) makes the reference ambiguous rather than
+ * silently naming either.
+ */
+async function resolveConditionalReference(reference: string, repository: Repository, e: Parsed, context: BundleContext, idMap: Map<string, string>, underConditions: ReadonlyMap<string, string[]>): Promise<string> {
   const [type, query] = reference.split('?', 2);
-  const { matches } = await entrySearch(repository, type, queryPairs(query), e, context);
-  if (matches.length !== 1) {
-    throw entryError(e, new PreconditionFailedError('FHIR_ERR_BUNDLE_CONDITIONAL_REFERENCE', `Conditional reference ${reference.slice(0, 120)} matched ${matches.length} resources (needs exactly one)`));
+  // Placeholders in it stand for the entries' ids, as in the entries' own conditions.
+  const condition = resolvePlaceholders(queryPairs(query), idMap);
+  const { matches } = await entrySearch(repository, type, condition, e, context);
+  const candidates = new Set([...matches.map((m) => `${type}/${m.id}`), ...(underConditions.get(conditionKey(type, condition)) ?? [])]);
+  if (candidates.size !== 1) {
+    throw entryError(e, new PreconditionFailedError('FHIR_ERR_BUNDLE_CONDITIONAL_REFERENCE', `Conditional reference ${reference.slice(0, 120)} matched ${candidates.size} resources (needs exactly one)`));
   }
-  return `${type}/${matches[0].id}`;
+  return [...candidates][0]!;
 }
 
 function copyWithReferences(value: unknown, idMap: Map<string, string>, resolved: Map<string, string>, parentKey = ''): unknown {
@@ -603,7 +662,7 @@ function narrativeWithLinks(div: string, idMap: Map<string, string>): string {
 
 async function prepareWrite(repository: Repository, e: Parsed, context: BundleContext, blobs: string[], inThread: boolean): Promise<Done> {
   const type = e.target?.type ?? e.path[0];
-  const existing = (e as Parsed & { existing?: VersionRecord }).existing;
+  const existing = e.existing;
   if (e.method === 'POST') {
     await context.authorize('c', 'create', { resourceType: type }, true);
     // The match is answered as a read of it would be.
