@@ -12,6 +12,7 @@ import { mayHaveLanded } from './engine.js';
 import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from './repository.js';
 import { conditionQuery, queryPairs } from './repository.js';
 import { writeInTurn } from './resource-turns.js';
+import type { CreatingCondition } from './condition-check.js';
 import { queryEncodingError } from '../plugins/query-encoding.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
 
@@ -98,6 +99,8 @@ interface Parsed {
    * condition under which it creates its target, or stands for the one it matched.
    */
   creatingCondition?: string;
+  /** That condition's pairs, placeholders resolved: what the entry's resource must satisfy when it creates. */
+  condition?: Array<[string, string]>;
   /** Whether that condition matched nothing, so that the entry creates. */
   matchedNothing?: boolean;
 }
@@ -464,7 +467,19 @@ async function assignTargets(repository: Repository, entries: Parsed[], idMap: M
 
 function noteCreatingCondition(e: Parsed, type: string, condition: Array<[string, string]>, matchedNothing: boolean): void {
   e.creatingCondition = conditionKey(type, condition);
+  e.condition = condition;
   e.matchedNothing = matchedNothing;
+}
+
+/**
+ * What an entry that creates under its condition must satisfy (store/condition-check.ts):
+ * a POST whose ifNoneExist, or a PUT whose conditional URL, matched nothing. Then a
+ * conditional reference with the same condition (targetsByCondition) names a
+ * resource that matches it.
+ */
+function creatingUnder(e: Parsed): CreatingCondition | undefined {
+  if (!e.matchedNothing || !e.condition) return undefined;
+  return { source: e.method === 'POST' ? 'If-None-Exist' : 'conditional update', query: e.condition };
 }
 
 /** A condition as `Type?pairs`, the pairs sorted: the same search in any parameter order is the same key. */
@@ -670,7 +685,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
     if (existing) return { response: { status: '200 OK', location: `${type}/${existing.id}/_history/${existing.vid}`, etag: `W/"${existing.vid}"`, lastModified: existing.lastUpdated }, record: existing };
     const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
     const ruled = context.writeRules?.(type, { method: 'POST', next: resource }) ?? resource;
-    const prepared = await repository.prepareCreate({ ...ruled, id: undefined } as Resource, { id: e.target!.id, blob, inThread });
+    const prepared = await repository.prepareCreate({ ...ruled, id: undefined } as Resource, { id: e.target!.id, blob, inThread, condition: creatingUnder(e) });
     return created(prepared);
   }
   if (e.method === 'DELETE') {
@@ -691,6 +706,9 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   if (type === 'AuditEvent') throw new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
   // As a PUT or PATCH request would: the policy on the version being replaced, then (writeCheck) on the new one.
   const live = await liveVersion(repository, type, e.target.id);
+  // A conditional PUT that matched nothing creates, with the body's id when it gives one: a live
+  // resource with that id did not match, and is not overwritten (409, as over REST).
+  if (live && e.method === 'PUT' && e.matchedNothing) throw new VersionConflictError(`${type}/${e.target.id} exists but does not match the condition`);
   if (live) {
     await context.authorize('u', interaction, { resourceType: type, id: e.target.id, record: live }, true);
     // Before a patch applies: its `test` operations would otherwise tell what is hidden.
@@ -713,7 +731,7 @@ async function prepareWrite(repository: Repository, e: Parsed, context: BundleCo
   const { resource, blob } = await takeBinaryData(repository, e.resource!, context, blobs);
   const ruled = context.writeRules ? context.writeRules(type, { method: 'PUT', next: resource, current: await repository.engine.current(type, e.target.id) }) ?? resource : resource;
   const body = conditional ? { ...ruled, id: e.target.id } as Resource : ruled;
-  const prepared = await repository.prepareUpdate(type, e.target.id, body, { ifMatch: e.entry.request?.ifMatch, blob, inThread, keepUnchanged: true });
+  const prepared = await repository.prepareUpdate(type, e.target.id, body, { ifMatch: e.entry.request?.ifMatch, blob, inThread, keepUnchanged: true, condition: creatingUnder(e) });
   return created(prepared);
 }
 

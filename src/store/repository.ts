@@ -15,6 +15,8 @@ import { executeSearch } from './search-executor.js';
 import type { AnalysisOffload, ValidateHook, VersionAnalysis } from './version-analysis.js';
 import { analyseVersion } from './version-analysis.js';
 import { runWithLease } from './conditional-lease.js';
+import type { CreatingCondition } from './condition-check.js';
+import { refuseUnmetCondition } from './condition-check.js';
 import { ResourceTurns, writeInTurn } from './resource-turns.js';
 import { extractIndex } from '../fhir/search/extract.js';
 import type { Period } from '../fhir/instant.js';
@@ -222,7 +224,7 @@ export class Repository {
   /** [conditional update](https://hl7.org/fhir/R4/http.html#cond-update); see ConditionalAccess. */
   async conditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string; check?: WriteCheck } & ConditionalAccess = {}): Promise<WriteResult> {
     return this.serialised(() => this.inTurnOfMatch(type, query, options, async (matches) =>
-      this.commitOne(await this.prepareConditionalUpdate(type, matches, resource, options), options.check)));
+      this.commitOne(await this.prepareConditionalUpdate(type, query, matches, resource, options), options.check)));
   }
 
   /** [delete](https://hl7.org/fhir/R4/http.html#delete): deleting an unknown or deleted resource succeeds. */
@@ -264,15 +266,19 @@ export class Repository {
     }
   }
 
-  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean; restrict?: SearchRestriction } = {}): Promise<PreparedWrite> {
+  /**
+   * `condition`: the condition the caller searched already, which matched
+   * nothing (a Bundle's `ifNoneExist`): the new resource must satisfy it, as
+   * it must satisfy an `ifNoneExist` that matches nothing here (condition-check.ts).
+   */
+  async prepareCreate(resource: Resource, options: { ifNoneExist?: string; id?: string; blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean; restrict?: SearchRestriction; condition?: CreatingCondition } = {}): Promise<PreparedWrite> {
     const type = resource.resourceType;
-    if (options.ifNoneExist !== undefined) {
-      const matches = await this.findMatches(type, queryPairs(options.ifNoneExist), 2, options.restrict);
-      if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `If-None-Exist matched more than one ${type}`);
-      if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [] } };
-    }
-    const id = options.id ?? this.newId();
-    return this.prepareVersion(resource, type, id, undefined, 'POST', 'create', options);
+    if (options.ifNoneExist === undefined) return this.prepareVersion(resource, type, options.id ?? this.newId(), undefined, 'POST', 'create', options);
+    const query = queryPairs(options.ifNoneExist);
+    const matches = await this.findMatches(type, query, 2, options.restrict);
+    if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `If-None-Exist matched more than one ${type}`);
+    if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [] } };
+    return this.prepareVersion(resource, type, options.id ?? this.newId(), undefined, 'POST', 'create', { ...options, condition: { source: 'If-None-Exist', query } });
   }
 
   /**
@@ -281,7 +287,7 @@ export class Repository {
    * answers the current one, as HAPI and Medplum do; only for a caller that
    * runs the write check on `unchanged` (commitOne).
    */
-  async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string; inThread?: boolean; keepUnchanged?: boolean }): Promise<PreparedWrite> {
+  async prepareUpdate(type: string, id: string, resource: Resource, options: { ifMatch?: string; method?: 'PUT' | 'PATCH'; blob?: string; inThread?: boolean; keepUnchanged?: boolean; condition?: CreatingCondition }): Promise<PreparedWrite> {
     checkTypeAndId(type, id);
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match the URL type ${type}`, { expression: ['resourceType'] });
@@ -318,8 +324,12 @@ export class Repository {
     return prepared;
   }
 
-  /** A conditional update on what its condition matched (`matches`: at most two). */
-  async prepareConditionalUpdate(type: string, matches: VersionRecord[], written: Resource, options: { ifMatch?: string } & ConditionalAccess): Promise<PreparedWrite> {
+  /**
+   * A conditional update on what its condition (`query`) matched (`matches`:
+   * at most two). When it matched nothing it creates, and what it creates
+   * must satisfy the condition (condition-check.ts).
+   */
+  async prepareConditionalUpdate(type: string, query: Array<[string, string]>, matches: VersionRecord[], written: Resource, options: { ifMatch?: string } & ConditionalAccess): Promise<PreparedWrite> {
     if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional update matched more than one ${type}`);
     if (matches.length === 1) {
       const id = matches[0].id;
@@ -333,14 +343,15 @@ export class Repository {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(written.resourceType)} does not match the URL type ${type}`);
     }
     const resource = (await options.rules?.(undefined, written)) ?? written;
+    const condition: CreatingCondition = { source: 'conditional update', query };
     // No match: create, with the client's id when it gave one (as HAPI and the spec allow).
     if (resource.id !== undefined) {
       checkTypeAndId(type, resource.id);
       const current = await this.engine.current(type, resource.id);
       if (current && !current.deleted) throw new VersionConflictError(`${type}/${resource.id} exists but does not match the condition`);
-      return this.prepareVersion(resource, type, resource.id, current, 'PUT', 'update');
+      return this.prepareVersion(resource, type, resource.id, current, 'PUT', 'update', { condition });
     }
-    return this.prepareVersion(resource, type, this.newId(), undefined, 'PUT', 'create');
+    return this.prepareVersion(resource, type, this.newId(), undefined, 'PUT', 'create', { condition });
   }
 
   async prepareDelete(type: string, id: string, options: { ifMatch?: string }): Promise<PreparedWrite | undefined> {
@@ -420,10 +431,11 @@ export class Repository {
    * (AuditEvents, notifications) from a shape a unit test validates, so it
    * skips validation on the hot path; a builder that knows the search index of
    * what it built passes it too. `inThread`: never on a write worker (see
-   * `analyse`).
+   * `analyse`). `condition`: the version is created under it, and must
+   * satisfy it (condition-check.ts); tested on its index, once computed.
    */
   async prepareVersion(resource: Resource, type: string, id: string, current: VersionRecord | undefined, method: VersionRecord['method'], mode: 'create' | 'update',
-    { blob, trusted = false, inThread = false }: { blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean } = {}): Promise<PreparedWrite> {
+    { blob, trusted = false, inThread = false, condition }: { blob?: string; trusted?: boolean | ServerBuilt; inThread?: boolean; condition?: CreatingCondition } = {}): Promise<PreparedWrite> {
     if (resource.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(resource.resourceType)} does not match ${type}`);
     }
@@ -444,6 +456,7 @@ export class Repository {
     record.srt = srt;
     record.comp = comp;
     record.deleted = false;
+    if (condition) await this.refuseUnmet(record, condition);
     if (blob) record.blob = blob;
     const op: WriteOp = { record, expectVid: current?.vid ?? 0 };
     if (indexJson !== undefined) op.indexJson = indexJson;
@@ -497,6 +510,18 @@ export class Repository {
       if (!mayHaveLanded(err)) await Promise.all(stored.map((key) => this.engine.blobs.delete(key).catch(() => undefined)));
       throw err;
     }
+  }
+
+  /**
+   * Refuses (400) a version created under `condition` that does not satisfy
+   * it. The condition is parsed again as the search that matched nothing was,
+   * but without the access policy's revision of it (access/hidden-names.ts):
+   * the answer depends only on what the client sent, the condition and the
+   * resource, and so tells nothing of what the caller may not see.
+   */
+  private async refuseUnmet(record: VersionRecord, condition: CreatingCondition): Promise<void> {
+    const request = parseSearchRequest([record.type], conditionQuery(condition.query, 2), { strict: true, ...this.searchLimits });
+    await refuseUnmetCondition(record, condition.source, request);
   }
 
   private async findMatches(type: string, query: Array<[string, string]>, limit: number, restrict?: SearchRestriction): Promise<VersionRecord[]> {

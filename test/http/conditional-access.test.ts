@@ -12,19 +12,26 @@ t.test('conditional interactions never reach what the caller may not see or chan
   const hiddenDoc = await seed(space, document(space.alice, 'INVISIBLE_PATIENT', 'to be told face to face'));
   const system = { authorization: await space.systemAuth() };
   const read = async (url: string) => app.inject({ url: `/fhir/${url}`, headers: system });
+  // Her own Observation carrying Bob's identifier would be the visible match of the next attempt: gone after each.
+  const forget = async (id: string | undefined) => { if (id) await app.inject({ method: 'DELETE', url: `/fhir/Observation/${id}`, headers: system }); };
   const mine = observation(space.alice, 'vital-signs');
+  // What she creates under Bob's identifier carries it: a resource created under a condition must satisfy it.
+  const mineAsBobLab = observation(space.alice, 'vital-signs', { identifier: [{ system: 'urn:t', value: 'bob-lab' }] });
 
   t.test('If-None-Exist: a hidden resource is no match, and is never returned', async (t) => {
-    const res = await app.inject({ method: 'POST', url: '/fhir/Observation', headers: { ...auth, 'content-type': FHIR_JSON, 'if-none-exist': `_id=${bobObs}` }, payload: mine });
+    const res = await app.inject({ method: 'POST', url: '/fhir/Observation', headers: { ...auth, 'content-type': FHIR_JSON, 'if-none-exist': 'identifier=urn:t|bob-lab' }, payload: mineAsBobLab });
     t.equal(res.statusCode, 201, 'created: the other patient\'s Observation did not count');
     t.not(res.json().id, bobObs);
     t.equal(res.json().subject.reference, space.alice);
+    await forget(res.json().id);
     const hidden = await app.inject({ method: 'POST', url: '/fhir/DocumentReference', headers: { ...auth, 'content-type': FHIR_JSON, 'if-none-exist': `_id=${hiddenDoc}` }, payload: { ...document(space.alice), type: { coding: [{ system: 'http://loinc.org', code: '11488-4' }] } } });
-    t.not(hidden.json().id, hiddenDoc, 'a document hidden from its holder is no match for her either');
+    t.not(hidden.statusCode, 200, 'a document hidden from its holder is no match for her either');
+    t.not(hidden.json().id, hiddenDoc);
     t.notMatch(hidden.body, /face to face/);
-    const batch = await app.inject({ method: 'POST', url: '/fhir', headers: { ...auth, 'content-type': FHIR_JSON }, payload: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'POST', url: 'Observation', ifNoneExist: `_id=${bobObs}` }, resource: mine }] } });
-    t.match(batch.json().entry[0].response.status, /^201/, 'in a batch too');
+    const batch = await app.inject({ method: 'POST', url: '/fhir', headers: { ...auth, 'content-type': FHIR_JSON }, payload: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'POST', url: 'Observation', ifNoneExist: 'identifier=urn:t|bob-lab' }, resource: mineAsBobLab }] } });
+    t.match(batch.json().entry[0].response.status, /^201/, `in a batch too: ${JSON.stringify(batch.json().entry[0].response)}`);
     t.not(batch.json().entry[0].resource?.id, bobObs);
+    await forget(batch.json().entry[0].response.location?.split('/')[1]);
   });
 
   t.test('a visible match is answered as a read of it (and audited as one)', async (t) => {
@@ -37,16 +44,18 @@ t.test('conditional interactions never reach what the caller may not see or chan
   });
 
   t.test('conditional update: a hidden resource is no match; it is not overwritten', async (t) => {
-    const res = await app.inject({ method: 'PUT', url: `/fhir/Observation?_id=${bobObs}`, headers: { ...auth, 'content-type': FHIR_JSON }, payload: mine });
-    t.equal(res.statusCode, 201, 'no visible match: a new resource in her own space');
+    const res = await app.inject({ method: 'PUT', url: '/fhir/Observation?identifier=urn:t|bob-lab', headers: { ...auth, 'content-type': FHIR_JSON }, payload: mineAsBobLab });
+    t.equal(res.statusCode, 201, `no visible match: a new resource in her own space: ${res.body}`);
     t.not(res.json().id, bobObs);
     const bobs = (await read(`Observation/${bobObs}`)).json();
     t.equal(bobs.subject.reference, space.bob, 'the other patient\'s Observation is untouched');
     t.equal(bobs.meta.versionId, '1');
+    await forget(res.json().id);
     const doc = await app.inject({ method: 'PUT', url: `/fhir/DocumentReference?_id=${bobDoc}`, headers: { ...auth, 'content-type': FHIR_JSON }, payload: document(space.alice, undefined, 'taken over') });
+    t.not(doc.statusCode, 200, 'no visible match: not an update of Bob\'s document');
     t.not(doc.json().id, bobDoc);
     t.equal((await read(`DocumentReference/${bobDoc}`)).json().description, 'bob report');
-    const tx = await app.inject({ method: 'POST', url: '/fhir', headers: { ...auth, 'content-type': FHIR_JSON }, payload: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PUT', url: `Observation?_id=${bobObs}` }, resource: mine }] } });
+    const tx = await app.inject({ method: 'POST', url: '/fhir', headers: { ...auth, 'content-type': FHIR_JSON }, payload: { resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'PUT', url: 'Observation?identifier=urn:t|bob-lab' }, resource: mineAsBobLab }] } });
     t.equal(tx.statusCode, 200);
     t.equal((await read(`Observation/${bobObs}`)).json().meta.versionId, '1', 'in a transaction too');
   });

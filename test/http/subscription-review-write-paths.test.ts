@@ -99,7 +99,8 @@ t.test('a conditional update writes a Subscription as PUT does: checked, and own
   t.equal(garbage.statusCode, 422, 'criteria of an unknown type: 422');
   t.same(await allSubscriptions(app, system), [], 'nothing was stored');
 
-  const made = await conditional(doctor, 'url=https://hooks.example/none', subscription('conditional'));
+  // What a conditional update creates must satisfy its condition: the endpoint it names.
+  const made = await conditional(doctor, `url=${ENDPOINT}`, subscription('conditional'));
   t.equal(made.statusCode, 201, made.body.slice(0, 300));
   const id = (made.json() as Subscription).id!;
   t.equal((await deliveries(app, doctor, id)).statusCode, 200, 'its writer owns it');
@@ -114,7 +115,7 @@ t.test('a conditional update writes a Subscription as PUT does: checked, and own
   t.equal(bySystem.statusCode, 403, 'a system client matching another party\'s Subscription may not change it');
   t.equal((await stored(app, system, id)).reason, 'conditional, again');
   // Another professional does not see the doctor's: for them nothing matches, and they create their own.
-  const theirs = await conditional(otherPro, `_id=${id}`, subscription('other'));
+  const theirs = await conditional(otherPro, `url=${ENDPOINT}`, subscription('other'));
   t.equal(theirs.statusCode, 201);
   t.not((theirs.json() as Subscription).id, id);
 });
