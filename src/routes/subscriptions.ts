@@ -43,25 +43,12 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     const principal = principalOf(request);
     if (isPatientSide(principal)) {
       await authorize(request, 's', 'search-type', { resourceType: compileCriteria(resource.criteria).type }, { precheck: true });
-      if (id) await checkOwner(principal, id);
+      if (id) await checkSubscriptionOwner(request, id);
       return false;
     }
     await authorize(request, interaction === 'create' ? 'c' : 'u', interaction, { resourceType: 'Subscription', id }, { precheck: true });
-    if (id) await checkOwner(principal, id);
+    if (id) await checkSubscriptionOwner(request, id);
     return true;
-  }
-
-  async function checkOwner(principal: Principal, id: string): Promise<void> {
-    const owner = await subscriptions.owner(id);
-    if (owner) {
-      if (!sameParty(owner, principal)) throw notTheOwner();
-      return;
-    }
-    // A Subscription stored without an owner (written before owners were recorded on every path) is
-    // no one's to take over: only a system client, which the policy lets change any, writes it.
-    if (principal.kind === 'system') return;
-    const current = await engine.current('Subscription', id);
-    if (current && !current.deleted) throw notTheOwner();
   }
 
   /**
@@ -176,7 +163,7 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     const principal = principalOf(request);
     // Before the patch applies: its `test` operations would otherwise tell another party what the Subscription says.
     if (!isPatientSide(principal)) await authorize(request, 'u', 'patch', { resourceType: 'Subscription', id }, { precheck: true });
-    await checkOwner(principal, id);
+    await checkSubscriptionOwner(request, id);
     const ifMatch = headerText(request.headers['if-match']);
     const result = await writeInTurn(repository.turns, 'Subscription', id, ifMatch, async () => {
       const current = await repository.read('Subscription', id);
@@ -197,7 +184,7 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     const principal = principalOf(request);
     const owner = await subscriptions.owner(id);
     if (!owner) await repository.read('Subscription', id);
-    await checkOwner(principal, id);
+    await checkSubscriptionOwner(request, id);
     if (!owner) throw new ForbiddenError('This Subscription has no recorded owner', 'subscription-owner');
     const body: Parameters = {
       resourceType: 'Parameters',
@@ -254,6 +241,24 @@ export const subscriptionRoutes: FastifyPluginAsync = async (app) => {
     },
   });
 };
+
+/**
+ * Only the owner changes a Subscription or reads its deliveries. One stored
+ * without an owner (written before owners were recorded on every path) is no
+ * one's to take over: only a system client, which the policy lets change any,
+ * writes it.
+ */
+export async function checkSubscriptionOwner(request: FastifyRequest, id: string): Promise<void> {
+  const principal = principalOf(request);
+  const owner = await request.server.subscriptions.owner(id);
+  if (owner) {
+    if (!sameParty(owner, principal)) throw notTheOwner();
+    return;
+  }
+  if (principal.kind === 'system') return;
+  const current = await request.server.engine.current('Subscription', id);
+  if (current && !current.deleted) throw notTheOwner();
+}
 
 function notTheOwner(): ForbiddenError {
   return new ForbiddenError('Only the owner of a Subscription may change it or read its deliveries', 'subscription-owner');

@@ -1,21 +1,16 @@
-import Fastify, { type FastifyError } from 'fastify';
 import t from 'tap';
-import { FhirError } from '../../src/errors.js';
-import { validateOperationRoutes } from '../../src/routes/operations/validate.js';
+import { buildTestServer } from '../helpers/server.js';
 import { heartRate } from '../fixtures/heart-rate.js';
 
-async function buildApp(t: { teardown(fn: () => unknown): void }) {
-  const app = Fastify({ logger: false });
-  app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
-  app.setErrorHandler((err: FastifyError, _req, reply) => {
-    if (err instanceof FhirError) return reply.code(err.statusCode).send(err.toOperationOutcome());
-    return reply.code(err.statusCode ?? 500).send({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: err.message }] });
-  });
-  await app.register(validateOperationRoutes, { prefix: '/fhir' });
-  t.teardown(() => app.close());
-  return app;
+/** The whole server: a mode of $validate asks the store and the policy, as the write it stands for would. */
+async function buildApp(t: Parameters<typeof buildTestServer>[0]) {
+  const { app, auth } = await buildTestServer(t);
+  const authorization = await auth();
+  return {
+    inject: (request: { method: 'POST'; url: string; payload: string; headers: Record<string, string> }) =>
+      app.inject({ ...request, headers: { ...request.headers, authorization } }),
+  };
 }
-
 
 const post = (url: string, body: unknown) => ({
   method: 'POST' as const, url, payload: JSON.stringify(body), headers: { 'content-type': 'application/fhir+json' },
