@@ -23,7 +23,7 @@ t.test('a div that is not well-formed XHTML: 422 naming Narrative.div, and nothi
 
 t.test('well-formed divs pass, entities and self-closed elements included', async (t) => {
   for (const div of [
-    `<div xmlns="${XHTML}"><p>Ann &amp; Bob&nbsp;&#160;&lt;3</p><br/><img src="#a" alt="x"/></div>`,
+    `<div xmlns="${XHTML}"><p>Ann &amp; Bob&#160;&#xA0;&lt;3</p><br/><img src="#a" alt="x"/></div>`,
     `<div xmlns="${XHTML}">\n  <table><tr><td>1 &gt; 0</td></tr></table>\n</div>`,
   ]) t.same(validateResourceDetailed(patient(div)).issues, [], div);
 });
