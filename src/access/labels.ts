@@ -22,12 +22,13 @@ const NO_LABELS: readonly string[] = Object.freeze([]);
  * Security label codes of a stored version, from its index values: `meta.security`
  * (`_security`) for every type, `DocumentReference.securityLabel` (`security-label`).
  * Only codes of the visibility system count, so a code from another system cannot
- * be mistaken for one of ours.
+ * be mistaken for one of ours. Other types index other things as `security-label`
+ * (a Consent's `provision.securityLabel` names the data it is about): not labels of theirs.
  */
-export function visibilityLabels(record: Pick<VersionRecord, 'idx'>): readonly string[] {
+export function visibilityLabels(record: Pick<VersionRecord, 'idx' | 'type'>): readonly string[] {
   // Most records carry no label: no array is built for them (this runs on every read).
   const security = record.idx._security as TokenIndex[] | undefined;
-  const documentLabels = record.idx['security-label'] as TokenIndex[] | undefined;
+  const documentLabels = record.type === 'DocumentReference' ? record.idx['security-label'] as TokenIndex[] | undefined : undefined;
   if (security === undefined && documentLabels === undefined) return NO_LABELS;
   const out: string[] = [];
   for (const values of [security, documentLabels]) {
@@ -44,7 +45,7 @@ export function visibilityLabels(record: Pick<VersionRecord, 'idx'>): readonly s
  */
 export function withoutLabel(code: string): Record<string, unknown> {
   const sc = `${VISIBILITY_SYSTEM}|${code}`;
-  return { $and: [{ 'idx._security.sc': { $ne: sc } }, { 'idx.security-label.sc': { $ne: sc } }] };
+  return { $and: [{ 'idx._security.sc': { $ne: sc } }, { $or: [{ type: { $ne: 'DocumentReference' } }, { 'idx.security-label.sc': { $ne: sc } }] }] };
 }
 
 /**
