@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -69,12 +69,19 @@ t.test('a record cut in the middle (torn write) is dropped, earlier ones kept', 
   t.equal((await stat(path.join(dataDir, 'journal'))).size, sizes[1]);
 });
 
-t.test('a record whose bytes changed fails its checksum and is dropped', async (t) => {
+t.test('a record whose bytes changed fails its checksum: dropped as the torn tail of a crash, refused once a later frame attests it', async (t) => {
   const dataDir = await tempDataDir(t);
   const sizes = await writeThree(t, dataDir);
-  const fh = await open(path.join(dataDir, 'journal'), 'r+');
-  await fh.write(Buffer.from('X'), 0, 1, sizes[2]! - 10);
+  const file = path.join(dataDir, 'journal');
+  // A clean close ends the journal with a 16-byte mark attesting every frame: a changed byte of c is damage to an acknowledged write.
+  const fh = await open(file, 'r+');
+  await fh.write(Buffer.from('X'), 0, 1, sizes[2]! - 16 - 10);
   await fh.close();
+  const damaged = await readFile(file);
+  await t.rejects(createEmbeddedEngine({ dataDir, log: recordingLog().log }).open(), { name: 'JournalCorruptError' });
+  t.ok((await readFile(file)).equals(damaged), 'the file is left as it was');
+  // Without the mark (a kill -9 as c's frame was being written), c is a torn tail: dropped.
+  await truncate(file, sizes[2]! - 16);
   const { warnings, log } = recordingLog();
   const engine = await openEngine(t, dataDir, log);
   t.same(await present(engine), ['a', 'b']);
@@ -106,7 +113,7 @@ t.test('a large frame asks for no zeros ahead: a bulk load does not write its by
   await engine.commit([create({ ...big, json: JSON.stringify({ ...JSON.parse(big.json), note: [{ text: 'x'.repeat(200_000) }] }) })]);
   const open1 = (await stat(file)).size;
   await engine.close();
-  t.equal(open1, (await stat(file)).size, `the file ends at its frame while open (${open1} bytes)`);
+  t.equal(open1 + 16, (await stat(file)).size, `the file ends at its frame while open (${open1} bytes); a clean close adds its 16-byte mark`);
 });
 
 t.test('zeros after the last frame (a stop without close) are space ahead, not a torn tail', async (t) => {

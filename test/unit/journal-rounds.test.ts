@@ -5,7 +5,7 @@
  * refuses every frame not yet acknowledged.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -55,16 +55,21 @@ t.test('a hole left by a write that never reached the disk cuts the journal ther
   const file = await tempFile(t);
   const offsets: number[] = [];
   const journal = await Journal.open(file, recordingLog().log, () => undefined);
-  for (const name of ['first', 'lost', 'after the hole']) await journal.append(Buffer.from(name.repeat(100)), (offset) => void offsets.push(offset));
+  await journal.append(Buffer.from('first'.repeat(100)), (offset) => void offsets.push(offset));
+  // Two frames on their way at once: neither was acknowledged when the other was appended.
+  await Promise.all(['lost', 'after the hole'].map((name) => journal.append(Buffer.from(name.repeat(100)), (offset) => void offsets.push(offset))));
+  // The file as a crash leaves it: without the mark a clean close adds, which attests every frame.
+  const image = await readFile(file);
   await journal.close();
-  // The second round's bytes never made it (a crash while it was in flight); the third round's did.
+  await writeFile(file, image);
+  // The second frame's bytes never made it (a crash while it was in flight); the third's did.
   const fh = await open(file, 'r+');
   await fh.write(Buffer.alloc(offsets[2]! - offsets[1]!), 0, offsets[2]! - offsets[1]!, offsets[1]!);
   await fh.close();
   const { warnings, log } = recordingLog();
   t.same(await replayed(file, log), ['first'.repeat(100)], 'nothing past the hole is replayed');
   t.match(warnings, [/torn or corrupt tail/], 'the operator is told');
-  t.equal((await stat(file)).size, offsets[1], 'the file is cut where the hole starts');
+  t.equal((await stat(file)).size, offsets[1]! + 16, 'the file is cut where the hole starts (then ends with the mark the open adds)');
 });
 
 t.test('a failed write refuses every frame not yet acknowledged, and every later one', async (t) => {

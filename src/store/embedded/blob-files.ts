@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { PayloadTooLargeError } from '../../errors.js';
@@ -13,7 +13,9 @@ const TEMP_PREFIX = '.tmp-';
  * Blobs as files under `dir`: `<key>` holds the bytes, `<key>.json` the
  * BlobInfo. A blob is written to a temp file while its size and SHA-1 are
  * computed, synced, then renamed into place (bytes first, info last), so a
- * key whose info file exists always has its complete bytes.
+ * key whose info file exists always has its complete bytes. A blob is stored
+ * before the version naming it commits; the engine removes, at start, those
+ * that no version names (removeUnreferenced).
  */
 export class FileBlobStore implements BlobStore {
   constructor(private readonly dir: string) {}
@@ -24,6 +26,37 @@ export class FileBlobStore implements BlobStore {
     for (const name of await readdir(this.dir)) {
       if (name.startsWith(TEMP_PREFIX)) await unlink(path.join(this.dir, name)).catch(() => undefined);
     }
+  }
+
+  /**
+   * Removes the blobs (bytes and info) whose key is not in `referenced`, of
+   * which every file was last written before `before` (epoch ms). Files that
+   * are not blobs are left alone. A failed unlink is not retried: the next
+   * start finds the file again.
+   */
+  async removeUnreferenced(referenced: ReadonlySet<string>, before: number): Promise<{ blobs: number; files: number; bytes: number }> {
+    const byKey = new Map<string, string[]>();
+    for (const name of await readdir(this.dir)) {
+      const key = name.endsWith('.json') ? name.slice(0, -'.json'.length) : name;
+      if (!KEY.test(key) || referenced.has(key)) continue;
+      let names = byKey.get(key);
+      if (!names) byKey.set(key, (names = []));
+      names.push(name);
+    }
+    let blobs = 0;
+    let files = 0;
+    let bytes = 0;
+    for (const names of byKey.values()) {
+      const stats = await Promise.all(names.map((name) => lstat(path.join(this.dir, name)).catch(() => undefined)));
+      if (!stats.every((s) => s?.isFile() && s.mtimeMs < before)) continue;
+      blobs++;
+      for (const [i, name] of names.entries()) {
+        await unlink(path.join(this.dir, name)).catch(ignoreNotFound);
+        files++;
+        bytes += stats[i]!.size;
+      }
+    }
+    return { blobs, files, bytes };
   }
 
   async put(source: AsyncIterable<Uint8Array>, options: { maxBytes: number }): Promise<BlobInfo> {

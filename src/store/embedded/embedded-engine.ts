@@ -80,13 +80,20 @@ class EmbeddedEngine implements StoreEngine {
       this.table = new ResourceTable();
       this.kvTable = new KvTable(this.now);
       let versions = 0;
+      // Every blob any version names, history included: only the current versions stay in memory.
+      const referenced = new Set<string>();
       this.journal = await Journal.open(path.join(this.dataDir, 'journal'), this.log, (payload, frame) => {
         const batch = decodeBatch(payload);
-        batch.records.forEach((record, slot) => this.table.apply(record, frame, slot));
+        batch.records.forEach((record, slot) => {
+          this.table.apply(record, frame, slot);
+          if (record.blob !== undefined) referenced.add(record.blob);
+        });
         versions += batch.records.length;
       });
       this.kvJournal = await openKvJournal(path.join(this.dataDir, 'kv-journal'), this.log, this.kvTable, this.now());
-      await (this.blobs as FileBlobStore).init();
+      const blobs = this.blobs as FileBlobStore;
+      await blobs.init();
+      await this.removeOrphanBlobs(blobs, referenced);
       this.log.info(`embedded store ${this.dataDir}: ${versions} versions replayed in ${Math.round(performance.now() - started)} ms`);
       this.lock = lock;
     } catch (err) {
@@ -96,6 +103,27 @@ class EmbeddedEngine implements StoreEngine {
       this.kvJournal = undefined;
       await lock.release();
       throw err;
+    }
+  }
+
+  /**
+   * Removes the blobs no version names: the bytes of Binary writes that
+   * never committed (the server was killed between storing the bytes and
+   * the commit, or the commit failed and the clean-up did not run). Only
+   * once both journals are replayed, under the data lock, and only files
+   * older than this process: nothing written since it started (a write of an
+   * engine opened earlier in the same process, still in flight) is touched.
+   * Nothing but a version names a blob (the key-value store holds none), so
+   * the journal's records are the whole list. A failure only leaves the files.
+   */
+  private async removeOrphanBlobs(blobs: FileBlobStore, referenced: ReadonlySet<string>): Promise<void> {
+    try {
+      const removed = await blobs.removeUnreferenced(referenced, performance.timeOrigin);
+      if (removed.files > 0) {
+        this.log.info(`embedded store ${this.dataDir}: removed ${removed.blobs} blob${removed.blobs === 1 ? '' : 's'} that no version names (${removed.files} files, ${removed.bytes} bytes), left by Binary writes that never committed`);
+      }
+    } catch (err) {
+      this.log.warn(`embedded store ${this.dataDir}: could not remove unreferenced blobs (${err instanceof Error ? err.message : String(err)})`);
     }
   }
 

@@ -1,20 +1,51 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { crc32 } from 'node:zlib';
 import { fsyncDirectory } from './fsync-directory.js';
+import {
+  FileWindow,
+  findAcknowledgedAfter,
+  FRAME_HEADER,
+  frameHeader,
+  LEGACY_MAGIC,
+  MAGIC,
+  MAX_PAYLOAD,
+  NO_PAYLOAD,
+  readFully,
+  readPayloadAt,
+  scanFrames,
+  zerosToEnd,
+} from './journal-frames.js';
 
 export interface EngineLog {
   warn(msg: string): void;
   info(msg: string): void;
 }
 
-/** File header: identifies the format, so a stray file is refused rather than "repaired". */
-const MAGIC = Buffer.from('CARNETJ1', 'latin1');
-/** Each frame: u32 payload length, u32 crc32 of the payload, then the payload. */
-const FRAME_HEADER = 8;
-/** Larger than any sane batch; a bigger length can only come from corruption. */
-const MAX_PAYLOAD = 1024 * 1024 * 1024;
-const READ_CHUNK = 8 * 1024 * 1024;
+/**
+ * Damage in a journal that a crash cannot have left: bytes that fail their
+ * checks, followed by a frame appended after they had been acknowledged. The
+ * journal refuses to open such a file and leaves it as it is.
+ */
+export class JournalCorruptError extends Error {
+  constructor(
+    readonly file: string,
+    /** Where the first frame that fails its checks starts. */
+    readonly offset: number,
+    /** Bytes from `offset` to the end of the file. */
+    readonly following: number,
+    /** A frame appended after the damaged bytes had been acknowledged. */
+    readonly witness: number,
+  ) {
+    super(
+      `journal ${file} is damaged at byte offset ${offset}: the ${following} bytes from there to its end hold writes that were acknowledged ` +
+        `(the frame at offset ${witness} was appended after them), so this is no torn tail from a crash. Refusing to open it, so that nothing ` +
+        `acknowledged is dropped; the file was left unchanged. Restore the data directory from a backup, or, to give up every write from that ` +
+        `offset on, keep a copy of the file and run: truncate -s ${offset} '${file}'`,
+    );
+    this.name = 'JournalCorruptError';
+  }
+}
+
 /**
  * With O_DSYNC each write returns once its bytes (and the file size) are on
  * disk: one system call per group commit instead of a write and an
@@ -58,7 +89,7 @@ interface Round {
 }
 
 interface Pending {
-  /** The frame header (length, checksum); the payload follows it on disk, written from its own buffer. */
+  /** The frame header (length, checksum, acknowledged); the payload follows it on disk, written from its own buffer. */
   header: Buffer;
   payload: Buffer;
   offset: number;
@@ -75,7 +106,10 @@ interface Pending {
  * MAX_IN_FLIGHT rounds are written at once, each at its own offset; a frame
  * is acknowledged only once every earlier frame is too, so a crash can leave
  * a hole only in frames nobody was told were durable, and the next open cuts
- * the file at the hole.
+ * the file at the hole. Each frame names the offset up to which frames were
+ * acknowledged when it was appended (journal-frames.ts): damage followed by a
+ * frame naming an offset past it is no such hole, and the journal refuses to
+ * open rather than cut acknowledged frames off.
  */
 export class Journal {
   private queue: Pending[] = [];
@@ -92,6 +126,8 @@ export class Journal {
   private extension: { from: number; done: Promise<void> } | undefined;
   /** A second handle without O_DSYNC, for the zeros: they are synced once, not write by write. */
   private zeroWriter: FileHandle | undefined;
+  /** Frames up to this offset are acknowledged (every frame found on open counts as such). */
+  private acknowledged: number;
 
   private constructor(
     private readonly file: string,
@@ -100,13 +136,20 @@ export class Journal {
     private end: number,
     /** The file's size on disk: frames, then zeros. */
     private allocated: number,
-  ) {}
+    /** Whether the last frame is a mark attesting every frame before it. */
+    private attested: boolean,
+  ) {
+    this.acknowledged = end;
+  }
 
   /**
    * Opens (or creates) the journal and replays every intact frame in order.
-   * A torn or corrupt tail (short header, short payload, bad checksum) is cut
-   * off: those bytes were never acknowledged, since a commit resolves only
-   * after its whole frame is synced.
+   * A torn tail (short header, short payload, bad checksum, with no frame
+   * after it appended once it was acknowledged) is cut off: those bytes were
+   * never acknowledged, since a commit resolves only after its whole frame is
+   * synced. Damage that was acknowledged is refused (JournalCorruptError),
+   * the file untouched. An open that replayed frames ends with a mark
+   * attesting them.
    */
   static async open(file: string, log: EngineLog, replay: (payload: Buffer, offset: number) => void): Promise<Journal> {
     const fh = await open(file, constants.O_RDWR | constants.O_CREAT | DSYNC, 0o600);
@@ -120,20 +163,32 @@ export class Journal {
         await fh.write(MAGIC, 0, MAGIC.length, 0);
         await fh.datasync();
         await fsyncDirectory(file);
-        return new Journal(file, fh, log, MAGIC.length, MAGIC.length);
+        return new Journal(file, fh, log, MAGIC.length, MAGIC.length, true);
       }
       const head = Buffer.alloc(MAGIC.length);
-      await fh.read(head, 0, MAGIC.length, 0);
-      if (!head.equals(MAGIC)) throw new Error(`${file} is not a carnet journal`);
-      const end = await scan(fh, size, replay);
-      // Zeros after the last frame are space written ahead (the server stopped without closing); anything else was never acknowledged.
-      if (end < size && !(await allZeros(fh, end, size))) {
+      await readFully(fh, head, 0);
+      const legacy = head.equals(LEGACY_MAGIC);
+      if (!legacy && !head.equals(MAGIC)) throw new Error(`${file} is not a carnet journal`);
+      const window = new FileWindow(fh, size);
+      const { end, attested } = await scanFrames(window, replay);
+      let allocated = size;
+      // Zeros after the last frame are space written ahead (the server stopped without closing).
+      if (end < size && !(await zerosToEnd(window, end))) {
+        const witness = await findAcknowledgedAfter(window, end);
+        if (witness) throw new JournalCorruptError(file, end, size - end, witness.offset);
         log.warn(`journal ${file}: dropped a torn or corrupt tail of ${size - end} bytes at offset ${end}`);
         await fh.truncate(end);
         await fh.datasync();
-        return new Journal(file, fh, log, end, end);
+        allocated = end;
       }
-      return new Journal(file, fh, log, end, size);
+      // Frames of the current format follow: a server that reads only legacy frames must refuse the file, not cut it.
+      if (legacy) {
+        await writeAll(fh, [MAGIC], 0);
+        if (!DSYNC) await fh.datasync();
+      }
+      const journal = new Journal(file, fh, log, end, allocated, attested);
+      if (!attested) await journal.mark();
+      return journal;
     } catch (err) {
       await fh.close();
       throw err;
@@ -157,11 +212,10 @@ export class Journal {
   append(payload: Buffer, onDurable: (offset: number) => void): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (payload.length === 0 || payload.length > MAX_PAYLOAD) return Promise.reject(new Error(`journal frame of ${payload.length} bytes refused`));
-    const header = Buffer.allocUnsafe(FRAME_HEADER);
-    header.writeUInt32LE(payload.length, 0);
-    header.writeUInt32LE(crc32(payload), 4);
+    const header = frameHeader(payload, this.acknowledged);
     const offset = this.end;
     this.end += FRAME_HEADER + payload.length;
+    this.attested = false;
     if (payload.length < SMALL_FRAME) this.extendIfNeeded();
     return new Promise((resolve, reject) => {
       this.queue.push({ header, payload, offset, onDurable, resolve, reject });
@@ -171,16 +225,14 @@ export class Journal {
 
   /** Reads back the payload of the frame at `offset` (an offset given to onDurable or replay). */
   async read(offset: number): Promise<Buffer> {
-    const header = Buffer.alloc(FRAME_HEADER);
-    await readFully(this.fh, header, offset);
-    const length = header.readUInt32LE(0);
-    const payload = Buffer.allocUnsafe(length);
-    await readFully(this.fh, payload, offset + FRAME_HEADER);
-    if (crc32(payload) !== header.readUInt32LE(4)) throw new Error(`journal frame at offset ${offset} fails its checksum`);
-    return payload;
+    return readPayloadAt(this.fh, offset);
   }
 
-  /** Waits for queued frames, then closes the file, without the space written ahead. */
+  /**
+   * Waits for queued frames, then closes the file, without the space written
+   * ahead, and with a mark attesting every frame (so that damage to any of
+   * them is told from a torn tail).
+   */
   async close(): Promise<void> {
     for (;;) {
       if (this.queue.length > 0 || this.rounds.length > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -189,10 +241,32 @@ export class Journal {
     }
     try {
       await this.zeroWriter?.close();
-      if (!this.failure && this.allocated > this.end) await this.fh.truncate(this.end);
+      if (!this.failure) {
+        if (!this.attested) await this.mark();
+        if (this.allocated > this.end) await this.fh.truncate(this.end);
+      }
     } finally {
       await this.fh.close();
     }
+  }
+
+  /**
+   * Appends a mark, a frame without payload, attesting that every frame
+   * before it is acknowledged. Only while nothing else is being written (open,
+   * close). Without it the frames are as durable, only less well guarded: a
+   * failure is reported, not thrown.
+   */
+  private async mark(): Promise<void> {
+    try {
+      await writeAll(this.fh, [frameHeader(NO_PAYLOAD, this.acknowledged)], this.end);
+      if (!DSYNC) await this.fh.datasync();
+    } catch (err) {
+      this.log.warn(`journal ${this.file}: could not write a mark after its frames (${err instanceof Error ? err.message : String(err)})`);
+      return;
+    }
+    this.end += FRAME_HEADER;
+    this.acknowledged = this.end;
+    this.attested = true;
   }
 
   /**
@@ -269,6 +343,7 @@ export class Journal {
     // Acknowledge in journal order: a round done before an earlier one waits for it.
     while (this.rounds[0]?.written) {
       for (const p of this.rounds.shift()!.group) {
+        this.acknowledged = p.offset + FRAME_HEADER + p.payload.length;
         p.onDurable(p.offset);
         p.resolve();
       }
@@ -295,55 +370,6 @@ export class Journal {
   private wakeIfIdle(): void {
     if (this.queue.length > 0 || this.rounds.length > 0) return;
     for (const wake of this.idleWaiters.splice(0)) wake();
-  }
-}
-
-async function scan(fh: FileHandle, size: number, replay: (payload: Buffer, offset: number) => void): Promise<number> {
-  let buf = Buffer.alloc(0);
-  let bufStart = MAGIC.length;
-  /** Makes buf cover [pos, pos + n); false when the file is shorter. */
-  const cover = async (pos: number, n: number): Promise<boolean> => {
-    if (pos + n > size) return false;
-    if (pos >= bufStart && pos + n <= bufStart + buf.length) return true;
-    const length = Math.min(Math.max(n, READ_CHUNK), size - pos);
-    buf = Buffer.allocUnsafe(length);
-    await readFully(fh, buf, pos);
-    bufStart = pos;
-    return true;
-  };
-  let pos = MAGIC.length;
-  while (pos < size) {
-    if (!(await cover(pos, FRAME_HEADER))) return pos;
-    const length = buf.readUInt32LE(pos - bufStart);
-    const sum = buf.readUInt32LE(pos - bufStart + 4);
-    if (length === 0 || length > MAX_PAYLOAD) return pos;
-    if (!(await cover(pos, FRAME_HEADER + length))) return pos;
-    const from = pos - bufStart + FRAME_HEADER;
-    const payload = buf.subarray(from, from + length);
-    if (crc32(payload) !== sum) return pos;
-    replay(payload, pos);
-    pos += FRAME_HEADER + length;
-  }
-  return pos;
-}
-
-/** Whether the file holds only zero bytes from `from` to `to`. */
-async function allZeros(fh: FileHandle, from: number, to: number): Promise<boolean> {
-  const buf = Buffer.allocUnsafe(Math.min(ZEROS.length, to - from));
-  for (let at = from; at < to; at += buf.length) {
-    const chunk = buf.subarray(0, Math.min(buf.length, to - at));
-    await readFully(fh, chunk, at);
-    if (!chunk.equals(ZEROS.subarray(0, chunk.length))) return false;
-  }
-  return true;
-}
-
-async function readFully(fh: FileHandle, buf: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
-    if (bytesRead === 0) throw new Error(`journal ends before offset ${position + buf.length}`);
-    done += bytesRead;
   }
 }
 
