@@ -11,10 +11,12 @@ import type { VersionRecord } from './engine.js';
 import { mayHaveLanded } from './engine.js';
 import type { PreparedWrite, Repository, SearchRestriction, WriteCheck } from './repository.js';
 import { conditionQuery, queryPairs } from './repository.js';
-import { writeInTurn } from './resource-turns.js';
+import { HeldTurns, TurnsOutOfOrder, turnOrder, writeInTurn } from './resource-turns.js';
 import type { CreatingCondition } from './condition-check.js';
 import { queryEncodingError } from '../plugins/query-encoding.js';
 import { isBase64Binary } from '../fhir/validation/base64.js';
+import type { TypeIndex } from '../fhir/validation/element-index.js';
+import { isPrimitiveType, typeIndex } from '../fhir/validation/element-index.js';
 
 /** What the caller (the HTTP route) supplies: the access policy and what GET entries do. */
 export interface BundleContext {
@@ -132,17 +134,25 @@ function isConditional(entry: BundleEntry): boolean {
 }
 
 async function processTransaction(repository: Repository, bundle: Bundle, context: BundleContext): Promise<Bundle> {
-  const entries = (bundle.entry ?? []).map((entry, index) => parseEntry(entry, index, context.fhirBase));
+  const parsed = (bundle.entry ?? []).map((entry, index) => parseEntry(entry, index, context.fhirBase));
   const blobs: string[] = [];
   let committed = false;
-  const done = new Map<number, Done>();
+  // Each attempt works on fresh copies of the parsed entries (their targets, ids and rewritten resources are its own).
+  let entries: Parsed[] = [];
+  let done = new Map<number, Done>();
   // fullUrl (and Type/oldId) -> Type/id: what every reference and condition naming an entry stands for.
-  const idMap = new Map<string, string>();
-  const prepareAndCommit = async (): Promise<void> => {
+  let idMap = new Map<string, string>();
+  const prepareAndCommit = async (held: HeldTurns, alsoFirst: ReadonlySet<string>): Promise<void> => {
+    entries = parsed.map((p) => ({ ...p }));
+    done = new Map();
+    idMap = new Map();
     // Ids first, so every reference in the Bundle can be rewritten before any resource is prepared.
     await assignTargets(repository, entries, idMap, context);
     refuseRepeatedWrites(entries);
     refuseRepeatedCreatingConditions(entries);
+    // The turns of what it writes by id, as direct writes to them take (see takeTurns), before anything is read to prepare.
+    await held.take([...new Set([...writtenById(entries), ...alsoFirst])].sort(turnOrder));
+    await confirmMatches(repository, entries, idMap, context);
     const underConditions = targetsByCondition(entries);
     for (const e of entries) if (e.resource) e.resource = await rewriteReferences(e.resource, idMap, repository, e, context, underConditions) as Resource;
     const targets = (deletes: boolean) => new Set(entries.flatMap((e) => (e.target && (e.method === 'DELETE') === deletes ? [`${e.target.type}/${e.target.id}`] : [])));
@@ -179,15 +189,16 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
         }
       }
     }
-    await commitUnderRules(repository, context, versions, prepared);
+    await commitUnderRules(repository, context, versions, prepared, held);
     committed = true;
   };
   try {
     // Conditional entries decide on what their searches found: in the queue of the server's
     // conditional interactions, or two such transactions could both create. The GET entries,
-    // read after the commit, need not hold it.
-    if ((bundle.entry ?? []).some(isConditional)) await repository.serialised(prepareAndCommit);
-    else await prepareAndCommit();
+    // read after the commit, need not hold it. The queue is taken before any turn (turnOrder).
+    const inTurns = () => takeTurns(repository, blobs, prepareAndCommit);
+    if ((bundle.entry ?? []).some(isConditional)) await repository.serialised(inTurns);
+    else await inTurns();
     // Committed: from here on nothing may throw away the Binaries' bytes (context.read never throws).
     const out: BundleEntry[] = [];
     for (const e of entries) {
@@ -198,6 +209,81 @@ async function processTransaction(repository: Repository, bundle: Bundle, contex
   } catch (err) {
     if (!committed && !mayHaveLanded(err)) await dropBlobs(repository, blobs);
     throw err;
+  }
+}
+
+/** Attempts of a transaction whose turns, matches or versions moved under it (see takeTurns). */
+const TRANSACTION_ATTEMPTS = 5;
+
+/**
+ * Runs a transaction's preparation and commit (`attempt`) in the turns of
+ * every resource it writes by id (its PUT, PATCH and DELETE entries, by id or
+ * once their condition matched), as the direct writes to each take them
+ * (resource-turns.ts): a transaction without If-Match then behaves as the
+ * same PUTs sent one after the other would, and succeeds however many direct
+ * writes keep changing those resources; with If-Match, a stale version is a
+ * 412. The turns are taken in turnOrder (after the conditional queue, when the
+ * transaction holds it), held from before the first read of a current version
+ * to the end of the commit, and given back on every way out. The attempt
+ * starts again, its bytes dropped, when:
+ * - the commit rules need turns that come before some it holds
+ *   (TurnsOutOfOrder): they are then taken with the others, first;
+ * - what a conditional entry matched changed before its turn was taken
+ *   (confirmMatches), as a conditional update over REST looks again;
+ * - the store still found that another write came first (another server
+ *   sharing it): redone on the new versions, where a stale If-Match is a 412.
+ * After TRANSACTION_ATTEMPTS, the last conflict is the answer (409), as a
+ * direct write's (writeInTurn).
+ */
+async function takeTurns(repository: Repository, blobs: string[], attempt: (held: HeldTurns, alsoFirst: ReadonlySet<string>) => Promise<void>): Promise<void> {
+  const alsoFirst = new Set<string>();
+  for (let n = 1; ; n++) {
+    const held = new HeldTurns(repository.turns);
+    const mark = blobs.length;
+    try {
+      return await attempt(held, alsoFirst);
+    } catch (err) {
+      const again = err instanceof TurnsOutOfOrder || err instanceof MatchMoved || err instanceof CommitConflict;
+      if (!again) throw err;
+      if (n >= TRANSACTION_ATTEMPTS) {
+        throw err instanceof CommitConflict ? err.conflict
+          : new VersionConflictError('What the transaction\'s conditions match, or the resources it writes, kept changing under concurrent writes');
+      }
+      if (err instanceof TurnsOutOfOrder) for (const key of err.keys) alsoFirst.add(key);
+      await dropBlobs(repository, blobs.splice(mark));
+    } finally {
+      held.release();
+    }
+  }
+}
+
+/** A conditional entry's match changed before the transaction held its turn (confirmMatches). */
+class MatchMoved extends Error {}
+
+/** The store refused the commit: a version it replaces is no longer current (another server wrote it). */
+class CommitConflict extends Error {
+  constructor(readonly conflict: VersionConflictError) {
+    super(conflict.message);
+  }
+}
+
+/** The `Type/id` of every resource a transaction's entries write by id: PUT, PATCH, DELETE, by id or as matched. */
+function writtenById(entries: Parsed[]): string[] {
+  return entries.flatMap((e) => (e.target && (e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE') ? [`${e.target.type}/${e.target.id}`] : []));
+}
+
+/**
+ * A conditional PUT, PATCH or DELETE that matched one resource searched before
+ * the transaction held that resource's turn: a direct write landing between
+ * may have changed what matches. Searched again in the turn (as a conditional
+ * update over REST does, Repository.inTurnOfMatch); a different answer starts
+ * the attempt again (MatchMoved).
+ */
+async function confirmMatches(repository: Repository, entries: Parsed[], idMap: Map<string, string>, context: BundleContext): Promise<void> {
+  for (const e of entries) {
+    if (e.path.length !== 1 || !e.target || e.matchedNothing || !(e.method === 'PUT' || e.method === 'PATCH' || e.method === 'DELETE')) continue;
+    const match = await conditionalMatch(repository, e.target.type, resolvePlaceholders(e.query, idMap), e, context);
+    if (match?.id !== e.target.id) throw new MatchMoved();
   }
 }
 
@@ -266,15 +352,18 @@ interface EntryWrite {
 
 /**
  * Commits `prepared` under the context's commit rules: in the turns they
- * name (sorted, so that two commits never wait for each other in a circle;
- * `held` is the one the entry already holds), each version checked first,
- * a refusal naming its entry.
+ * name (in turnOrder, so that two commits never wait for each other in a
+ * circle), each version checked first, a refusal naming its entry. `held`:
+ * the turn a batch entry already holds, or a transaction's turns, which the
+ * rules' turns extend (TurnsOutOfOrder when they cannot, see takeTurns); a
+ * transaction's commit refused for a version that moved is a CommitConflict.
  */
-async function commitUnderRules(repository: Repository, context: BundleContext, writes: EntryWrite[], prepared: PreparedWrite[], held?: string): Promise<void> {
+async function commitUnderRules(repository: Repository, context: BundleContext, writes: EntryWrite[], prepared: PreparedWrite[], held?: string | HeldTurns): Promise<void> {
   const rules = context.commitRules;
-  if (!rules || !writes.length) return repository.commit(prepared);
+  const commit = held instanceof HeldTurns ? () => commitInTransaction(repository, prepared) : () => repository.commit(prepared);
+  if (!rules || !writes.length) return commit();
   const together = writes.map((w) => w.write);
-  const keys = [...new Set(await rules.turns(together))].filter((key) => key !== held).sort();
+  const wanted = [...new Set(await rules.turns(together))];
   const run = async (): Promise<void> => {
     for (const { e, write } of writes) {
       try {
@@ -283,9 +372,23 @@ async function commitUnderRules(repository: Repository, context: BundleContext, 
         throw entryError(e, err);
       }
     }
-    await repository.commit(prepared);
+    await commit();
   };
+  if (held instanceof HeldTurns) {
+    await held.extend(wanted);
+    return run();
+  }
+  const keys = wanted.filter((key) => key !== held).sort(turnOrder);
   return keys.reduceRight<() => Promise<void>>((inner, key) => () => repository.turns.run(key, inner), run)();
+}
+
+async function commitInTransaction(repository: Repository, prepared: PreparedWrite[]): Promise<void> {
+  try {
+    await repository.commit(prepared);
+  } catch (err) {
+    if (err instanceof VersionConflictError && err.statusCode === 409) throw new CommitConflict(err);
+    throw err;
+  }
 }
 
 async function dropBlobs(repository: Repository, keys: string[]): Promise<void> {
@@ -636,16 +739,37 @@ async function resolveConditionalReference(reference: string, repository: Reposi
   return [...candidates][0]!;
 }
 
-function copyWithReferences(value: unknown, idMap: Map<string, string>, resolved: Map<string, string>, parentKey = ''): unknown {
-  if (Array.isArray(value)) return value.map((v) => copyWithReferences(v, idMap, resolved, parentKey));
+/**
+ * A copy of `value` with every link naming an entry rewritten to the
+ * `Type/id` it got, as references are (http.html#trules): references,
+ * elements of type uri and url whatever their name (`Attachment.url`,
+ * `Extension.valueUri`, `Coding.system`, `Meta.source`...), and narrative
+ * links. Types come from the element definitions (`index` at `path`: where in
+ * which type `value` sits), choice types and extensions included. Not
+ * rewritten:
+ * - oid and uuid elements: their value must be an `urn:oid:` or `urn:uuid:`
+ *   (their R4 regex), which a `Type/id` is not, so the rewrite would make the
+ *   entry a 422; they keep the value sent;
+ * - canonicals: they name a resource by its `url`, which a transaction does not
+ *   change (R4 lists uri, url, oid, uuid, not canonical);
+ * - an extension's own `url` (its identity: a plain string in the definitions),
+ *   and the canonical `url` of a definitional resource (isCanonicalResource).
+ * Where the JSON leaves the definitions (an unknown property, which validation
+ * refuses later), only references are rewritten.
+ */
+function copyWithReferences(value: unknown, idMap: Map<string, string>, resolved: Map<string, string>, index?: TypeIndex, path = ''): unknown {
+  if (Array.isArray(value)) return value.map((v) => copyWithReferences(v, idMap, resolved, index, path));
   if (!value || typeof value !== 'object') return value;
   const object = value as Record<string, unknown>;
-  // A Bundle stored as a resource (a document, a collection) keeps its references: they name its own entries.
-  if (object.resourceType === 'Bundle') return value;
+  const resourceType = object.resourceType;
+  if (typeof resourceType === 'string') {
+    // A Bundle stored as a resource (a document, a collection) keeps its references: they name its own entries.
+    if (resourceType === 'Bundle') return value;
+    index = typeIndex(resourceType);
+    path = '';
+  }
+  const children = index?.byJsonName(path);
   const out: Record<string, unknown> = {};
-  // A `url` of type uri or url names an entry like a reference does; not a resource's own canonical
-  // url, an extension's url (its identity) or the canonical `url`s of ConceptMap and StructureMap.
-  const urlIsLink = object.resourceType === undefined && !NOT_LINK_URL_PARENTS.has(parentKey);
   // Object.keys, not Object.entries: these walks visit every element of every
   // entry, and a [key, value] array per property was a tenth of a
   // transaction's garbage.
@@ -653,18 +777,51 @@ function copyWithReferences(value: unknown, idMap: Map<string, string>, resolved
     const v = object[key];
     if (key === 'reference' && typeof v === 'string') {
       out[key] = idMap.get(v) ?? resolved.get(v) ?? v;
-    } else if (key === 'url' && typeof v === 'string' && urlIsLink) {
-      out[key] = idMap.get(v) ?? v;
-    } else if (key === 'div' && parentKey === 'text' && typeof v === 'string') {
-      out[key] = narrativeWithLinks(v, idMap);
+      continue;
+    }
+    const child = children?.get(key);
+    if (!child) {
+      // `_given`, `_valueUri`: a primitive's id and extensions. Otherwise outside the definitions.
+      out[key] = copyWithReferences(v, idMap, resolved, key.startsWith('_') && index ? typeIndex('Element') : undefined);
+      continue;
+    }
+    const type = child.type;
+    if (LINK_TYPES.has(type)) {
+      out[key] = path === '' && key === 'url' && typeof resourceType === 'string' && isCanonicalResource(index!) ? v : linkValue(v, idMap);
+    } else if (type === 'xhtml') {
+      out[key] = typeof v === 'string' ? narrativeWithLinks(v, idMap) : v;
+    } else if (isPrimitiveType(type)) {
+      out[key] = v;
+    } else if (index!.hasChildren(child.def.path)) {
+      // A BackboneElement (or Element) defined inline: its children are in the same type.
+      out[key] = copyWithReferences(v, idMap, resolved, index, child.def.path);
+    } else if (child.def.info.contentReference !== undefined) {
+      out[key] = copyWithReferences(v, idMap, resolved, index, child.def.info.contentReference);
     } else {
-      out[key] = copyWithReferences(v, idMap, resolved, key);
+      // A complex type (Extension, Attachment, Coding...), or a resource (`contained`: its own resourceType says which).
+      out[key] = copyWithReferences(v, idMap, resolved, type === 'Resource' ? undefined : typeIndex(type));
     }
   }
   return out;
 }
 
-const NOT_LINK_URL_PARENTS = new Set(['extension', 'modifierExtension', 'unmapped', 'structure']);
+/** The FHIR types whose values are links that a transaction rewrites (http.html#trules); see copyWithReferences. */
+const LINK_TYPES: ReadonlySet<string> = new Set(['uri', 'url']);
+
+/** A uri or url value (or a list of them) with the fullUrls of entries replaced by their `Type/id`. */
+function linkValue(value: unknown, idMap: Map<string, string>): unknown {
+  if (typeof value === 'string') return idMap.get(value) ?? value;
+  return Array.isArray(value) ? value.map((v: unknown) => (typeof v === 'string' ? idMap.get(v) ?? v : v)) : value;
+}
+
+/**
+ * Whether a resource's own `url` is its canonical identity (Questionnaire,
+ * ValueSet, Contract...: those with a `version` string beside it), which no
+ * transaction rewrites; a Device's `url`, its network address, is a link.
+ */
+function isCanonicalResource(index: TypeIndex): boolean {
+  return index.byJsonName('').get('version')?.type === 'string';
+}
 
 /** `<a href>` and `<img src>` naming an entry, as the transaction rules ask. */
 function narrativeWithLinks(div: string, idMap: Map<string, string>): string {

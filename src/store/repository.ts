@@ -224,7 +224,7 @@ export class Repository {
   /** [conditional update](https://hl7.org/fhir/R4/http.html#cond-update); see ConditionalAccess. */
   async conditionalUpdate(type: string, query: Array<[string, string]>, resource: Resource, options: { ifMatch?: string; check?: WriteCheck } & ConditionalAccess = {}): Promise<WriteResult> {
     return this.serialised(() => this.inTurnOfMatch(type, query, options, async (matches) =>
-      this.commitOne(await this.prepareConditionalUpdate(type, query, matches, resource, options), options.check)));
+      this.commitOne(await this.prepareConditionalUpdate(type, query, matches, resource, { ...options, keepUnchanged: true }), options.check)));
   }
 
   /** [delete](https://hl7.org/fhir/R4/http.html#delete): deleting an unknown or deleted resource succeeds. */
@@ -329,7 +329,7 @@ export class Repository {
    * at most two). When it matched nothing it creates, and what it creates
    * must satisfy the condition (condition-check.ts).
    */
-  async prepareConditionalUpdate(type: string, query: Array<[string, string]>, matches: VersionRecord[], written: Resource, options: { ifMatch?: string } & ConditionalAccess): Promise<PreparedWrite> {
+  async prepareConditionalUpdate(type: string, query: Array<[string, string]>, matches: VersionRecord[], written: Resource, options: { ifMatch?: string; keepUnchanged?: boolean } & ConditionalAccess): Promise<PreparedWrite> {
     if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `Conditional update matched more than one ${type}`);
     if (matches.length === 1) {
       const id = matches[0].id;
@@ -337,7 +337,8 @@ export class Repository {
         throw new BadRequestError('FHIR_ERR_REST_ID_MISMATCH', `Body id ${written.id} is not the id of the matching ${type} (${id})`);
       }
       const resource = (await options.rules?.(matches[0], written)) ?? written;
-      return this.prepareUpdate(type, id, { ...resource, id }, options);
+      // `keepUnchanged`: a body that changes nothing writes no version, as a PUT by id (prepareUpdate).
+      return this.prepareUpdate(type, id, { ...resource, id }, { ifMatch: options.ifMatch, keepUnchanged: options.keepUnchanged });
     }
     if (written.resourceType !== type) {
       throw new BadRequestError('FHIR_ERR_REST_TYPE_MISMATCH', `Body resourceType ${String(written.resourceType)} does not match the URL type ${type}`);
@@ -537,7 +538,9 @@ export class Repository {
    * every one queued before it has finished, so that two concurrent
    * If-None-Exist creates cannot both create; with `conditionalLease`, also
    * in turn with the other servers on the store. `work` must not queue here
-   * itself: it would wait for its own end.
+   * itself: it would wait for its own end. The queue comes before every
+   * resource turn (resource-turns.ts turnOrder): `work` may take turns, but
+   * nothing that holds a turn may queue here.
    */
   serialised<T>(work: () => Promise<T>): Promise<T> {
     const turn = this.conditionalLease ? () => runWithLease(this.engine.kv, work, { ttlMs: CONDITIONAL_LEASE_MS, now: this.now, log: this.log }) : work;

@@ -62,13 +62,43 @@ export function writeInTurn<T>(turns: ResourceTurns, type: string, id: string, i
 }
 
 /**
+ * The one order in which a request that takes several turns takes them, so
+ * that two requests never wait for each other in a circle. Whoever holds the
+ * conditional queue (Repository.serialised) may wait for turns; whoever holds
+ * a turn never waits for the queue. Then: every resource other than a Binary
+ * before every Binary, each group sorted by key. That is the order a direct
+ * write already follows (its resource's turn, then the turns of the Binaries
+ * its document names: space/documents/document-content.ts), and the one a
+ * transaction follows (store/bundle-processor.ts takeTurns: the resources it
+ * writes by id before it reads any of them, then the Binaries its documents
+ * name before it commits; it starts again when one of those would come
+ * before a turn it holds).
+ */
+export function turnOrder(a: string, b: string): number {
+  const [binaryA, binaryB] = [a.startsWith('Binary/'), b.startsWith('Binary/')];
+  if (binaryA !== binaryB) return binaryA ? 1 : -1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * HeldTurns.extend was asked for turns that come before one already held
+ * (turnOrder): taking them now could close a circle. The caller gives back
+ * what it holds and starts again with `keys` among the turns it takes first.
+ */
+export class TurnsOutOfOrder extends Error {
+  constructor(readonly keys: string[]) {
+    super(`Turns ${keys.join(', ')} come before turns already held`);
+  }
+}
+
+/**
  * Turns taken from within a write and held until it is done (ResourceTurns
  * gives a turn for the length of a callback; the commit happens after the
  * check that takes these returns). Taken in the order given, sorted by the
- * caller (space/documents/document-content.ts contentTurns), so that two
- * writes never wait for each other in a circle. A turn that cannot be taken
- * (its lease among servers refused, or waited for too long) gives back those
- * already taken and fails the write: the turns are never left held.
+ * caller in turnOrder (space/documents/document-content.ts contentTurns), so
+ * that two writes never wait for each other in a circle. A turn that cannot
+ * be taken (its lease among servers refused, or waited for too long) gives
+ * back those already taken and fails the write: the turns are never left held.
  */
 export class HeldTurns {
   private keys: string[] = [];
@@ -79,6 +109,24 @@ export class HeldTurns {
     // A write redone (after a version conflict) checks again: the same turns are already held.
     if (keys.length === this.keys.length && keys.every((key, i) => key === this.keys[i])) return;
     this.release();
+    await this.enter(keys);
+  }
+
+  /**
+   * Takes, besides those held, the turns of `keys` not held yet, in
+   * turnOrder; TurnsOutOfOrder (nothing taken) when one of them comes before
+   * a turn already held.
+   */
+  async extend(keys: Iterable<string>): Promise<void> {
+    const held = new Set(this.keys);
+    const missing = [...new Set(keys)].filter((key) => !held.has(key)).sort(turnOrder);
+    if (!missing.length) return;
+    const last = this.keys[this.keys.length - 1];
+    if (last !== undefined && turnOrder(missing[0]!, last) < 0) throw new TurnsOutOfOrder(missing);
+    await this.enter(missing);
+  }
+
+  private async enter(keys: string[]): Promise<void> {
     try {
       for (const key of keys) {
         await new Promise<void>((entered, failed) => {
@@ -87,12 +135,12 @@ export class HeldTurns {
             entered();
           })).catch(failed);
         });
+        this.keys.push(key);
       }
     } catch (err) {
       this.release();
       throw err;
     }
-    this.keys = keys;
   }
 
   release(): void {
