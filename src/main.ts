@@ -9,13 +9,26 @@ async function main(): Promise<void> {
   // absolute URLs need the real one before the server is built.
   if (config.port === 0 && !process.env.PUBLIC_URL) config = loadConfig(process.env, { port: await freePort(config.host) });
   const app = await buildServer({ config });
-  const shutdown = async (signal: string): Promise<void> => {
-    app.log.info({ signal }, 'carnet shutting down');
-    await app.close();
-    process.exit(0);
+  // A clean stop: answers under way are finished (within a grace period), every connection is
+  // closed, then the store (journal flushed, LOCK released): plugins/graceful-close.ts. The
+  // handlers are `once`: the same signal sent again ends the process at once, as a kill would
+  // (acknowledged writes are on disk already; the next start replaces the stale LOCK).
+  let closing: Promise<void> | undefined;
+  const shutdown = (signal: string): void => {
+    closing ??= (async () => {
+      app.log.info({ signal }, 'carnet shutting down');
+      try {
+        await app.close();
+      } catch (err) {
+        app.log.error({ err }, 'carnet did not close cleanly');
+        process.exit(1);
+      }
+      app.log.info('carnet stopped');
+      process.exit(0);
+    })();
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

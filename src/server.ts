@@ -11,6 +11,7 @@ import { mayReadAuditEvents, settleBeforeAuditReads } from './audit/audit-reads.
 import { createValidator } from './fhir/validation/validate.js';
 import { clientErrorHandler, fhirErrors, frameworkErrors } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
+import { gracefulClose, shuttingDownError } from './plugins/graceful-close.js';
 import { corsPlugin } from './plugins/cors.js';
 import { queryEncodingError } from './plugins/query-encoding.js';
 import { operationPath } from './plugins/operation-path.js';
@@ -60,7 +61,8 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     genReqId: requestIdGenerator(),
     childLoggerFactory: lazyRequestLogger,
     logController: new RequestLogController(),
-    return503OnClosing: true,
+    // Requests arriving while the server closes are refused by the root hook below, as an OperationOutcome.
+    return503OnClosing: false,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     frameworkErrors,
     clientErrorHandler,
@@ -105,15 +107,18 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     await audit.close();
     if (!options.engine) await engine.close();
   });
-  // One hook for every request (each hook kind costs a runner per request): background audit
-  // materialisation waits for a quiet moment (audit/audit-trail.ts), the answer carries the request id,
-  // and a query whose percent-encoding is broken is a 400 (plugins/query-encoding.ts).
+  // One hook for every request (each hook kind costs a runner per request): the answer carries the
+  // request id, a request arriving while the server closes is a 503 (plugins/graceful-close.ts),
+  // background audit materialisation waits for a quiet moment (audit/audit-trail.ts), and a query
+  // whose percent-encoding is broken is a 400 (plugins/query-encoding.ts).
   app.addHook('onRequest', (request, reply, done) => {
-    audit.touch();
     reply.header('x-request-id', request.id);
+    if (app.draining) return done(shuttingDownError());
+    audit.touch();
     done(queryEncodingError(request.url));
   });
 
+  await app.register(gracefulClose);
   await app.register(fhirErrors);
   await app.register(corsPlugin, { origins: config.corsOrigins });
   await app.register(fhirContent);

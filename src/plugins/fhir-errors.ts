@@ -16,7 +16,8 @@ import { FHIR_JSON } from '../fhir/media-types.js';
 export const fhirErrors = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const [status, body, headers] = toResponse(err);
-    if (status >= 500) request.log.error({ err }, 'unhandled error');
+    // A request refused while the server closes is expected, not a failure of ours.
+    if (status >= 500 && err.code !== 'FHIR_ERR_HTTP_SHUTTING_DOWN') request.log.error({ err }, 'unhandled error');
     else request.log.info({ code: err instanceof FhirError ? err.code : err.code, status }, err.message);
     if (headers) reply.headers(headers);
     return reply.code(status).type(FHIR_JSON).send(body);
