@@ -2,6 +2,7 @@ import type { OperationOutcomeIssue } from '@medplum/fhirtypes';
 import type { ElementInfo } from './element-model-types.js';
 import { isPrimitiveType, typeIndex, valueSetCodes, type ChildLookup, type TypeIndex } from './element-index.js';
 import { isBase64Binary } from './base64.js';
+import { codedBindingProblem } from './coded-binding.js';
 import { checkContainedRules } from './contained-rules.js';
 import { compileFastInvariant } from './fast-invariant.js';
 import { NATIVE_INVARIANTS, type InvariantEnv } from './invariants.js';
@@ -49,16 +50,16 @@ function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<stri
     if (key === 'resourceType' || value === undefined) continue;
     hasContent = true;
     if (key.charCodeAt(0) === 95 /* _ */) {
-      checkPrimitiveExtension(ctx, value, `${expr}.${key}`);
+      const named = key.slice(1);
+      // `_valueString` is value[x] holding a string as surely as `valueString` is: one type per choice.
+      const twin = lookup.get(named);
+      if (twin?.def.info.choice) seenChoice = checkOneChoice(ctx, seenChoice, twin.name, named, expr, key);
+      checkPrimitiveExtension(ctx, value, Object.hasOwn(node, named) ? node[named] : undefined, `${expr}.${key}`, `${expr}.${named}`);
       continue;
     }
     const child = lookup.get(key);
     if (!child) continue; // reported by the structure check
-    if (child.def.info.choice) {
-      const other = seenChoice?.get(child.name);
-      if (other) error(ctx, 'structure', `${expr}.${key}`, `Only one of ${other} and ${key} may be present (${child.name}[x] holds one value)`);
-      else (seenChoice ??= new Map()).set(child.name, key);
-    }
+    if (child.def.info.choice) seenChoice = checkOneChoice(ctx, seenChoice, child.name, key, expr, key);
     if (Array.isArray(value)) {
       if (value.length === 0) {
         error(ctx, 'structure', `${expr}.${key}`, `${expr}.${key} is an empty array: leave the element out instead`);
@@ -84,9 +85,24 @@ function checkObject(ctx: Ctx, index: TypeIndex, path: string, node: Record<stri
   if (info?.constraints) checkInvariants(ctx, index, path, info, node, expr);
 }
 
+/**
+ * Records that choice `name`[x] holds the type of JSON property `chosen` (`valueString`, also when
+ * met as `_valueString`), and refuses a second type. `key` is the property as written, for the location.
+ */
+function checkOneChoice(ctx: Ctx, seen: Map<string, string> | undefined, name: string, chosen: string, expr: string, key: string): Map<string, string> {
+  const other = seen?.get(name);
+  if (other === undefined) return (seen ?? new Map<string, string>()).set(name, chosen);
+  if (other !== chosen) error(ctx, 'structure', `${expr}.${key}`, `Only one of ${other} and ${chosen} may be present (${name}[x] holds one value)`);
+  return seen as Map<string, string>;
+}
+
 function isPresent(node: Record<string, unknown>, name: string, info: ElementInfo): boolean {
   if (info.choice) {
-    for (const key in node) if (key.startsWith(name) && /^[A-Z]/.test(key.slice(name.length))) return true;
+    // `_valueString` alone (a value known only by its extensions) is present, as `_name` is for other elements.
+    for (const key in node) {
+      const at = key.charCodeAt(0) === 95 /* _ */ ? 1 : 0;
+      if (key.startsWith(name, at) && /^[A-Z]/.test(key.slice(at + name.length))) return true;
+    }
     return false;
   }
   return node[name] !== undefined || node[`_${name}`] !== undefined;
@@ -171,14 +187,48 @@ function localTargets(resource: Record<string, unknown>): LocalTargets | undefin
   return targets;
 }
 
-function checkPrimitiveExtension(ctx: Ctx, value: unknown, expr: string): void {
+/**
+ * `_name` (json.html#primitive): the id and extensions of primitive `name`, checked as an Element.
+ * A repeating primitive's two arrays have the same length, null holding the places, so that
+ * item i of one belongs to item i of the other; a position with no value needs an extension,
+ * an id alone being no content (ele-1: `hasValue() or (children().count() > id.count())`).
+ * The JSON types themselves (`_given` not an array) are the structure check's.
+ */
+function checkPrimitiveExtension(ctx: Ctx, value: unknown, values: unknown, expr: string, valuesExpr: string): void {
   const element = typeIndex('Element');
   if (!element) return;
-  const items = Array.isArray(value) ? value : [value];
-  items.forEach((item, i) => {
-    if (item === null || typeof item !== 'object') return;
-    checkObject(ctx, element, '', item as Record<string, unknown>, Array.isArray(value) ? `${expr}[${i}]` : expr, true);
-  });
+  if (!Array.isArray(value)) {
+    if (value === null || typeof value !== 'object') return;
+    checkObject(ctx, element, '', value as Record<string, unknown>, expr, true);
+    if (values === undefined || values === null) checkValueless(ctx, value as Record<string, unknown>, expr, valuesExpr);
+    return;
+  }
+  if (value.length === 0) {
+    error(ctx, 'structure', expr, `${expr} is an empty array: leave the element out instead`);
+    return;
+  }
+  const aligned = Array.isArray(values) ? values : undefined;
+  if (aligned && aligned.length !== value.length) {
+    ctx.issues.push({ severity: 'error', code: 'structure', malformed: true, expression: [expr],
+      diagnostics: `${expr} has ${value.length} item${value.length === 1 ? '' : 's'} and ${valuesExpr} ${aligned.length}: the two arrays must have the same length, null holding the place of a missing value or extension (R4 JSON)` });
+  }
+  for (let i = 0; i < value.length; i++) {
+    const item = value[i] as unknown;
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) continue;
+    checkObject(ctx, element, '', item as Record<string, unknown>, `${expr}[${i}]`, true);
+    const own = aligned?.[i];
+    if (own === undefined || own === null) checkValueless(ctx, item as Record<string, unknown>, `${expr}[${i}]`, `${valuesExpr}[${i}]`);
+  }
+}
+
+/** ele-1 for a primitive with no value: its `_` element must carry an extension (an empty one is reported as empty). */
+function checkValueless(ctx: Ctx, element: Record<string, unknown>, expr: string, valueExpr: string): void {
+  if (element.extension !== undefined) return;
+  for (const key in element) {
+    if (element[key] === undefined) continue;
+    error(ctx, 'invariant', expr, `${valueExpr} has no value and ${expr} no extension: a primitive element needs a value or an extension, an id alone is not enough (ele-1)`);
+    return;
+  }
 }
 
 function checkPrimitive(ctx: Ctx, type: string, info: ElementInfo, value: unknown, expr: string): void {
@@ -217,29 +267,16 @@ function isCalendarDate(value: string): boolean {
   return days !== undefined && d >= 1 && d <= days;
 }
 
+/**
+ * A required binding on a Coding or a CodeableConcept (coded-binding.ts). A value set the server
+ * cannot expand (null: an external code system such as UCUM) or does not know is not checked.
+ */
 function checkCodedBinding(ctx: Ctx, type: string, binding: string, obj: Record<string, unknown>, expr: string): void {
+  if (type !== 'Coding' && type !== 'CodeableConcept') return;
   const vs = valueSetCodes(binding);
   if (!vs) return;
-  const inSet = (c: Record<string, unknown>): boolean => {
-    if (typeof c.code !== 'string') return false;
-    if (typeof c.system === 'string') return vs.get(c.system)?.has(c.code) ?? false;
-    return [...vs.values()].some((codes) => codes.has(c.code as string));
-  };
-  if (type === 'Coding') {
-    if (obj.code !== undefined && !inSet(obj)) {
-      error(ctx, 'code-invalid', expr, `${describeCoding(obj)} is not in the required value set ${binding} (${expr})`);
-    }
-  } else if (type === 'CodeableConcept') {
-    const codings = Array.isArray(obj.coding) ? (obj.coding as Record<string, unknown>[]) : [];
-    const coded = codings.filter((c) => c && c.code !== undefined);
-    if (coded.length && !coded.some(inSet)) {
-      error(ctx, 'code-invalid', expr, `None of ${coded.map(describeCoding).join(', ')} is in the required value set ${binding} (${expr})`);
-    }
-  }
-}
-
-function describeCoding(c: Record<string, unknown>): string {
-  return c.system ? `${String(c.system)}|${String(c.code)}` : JSON.stringify(c.code);
+  const problem = codedBindingProblem(vs, type === 'Coding' ? [obj] : obj.coding, `the required value set ${binding}`);
+  if (problem) error(ctx, 'code-invalid', expr, `${expr}: ${problem}`);
 }
 
 function checkInvariants(ctx: Ctx, index: TypeIndex, path: string, info: ElementInfo, node: unknown, expr: string): void {

@@ -6,6 +6,7 @@ import { referencedType } from './reference-targets.js';
 import { compileFastInvariant } from './fast-invariant.js';
 import { compileInvariant, type CompiledInvariant } from './invariants.js';
 import { NATIVE_PROFILE_INVARIANTS } from './native-profile-invariants.js';
+import { codedBindingProblem } from './coded-binding.js';
 
 /** The snapshot as a tree: element children by name, and the slices of each sliced element. */
 interface PNode {
@@ -134,6 +135,7 @@ function checkChildren(node: PNode, parents: Item[], issues: OperationOutcomeIss
     for (const parent of parents) {
       const values = navigate(parent, child);
       checkCardinality(child.ed, values.length, `${parent.expr}.${displayName(child)}`, issues, label);
+      if (child.name.endsWith('[x]')) checkValuelessChoices(child, parent, issues, label);
       for (const v of values) {
         checkValue(child.ed, v, issues, label, codes);
         checkProfileInvariants(child.ed, url, v, resource, issues);
@@ -177,6 +179,25 @@ function navigate(parent: Item, child: PNode): Item[] {
     push(child.name, obj[child.name]);
   }
   return out;
+}
+
+/**
+ * `_valueString` with no `valueString` beside it (a value known only by its extensions) still
+ * makes value[x] a string: a profile that allows only a Quantity refuses it, as it refuses `valueString`.
+ */
+function checkValuelessChoices(child: PNode, parent: Item, issues: OperationOutcomeIssue[], label: string): void {
+  const v = parent.value;
+  const types = child.ed.type?.map((t) => t.code) ?? [];
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || !types.length) return;
+  const obj = v as Record<string, unknown>;
+  const stem = child.name.slice(0, -3);
+  for (const key in obj) {
+    if (key.charCodeAt(0) !== 95 /* _ */ || !key.startsWith(stem, 1) || obj[key.slice(1)] !== undefined) continue;
+    const chosen = key.slice(1 + stem.length);
+    if (!/^[A-Z]/.test(chosen) || types.some((t) => t && t.toLowerCase() === chosen.toLowerCase())) continue;
+    const at = `${parent.expr}.${key}`;
+    issues.push(issue('structure', at, `${at}: type ${chosen} is not allowed by ${label} (expected ${types.join(' or ')})`));
+  }
 }
 
 function checkCardinality(ed: ElementDefinition, count: number, expr: string, issues: OperationOutcomeIssue[], label: string, slice?: string): void {
@@ -232,22 +253,40 @@ function checkValue(ed: ElementDefinition, item: Item, issues: OperationOutcomeI
       issues.push(issue('structure', item.expr, `${item.expr} must refer to ${allowed.join(' or ')}, not ${named} (${label})`));
     }
   }
-  if (ed.binding?.strength === 'required' && ed.binding.valueSet) checkBinding(ed.binding.valueSet.split('|')[0], item, issues, label, codes);
+  if (ed.binding?.strength === 'required' && ed.binding.valueSet) checkBinding(ed, ed.binding.valueSet.split('|')[0], item, issues, label, codes);
 }
 
-function checkBinding(valueSet: string, item: Item, issues: OperationOutcomeIssue[], label: string, codes: CodeLookup): void {
+function checkBinding(ed: ElementDefinition, valueSet: string, item: Item, issues: OperationOutcomeIssue[], label: string, codes: CodeLookup): void {
   const vs = codes(valueSet);
   if (!vs) return;
+  const v = item.value;
+  if (v === null || (typeof v !== 'object' && typeof v !== 'string')) return;
+  const type = boundType(ed, item) ?? (typeof v === 'object' && Array.isArray((v as { coding?: unknown }).coding) ? 'CodeableConcept' : undefined);
+  if (type === 'CodeableConcept' || type === 'Coding') {
+    if (typeof v !== 'object' || Array.isArray(v)) return; // reported by the structure check
+    // As for the base definitions (coded-binding.ts): a coding with its system and a code of the value set; text alone does not do.
+    const problem = codedBindingProblem(vs, type === 'Coding' ? [v] : (v as { coding?: unknown }).coding, `the value set ${valueSet} required by ${label}`);
+    if (problem) issues.push(issue('code-invalid', item.expr, `${item.expr}: ${problem}`));
+    return;
+  }
+  // A code (a string, which has no system), or a Quantity's system and code.
   const ok = (system: unknown, code: unknown): boolean =>
     typeof code === 'string' && (typeof system === 'string' ? vs.get(system)?.has(code) ?? false : [...vs.values()].some((s) => s.has(code)));
-  const v = item.value;
   let pass: boolean;
   if (typeof v === 'string') pass = ok(undefined, v);
-  else if (v && typeof v === 'object' && Array.isArray((v as { coding?: unknown }).coding)) {
-    pass = ((v as { coding: Array<{ system?: string; code?: string }> }).coding).some((c) => ok(c?.system, c?.code));
-  } else if (v && typeof v === 'object' && 'code' in v) pass = ok((v as { system?: string }).system, (v as { code?: string }).code);
+  else if ('code' in v) pass = ok((v as { system?: string }).system, (v as { code?: string }).code);
   else return;
   if (!pass) issues.push(issue('code-invalid', item.expr, `${item.expr}: code not in the value set ${valueSet} required by ${label}`));
+}
+
+/** The type `item` holds: the one its JSON name chose for a choice element (valueCodeableConcept), else the element's. */
+function boundType(ed: ElementDefinition, item: Item): string | undefined {
+  const types = ed.type ?? [];
+  if (ed.path?.endsWith('[x]')) {
+    const chosen = item.key.slice(lastName(ed.path).length - 3).toLowerCase();
+    return types.find((t) => t.code?.toLowerCase() === chosen)?.code;
+  }
+  return types.length === 1 ? types[0].code : undefined;
 }
 
 function comparable(v: unknown): number | string | undefined {
