@@ -236,6 +236,6 @@ export function headerText(value: string | string[] | undefined): string | undef
   return Array.isArray(value) ? value[0] : value;
 }
 
-function auditEventsAreImmutable(): FhirError {
+export function auditEventsAreImmutable(): FhirError {
   return new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted', { headers: { allow: 'GET, POST' } });
 }

@@ -445,10 +445,7 @@ export class Repository {
       if (type === 'AuditEvent') refuseServerOrigin(resource);
     }
     const record = this.newRecord(type, id, current, method);
-    // resourceType, id and meta first, as people expect to read them; the
-    // client's meta.source is kept, server-maintained fields always win.
-    const { resourceType: _type, id: _id, meta, ...rest } = resource as Resource & Record<string, unknown>;
-    const stored = { resourceType: type, id, meta: { ...meta, versionId: String(record.vid), lastUpdated: record.lastUpdated }, ...rest } as Resource;
+    const stored = storedForm(resource, type, id, record.vid, record.lastUpdated);
     record.json = JSON.stringify(stored);
     const { warnings, idx, srt, comp, indexJson } = trusted
       ? { warnings: [], indexJson: undefined, ...((typeof trusted === 'object' ? trusted.index : undefined) ?? extractIndex(stored, { baseUrl: this.searchLimits.baseUrl })) }
@@ -637,6 +634,16 @@ export function conditionQuery(query: Array<[string, string]>, limit: number): A
 
 /** The parameters starting with `_` that select resources (search.html#all), rather than shape the result. */
 const CRITERIA_PARAMETERS: ReadonlySet<string> = new Set(['_id', '_lastUpdated', '_tag', '_profile', '_security', '_has', '_text', '_content', '_list']);
+
+/**
+ * A resource as a version stores it: resourceType, id and meta first, as people
+ * expect to read them; the client's meta (meta.source...) is kept, the
+ * server-maintained versionId and lastUpdated always win.
+ */
+export function storedForm(resource: Resource, type: string, id: string, vid: number, lastUpdated: string): Resource {
+  const { resourceType: _type, id: _id, meta, ...rest } = resource as Resource & Record<string, unknown>;
+  return { resourceType: type, id, meta: { ...meta, versionId: String(vid), lastUpdated }, ...rest } as Resource;
+}
 
 /** `a=1&b=2` (an If-None-Exist header, or a URL query) to ordered pairs. */
 export function queryPairs(query: string): Array<[string, string]> {

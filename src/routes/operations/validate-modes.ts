@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Binary, OperationOutcomeIssue, Resource, Subscription } from '@medplum/fhirtypes';
-import { BadRequestError, FhirError, ForbiddenError, PayloadTooLargeError, ValidationError } from '../../errors.js';
+import { BadRequestError, FhirError, PayloadTooLargeError, ValidationError } from '../../errors.js';
 import { authorize, principalOf } from '../../access/guard.js';
 import { refuseChangeOverHidden } from '../../access/hidden-references.js';
 import { isBase64Binary } from '../../fhir/validation/base64.js';
@@ -11,7 +11,8 @@ import { applyWriteRules } from '../../space/documents/document-hook.js';
 import { isPatientSide } from '../../space/documents/document-rules.js';
 import { acceptSubscription, compileCriteria } from '../../space/subscriptions/criteria.js';
 import type { VersionRecord } from '../../store/engine.js';
-import { checkTypeAndId } from '../../store/repository.js';
+import { checkTypeAndId, storedForm } from '../../store/repository.js';
+import { auditEventsAreImmutable } from '../resource.js';
 import { checkSubscriptionOwner } from '../subscriptions.js';
 
 /*
@@ -214,7 +215,7 @@ async function rehearse(request: FastifyRequest, validator: Validator, input: Mo
   let ruled: Resource | undefined;
   let refusal = await refusalOf(steps.access);
   if (!refusal) refusal = await refusalOf(async () => { ruled = await steps.rules(); });
-  const stored = asStored(ruled ?? (body as unknown as Resource), input.type, id, (live?.vid ?? 0) + 1, request.server.now());
+  const stored = storedForm(ruled ?? (body as unknown as Resource), input.type, id, (live?.vid ?? 0) + 1, new Date(request.server.now()).toISOString());
   const validation = validator.validateResource(stored, options);
   if (!refusal && ruled) refusal = await refusalOf(() => steps.commit(ruled!));
   return [...(refusal ? issuesOf(refusal, validation) : []), ...validation];
@@ -317,17 +318,6 @@ function targetId(input: ModeInput): string | undefined {
   if (input.id !== undefined) return input.id;
   const id = isObject(input.resource) ? input.resource.id : undefined;
   return typeof id === 'string' ? id : undefined;
-}
-
-/** The resource as repository.ts prepareVersion stores it: the URL's type and id, the server's meta.versionId and meta.lastUpdated. */
-function asStored(resource: Resource, type: string, id: string, vid: number, now: number): Resource {
-  const { resourceType: _type, id: _id, meta, ...rest } = resource as Resource & Record<string, unknown>;
-  return { resourceType: type, id, meta: { ...meta, versionId: String(vid), lastUpdated: new Date(now).toISOString() }, ...rest } as Resource;
-}
-
-/** routes/resource.ts auditEventsAreImmutable. */
-function auditEventsAreImmutable(): FhirError {
-  return new FhirError('FHIR_ERR_AUDIT_IMMUTABLE', 405, 'not-supported', 'AuditEvents cannot be changed or deleted');
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
