@@ -1,25 +1,7 @@
 import t from 'tap';
 import { request } from 'undici';
-import { createTestClient, signClientAssertion, tempDir, writeClientsFile } from '../helpers/tokens.js';
-import type { TestClient } from '../helpers/tokens.js';
-import { runChildServerExpectingFailure, startChildServer, stopChildServer } from '../helpers/child-server.js';
-import type { ChildServer } from '../helpers/child-server.js';
-
-async function token(server: ChildServer, client: TestClient): Promise<string> {
-  const tokenUrl = `${server.url}/auth/token`;
-  const res = await request(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await signClientAssertion(client, tokenUrl),
-      scope: 'system/*.cruds',
-    }).toString(),
-  });
-  const body = (await res.body.json()) as { access_token: string };
-  return body.access_token;
-}
+import { createTestClient, tempDir, writeClientsFile } from '../helpers/tokens.js';
+import { childServerToken, runChildServerExpectingFailure, startChildServer, stopChildServer } from '../helpers/child-server.js';
 
 t.test('an acknowledged create survives kill -9; nothing half-written appears', async (t) => {
   const dataDir = await tempDir(t, 'carnet-crash-');
@@ -30,7 +12,7 @@ t.test('an acknowledged create survives kill -9; nothing half-written appears', 
   const first = await startChildServer({ ...env, LOG_LEVEL: 'info' });
   const port = new URL(first.url).port;
   t.teardown(() => stopChildServer(first, 'SIGKILL'));
-  const bearer = `Bearer ${await token(first, client)}`;
+  const bearer = `Bearer ${await childServerToken(first, client)}`;
 
   const acknowledged: Array<{ id: string; marker: number }> = [];
   let killed = false;
@@ -60,7 +42,7 @@ t.test('an acknowledged create survives kill -9; nothing half-written appears', 
 
   const second = await startChildServer({ ...env, PORT: port });
   t.teardown(() => stopChildServer(second));
-  const bearer2 = `Bearer ${await token(second, client)}`;
+  const bearer2 = `Bearer ${await childServerToken(second, client)}`;
   let missing = 0;
   for (const { id, marker } of acknowledged) {
     const res = await request(`${second.fhirBase}/Observation/${id}`, { headers: { authorization: bearer2 } });

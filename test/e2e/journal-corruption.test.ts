@@ -7,25 +7,8 @@ import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { request } from 'undici';
-import { runChildServerExpectingFailure, startChildServer, stopChildServer } from '../helpers/child-server.js';
-import type { ChildServer } from '../helpers/child-server.js';
-import { createTestClient, signClientAssertion, tempDir, writeClientsFile } from '../helpers/tokens.js';
-import type { TestClient } from '../helpers/tokens.js';
-
-async function token(server: ChildServer, client: TestClient): Promise<string> {
-  const tokenUrl = `${server.url}/auth/token`;
-  const res = await request(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await signClientAssertion(client, tokenUrl),
-      scope: 'system/*.cruds',
-    }).toString(),
-  });
-  return ((await res.body.json()) as { access_token: string }).access_token;
-}
+import { childServerToken, runChildServerExpectingFailure, startChildServer, stopChildServer } from '../helpers/child-server.js';
+import { createTestClient, tempDir, writeClientsFile } from '../helpers/tokens.js';
 
 t.test('one bad byte in the middle of the journal: the server does not start, and says where', async (t) => {
   const dataDir = await tempDir(t, 'carnet-midcorrupt-');
@@ -33,7 +16,7 @@ t.test('one bad byte in the middle of the journal: the server does not start, an
   const env = { DATA_DIR: dataDir, CLIENTS_FILE: await writeClientsFile(dataDir, [client]) };
   const server = await startChildServer(env);
   t.teardown(() => stopChildServer(server, 'SIGKILL'));
-  const bearer = `Bearer ${await token(server, client)}`;
+  const bearer = `Bearer ${await childServerToken(server, client)}`;
   for (let i = 0; i < 80; i++) {
     const res = await request(`${server.fhirBase}/Patient`, {
       method: 'POST',

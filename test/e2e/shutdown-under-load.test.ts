@@ -6,8 +6,8 @@ import { Readable } from 'node:stream';
 import t from 'tap';
 import type { Test } from 'tap';
 import { Agent, request } from 'undici';
-import { createTestClient, signClientAssertion, tempDir, writeClientsFile } from '../helpers/tokens.js';
-import { startChildServer, stopChildServer } from '../helpers/child-server.js';
+import { createTestClient, tempDir, writeClientsFile } from '../helpers/tokens.js';
+import { childServerToken, startChildServer, stopChildServer } from '../helpers/child-server.js';
 import type { ChildServer } from '../helpers/child-server.js';
 
 /**
@@ -33,18 +33,7 @@ async function startServer(t: Test, dataDir?: string, port?: string): Promise<St
   const env = { DATA_DIR: dir, CLIENTS_FILE: await writeClientsFile(dir, [client]), LOG_LEVEL: 'info', ...(port ? { PORT: port } : {}) };
   const server = await startChildServer(env);
   t.teardown(() => stopChildServer(server, 'SIGKILL'));
-  const tokenUrl = `${server.url}/auth/token`;
-  const res = await request(tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-      client_assertion: await signClientAssertion(client, tokenUrl),
-      scope: 'system/*.cruds',
-    }).toString(),
-  });
-  const { access_token: token } = (await res.body.json()) as { access_token: string };
+  const token = await childServerToken(server, client);
   return { server, bearer: `Bearer ${token}`, dataDir: dir, env };
 }
 

@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../src/free-port.js';
+import { request } from 'undici';
 import { nodeArgsFor, repoRoot as root } from './repo.js';
+import { signClientAssertion } from './tokens.js';
+import type { TestClient } from './tokens.js';
 
 export { freePort };
 
@@ -68,4 +71,20 @@ export async function stopChildServer(server: ChildServer, signal: NodeJS.Signal
   if (server.process.exitCode !== null || server.process.signalCode !== null) return;
   server.process.kill(signal);
   await server.exited;
+}
+
+/** A system token for `client` from a child server's own token endpoint (client_credentials, private_key_jwt). */
+export async function childServerToken(server: ChildServer, client: TestClient, scope = 'system/*.cruds'): Promise<string> {
+  const tokenUrl = `${server.url}/auth/token`;
+  const res = await request(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await signClientAssertion(client, tokenUrl),
+      scope,
+    }).toString(),
+  });
+  return ((await res.body.json()) as { access_token: string }).access_token;
 }
