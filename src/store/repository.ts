@@ -633,7 +633,7 @@ export function conditionQuery(query: Array<[string, string]>, limit: number): A
 }
 
 /** The parameters starting with `_` that select resources (search.html#all), rather than shape the result. */
-const CRITERIA_PARAMETERS: ReadonlySet<string> = new Set(['_id', '_lastUpdated', '_tag', '_profile', '_security', '_has', '_text', '_content', '_list']);
+const CRITERIA_PARAMETERS: ReadonlySet<string> = new Set(['_id', '_lastUpdated', '_tag', '_profile', '_security', '_source', '_has', '_text', '_content', '_list']);
 
 /**
  * A resource as a version stores it: resourceType, id and meta first, as people

@@ -40,6 +40,13 @@ t.test('conditions need a criterion, in a Bundle as over REST', async (t) => {
   t.equal(counted.statusCode, 200, counted.body.slice(0, 200));
   t.match(counted.json(), { entry: [{ response: { status: /^200/ } }] });
 
+  // `_source` (meta.source) selects resources as much as `_tag` does.
+  const sourced = await app.inject({ method: 'POST', url: '/fhir/Basic', headers: { ...headers, 'if-none-exist': '_source=http://ex.org/feed' }, payload: { resourceType: 'Basic', meta: { source: 'http://ex.org/feed' }, code: { text: 'from the feed' } } });
+  t.equal(sourced.statusCode, 201, `If-None-Exist: _source=... is a condition: ${sourced.body.slice(0, 200)}`);
+  const again = await app.inject({ method: 'POST', url: '/fhir/Basic', headers: { ...headers, 'if-none-exist': '_source=http://ex.org/feed' }, payload: { resourceType: 'Basic', meta: { source: 'http://ex.org/feed' }, code: { text: 'from the feed' } } });
+  t.equal(again.statusCode, 200, 'and finds what it created');
+  t.equal(again.json().id, sourced.json().id);
+
   const empty = await app.inject({ url: '/fhir/Observation?subject:identifier=%7C', headers: { authorization } });
   t.equal(empty.statusCode, 400, ':identifier=| names neither a system nor a value');
   t.match(empty.json(), { issue: [{ diagnostics: /Malformed identifier/ }] });
