@@ -9,7 +9,7 @@ import { WriteWorkers } from './store/write-workers/write-workers.js';
 import { AuditTrail } from './audit/audit-trail.js';
 import { mayReadAuditEvents, settleBeforeAuditReads } from './audit/audit-reads.js';
 import { createValidator } from './fhir/validation/validate.js';
-import { clientErrorHandler, fhirErrors, frameworkErrors } from './plugins/fhir-errors.js';
+import { clientErrorHandler, fhirErrors, frameworkErrorsFor } from './plugins/fhir-errors.js';
 import { fhirContent } from './plugins/fhir-content.js';
 import { gracefulClose, shuttingDownError } from './plugins/graceful-close.js';
 import { corsPlugin } from './plugins/cors.js';
@@ -64,7 +64,7 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     // Requests arriving while the server closes are refused by the root hook below, as an OperationOutcome.
     return503OnClosing: false,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
-    frameworkErrors,
+    frameworkErrors: frameworkErrorsFor(config.corsOrigins),
     clientErrorHandler,
     rewriteUrl: (request) => operationPath(request.url ?? '/'),
   });
@@ -107,7 +107,11 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     await audit.close();
     if (!options.engine) await engine.close();
   });
-  // One hook for every request (each hook kind costs a runner per request): the answer carries the
+  await app.register(gracefulClose, { graceMs: config.shutdownGraceSeconds * 1000 });
+  await app.register(fhirErrors);
+  await app.register(corsPlugin, { origins: config.corsOrigins });
+  // One hook for every request (each hook kind costs a runner per request), after CORS's so that every
+  // refusal it makes can be read by a page: the answer carries the
   // request id, a request arriving while the server closes is a 503 (plugins/graceful-close.ts),
   // background audit materialisation waits for a quiet moment (audit/audit-trail.ts), and a query
   // whose percent-encoding is broken is a 400 (plugins/query-encoding.ts).
@@ -118,9 +122,6 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
     done(queryEncodingError(request.url));
   });
 
-  await app.register(gracefulClose);
-  await app.register(fhirErrors);
-  await app.register(corsPlugin, { origins: config.corsOrigins });
   await app.register(fhirContent);
   await app.register(healthRoutes);
   await app.register(rootMethodNotAllowedRoutes);

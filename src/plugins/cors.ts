@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** What a FHIR client reads from an answer (versions, where a resource was created, paging by date). */
@@ -5,6 +6,29 @@ const EXPOSED_HEADERS = 'ETag, Location, Content-Location, Last-Modified, X-Requ
 const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 /** Preflights are cached by the browser for ten minutes: one per app and path, not one per request. */
 const PREFLIGHT_MAX_AGE = '600';
+
+/**
+ * The `Access-Control-Allow-Origin` a request's `Origin` gets under
+ * `CORS_ORIGINS`: undefined when it gets no CORS headers (no Origin, or one
+ * not listed).
+ */
+export function corsOriginPolicy(origins: readonly string[]): (origin: string | undefined) => string | undefined {
+  const anyOrigin = origins.includes('*');
+  const allowed = new Set(origins);
+  return (origin) => (origin === undefined ? undefined : anyOrigin ? '*' : allowed.has(origin) ? origin : undefined);
+}
+
+/**
+ * The CORS headers of an answer that is no preflight. Also written by what
+ * answers before this plugin's hook runs (a URL Fastify cannot route:
+ * fhir-errors.ts), so that a page can read every refusal.
+ */
+export function writeCorsHeaders(reply: FastifyReply, allowOrigin: string | undefined): void {
+  reply.header('vary', 'Origin');
+  if (allowOrigin === undefined) return;
+  reply.header('access-control-allow-origin', allowOrigin);
+  reply.header('access-control-expose-headers', EXPOSED_HEADERS);
+}
 
 /**
  * CORS for browser apps (a referenced booking or teleconsultation web app, a
@@ -22,15 +46,13 @@ const PREFLIGHT_MAX_AGE = '600';
  * through per-request option objects; what is left is a few header writes.
  */
 export const corsPlugin = fp<{ origins: readonly string[] }>(async (app, options) => {
-  const anyOrigin = options.origins.includes('*');
-  const allowed = new Set(options.origins);
+  const allowOriginOf = corsOriginPolicy(options.origins);
 
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('vary', 'Origin');
-    const origin = request.headers.origin;
-    const allowOrigin = origin === undefined ? undefined : anyOrigin ? '*' : allowed.has(origin) ? origin : undefined;
-    if (allowOrigin !== undefined) reply.header('access-control-allow-origin', allowOrigin);
+    const allowOrigin = allowOriginOf(request.headers.origin);
     if (request.raw.method === 'OPTIONS') {
+      reply.header('vary', 'Origin');
+      if (allowOrigin !== undefined) reply.header('access-control-allow-origin', allowOrigin);
       // Any OPTIONS is answered as a preflight (204) before authentication, whatever it lacks: never a non-FHIR error body.
       if (allowOrigin !== undefined) {
         reply.header('access-control-allow-methods', ALLOWED_METHODS);
@@ -42,7 +64,7 @@ export const corsPlugin = fp<{ origins: readonly string[] }>(async (app, options
       reply.code(204).header('content-length', '0').send();
       return;
     }
-    if (allowOrigin !== undefined) reply.header('access-control-expose-headers', EXPOSED_HEADERS);
+    writeCorsHeaders(reply, allowOrigin);
     done();
   });
 

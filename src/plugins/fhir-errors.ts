@@ -7,6 +7,7 @@ import type { OperationOutcome } from '@medplum/fhirtypes';
 import { ERROR_CODE_SYSTEM, FhirError } from '../errors.js';
 import { outcome } from '../fhir/outcome.js';
 import { FHIR_JSON } from '../fhir/media-types.js';
+import { corsOriginPolicy, writeCorsHeaders } from './cors.js';
 
 /**
  * The one place where errors become OperationOutcomes. Domain code throws
@@ -29,13 +30,19 @@ export const fhirErrors = fp(async (app: FastifyInstance) => {
 
 /**
  * Fastify's `frameworkErrors`: what fails before routing (a URL whose
- * percent-encoding is broken) is answered as an OperationOutcome too.
+ * percent-encoding is broken) is answered as an OperationOutcome too, with
+ * the CORS headers the hooks it skips would have written.
  */
-export const frameworkErrors: NonNullable<FastifyServerOptions['frameworkErrors']> = (err, request, reply) => {
-  request.log.info({ code: err.code, status: 400 }, err.message);
-  const text = err.code === 'FST_ERR_BAD_URL' ? 'The request URL is not valid (broken percent-encoding)' : 'The request could not be routed';
-  void (reply as unknown as FastifyReply).code(400).type(FHIR_JSON).send(withCode(outcome('invalid', text), 'FHIR_ERR_HTTP_BAD_REQUEST'));
-};
+export function frameworkErrorsFor(corsOrigins: readonly string[]): NonNullable<FastifyServerOptions['frameworkErrors']> {
+  const allowOriginOf = corsOriginPolicy(corsOrigins);
+  return (err, request, reply) => {
+    request.log.info({ code: err.code, status: 400 }, err.message);
+    const text = err.code === 'FST_ERR_BAD_URL' ? 'The request URL is not valid (broken percent-encoding)' : 'The request could not be routed';
+    const answer = reply as unknown as FastifyReply;
+    writeCorsHeaders(answer, allowOriginOf(request.headers.origin));
+    void answer.code(400).type(FHIR_JSON).send(withCode(outcome('invalid', text), 'FHIR_ERR_HTTP_BAD_REQUEST'));
+  };
+}
 
 /**
  * Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses (a

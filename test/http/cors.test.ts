@@ -56,3 +56,19 @@ t.test('CORS_ORIGINS is validated', async (t) => {
   t.throws(() => loadConfig({ CORS_ORIGINS: 'a.example' }), /corsOrigins/);
   t.throws(() => loadConfig({ CORS_ORIGINS: 'https://a.example/path' }), /corsOrigins/);
 });
+
+// Found in review: answers made before the CORS hook ran (a URL whose percent-encoding is
+// broken, in the path or in the query) carried no CORS headers, so a page could not read them.
+t.test('a page can read why its URL was refused', async (t) => {
+  const { app } = await buildTestServer(t);
+  for (const url of ['/fhir/Patient/%zz', '/fhir/Patient?name=%E0%A4%A']) {
+    const res = await app.inject({ url, headers: { origin: 'https://booking.example' } });
+    t.equal(res.statusCode, 400, url);
+    t.match(res.json(), { resourceType: 'OperationOutcome', issue: [{ details: { coding: [{ code: 'FHIR_ERR_HTTP_BAD_REQUEST' }] } }] });
+    t.equal(res.headers['access-control-allow-origin'], '*', `${url}: CORS headers`);
+    t.match(String(res.headers['access-control-expose-headers']), /X-Request-Id/);
+    t.match(String(res.headers.vary), /\bOrigin\b/);
+    const fromServer = await app.inject({ url });
+    t.notOk(fromServer.headers['access-control-allow-origin'], `${url}: none without Origin`);
+  }
+});
