@@ -53,6 +53,8 @@ export interface Config {
   writeWorkers: number;
   /** Origins whose pages may read the API's answers (CORS); `*`: any. */
   corsOrigins: string[];
+  /** How long answers under way at SIGTERM may take before their connections are cut (plugins/graceful-close.ts). */
+  shutdownGraceSeconds: number;
 }
 
 const schema = {
@@ -80,14 +82,20 @@ const schema = {
     auditMaxBacklog: { type: 'integer', minimum: 0 },
     writeWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     corsOrigins: { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(\\*|https?://[^/\\s]+)$' } },
+    shutdownGraceSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
   },
   required: ['host', 'port', 'dataDir', 'mongodbDb', 'publicUrl', 'fhirBase', 'binaryMaxBytes', 'bodyLimit', 'bundleMaxEntries',
     'accessTokenSeconds', 'searchDefaultCount', 'searchMaxCount', 'logLevel', 'requiredProfiles', 'auditMaxBacklog', 'writeWorkers', 'corsOrigins',
-    'subscriptionAllowPrivateEndpoints'],
+    'subscriptionAllowPrivateEndpoints', 'shutdownGraceSeconds'],
   additionalProperties: false,
 } as const;
 
 const MiB = 1024 * 1024;
+/**
+ * The default grace at SIGTERM: with the store's close after it, the stop
+ * fits in Docker's default 10 s between SIGTERM and SIGKILL.
+ */
+const CLOSE_GRACE_SECONDS = 8;
 
 /**
  * The server's URL when PUBLIC_URL is not set: its own address. `npm run
@@ -136,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     auditMaxBacklog: intOf(env.AUDIT_MAX_BACKLOG, 100_000),
     writeWorkers: intOf(env.WRITE_WORKERS, availableParallelism() > 1 ? 1 : 0),
     corsOrigins: (env.CORS_ORIGINS ?? '*').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
+    shutdownGraceSeconds: intOf(env.SHUTDOWN_GRACE_SECONDS, CLOSE_GRACE_SECONDS),
     ...overrides,
   };
   if (overrides.publicUrl) config.fhirBase = `${config.publicUrl}/fhir`;

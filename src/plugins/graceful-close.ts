@@ -5,20 +5,14 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { FhirError } from '../errors.js';
 
-/**
- * How long answers under way when the server closes may take before their
- * connections are cut. Under Docker's default 10 s between SIGTERM and
- * SIGKILL, leaving time to close the store.
- */
-export const CLOSE_GRACE_MS = 8000;
 /** Told to requests refused while closing: a restarted server (or another replica) answers within seconds. */
 const RETRY_AFTER_SECONDS = '5';
 /** How often connections that went idle while closing are looked for. */
 const IDLE_SWEEP_MS = 50;
 
 export interface GracefulCloseOptions {
-  /** CLOSE_GRACE_MS by default. */
-  graceMs?: number;
+  /** How long answers under way when the server closes may take before their connections are cut (SHUTDOWN_GRACE_SECONDS). */
+  graceMs: number;
 }
 
 declare module 'fastify' {
@@ -46,7 +40,7 @@ declare module 'fastify' {
  * journal flushed, LOCK released).
  */
 export const gracefulClose = fp<GracefulCloseOptions>(async (app: FastifyInstance, options) => {
-  const graceMs = options.graceMs ?? CLOSE_GRACE_MS;
+  const { graceMs } = options;
   assert(Number.isFinite(graceMs) && graceMs >= 0, 'gracefulClose: graceMs must be a number of milliseconds >= 0');
   const server = app.server;
   // Tracked per connection, not per request: nothing is added to a request's path.

@@ -27,10 +27,10 @@ interface Started {
   env: Record<string, string>;
 }
 
-async function startServer(t: Test, dataDir?: string, port?: string): Promise<Started> {
+async function startServer(t: Test, dataDir?: string, port?: string, extraEnv: Record<string, string> = {}): Promise<Started> {
   const dir = dataDir ?? await tempDir(t, 'carnet-shutdown-');
   const client = await createTestClient();
-  const env = { DATA_DIR: dir, CLIENTS_FILE: await writeClientsFile(dir, [client]), LOG_LEVEL: 'info', ...(port ? { PORT: port } : {}) };
+  const env = { DATA_DIR: dir, CLIENTS_FILE: await writeClientsFile(dir, [client]), LOG_LEVEL: 'info', ...(port ? { PORT: port } : {}), ...extraEnv };
   const server = await startChildServer(env);
   t.teardown(() => stopChildServer(server, 'SIGKILL'));
   const token = await childServerToken(server, client);
@@ -156,7 +156,7 @@ t.test('SIGTERM under keep-alive load: answers under way complete, the process e
   const stoppedAt = Date.now();
   server.process.kill('SIGTERM');
   setTimeout(() => {
-    late.socket.write('Accept: application/fhir+json\r\n\r\n');
+    late.socket.write('Accept: application/fhir+json\r\nOrigin: https://app.example\r\n\r\n');
     openGate();
   }, 200);
 
@@ -171,6 +171,7 @@ t.test('SIGTERM under keep-alive load: answers under way complete, the process e
   const lateAnswer = parseRaw(await late.received);
   t.equal(lateAnswer.status, 503, 'a request arriving while the server closes is a 503');
   t.same(checkRefusal(lateAnswer), [], 'an OperationOutcome (transient, FHIR_ERR_HTTP_SHUTTING_DOWN) with Retry-After and Connection: close');
+  t.equal(lateAnswer.headers['access-control-allow-origin'], '*', 'with CORS headers, so that a browser app can read the refusal and retry');
   t.same(refusals, [], `every 503 under load (${refused}) is that OperationOutcome`);
   t.notMatch(server.output(), /unhandled error|did not close cleanly/, 'nothing failed while closing');
   await t.rejects(stat(path.join(dataDir, 'LOCK')), { code: 'ENOENT' }, 'the store was closed: LOCK released');
@@ -188,8 +189,8 @@ t.test('SIGTERM under keep-alive load: answers under way complete, the process e
   t.equal(missing, 0, `every acknowledged create (${acknowledged.length}) is readable after the restart`);
 });
 
-t.test('a request that never finishes arriving does not hold the stop: its connection is cut after the grace period', async (t) => {
-  const { server, bearer, dataDir } = await startServer(t);
+t.test('a request that never finishes arriving does not hold the stop: its connection is cut after the grace period (SHUTDOWN_GRACE_SECONDS)', async (t) => {
+  const { server, bearer, dataDir } = await startServer(t, undefined, undefined, { SHUTDOWN_GRACE_SECONDS: '1' });
   const stalled = await rawConnection(server.url);
   // Headers and a tenth of the body, then nothing: the request is under way, waiting for its body.
   stalled.socket.write(`POST /fhir/Observation HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nAuthorization: ${bearer}\r\nContent-Type: application/fhir+json\r\nContent-Length: 1000\r\n\r\n{"resourceType":`);
@@ -200,6 +201,6 @@ t.test('a request that never finishes arriving does not hold the stop: its conne
   t.equal(code, 0, `the server exited cleanly, ${Date.now() - stoppedAt} ms after SIGTERM (bound ${EXIT_BOUND_MS} ms)`);
   await stalled.received;
   t.ok(stalled.socket.destroyed, 'the stalled connection was closed');
-  t.match(server.output(), /connections still open at the end of the grace period/, 'the cut is logged');
+  t.match(server.output(), /"graceMs":1000\b.*connections still open at the end of the grace period/, 'the cut is logged, after the grace SHUTDOWN_GRACE_SECONDS set');
   await t.rejects(stat(path.join(dataDir, 'LOCK')), { code: 'ENOENT' }, 'the store was closed: LOCK released');
 });

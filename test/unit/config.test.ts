@@ -13,6 +13,7 @@ t.test('defaults: a server on 127.0.0.1:8080 with its data in ./data', async (t)
   t.equal(config.mongodbUrl, undefined);
   t.equal(config.logLevel, 'info');
   t.equal(config.auditMaxBacklog, 100_000);
+  t.equal(config.shutdownGraceSeconds, 8, 'a stop fits in Docker\'s 10 s');
   t.equal(config.writeWorkers, availableParallelism() > 1 ? 1 : 0, 'one write worker when there is a core to spare');
   t.ok(Object.isFrozen(config), 'read once, never changed');
 });
@@ -21,7 +22,9 @@ t.test('the environment sets every value; the public URL loses its trailing slas
   const config = loadConfig({
     HOST: '0.0.0.0', PORT: '9090', PUBLIC_URL: 'https://carnet.example/', DATA_DIR: '/srv/carnet', MONGODB_URL: 'mongodb://db:27017/?replicaSet=rs0',
     LOG_LEVEL: 'warn', AUDIT_MAX_BACKLOG: '0', WRITE_WORKERS: '3', BUNDLE_MAX_ENTRIES: '100', REQUIRED_PROFILES: 'DocumentReference=https://carnet.dev/fhir/StructureDefinition/carnet-document',
+    SHUTDOWN_GRACE_SECONDS: '25',
   });
+  t.equal(config.shutdownGraceSeconds, 25);
   t.equal(config.port, 9090);
   t.equal(config.publicUrl, 'https://carnet.example');
   t.equal(config.fhirBase, 'https://carnet.example/fhir');
@@ -37,12 +40,12 @@ t.test('the environment sets every value; the public URL loses its trailing slas
 t.test('wrong values stop the start with every problem listed', async (t) => {
   let message = '';
   try {
-    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', AUDIT_MAX_BACKLOG: '-1', MONGODB_URL: 'postgres://x', WRITE_WORKERS: 'many' });
+    loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', AUDIT_MAX_BACKLOG: '-1', MONGODB_URL: 'postgres://x', WRITE_WORKERS: 'many', SHUTDOWN_GRACE_SECONDS: 'soon' });
   } catch (err) {
     message = (err as Error).message;
   }
   t.match(message, /^Invalid configuration:/);
-  for (const field of ['/port', '/logLevel', '/auditMaxBacklog', '/mongodbUrl', '/writeWorkers']) t.match(message, field);
+  for (const field of ['/port', '/logLevel', '/auditMaxBacklog', '/mongodbUrl', '/writeWorkers', 'SHUTDOWN_GRACE_SECONDS="soon"']) t.match(message, field);
 });
 
 t.test('overrides win over the environment, and the FHIR base follows an overridden public URL', async (t) => {
