@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { applyPatch, type Operation } from 'rfc6902';
-import { InvalidOperationError, MissingError, TestError } from 'rfc6902/patch.js';
+import { InvalidOperationError, MissingError } from 'rfc6902/patch.js';
 import { BadRequestError, UnprocessableError } from '../errors.js';
 import { Pointer } from 'rfc6902/pointer.js';
 import { assertJsonDepth, jsonDepth, jsonWeight, MAX_JSON_DEPTH } from './json-depth.js';
@@ -30,20 +30,19 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
   // and characters). Copies of copies would otherwise double it at each step.
   let copyBudget = 2 * (jsonWeight(resource) + jsonWeight(patch)) + 1000;
   for (const [i, operation] of operations.entries()) {
-    let failure: Error | null;
+    const failed = (why: string) => new UnprocessableError('FHIR_ERR_REST_PATCH_FAILED', `JSON Patch operation ${i} (${operation.op} ${operation.path}) failed: ${why}`);
+    const missing = checkLocations(copy, operation);
+    if (missing) throw failed(missing);
     if (operation.op === 'test') {
       // Compared here: rfc6902 compares by computing a diff, recursively, in
       // time and memory that grow with the cube of an array's length.
-      const found = Pointer.fromJSON(operation.path).evaluate(copy).value;
-      failure = found === undefined ? new MissingError(operation.path) : jsonEqual(found, operation.value) ? null : new TestError(found, operation.value);
-    } else {
-      if (operation.op === 'copy') copyBudget -= checkCopy(copy, operation, i, copyBudget);
-      [failure] = applyPatch(copy, [operation]);
+      if (!jsonEqual(locate(copy, tokensOf(operation.path)).value, operation.value)) throw failed('the value there is not the one tested');
+      continue;
     }
-    if (failure) {
-      if (failure instanceof InvalidOperationError) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', `JSON Patch operation ${i} is not valid`);
-      throw new UnprocessableError('FHIR_ERR_REST_PATCH_FAILED', `JSON Patch operation ${i} (${operation.op} ${operation.path}) failed: ${failure.name}`);
-    }
+    if (operation.op === 'copy') copyBudget -= checkCopy(copy, operation, i, copyBudget);
+    const [failure] = applyPatch(copy, [operation]);
+    if (failure instanceof InvalidOperationError) throw new BadRequestError('FHIR_ERR_REST_PATCH_MALFORMED', `JSON Patch operation ${i} is not valid`);
+    if (failure) throw failed(failure instanceof MissingError ? 'no such location' : 'it cannot apply there');
   }
   // Adds and moves can also build depth, one shallow step at a time.
   if (jsonDepth(copy) > MAX_JSON_DEPTH) {
@@ -95,6 +94,56 @@ function jsonEqual(a: unknown, b: unknown): boolean {
     }
   }
   return true;
+}
+
+/**
+ * Why an operation's locations do not exist in `doc`, read as JSON and
+ * nothing else (RFC 6901 §4, RFC 6902 §4): an array is addressed only by a
+ * decimal index without leading zeros (or `-`, past its end, where `add`,
+ * `move` and `copy` may write), an object by its own members. rfc6902 reads
+ * JavaScript: `/name/length` passed a `test`, and `replace /name/foo` set a
+ * property that JSON drops, answering 200 for a patch that changed nothing.
+ * Undefined when they exist.
+ */
+function checkLocations(doc: unknown, operation: Operation): string | undefined {
+  const target = tokensOf(operation.path);
+  if (operation.op === 'move' || operation.op === 'copy') {
+    if (!locate(doc, tokensOf(operation.from)).found) return `${operation.from} (from) does not exist`;
+  }
+  if (operation.op === 'add' || operation.op === 'move' || operation.op === 'copy') {
+    if (target.length === 0) return undefined;
+    const parent = locate(doc, target.slice(0, -1));
+    const last = target[target.length - 1]!;
+    if (!parent.found || parent.value === null || typeof parent.value !== 'object') return 'the element it adds to does not exist';
+    if (Array.isArray(parent.value) && last !== '-' && !(ARRAY_INDEX.test(last) && Number(last) <= parent.value.length)) {
+      return `"${last.slice(0, 40)}" is no position in that array (0 to ${parent.value.length}, or -)`;
+    }
+    return undefined;
+  }
+  return locate(doc, target).found ? undefined : 'no such location';
+}
+
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
+
+/** A pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`); none for the whole document. */
+function tokensOf(pointer: string): string[] {
+  return Pointer.fromJSON(pointer).tokens.slice(1);
+}
+
+/** The value the tokens address in a JSON document, if there is one. */
+function locate(doc: unknown, tokens: readonly string[]): { found: boolean; value?: unknown } {
+  let value = doc;
+  for (const token of tokens) {
+    if (Array.isArray(value)) {
+      if (!ARRAY_INDEX.test(token) || Number(token) >= value.length) return { found: false };
+      value = value[Number(token)];
+    } else if (value !== null && typeof value === 'object' && Object.prototype.hasOwnProperty.call(value, token)) {
+      value = (value as Record<string, unknown>)[token];
+    } else {
+      return { found: false };
+    }
+  }
+  return { found: true, value };
 }
 
 /** A JSON Pointer (RFC 6901): empty, or starting with a slash. rfc6902 throws on anything else. */
