@@ -13,6 +13,7 @@ import type { WriteResult } from '../store/repository.js';
 import type { VersionRecord } from '../store/engine.js';
 import { mayHaveLanded } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
+import { checkWritePreconditions } from './write-preconditions.js';
 import { dateSinglesOut, httpDate, isConditionalRead, isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { readTellingDeletion } from './deleted-reads.js';
@@ -65,6 +66,7 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
       // Another write landed while the bytes arrived (or since a conflicting attempt): the policy on that version.
       const now = await engine.current('Binary', id);
       if (now && !now.deleted && now.vid !== current?.vid) await authorizeBinary(request, 'u', 'update', now);
+      checkWritePreconditions(request, now);
       const check = !now || now.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
       return repository.update('Binary', id, resource, { blob, ifMatch, check: content(check) });
     })));

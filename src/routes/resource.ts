@@ -10,6 +10,7 @@ import { checkTypeAndId, queryPairs } from '../store/repository.js';
 import type { WriteCheck, WriteResult } from '../store/repository.js';
 import { allOk } from '../fhir/outcome.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
+import { checkWritePreconditions } from './write-preconditions.js';
 import { isConditionalRead, isNotModified, readShaping, responseType, sendNotModified, sendRecord, sendWriteResult } from './respond.js';
 import { applyWriteRules } from '../space/documents/document-hook.js';
 import { refuseDeletingUsedContent, underContentRules } from '../space/documents/document-content.js';
@@ -93,6 +94,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
         await authorize(request, 'u', 'update', { resourceType: type, id, record: current }, { precheck: true });
         await refuseChangeOverHidden(request, current, 'update');
       }
+      checkWritePreconditions(request, current);
       const check = !current || current.deleted ? writeCheck(request, 'c', 'create') : writeCheck(request, 'u', 'update');
       const ruled = applyWriteRules(request, type, { method: 'PUT', next: resource, current })!;
       return repository.update(type, id, ruled, { ifMatch, check: content(check) });
@@ -139,6 +141,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
       await authorize(request, 'u', 'patch', { resourceType: type, id, record: current }, { precheck: true });
       // Before the patch applies: its `test` operations would otherwise tell what is hidden.
       await refuseChangeOverHidden(request, current, 'patch');
+      checkWritePreconditions(request, current);
       const next = applyJsonPatch(JSON.parse(current.json) as Resource, request.body);
       const patched = applyWriteRules(request, type, { method: 'PATCH', next, current })!;
       // The patch applies to the version just read: nothing may land in between.
@@ -158,6 +161,7 @@ export const resourceRoutes: FastifyPluginAsync = async (app) => {
       const current = await engine.current(type, id);
       await authorize(request, 'd', 'delete', { resourceType: type, id, ...(current && !current.deleted ? { record: current } : { compartments: [] }) });
       if (current && !current.deleted) await refuseChangeOverHidden(request, current, 'delete');
+      checkWritePreconditions(request, current);
       applyWriteRules(request, type, { method: 'DELETE', current });
       if (current && !current.deleted) await refuseDeletingUsedContent(request, current);
       return repository.delete(type, id, { ifMatch });

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { httpDateMs, namesVersion, parseEntityTags } from '../fhir/entity-tags.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { negotiateFhirType } from '../fhir/media-types.js';
@@ -57,11 +58,9 @@ export async function isNotModified(request: FastifyRequest, record: VersionReco
   const header = request.headers['if-none-match'];
   // If-Modified-Since counts only without If-None-Match (RFC 9110 §13.2.2).
   if (header === undefined) return unmodifiedSince(request, record);
-  const etag = `"${record.vid}"`;
-  return (Array.isArray(header) ? header.join(',') : header).split(',').some((tag) => {
-    const text = tag.trim();
-    return text === '*' || text.replace(/^W\//, '') === etag;
-  });
+  // A header that is no list of ETags is ignored: the resource is sent.
+  const tags = parseEntityTags(Array.isArray(header) ? header.join(',') : header);
+  return tags !== undefined && namesVersion(tags, record.vid);
 }
 
 /**
@@ -77,8 +76,8 @@ export async function isNotModified(request: FastifyRequest, record: VersionReco
 async function unmodifiedSince(request: FastifyRequest, record: VersionRecord): Promise<boolean> {
   const header = request.headers['if-modified-since'];
   if (header === undefined) return false;
-  const since = Date.parse(header);
-  if (Number.isNaN(since)) return false;
+  const since = httpDateMs(header);
+  if (since === undefined) return false;
   const second = wholeSecond(record.ts);
   if (second !== since) return second < since;
   return dateSinglesOut(request.server.repository.engine, record);

@@ -9,6 +9,7 @@ import { parseSearchRequest } from '../fhir/search/parse.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import type { Filter, HistoryQuery, StoreEngine, VersionRecord, WriteOp } from './engine.js';
+import { namesVersion, parseEntityTags } from '../fhir/entity-tags.js';
 import { mayHaveLanded } from './engine.js';
 import type { SearchResult } from './search-executor.js';
 import { executeSearch } from './search-executor.js';
@@ -299,7 +300,7 @@ export class Repository {
       throw new BadRequestError('FHIR_ERR_REST_ID_MISSING', 'An update must carry the resource id in the body', { expression: [`${type}.id`] });
     }
     const current = await this.engine.current(type, id);
-    checkIfMatch(options.ifMatch, current);
+    checkIfMatch(options.ifMatch, current, type, id);
     if (type === 'Binary' && options.method === 'PATCH' && options.blob === undefined) return this.prepareBinaryPatch(resource as Binary, id, current, options);
     if (options.keepUnchanged && current && isUnchanged(resource, current)) return { result: { record: current, created: false, warnings: [] }, unchanged: current };
     return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options);
@@ -358,7 +359,7 @@ export class Repository {
   async prepareDelete(type: string, id: string, options: { ifMatch?: string }): Promise<PreparedWrite | undefined> {
     checkTypeAndId(type, id);
     const current = await this.engine.current(type, id);
-    checkIfMatch(options.ifMatch, current);
+    checkIfMatch(options.ifMatch, current, type, id);
     if (!current || current.deleted) return undefined;
     const record = this.newRecord(type, id, current, 'DELETE');
     return { op: { record, expectVid: current.vid }, result: { record, created: false, warnings: [] } };
@@ -610,12 +611,19 @@ export function unknownType(type: string): FhirError {
   return new FhirError('FHIR_ERR_REST_UNKNOWN_TYPE', 404, 'not-supported', `Unknown resource type "${type.slice(0, 80)}"`);
 }
 
-function checkIfMatch(ifMatch: string | undefined, current: VersionRecord | undefined): void {
+/**
+ * `If-Match` (http.html#concurrency, RFC 9110 §13.1.1): a list of versions,
+ * one of which must be the current one, or `*`, which any current version
+ * meets. A resource deleted, or never written, has no current version.
+ */
+function checkIfMatch(ifMatch: string | undefined, current: VersionRecord | undefined, type: string, id: string): void {
   if (ifMatch === undefined) return;
-  const wanted = /^(?:W\/)?"?([^"]*)"?$/.exec(ifMatch.trim())?.[1];
-  if (!current || current.deleted || wanted !== String(current.vid)) {
-    throw new VersionConflictError(`If-Match ${ifMatch} does not match the current version${current ? ` (W/"${current.vid}")` : ''}`, 412);
-  }
+  const tags = parseEntityTags(ifMatch);
+  const shown = ifMatch.trim().slice(0, 80);
+  if (tags === undefined) throw new BadRequestError('FHIR_ERR_HTTP_BAD_PRECONDITION', `If-Match ${shown} is not a list of ETags (W/"<versionId>") nor *`);
+  if (!current) throw new VersionConflictError(`If-Match ${shown}: there is no ${type}/${id}`, 412);
+  if (current.deleted) throw new VersionConflictError(`If-Match ${shown}: ${type}/${id} is deleted (its deletion is version ${current.vid})`, 412);
+  if (!namesVersion(tags, current.vid)) throw new VersionConflictError(`If-Match ${shown} does not match the current version (W/"${current.vid}")`, 412);
 }
 
 /**

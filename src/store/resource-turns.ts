@@ -54,7 +54,8 @@ export function writeInTurn<T>(turns: ResourceTurns, type: string, id: string, i
         return await work();
       } catch (err) {
         if (!(err instanceof VersionConflictError) || err.statusCode !== 409) throw err;
-        if (ifMatch !== undefined) throw new VersionConflictError(`If-Match ${ifMatch.slice(0, 40)} no longer matches: another write to ${type}/${id} came first`, 412);
+        // `If-Match: *` names no version: any current one meets it, as on a first attempt.
+        if (ifMatch !== undefined && ifMatch.trim() !== '*') throw new VersionConflictError(`If-Match ${ifMatch.slice(0, 40)} no longer matches: another write to ${type}/${id} came first`, 412);
         if (attempt >= MAX_ATTEMPTS) throw err;
       }
     }
