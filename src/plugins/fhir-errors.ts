@@ -17,8 +17,10 @@ import { corsOriginPolicy, writeCorsHeaders } from './cors.js';
 export const fhirErrors = fp(async (app: FastifyInstance) => {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const [status, body, headers] = toResponse(err);
-    // A request refused while the server closes is expected, not a failure of ours.
-    if (status >= 500 && err.code !== 'FHIR_ERR_HTTP_SHUTTING_DOWN') request.log.error({ err }, 'unhandled error');
+    // A request refused while the server closes is expected, not a failure of ours; a store that
+    // cannot write (a disk error, MongoDB without a majority) is the operator's to see, with its cause.
+    if (status >= 500 && !(err instanceof FhirError)) request.log.error({ err }, 'unhandled error');
+    else if (status >= 500 && err.code !== 'FHIR_ERR_HTTP_SHUTTING_DOWN') request.log.error({ err, code: err.code, status }, err.message);
     else request.log.info({ code: err instanceof FhirError ? err.code : err.code, status }, err.message);
     if (headers) reply.headers(headers);
     return reply.code(status).type(FHIR_JSON).send(body);

@@ -22,15 +22,40 @@ export interface ChildServer {
 /** The built bundle `npm start` runs (scripts/bundle-server.ts); `npm test` builds it first. */
 export const BUNDLED_MAIN = path.join(root, 'dist', 'src', 'bundle', 'main.js');
 
+export interface ChildServerOptions {
+  timeoutMs?: number;
+  bundled?: boolean;
+  /**
+   * Runs the server under `ulimit -f` (bash): the kernel refuses any write
+   * that would grow a file past this many KiB (EFBIG, a real disk error).
+   * Node ignores the SIGXFSZ that comes with it, as a server started by
+   * `npm start` does; the test runner's hook (@tapjs/processinfo, which tap
+   * puts back into the NODE_OPTIONS of every process a test spawns) would
+   * re-raise it and kill the server, so bash leaves it out before exec.
+   */
+  fileSizeLimitKiB?: number;
+}
+
+/** NODE_OPTIONS without tap's process-tracking hook (its exit handlers re-raise SIGXFSZ). */
+function withoutTapHooks(nodeOptions: string | undefined): string {
+  return (nodeOptions ?? '').split(/\s+/).filter((option) => option && !option.includes('@tapjs/processinfo')).join(' ');
+}
+
 /**
  * Starts the real server as a child process and waits for its "carnet
  * listening" log line: as the tests run (their build, or the sources through
  * tsx: repo.ts), or, with `bundled`, the built bundle that `npm start` runs.
  */
-export async function startChildServer(env: Record<string, string>, options: { timeoutMs?: number; bundled?: boolean } = {}): Promise<ChildServer> {
+export async function startChildServer(env: Record<string, string>, options: ChildServerOptions = {}): Promise<ChildServer> {
   const port = env.PORT ?? String(await freePort());
   const args = options.bundled ? [BUNDLED_MAIN] : nodeArgsFor('src/main.ts');
-  const child = spawn(process.execPath, args, {
+  const limit = options.fileSizeLimitKiB;
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new Error(`fileSizeLimitKiB must be a positive integer, not ${limit}`);
+  // exec: the server takes over bash's process, so that signals sent to the child reach it.
+  const [command, commandArgs]: [string, string[]] = limit === undefined
+    ? [process.execPath, args]
+    : ['bash', ['-c', `ulimit -f ${limit} && export NODE_OPTIONS="$1" && exec "$0" "\${@:2}"`, process.execPath, withoutTapHooks(process.env.NODE_OPTIONS), ...args]];
+  const child = spawn(command, commandArgs, {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Query } from 'mingo';
 import { compiledQuery, mingoQuery } from '../lazy-mingo.js';
-import { VersionConflictError } from '../../errors.js';
+import { FhirError, VersionConflictError } from '../../errors.js';
 import type {
   BlobStore,
   FindQuery,
@@ -16,7 +16,7 @@ import { decodeBatch, decodeRecordAt, encodeBatch, type KvOp } from './batch-cod
 import { FileBlobStore } from './blob-files.js';
 import { fsyncDirectory } from './fsync-directory.js';
 import { acquireDataLock, type DataLock } from './data-lock.js';
-import { Journal, type EngineLog } from './journal.js';
+import { Journal, JournalWriteError, type EngineLog } from './journal.js';
 import { openKvJournal } from './kv-journal.js';
 import { isExpired, KvTable, type KvEntry } from './kv-table.js';
 import { ResourceTable, type VersionRef } from './resource-table.js';
@@ -185,7 +185,7 @@ class EmbeddedEngine implements StoreEngine {
       });
     } catch (err) {
       settle();
-      throw err;
+      throw writeFailure(err);
     }
   }
 
@@ -246,7 +246,7 @@ class EmbeddedEngine implements StoreEngine {
       });
     } catch (err) {
       settle();
-      throw err;
+      throw writeFailure(err);
     }
   }
 
@@ -310,4 +310,19 @@ function putOp(ns: string, key: string, value: unknown, expiresAt: number | unde
 
 function toEntry(op: Extract<KvOp, { op: 'put' }>): KvEntry {
   return op.exp === undefined ? { v: op.v } : { v: op.v, exp: op.exp };
+}
+
+/**
+ * A write the journal refused after a disk error (EIO, ENOSPC...), as the
+ * client is told: 503, the store takes no more writes until the server is
+ * restarted (GET /health says 503 meanwhile). FHIR_ERR_STORE_UNAVAILABLE when
+ * the write may be on disk all the same (store/engine.ts mayHaveLanded: the
+ * bytes of its Binaries are kept), FHIR_ERR_STORE_WRITE_FAILED when it was
+ * never written.
+ */
+function writeFailure(err: unknown): unknown {
+  if (!(err instanceof JournalWriteError)) return err;
+  return err.mayHaveLanded
+    ? new FhirError('FHIR_ERR_STORE_UNAVAILABLE', 503, 'transient', 'The disk failed while this write was being stored: it may have been stored or not (read it back before trying again). The store accepts no more writes until the server is restarted', { cause: err })
+    : new FhirError('FHIR_ERR_STORE_WRITE_FAILED', 503, 'transient', 'Nothing was stored: the store accepts no more writes since a disk failure, until the server is restarted', { cause: err });
 }

@@ -99,6 +99,19 @@ interface Pending {
 }
 
 /**
+ * A frame refused because the journal failed to write. `mayHaveLanded`: the
+ * frame was being written when the disk failed, so it may be replayed at the
+ * next open (a caller keeps what the frame names, a Binary's bytes); false,
+ * it was never written.
+ */
+export class JournalWriteError extends Error {
+  constructor(message: string, readonly mayHaveLanded: boolean, options: { cause: unknown }) {
+    super(message, options);
+    this.name = 'JournalWriteError';
+  }
+}
+
+/**
  * An append-only file of checksummed frames. `append` resolves once its frame
  * is written and synced to disk (O_DSYNC, or fdatasync); frames queued while
  * the writes in flight are busy are written and synced together by the next
@@ -358,8 +371,10 @@ export class Journal {
    */
   private fail(cause: unknown): void {
     if (!this.failure) {
-      this.failure = new Error('journal write failed; the store accepts no more writes', { cause });
-      for (const round of this.rounds) for (const p of round.group) p.reject(this.failure);
+      this.failure = new JournalWriteError('journal write failed; the store accepts no more writes', false, { cause });
+      // Frames of rounds under way may be whole on disk (the write done, its sync failed): the next open replays them.
+      const uncertain = new JournalWriteError('journal write failed while this frame was being written; it may be on disk', true, { cause });
+      for (const round of this.rounds) for (const p of round.group) p.reject(uncertain);
       for (const p of this.queue) p.reject(this.failure);
       this.rounds = [];
       this.queue = [];
