@@ -14,6 +14,7 @@ import { fhirContent } from './plugins/fhir-content.js';
 import { gracefulClose, shuttingDownError } from './plugins/graceful-close.js';
 import { corsPlugin } from './plugins/cors.js';
 import { queryEncodingError } from './plugins/query-encoding.js';
+import { contentEncodingError } from './plugins/content-encoding.js';
 import { operationPath } from './plugins/operation-path.js';
 import { authPlugin, authenticate, authenticateKnown } from './plugins/auth.js';
 import { authRoutes } from './routes/auth.js';
@@ -113,13 +114,14 @@ export async function buildServer(options: BuildOptions): Promise<FastifyInstanc
   // One hook for every request (each hook kind costs a runner per request), after CORS's so that every
   // refusal it makes can be read by a page: the answer carries the
   // request id, a request arriving while the server closes is a 503 (plugins/graceful-close.ts),
-  // background audit materialisation waits for a quiet moment (audit/audit-trail.ts), and a query
-  // whose percent-encoding is broken is a 400 (plugins/query-encoding.ts).
+  // background audit materialisation waits for a quiet moment (audit/audit-trail.ts), a query
+  // whose percent-encoding is broken is a 400 (plugins/query-encoding.ts), and an encoded body a 415
+  // (plugins/content-encoding.ts).
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     if (app.draining) return done(shuttingDownError());
     audit.touch();
-    done(queryEncodingError(request.url));
+    done(queryEncodingError(request.url) ?? contentEncodingError(request.headers));
   });
 
   await app.register(fhirContent);
