@@ -147,10 +147,19 @@ export async function sendWriteResult(request: FastifyRequest, reply: FastifyRep
   const prefer = parsePrefer(request.headers.prefer);
   if (prefer.return === 'minimal') return reply.code(status).send();
   if (prefer.return === 'OperationOutcome') {
-    const issues: OperationOutcomeIssue[] = result.warnings.length ? result.warnings : allOk(result.created ? 'Created' : 'Updated').issue;
+    const issues: OperationOutcomeIssue[] = result.warnings.length ? result.warnings : allOk(writeOutcomeText(result)).issue;
     return reply.code(status).type(type).send({ resourceType: 'OperationOutcome', issue: issues });
   }
   return sendRecord(request, reply, engine, record, status);
+}
+
+/** What a write did, as `Prefer: return=OperationOutcome` tells it. */
+function writeOutcomeText(result: WriteResult): string {
+  const name = `${result.record.type}/${result.record.id}`;
+  if (result.created) return `Created ${name}`;
+  if (result.unwritten === 'matched') return `${name} matched the condition: nothing was written`;
+  if (result.unwritten === 'unchanged') return `${name} is unchanged: no version was written`;
+  return `Updated ${name}`;
 }
 
 async function binaryAsJson(engine: StoreEngine, record: VersionRecord): Promise<Readable | string> {

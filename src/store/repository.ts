@@ -64,6 +64,8 @@ export interface WriteResult {
   created: boolean;
   /** Validation warnings, reported with Prefer: return=OperationOutcome. */
   warnings: OperationOutcomeIssue[];
+  /** Why no version was written, when none was: a conditional create's match, an update that changed nothing. */
+  unwritten?: 'matched' | 'unchanged';
 }
 
 /** A write waiting for its commit; transactions gather several and commit them at once. */
@@ -278,7 +280,7 @@ export class Repository {
     const query = queryPairs(options.ifNoneExist);
     const matches = await this.findMatches(type, query, 2, options.restrict);
     if (matches.length > 1) throw new PreconditionFailedError('FHIR_ERR_STORE_MULTIPLE_MATCHES', `If-None-Exist matched more than one ${type}`);
-    if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [] } };
+    if (matches.length === 1) return { result: { record: matches[0], created: false, warnings: [], unwritten: 'matched' } };
     return this.prepareVersion(resource, type, options.id ?? this.newId(), undefined, 'POST', 'create', { ...options, condition: { source: 'If-None-Exist', query } });
   }
 
@@ -302,7 +304,7 @@ export class Repository {
     const current = await this.engine.current(type, id);
     checkIfMatch(options.ifMatch, current, type, id);
     if (type === 'Binary' && options.method === 'PATCH' && options.blob === undefined) return this.prepareBinaryPatch(resource as Binary, id, current, options);
-    if (options.keepUnchanged && current && isUnchanged(resource, current)) return { result: { record: current, created: false, warnings: [] }, unchanged: current };
+    if (options.keepUnchanged && current && isUnchanged(resource, current)) return { result: { record: current, created: false, warnings: [], unwritten: 'unchanged' }, unchanged: current };
     return this.prepareVersion(resource, type, id, current, options.method ?? 'PUT', 'update', options);
   }
 
