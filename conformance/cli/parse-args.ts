@@ -130,6 +130,8 @@ export function parseCli(argv: string[]): CliOptions {
   for (const s of suites) if (!SUITE_IDS.includes(s as SuiteId)) throw new UsageError(`unknown suite '${s}' (known: ${SUITE_IDS.join(', ')})`);
 
   const failOn = (v['fail-on'] ?? 'error').split(',').map((s) => s.trim()).filter(Boolean);
+  // An empty list would mean "never fail": a SHALL failure would exit 0.
+  if (failOn.length === 0) throw new UsageError('--fail-on names no severity (known: error, warning)');
   for (const f of failOn) if (f !== 'error' && f !== 'warning') throw new UsageError(`--fail-on takes error and/or warning, not '${f}'`);
 
   if (Boolean(v['app-client-id']) !== Boolean(v['redirect-uri'])) throw new UsageError('--app-client-id and --redirect-uri go together');
@@ -140,6 +142,9 @@ export function parseCli(argv: string[]): CliOptions {
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError('--timeout must be a positive number of seconds');
   // Node's timers hold 32-bit milliseconds: a longer deadline would fire at once.
   if (timeout * 1000 > MAX_TIMEOUT_MS) throw new UsageError(`--timeout must be at most ${MAX_TIMEOUT_MS / 1000} seconds`);
+  // Timers take whole milliseconds (AbortSignal.timeout throws on 2009.9999999999998).
+  const timeoutMs = Math.round(timeout * 1000);
+  if (timeoutMs < 1) throw new UsageError(`--timeout must be at least 0.001 seconds (1 ms): ${v.timeout}`);
 
   return {
     base: v.base.replace(/\/+$/, ''),
@@ -152,7 +157,7 @@ export function parseCli(argv: string[]): CliOptions {
     appClientId: v['app-client-id'],
     redirectUri: v['redirect-uri'],
     failOn: [...new Set(failOn)] as Severity[],
-    timeoutMs: timeout * 1000,
+    timeoutMs,
     runId,
     spacePatientId: v['space-patient-id'],
     spacePatientToken: v['space-patient-token'],

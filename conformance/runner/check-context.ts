@@ -15,6 +15,7 @@ import type { ConditionalMode } from './capabilities.js';
 import { CheckFailure, CheckSkipped } from './check-errors.js';
 import type { HttpClient, HttpResponse } from './http-client.js';
 import type { SuiteId, Target } from './types.js';
+import { withArticle } from './wording.js';
 
 export interface AppClient {
   clientId: string;
@@ -93,7 +94,7 @@ export class CheckContext {
     if (!body || typeof body !== 'object' || typeof body.resourceType !== 'string') {
       this.fail(`${what}: expected a FHIR JSON resource${type ? ` (${type})` : ''}, got ${describeBody(res)}`);
     }
-    if (type && body.resourceType !== type) this.fail(`${what}: expected a ${type}, got a ${body.resourceType}`);
+    if (type && body.resourceType !== type) this.fail(`${what}: expected ${withArticle(type)}, got ${withArticle(body.resourceType)}`);
     return body as T;
   }
 

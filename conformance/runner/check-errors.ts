@@ -29,6 +29,16 @@ export class CredentialRefused extends Error {
 }
 
 /**
+ * A request carrying a token was not sent: its URL is outside the FHIR base
+ * (and is not the token endpoint). A token goes to the server under test only,
+ * whatever URL a server names; a check that follows such URLs (next links,
+ * attachment urls) says what it makes of them before asking.
+ */
+export class TokenWithheld extends Error {
+  override readonly name = 'TokenWithheld';
+}
+
+/**
  * What a check's throw means. A failure is a verdict on the server; anything
  * else (a request with no whole answer before the deadline, a network error, a
  * credential refused during the run, an exception in the kit) left the check

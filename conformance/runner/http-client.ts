@@ -1,4 +1,4 @@
-import { CredentialRefused } from './check-errors.js';
+import { CredentialRefused, TokenWithheld } from './check-errors.js';
 import { describeRefusal } from './credential-refusal.js';
 import { redactExchange } from './redact.js';
 import { DEFAULT_TIMEOUT_MS, RequestIncomplete, sendWithDeadline } from './timed-request.js';
@@ -95,6 +95,29 @@ function parseJson(text: string, contentType: string | undefined): unknown {
   }
 }
 
+function parsed(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Same origin (scheme, host, port) and a path equal to the base's or below it (`/fhir`, `/fhir/...`, not `/fhir-admin`). */
+function isWithin(url: string, base: string): boolean {
+  const u = parsed(url);
+  const b = parsed(base);
+  if (!u || !b || u.origin !== b.origin) return false;
+  const prefix = b.pathname.replace(/\/+$/, '');
+  return u.pathname === prefix || u.pathname.startsWith(`${prefix}/`);
+}
+
+function sameUrl(url: string, other: string): boolean {
+  const u = parsed(url);
+  const o = parsed(other);
+  return u !== undefined && o !== undefined && u.origin === o.origin && u.pathname === o.pathname;
+}
+
 /**
  * A small HTTP client that remembers every exchange, so a failed check can
  * show exactly what was sent and what came back.
@@ -108,6 +131,8 @@ export class HttpClient {
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
     /** Which tokens are the run's credentials; none: a 401 is always the check's to judge. */
     private readonly credentialName?: CredentialNamer,
+    /** URLs outside the base a token may still go to (the token endpoint); see {@link mayCarryToken}. */
+    private readonly tokenUrls: readonly string[] = [],
   ) {}
 
   async request(req: HttpRequest): Promise<HttpResponse> {
@@ -127,6 +152,9 @@ export class HttpClient {
     let credential: string | undefined;
     if (auth !== 'none' && headers.authorization === undefined) {
       const token = auth === 'default' ? await this.defaultToken() : auth.token;
+      // A URL the server names (a next link, an attachment) may lead anywhere: a token goes only to the
+      // server under test. Thrown before anything is sent; the callers that follow such URLs check first.
+      if (token && !this.mayCarryToken(url)) throw new TokenWithheld(`${method} ${url} was not sent: it is outside the FHIR base ${this.base}, and the kit sends its tokens to no other host`);
       if (token) {
         headers.authorization = `Bearer ${token}`;
         credential = this.credentialName?.(token, auth === 'default');
@@ -160,9 +188,14 @@ export class HttpClient {
     return response;
   }
 
-  private isUnderBase(url: string): boolean {
-    const base = this.base.replace(/\/+$/, '');
-    return url === base || url.startsWith(`${base}/`) || url.startsWith(`${base}?`);
+  /** Whether `url` is on the server under test: the base's origin, and a path within the base's path. */
+  isUnderBase(url: string): boolean {
+    return isWithin(url, this.base);
+  }
+
+  /** Whether a bearer token may be sent to `url`: under the base, or one of the token URLs (the token endpoint). */
+  mayCarryToken(url: string): boolean {
+    return this.isUnderBase(url) || this.tokenUrls.some((t) => sameUrl(url, t));
   }
 
   get(path: string, options: Omit<HttpRequest, 'path' | 'method'> = {}): Promise<HttpResponse> {

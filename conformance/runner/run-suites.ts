@@ -60,7 +60,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
     const checks: CheckResult[] = [];
     for (const check of suite.checks) {
       const exchanges: Exchange[] = [];
-      const http = new HttpClient(base, (e) => exchanges.push(e), defaultTokenFor(target, tokens, scope), options.timeoutMs, credentialNamer(tokens, scope, given));
+      const http = new HttpClient(base, (e) => exchanges.push(e), defaultTokenFor(target, tokens, scope), options.timeoutMs, credentialNamer(tokens, scope, given), tokenUrls(target, tokens));
       const ctx = new CheckContext(suite.id, runId, target, http, tokens, scope, options.appClient);
       const t0 = Date.now();
       let outcome: CheckResult['outcome'] = 'passed';
@@ -103,6 +103,11 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
 
 function notChecked(parts: string[]): Pick<CheckResult, 'notChecked'> {
   return parts.length > 0 ? { notChecked: parts.map(redactText) } : {};
+}
+
+/** The URLs outside the base a token may go to: the token endpoint, as discovered or given. */
+function tokenUrls(target: Target, tokens: TokenSource): string[] {
+  return [target.tokenEndpoint, tokens.backend?.tokenEndpoint].filter((u): u is string => u !== undefined);
 }
 
 /** Names the run's credentials, so that a 401 to one during the run says which (see HttpClient). */

@@ -4,6 +4,7 @@ import type { HttpClient, HttpResponse } from './http-client.js';
 import { readSmartConfiguration } from './smart-configuration.js';
 import { RequestIncomplete } from './timed-request.js';
 import type { Target } from './types.js';
+import { withArticle } from './wording.js';
 
 /**
  * The base cannot be judged at all: it is unreachable, or it serves no
@@ -45,17 +46,19 @@ async function fetchCapabilityStatement(http: HttpClient): Promise<CapabilitySta
   try {
     res = await http.get('metadata', { auth: 'none' });
   } catch (err) {
+    // Anything else is the kit's own error (a bad argument), never the server being unreachable.
+    if (!(err instanceof RequestIncomplete)) throw err;
     // The reason alone (ECONNREFUSED, ENOTFOUND, the deadline): the request is named after it.
-    const reason = err instanceof RequestIncomplete ? err.reason : (err as Error).message;
-    throw new TargetUnavailable(`cannot reach ${http.base}: ${reason} (GET ${url})`, { cause: err });
+    throw new TargetUnavailable(`cannot reach ${http.base}: ${err.reason} (GET ${url})`, { cause: err });
   }
   const body = res.json as CapabilityStatement | undefined;
   if (res.status === 200 && body?.resourceType === 'CapabilityStatement') return body;
   if (REDIRECTS.includes(res.status)) throw new TargetUnavailable(redirectMessage(url, res));
   const type = res.headers['content-type']?.split(';')[0] ?? 'no content type';
-  const what = body?.resourceType ? `, a ${body.resourceType}` : '';
-  // A web page usually means the base URL misses its FHIR path (`/fhir`).
-  const hint = /json/.test(type) ? '' : `; is ${http.base} the FHIR base URL?`;
+  const what = body?.resourceType ? `, ${withArticle(body.resourceType)}` : '';
+  // A web page or a 404 (even a JSON one, from a server whose FHIR API is under `/fhir`) usually means
+  // the base URL misses its FHIR path.
+  const hint = /json/.test(type) && res.status !== 404 ? '' : `; is ${http.base} the FHIR base URL?`;
   throw new TargetUnavailable(`${url} did not return a CapabilityStatement (got ${type} ${res.status}${what})${hint}`);
 }
 

@@ -58,7 +58,10 @@ function isDeadline(err: unknown): boolean {
  * stops sending altogether.
  */
 export async function sendWithDeadline(url: string, req: TimedRequest, deadlineMs = DEFAULT_TIMEOUT_MS): Promise<TimedResponse> {
-  const timeoutMs = Math.min(deadlineMs, MAX_TIMEOUT_MS);
+  // Whole milliseconds, at least one: Node's timers refuse anything else.
+  const timeoutMs = Math.max(1, Math.round(Math.min(deadlineMs, MAX_TIMEOUT_MS)));
+  // Made before the request: a mistake of the kit here is no answer of the server (RequestIncomplete).
+  const signal = AbortSignal.timeout(timeoutMs);
   try {
     const res = await request(url, {
       method: req.method as 'GET',
@@ -66,11 +69,13 @@ export async function sendWithDeadline(url: string, req: TimedRequest, deadlineM
       body: req.body,
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      signal: AbortSignal.timeout(timeoutMs),
+      signal,
     });
     const bytes = Buffer.from(await res.body.arrayBuffer());
     return { status: res.statusCode, headers: res.headers, bytes };
   } catch (err) {
+    // The kit built a request undici refuses: the kit's own mistake, not the server's.
+    if (err instanceof undiciErrors.InvalidArgumentError) throw err;
     if (isDeadline(err)) {
       throw new RequestIncomplete(req.method, url, `no complete answer within the ${formatDeadline(timeoutMs)} deadline (--timeout)`, { cause: err });
     }

@@ -3,6 +3,7 @@ import { compareRanges, dateRange, elementRange } from './date-range.js';
 import type { Prefix, Range } from './date-range.js';
 import { paramDefinition } from './parameter-definitions.js';
 import type { ParamDefinition } from './parameter-definitions.js';
+import { withArticle } from '../runner/wording.js';
 
 /**
  * The kit's own judge of "does this returned resource match this search?",
@@ -233,7 +234,7 @@ function judgeOne(resource: Resource, def: ParamDefinition, modifier: string | u
  * `params` are the query's name/value pairs as sent (repeated names AND together).
  */
 export function judgeEntry(type: string, resource: Resource, params: [string, string][]): Verdict {
-  if (resource.resourceType !== type) return { kind: 'mismatch', reason: `a ${resource.resourceType} among the matches of a ${type} search` };
+  if (resource.resourceType !== type) return { kind: 'mismatch', reason: `${withArticle(resource.resourceType)} among the matches of ${withArticle(type)} search` };
   for (const [name, value] of params) {
     if (RESULT_PARAMS.has(name)) continue;
     if (name.includes('.') || name.startsWith('_has')) return { kind: 'unverifiable', reason: `chained parameter ${name}` };

@@ -2,6 +2,7 @@ import type { Bundle, BundleEntry, Observation, OperationOutcome, Patient, Resou
 import { randomBytes, randomInt } from 'node:crypto';
 import type { CheckContext } from '../runner/check-context.js';
 import type { HttpResponse } from '../runner/http-client.js';
+import { withArticle } from '../runner/wording.js';
 
 /** Tag on everything the kit creates, so an operator can find and purge it. */
 export const RUN_TAG_SYSTEM = 'https://carnet.dev/fhir/conformance-run';
@@ -93,7 +94,7 @@ export function etagVersion(etag: string | undefined): string | undefined {
  * send and report `undefined` (`_history/undefined`, `W/"undefined"`).
  */
 export function versionIdOf(ctx: CheckContext, resource: Resource, what: string): string {
-  const where = resource.id ? `${resource.resourceType}/${resource.id}` : `a ${resource.resourceType}`;
+  const where = resource.id ? `${resource.resourceType}/${resource.id}` : withArticle(resource.resourceType);
   return ctx.present(resource.meta?.versionId, `${what}: the server returned no meta.versionId (${where}), so versions cannot be checked`);
 }
 
@@ -106,7 +107,7 @@ export async function createResource<T extends Resource>(ctx: CheckContext, reso
   ctx.expectStatus(res, 201, what);
   const body = res.json as T | undefined;
   if (body?.resourceType === resource.resourceType && body.id) return body;
-  const loc = ctx.present(parseLocation(res.headers.location), `${what}: 201 without a body or a usable Location header`);
+  const loc = ctx.present(parseLocation(res.headers.location), `${what}: 201 without a body, and ${res.headers.location === undefined ? 'no Location header' : `a Location that names no [base]/Type/id: ${JSON.stringify(res.headers.location)}`}`);
   return readResource<T>(ctx, resource.resourceType, loc.id);
 }
 
@@ -137,6 +138,8 @@ export async function allPages(ctx: CheckContext, first: Bundle, what: string, m
   while (url) {
     ctx.expect(!seen.has(url), `${what}: the next link ${url} repeats a page already read`);
     ctx.expect(pages.length < maxPages, `${what}: more than ${maxPages} pages`);
+    // The kit's token goes to the server under test only (HttpClient would not send it elsewhere).
+    ctx.expect(ctx.http.isUnderBase(url), `${what}: the next link ${url} leads outside the server's base ${ctx.base}: a paging link must stay on the server (nothing was sent there)`);
     seen.add(url);
     const res = await ctx.http.get(url);
     ctx.expectStatus(res, 200, `${what}: page ${pages.length + 1}`);

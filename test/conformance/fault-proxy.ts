@@ -238,8 +238,10 @@ export async function startFaultProxy(options: {
     if (fault === 'btg-doctor-untold' && isSearch('Communication')) {
       out = editEntries(out, (r) => ({ ...r, recipient: ((r.recipient ?? []) as { reference?: string }[]).filter((x) => x.reference?.startsWith('Patient/')) }));
     }
-    if (fault === 'no-security') {
-      // Links (next pages) must lead back through the proxy: the real server would ask for a token.
+    if (fault === 'no-security' || (!isPublicPath(path) && /json/.test(String(outHeaders['content-type'] ?? '')))) {
+      // URLs in FHIR API bodies (next links, attachment urls) name the proxy, as a server configured with its
+      // public URL would: the kit follows no link off its base (and never sends its token to another host).
+      // Discovery documents keep naming the real token endpoint, which client assertions are addressed to.
       out = Buffer.from(out.toString('utf8').replaceAll(options.target, origin));
     }
     if ((fault === 'no-security' || fault === 'hidden-token-endpoint') && /\/metadata\b/.test(path) && status === 200) {

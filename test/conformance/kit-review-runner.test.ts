@@ -120,7 +120,8 @@ t.test('1. tokens and credentials are redacted in every report', async (t) => {
   const form = new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/*.cruds', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: ASSERTION });
   const res = await http.request({ method: 'POST', path: `${fake.origin}/auth/token`, body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, auth: 'none' });
   t.equal((res.json as { access_token: string }).access_token, ACCESS_TOKEN, 'the check itself sees the whole token');
-  await http.request({ method: 'POST', path: `${fake.origin}/auth/introspect`, body: new URLSearchParams({ token: 'opaque-secret-token-value' }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  // Under the base: the kit sends its token to no other host (token-confinement.test.ts).
+  await http.request({ method: 'POST', path: `${fake.base}/auth/introspect`, body: new URLSearchParams({ token: 'opaque-secret-token-value' }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   await http.get('Patient', { query: { code: 'http://loinc.org|1234-5' } });
 
   const [token, introspect, search] = exchanges;

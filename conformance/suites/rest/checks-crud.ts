@@ -26,6 +26,11 @@ async function readablePatient(ctx: CheckContext, state: RestState): Promise<Pat
   return state.patient(ctx);
 }
 
+/** Why a create's Location header cannot be used: missing, or not naming [base]/Type/id. */
+function locationProblem(location: string | undefined): string {
+  return location === undefined ? 'no Location header on the 201' : `Location: expected [base]/Patient/[id]/_history/[vid], got ${JSON.stringify(location)}`;
+}
+
 export const crudChecks: Check<RestState>[] = [
   {
     id: 'rest.capabilities.metadata',
@@ -82,7 +87,8 @@ export const crudChecks: Check<RestState>[] = [
       const res = await ctx.http.get(`Patient/${created.id}`);
       ctx.expectStatus(res, 200, 'read');
       const lm = res.headers['last-modified'];
-      ctx.expect(lm && !Number.isNaN(Date.parse(lm)), `Last-Modified missing or not an HTTP date: ${lm}`);
+      ctx.expect(lm, 'no Last-Modified header on the read');
+      ctx.expect(!Number.isNaN(Date.parse(lm!)), `Last-Modified: expected an HTTP date, got ${JSON.stringify(lm)}`);
     },
   },
   {
@@ -104,7 +110,7 @@ export const crudChecks: Check<RestState>[] = [
       ctx.requireInteraction('Patient', 'create');
       const res = await ctx.http.request({ method: 'POST', path: 'Patient', body: samplePatient(ctx) });
       ctx.expectStatus(res, 201, 'create');
-      const loc = ctx.present(parseLocation(res.headers.location), `no usable Location header: ${res.headers.location}`);
+      const loc = ctx.present(parseLocation(res.headers.location), locationProblem(res.headers.location));
       ctx.expectEqual(loc.type, 'Patient', 'type named by Location');
       ctx.expect(loc.versionId, `Location has no _history/[vid]: ${res.headers.location}`);
       // An absolute Location must be on this server: [base]/Patient/[id]/_history/[vid] (http.html#create).
@@ -128,7 +134,7 @@ export const crudChecks: Check<RestState>[] = [
         return;
       }
       ctx.expectStatus(res, 201, 'create with an id in the body');
-      const loc = ctx.present(parseLocation(res.headers.location), `no usable Location: ${res.headers.location}`);
+      const loc = ctx.present(parseLocation(res.headers.location), locationProblem(res.headers.location));
       ctx.expect(loc.id !== proposed, 'the server kept the id given by the client');
     },
   },

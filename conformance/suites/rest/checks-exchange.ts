@@ -149,13 +149,21 @@ export const exchangeChecks: Check<RestState>[] = [
   },
   {
     id: 'rest.security.bad-token',
-    title: 'a request with a forged token gets 401',
+    title: 'the run\'s own token, unsigned (alg none), gets 401',
     requirement: REST.security,
     async run(ctx) {
       requireSecurity(ctx);
-      const forged = 'eyJhbGciOiJub25lIn0.eyJzY29wZSI6InN5c3RlbS8qLmNydWRzIn0.';
-      const res = await ctx.http.get('Patient', { auth: { token: forged } });
-      ctx.expectStatus(res, 401, 'GET Patient with an unsigned token');
+      // RFC 8725 §3.1: a token whose claims would all be accepted (iss, aud, exp, scope: the run's own),
+      // but unsigned. A bare {"scope":...} token would be refused for its missing claims alone.
+      const real = await ctx.tokens.token(ctx.scope).catch(() => undefined);
+      const copy = real === undefined ? undefined : unsigned(real);
+      if (!copy) {
+        ctx.notChecked(`an unsigned token carrying valid claims (iss, aud, exp): ${real === undefined ? 'the run has no access token to copy' : 'the server\'s access tokens are not JWTs'}; an unsigned token with a scope claim only was sent`);
+      }
+      const forged = copy ?? `${b64url({ alg: 'none' })}.${b64url({ scope: 'system/*.cruds' })}.`;
+      const res = await ctx.http.get('Patient', { query: { _count: '1' }, auth: { token: forged } });
+      ctx.expectStatus(res, 401, `GET Patient with ${copy ? 'the run\'s token unsigned (alg none, same claims, no signature)' : 'an unsigned token'}`);
+      ctx.expect(!/"resourceType"\s*:\s*"Patient"/.test(res.text), 'the answer to the unsigned token holds Patient data');
     },
   },
   {
@@ -223,7 +231,10 @@ export const exchangeChecks: Check<RestState>[] = [
         ],
       };
       const res = await ctx.http.request({ method: 'POST', path: '', body: bundle });
-      ctx.expect(res.status >= 400, `transaction with a failing entry answered ${res.status}`);
+      // The client's transaction is wrong (a stale If-Match): a 4xx says so. A 5xx says the server broke,
+      // which is no refusal of the transaction, whatever it left behind. http.html: a failed If-Match is 412.
+      ctx.expect(res.status >= 400 && res.status < 500, `transaction with a failing entry (a stale ifMatch): expected a 4xx refusal (412 Precondition Failed), got ${res.status}${res.status >= 500 ? ', a server error' : ''}`);
+      if (res.status !== 412 && res.status !== 409) ctx.note(`the transaction was refused with ${res.status}; for a failed ifMatch http.html names 412 Precondition Failed (409 Conflict for a version conflict)`);
       ctx.expect(isOperationOutcome(res.json), 'the failed transaction carries no OperationOutcome');
       const search = await ctx.http.get('Patient', { query: { identifier: `${FIXTURE_ID_SYSTEM}|${ins}` } });
       ctx.expectStatus(search, 200, 'search for the entry that should not exist');
@@ -254,6 +265,19 @@ export const exchangeChecks: Check<RestState>[] = [
     },
   },
 ];
+
+function b64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** `token` with the same header fields but `alg: none`, the same claims, and an empty signature; undefined for an opaque token. */
+function unsigned(token: string): string | undefined {
+  try {
+    return `${b64url({ ...decodeProtectedHeader(token), alg: 'none' })}.${b64url(decodeJwt(token))}.`;
+  } catch {
+    return undefined;
+  }
+}
 
 /** `token` with its header and claims as they are, signed by a key made for the purpose; undefined for an opaque token. */
 async function signedWithAnotherKey(token: string): Promise<string | undefined> {

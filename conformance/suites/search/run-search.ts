@@ -34,7 +34,12 @@ export async function search(
   const pages = await allPages(ctx, first, what);
   const matches = entriesOf(pages, 'match').map((e) => e.resource).filter((r): r is Resource => r !== undefined);
   const included = entriesOf(pages, 'include').map((e) => e.resource).filter((r): r is Resource => r !== undefined);
+  const includes = params.some(([name]) => name.startsWith('_include') || name.startsWith('_revinclude'));
   for (const r of matches) {
+    // An included resource the server forgot to mark: say that, rather than call it a wrong match.
+    if (includes && r.resourceType !== type) {
+      ctx.fail(`${what}: ${r.resourceType}/${r.id} is returned as a match (search.mode missing or "match"): a resource added by _include/_revinclude must be marked search.mode=include`);
+    }
     const verdict = judgeEntry(type, r, params);
     if (verdict.kind === 'mismatch') ctx.fail(`${what}: returned a resource that does not match: ${verdict.reason}`);
     if (verdict.kind === 'unverifiable') ctx.note(`${r.resourceType}/${r.id}: ${verdict.reason}`);

@@ -27,6 +27,14 @@ export function createSmartState(): SmartState {
   };
 }
 
+/** `the string "300"`, `the number 0`, `nothing`: what a JSON member held, its type included. */
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  if (typeof value === 'number') return `the number ${value}`;
+  return JSON.stringify(value);
+}
+
 async function postToken(ctx: CheckContext, tokenEndpoint: string, assertion: string, scope: string): Promise<HttpResponse> {
   return ctx.http.request({
     method: 'POST',
@@ -77,8 +85,8 @@ export const tokenChecks: Check<SmartState>[] = [
       ctx.expectStatus(res, 200, 'token request with a valid assertion');
       const t = (res.json ?? {}) as Record<string, unknown>;
       ctx.expect(typeof t.access_token === 'string' && t.access_token.length > 0, 'no access_token');
-      ctx.expect(typeof t.token_type === 'string' && t.token_type.toLowerCase() === 'bearer', `token_type: ${String(t.token_type)}`);
-      ctx.expect(typeof t.expires_in === 'number' && t.expires_in > 0, `expires_in: ${String(t.expires_in)}`);
+      ctx.expect(typeof t.token_type === 'string' && t.token_type.toLowerCase() === 'bearer', `token_type: expected "bearer" (RFC 6750), got ${describeValue(t.token_type)}`);
+      ctx.expect(typeof t.expires_in === 'number' && t.expires_in > 0, `expires_in: expected a positive number of seconds, got ${describeValue(t.expires_in)}`);
       ctx.expect(typeof t.scope === 'string' && t.scope.length > 0, 'no scope in the token response');
       ctx.expect(/no-store/i.test(res.headers['cache-control'] ?? ''), `Cache-Control: expected no-store, got ${res.headers['cache-control'] ?? 'nothing'}`);
     },
@@ -123,14 +131,15 @@ export const tokenChecks: Check<SmartState>[] = [
         client_assertion: await createClientAssertion({ clientId: backend.clientId, jwk: backend.privateJwk, audience: backend.tokenEndpoint }),
       }).toString();
       const headers = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-      const res = await ctx.http.request({ method: 'POST', path: endpoint, body: await form(token), headers });
+      // The client authenticates with its assertion: no bearer token goes to the endpoint.
+      const res = await ctx.http.request({ method: 'POST', path: endpoint, body: await form(token), headers, auth: 'none' });
       ctx.expectStatus(res, 200, 'introspection of a valid token');
       const info = (res.json ?? {}) as Record<string, unknown>;
       ctx.expectEqual(info.active, true, 'active');
       ctx.expect(typeof info.scope === 'string', 'no scope in the introspection response');
       ctx.expect(typeof info.exp === 'number', 'no exp in the introspection response');
       ctx.expectEqual(info.client_id, backend.clientId, 'client_id');
-      const forged = await ctx.http.request({ method: 'POST', path: endpoint, body: await form('not-a-token'), headers });
+      const forged = await ctx.http.request({ method: 'POST', path: endpoint, body: await form('not-a-token'), headers, auth: 'none' });
       ctx.expectStatus(forged, 200, 'introspection of a forged token');
       ctx.expectEqual((forged.json as { active?: unknown } | undefined)?.active, false, 'active for a forged token');
     },

@@ -42,6 +42,7 @@ async function allPagesAs(ctx: CheckContext, first: Bundle, token: string, who: 
   const pages = [first];
   let url = first.link?.find((l) => l.relation === 'next')?.url;
   while (url && pages.length < 50) {
+    ctx.expect(ctx.http.isUnderBase(url), `${who}: the next link ${url} leads outside the server's base ${ctx.base}: a paging link must stay on the server (nothing was sent there)`);
     const res = await ctx.http.get(url, { auth: as(token) });
     ctx.expectStatus(res, 200, `${who}: search page ${pages.length + 1}`);
     const page = ctx.resource<Bundle>(res, 'Bundle');
