@@ -199,10 +199,14 @@ export const binaryRoutes: FastifyPluginAsync = async (app) => {
       const { id: _clientId, ...withoutId } = rest;
       return { resource: (id === undefined ? withoutId : rest) as Binary, blob: info.key };
     }
-    const info = await engine.blobs.put(body, { maxBytes: config.binaryMaxBytes });
     const securityContext = headerText(request.headers['x-security-context']);
+    // Dropped silently, the writer would believe the bytes guarded by a context they are not.
+    if (securityContext !== undefined && !isHeaderSecurityContext(securityContext)) {
+      throw new BadRequestError('FHIR_ERR_REST_SECURITY_CONTEXT', `X-Security-Context must be a reference Type/id to a resource of this server, not ${JSON.stringify(securityContext.slice(0, 80))}`);
+    }
+    const info = await engine.blobs.put(body, { maxBytes: config.binaryMaxBytes });
     const resource: Binary = { resourceType: 'Binary', ...(id ? { id } : {}), contentType: storedContentType(contentType) };
-    if (securityContext && isHeaderSecurityContext(securityContext)) resource.securityContext = { reference: securityContext };
+    if (securityContext !== undefined) resource.securityContext = { reference: securityContext };
     return { resource, blob: info.key };
   }
 };
