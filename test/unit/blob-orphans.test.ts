@@ -5,21 +5,15 @@
  * blob a version names (current or in history) stays readable.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import t from 'tap';
-import type { Test } from 'tap';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import type { StoreEngine, VersionRecord } from '../../src/store/engine.js';
 import { loaderArgs, runnableUrl } from '../helpers/repo.js';
-
-async function tempDataDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-orphans-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../helpers/tokens.js';
+import { openEmbeddedEngine } from '../helpers/embedded-engine.js';
 
 interface Logged {
   infos: string[];
@@ -31,13 +25,6 @@ function logged(): Logged {
   const infos: string[] = [];
   const warnings: string[] = [];
   return { infos, warnings, log: { info: (m) => void infos.push(m), warn: (m) => void warnings.push(m) } };
-}
-
-async function openEngine(t: Test, dataDir: string, log = logged().log): Promise<StoreEngine> {
-  const engine = createEmbeddedEngine({ dataDir, log });
-  await engine.open();
-  t.teardown(() => engine.close());
-  return engine;
 }
 
 let clock = Date.UTC(2024, 5, 1);
@@ -107,8 +94,8 @@ async function inChild(dataDir: string, body: string): Promise<{ out: string; en
 }
 
 t.test('the blob of a Binary upload killed before its commit is removed at the next start; every blob a version names stays', async (t) => {
-  const dataDir = await tempDataDir(t);
-  const engine = await openEngine(t, dataDir);
+  const dataDir = await tempDir(t, 'carnet-orphans-');
+  const engine = await openEmbeddedEngine(t, dataDir, logged().log);
   const kept = await storeBinaries(engine);
   await engine.close();
 
@@ -141,7 +128,7 @@ t.test('the blob of a Binary upload killed before its commit is removed at the n
   const after = await blobFiles(dataDir);
   t.notOk(after.includes(orphan) || after.includes(`${orphan}.json`), 'the orphan is gone, bytes and info');
   t.same(after, Object.keys(kept).flatMap((k) => [k, `${k}.json`]).sort(), 'every blob a version names is still there');
-  const reopened = await openEngine(t, dataDir);
+  const reopened = await openEmbeddedEngine(t, dataDir, logged().log);
   for (const [key, text] of Object.entries(kept)) t.equal(await readBlob(reopened, key), text, `blob ${key} reads back`);
   for (const { id, vid, text } of [{ id: 'b1', vid: 1, text: 'b1 version 1' }, { id: 'b1', vid: 2, text: 'b1 version 2' }, { id: 'b2', vid: 1, text: 'b2, deleted since' }]) {
     const version = await reopened.version('Binary', id, vid);
@@ -154,8 +141,8 @@ t.test('the blob of a Binary upload killed before its commit is removed at the n
 });
 
 t.test('only blobs older than this process are removed, and only files that are blobs', async (t) => {
-  const dataDir = await tempDataDir(t);
-  const engine = await openEngine(t, dataDir);
+  const dataDir = await tempDir(t, 'carnet-orphans-');
+  const engine = await openEmbeddedEngine(t, dataDir, logged().log);
   const kept = await storeBinaries(engine);
   const orphan = await putBlob(engine, 'written by this process, never committed');
   await engine.close();
@@ -164,7 +151,7 @@ t.test('only blobs older than this process are removed, and only files that are 
   await writeFile(path.join(blobs, 'not-a-key.json'), '{}');
 
   const first = logged();
-  const same = await openEngine(t, dataDir, first.log);
+  const same = await openEmbeddedEngine(t, dataDir, first.log);
   t.ok((await blobFiles(dataDir)).includes(orphan), 'a blob written since this process started is kept (an upload of this process may still be on its way)');
   t.same(first.infos.filter((m) => /removed/.test(m)), []);
   await same.close();
@@ -173,7 +160,7 @@ t.test('only blobs older than this process are removed, and only files that are 
   const anHourAgo = new Date(Date.now() - 3600_000);
   for (const name of await blobFiles(dataDir)) await utimes(path.join(blobs, name), anHourAgo, anHourAgo);
   const second = logged();
-  const later = await openEngine(t, dataDir, second.log);
+  const later = await openEmbeddedEngine(t, dataDir, second.log);
   t.match(second.infos.filter((m) => /removed/.test(m)), [/removed 1 blob that no version names \(2 files, \d+ bytes\)/]);
   t.same(await blobFiles(dataDir), [...Object.keys(kept).flatMap((k) => [k, `${k}.json`]), 'not-a-key.json', 'notes.txt'].sort(), 'the orphan only is gone');
   for (const [key, text] of Object.entries(kept)) t.equal(await readBlob(later, key), text);

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
 import { acquireDataLock } from '../../src/store/embedded/data-lock.js';
 import { recordingLog } from '../helpers/recording-log.js';
 import { loaderArgs, runnableUrl } from '../helpers/repo.js';
+import { tempDir } from '../helpers/tokens.js';
 
 /**
  * Several processes start on one data directory at the same moment while its
@@ -59,12 +59,6 @@ async function deadPid(): Promise<number> {
   return child.pid!;
 }
 
-async function tempDataDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-lock-race-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 for (const mutex of ['abstract-socket', 'file'] as const) {
   if (mutex === 'abstract-socket' && process.platform !== 'linux') continue;
   t.test(`racing processes on a stale LOCK: exactly one holder, every round (takeover through ${mutex})`, async (t) => {
@@ -72,7 +66,7 @@ for (const mutex of ['abstract-socket', 'file'] as const) {
     const dead = await deadPid();
     const wrong: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const dir = await tempDataDir(t);
+      const dir = await tempDir(t, 'carnet-lock-race-');
       await writeFile(path.join(dir, 'LOCK'), `${dead}\n`);
       const results = await racers.race(dir, { mutex });
       const holders = results.filter((r) => r.result === 'held');
@@ -91,7 +85,7 @@ for (const mutex of ['abstract-socket', 'file'] as const) {
 }
 
 t.test('portable takeover: a stale LOCK.takeover (a start killed while replacing LOCK) is refused with what to do, never guessed', async (t) => {
-  const dir = await tempDataDir(t);
+  const dir = await tempDir(t, 'carnet-lock-race-');
   await writeFile(path.join(dir, 'LOCK'), `${await deadPid()}\n`);
   await writeFile(path.join(dir, 'LOCK.takeover'), `${await deadPid()}\n`);
   const { log } = recordingLog();
@@ -108,7 +102,7 @@ t.test('portable takeover: a stale LOCK.takeover (a start killed while replacing
 
 t.test('a takeover leaves no mutex behind: the next stale LOCK is taken over too', async (t) => {
   for (const mutex of process.platform === 'linux' ? ['abstract-socket', 'file'] as const : ['file'] as const) {
-    const dir = await tempDataDir(t);
+    const dir = await tempDir(t, 'carnet-lock-race-');
     const { warnings, log } = recordingLog();
     const dead = await deadPid();
     await writeFile(path.join(dir, 'LOCK'), `${dead}\n`);

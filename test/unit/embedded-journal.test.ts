@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import type { Test } from 'tap';
@@ -9,19 +8,8 @@ import type { StoreEngine } from '../../src/store/engine.js';
 import { create, observation } from '../helpers/engine-contract.js';
 import { recordingLog } from '../helpers/recording-log.js';
 import { loaderArgs, runnableUrl } from '../helpers/repo.js';
-
-async function tempDataDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-journal-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function openEngine(t: Test, dataDir: string, log = recordingLog().log): Promise<StoreEngine> {
-  const engine = createEmbeddedEngine({ dataDir, log });
-  await engine.open();
-  t.teardown(() => engine.close());
-  return engine;
-}
+import { tempDir } from '../helpers/tokens.js';
+import { openEmbeddedEngine } from '../helpers/embedded-engine.js';
 
 /**
  * Three commits, each by an engine closed after it; returns the journal's
@@ -30,7 +18,7 @@ async function openEngine(t: Test, dataDir: string, log = recordingLog().log): P
 async function writeThree(t: Test, dataDir: string): Promise<number[]> {
   const sizes: number[] = [];
   for (const id of ['a', 'b', 'c']) {
-    const engine = await openEngine(t, dataDir);
+    const engine = await openEmbeddedEngine(t, dataDir);
     await engine.commit([create(observation({ id, patient: 'p1', code: '29463-7', value: 70 }))]);
     await engine.close();
     sizes.push((await stat(path.join(dataDir, 'journal'))).size);
@@ -44,33 +32,33 @@ async function present(engine: StoreEngine): Promise<string[]> {
 }
 
 t.test('garbage appended after the last record is dropped with a warning', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   const sizes = await writeThree(t, dataDir);
   await appendFile(path.join(dataDir, 'journal'), Buffer.from([0x42, 0x00, 0x00, 0x00, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]));
   const { warnings, log } = recordingLog();
-  const engine = await openEngine(t, dataDir, log);
+  const engine = await openEmbeddedEngine(t, dataDir, log);
   t.same(await present(engine), ['a', 'b', 'c'], 'every acknowledged record is intact');
   t.match(warnings, [/torn or corrupt tail of 11 bytes/], 'the operator is told');
   t.equal((await stat(path.join(dataDir, 'journal'))).size, sizes[2], 'the tail is cut off the file');
   await engine.commit([create(observation({ id: 'd', patient: 'p1', code: '29463-7' }))]);
   await engine.close();
-  const again = await openEngine(t, dataDir);
+  const again = await openEmbeddedEngine(t, dataDir);
   t.same(await present(again), ['a', 'b', 'c', 'd'], 'writes after the repair are kept');
 });
 
 t.test('a record cut in the middle (torn write) is dropped, earlier ones kept', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   const sizes = await writeThree(t, dataDir);
   await truncate(path.join(dataDir, 'journal'), sizes[2]! - 25);
   const { warnings, log } = recordingLog();
-  const engine = await openEngine(t, dataDir, log);
+  const engine = await openEmbeddedEngine(t, dataDir, log);
   t.same(await present(engine), ['a', 'b']);
   t.equal(warnings.length, 1);
   t.equal((await stat(path.join(dataDir, 'journal'))).size, sizes[1]);
 });
 
 t.test('a record whose bytes changed fails its checksum: dropped as the torn tail of a crash, refused once a later frame attests it', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   const sizes = await writeThree(t, dataDir);
   const file = path.join(dataDir, 'journal');
   // A clean close ends the journal with a 16-byte mark attesting every frame: a changed byte of c is damage to an acknowledged write.
@@ -83,15 +71,15 @@ t.test('a record whose bytes changed fails its checksum: dropped as the torn tai
   // Without the mark (a kill -9 as c's frame was being written), c is a torn tail: dropped.
   await truncate(file, sizes[2]! - 16);
   const { warnings, log } = recordingLog();
-  const engine = await openEngine(t, dataDir, log);
+  const engine = await openEmbeddedEngine(t, dataDir, log);
   t.same(await present(engine), ['a', 'b']);
   t.match(warnings, [/torn or corrupt/]);
 });
 
 t.test('the journal writes zeros ahead of its frames, and a clean close cuts them off', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   const file = path.join(dataDir, 'journal');
-  const engine = await openEngine(t, dataDir);
+  const engine = await openEmbeddedEngine(t, dataDir);
   await engine.commit([create(observation({ id: 'a', patient: 'p1', code: '29463-7' }))]);
   // The first commit started the zeros, 64 KiB past its frame; a frame that would reach them waits for them.
   const b = observation({ id: 'b', patient: 'p1', code: '29463-7' });
@@ -101,14 +89,14 @@ t.test('the journal writes zeros ahead of its frames, and a clean close cuts the
   await engine.close();
   const closed = (await stat(file)).size;
   t.ok(closed < 110_000, `a clean close leaves the frames only (${closed} bytes)`);
-  const again = await openEngine(t, dataDir);
+  const again = await openEmbeddedEngine(t, dataDir);
   t.same(await present(again), ['a', 'b']);
 });
 
 t.test('a large frame asks for no zeros ahead: a bulk load does not write its bytes twice', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   const file = path.join(dataDir, 'journal');
-  const engine = await openEngine(t, dataDir);
+  const engine = await openEmbeddedEngine(t, dataDir);
   const big = observation({ id: 'big', patient: 'p1', code: '29463-7' });
   await engine.commit([create({ ...big, json: JSON.stringify({ ...JSON.parse(big.json), note: [{ text: 'x'.repeat(200_000) }] }) })]);
   const open1 = (await stat(file)).size;
@@ -117,49 +105,49 @@ t.test('a large frame asks for no zeros ahead: a bulk load does not write its by
 });
 
 t.test('zeros after the last frame (a stop without close) are space ahead, not a torn tail', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   const sizes = await writeThree(t, dataDir);
   const file = path.join(dataDir, 'journal');
   await appendFile(file, Buffer.alloc(3 * 1024 * 1024));
   const { warnings, log } = recordingLog();
-  const engine = await openEngine(t, dataDir, log);
+  const engine = await openEmbeddedEngine(t, dataDir, log);
   t.same(await present(engine), ['a', 'b', 'c']);
   t.same(warnings, [], 'nothing to report');
   await engine.commit([create(observation({ id: 'd', patient: 'p1', code: '29463-7' }))]);
   t.equal((await stat(file)).size, sizes[2]! + 3 * 1024 * 1024, 'the next frame is written into the zeros, the file does not grow');
   await engine.close();
-  const again = await openEngine(t, dataDir);
+  const again = await openEmbeddedEngine(t, dataDir);
   t.same(await present(again), ['a', 'b', 'c', 'd']);
 });
 
 t.test('zeros followed by other bytes are a corrupt tail: cut and reported', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   const sizes = await writeThree(t, dataDir);
   const file = path.join(dataDir, 'journal');
   await appendFile(file, Buffer.concat([Buffer.alloc(2 * 1024 * 1024 + 5), Buffer.from('stray')]));
   const { warnings, log } = recordingLog();
-  const engine = await openEngine(t, dataDir, log);
+  const engine = await openEmbeddedEngine(t, dataDir, log);
   t.same(await present(engine), ['a', 'b', 'c']);
   t.match(warnings, [/torn or corrupt tail of 2097162 bytes/]);
   t.equal((await stat(file)).size, sizes[2]);
 });
 
 t.test('a burst larger than the space ahead is written whole, in order', async (t) => {
-  const dataDir = await tempDataDir(t);
-  const engine = await openEngine(t, dataDir);
+  const dataDir = await tempDir(t, 'carnet-journal-');
+  const engine = await openEmbeddedEngine(t, dataDir);
   // About 6 MiB at once: frames catch up with the zeros being written and wait for them, or go past them.
   const big = 'x'.repeat(3000);
   const ids = Array.from({ length: 2000 }, (_, i) => `burst${String(i).padStart(4, '0')}`);
   await Promise.all(ids.map((id) => engine.commit([create({ ...observation({ id, patient: 'p1', code: '29463-7' }), json: JSON.stringify({ resourceType: 'Observation', id, note: [{ text: big }] }) })])));
   await engine.close();
-  const again = await openEngine(t, dataDir);
+  const again = await openEmbeddedEngine(t, dataDir);
   const found = await again.find({ types: ['Observation'], filter: {}, sort: [['id', 1]], limit: 5000 });
   t.same(found.map((r) => r.id), ids);
   t.ok(found.every((r) => JSON.parse(r.json).note[0].text === big), 'every frame reads back intact');
 });
 
 t.test('a file that is not a journal is refused, not repaired', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   await writeFile(path.join(dataDir, 'journal'), 'hello, this is somebody else\'s file');
   const engine = createEmbeddedEngine({ dataDir, log: recordingLog().log });
   await t.rejects(engine.open(), /is not a carnet journal/);
@@ -167,8 +155,8 @@ t.test('a file that is not a journal is refused, not repaired', async (t) => {
 });
 
 t.test('old versions are read back from the journal after many writes', async (t) => {
-  const dataDir = await tempDataDir(t);
-  const engine = await openEngine(t, dataDir);
+  const dataDir = await tempDir(t, 'carnet-journal-');
+  const engine = await openEmbeddedEngine(t, dataDir);
   let record = observation({ id: 'x', patient: 'p1', code: '29463-7', value: 1 });
   const texts = [record.json];
   await engine.commit([create(record)]);
@@ -182,7 +170,7 @@ t.test('old versions are read back from the journal after many writes', async (t
 });
 
 t.test('the key-value journal is compacted on open when mostly dead', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   let now = 1_700_000_000_000;
   const clock = () => now;
   const quiet = recordingLog().log;
@@ -215,7 +203,7 @@ const engineModule = runnableUrl('src/store/embedded/embedded-engine.ts');
 const fixtureModule = runnableUrl('test/helpers/engine-contract.ts');
 
 t.test('every acknowledged commit survives kill -9', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-journal-');
   // A writer with 8 commits in flight at all times, printing each id once its commit resolved.
   const script = `
     import { createEmbeddedEngine } from ${JSON.stringify(engineModule)};
@@ -250,7 +238,7 @@ t.test('every acknowledged commit survives kill -9', async (t) => {
   });
   await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.on('exit', resolve)));
   t.equal(child.signalCode, 'SIGKILL', 'the writer was killed mid-burst');
-  const engine = await openEngine(t, dataDir);
+  const engine = await openEmbeddedEngine(t, dataDir);
   const stored = new Set((await engine.find({ types: ['Observation'], filter: {}, sort: [], limit: 100_000 })).map((r) => r.id));
   const lost = acknowledged.filter((id) => !stored.has(id));
   t.same(lost, [], `all ${acknowledged.length} acknowledged commits are there (${stored.size} stored)`);

@@ -1,25 +1,18 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
-import type { Test } from 'tap';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import { recordingLog } from '../helpers/recording-log.js';
 import { loaderArgs, runnableUrl } from '../helpers/repo.js';
-
-async function tempDataDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-lock-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../helpers/tokens.js';
 
 const quiet = { warn: () => undefined, info: () => undefined };
 const engineModule = runnableUrl('src/store/embedded/embedded-engine.ts');
 
 t.test('a second process on the same data directory is refused with a clear message', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-lock-');
   const engine = createEmbeddedEngine({ dataDir, log: quiet });
   await engine.open();
   t.teardown(() => engine.close());
@@ -33,7 +26,7 @@ t.test('a second process on the same data directory is refused with a clear mess
 });
 
 t.test('a second engine in the same process is refused too', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-lock-');
   const first = createEmbeddedEngine({ dataDir, log: quiet });
   await first.open();
   t.teardown(() => first.close());
@@ -43,7 +36,7 @@ t.test('a second engine in the same process is refused too', async (t) => {
 });
 
 t.test('close releases the lock', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-lock-');
   const first = createEmbeddedEngine({ dataDir, log: quiet });
   await first.open();
   t.equal((await readFile(path.join(dataDir, 'LOCK'), 'utf8')).trim(), String(process.pid), 'LOCK names the holder');
@@ -57,7 +50,7 @@ t.test('close releases the lock', async (t) => {
 });
 
 t.test('a lock left by a process that no longer exists is taken over', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-lock-');
   const child = spawn(process.execPath, ['-e', '']);
   const deadPid = child.pid!;
   await new Promise((resolve) => child.on('exit', resolve));
@@ -71,7 +64,7 @@ t.test('a lock left by a process that no longer exists is taken over', async (t)
 });
 
 t.test('a lock naming our own pid but not held by us is stale (restarted container)', async (t) => {
-  const dataDir = await tempDataDir(t);
+  const dataDir = await tempDir(t, 'carnet-lock-');
   await writeFile(path.join(dataDir, 'LOCK'), `${process.pid}\n`);
   const engine = createEmbeddedEngine({ dataDir, log: quiet });
   await engine.open();
@@ -80,7 +73,7 @@ t.test('a lock naming our own pid but not held by us is stale (restarted contain
 });
 
 t.test('the data directory is created when absent', async (t) => {
-  const parent = await tempDataDir(t);
+  const parent = await tempDir(t, 'carnet-lock-');
   const dataDir = path.join(parent, 'nested', 'data');
   const engine = createEmbeddedEngine({ dataDir, log: quiet });
   await engine.open();

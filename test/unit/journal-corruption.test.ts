@@ -4,31 +4,18 @@
  * it was; a torn tail, which a crash leaves after the last acknowledged
  * frame, is still cut off and everything before it kept.
  */
-import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { copyFile, mkdir, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import t from 'tap';
-import type { Test } from 'tap';
 import { encodeBatch } from '../../src/store/embedded/batch-codec.js';
 import { createEmbeddedEngine } from '../../src/store/embedded/embedded-engine.js';
 import { Journal } from '../../src/store/embedded/journal.js';
 import type { StoreEngine, VersionRecord } from '../../src/store/engine.js';
 import { create, observation, update } from '../helpers/engine-contract.js';
 import { recordingLog } from '../helpers/recording-log.js';
-
-async function tempDir(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'carnet-corrupt-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function openEngine(t: Test, dataDir: string, log = recordingLog().log): Promise<StoreEngine> {
-  const engine = createEmbeddedEngine({ dataDir, log });
-  await engine.open();
-  t.teardown(() => engine.close());
-  return engine;
-}
+import { tempDir } from '../helpers/tokens.js';
+import { openEmbeddedEngine } from '../helpers/embedded-engine.js';
 
 async function flipByte(file: string, at: number): Promise<void> {
   const fh = await open(file, 'r+');
@@ -64,8 +51,8 @@ async function replayAll(file: string, log = recordingLog().log): Promise<string
 }
 
 t.test('one bad byte in the middle of the journal: the store refuses to open, names the file and the offset, and changes nothing', async (t) => {
-  const dataDir = await tempDir(t);
-  const engine = await openEngine(t, dataDir);
+  const dataDir = await tempDir(t, 'carnet-corrupt-');
+  const engine = await openEmbeddedEngine(t, dataDir);
   for (let i = 0; i < 60; i++) await engine.commit([create(observation({ id: name(i), patient: 'p1', code: '29463-7', value: i }))]);
   await engine.close();
   const file = path.join(dataDir, 'journal');
@@ -91,14 +78,14 @@ t.test('one bad byte in the middle of the journal: the store refuses to open, na
 
   // The procedure the message gives, for an operator who gives up what follows the damage.
   await truncate(file, offset);
-  const repaired = await openEngine(t, dataDir);
+  const repaired = await openEmbeddedEngine(t, dataDir);
   const kept = await ids(repaired);
   t.ok(kept.length > 0 && kept.length < 60, `after the operator's truncate, the writes before the damage are there (${kept.length})`);
   t.same(kept, Array.from({ length: kept.length }, (_, i) => name(i)));
 });
 
 t.test('damage anywhere in acknowledged frames is refused with the offset of its frame; the file is left byte-identical', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'carnet-corrupt-');
   const file = path.join(dir, 'journal');
   const journal = await Journal.open(file, recordingLog().log, () => undefined);
   const offsets = await appendAcknowledged(journal, 40);
@@ -123,7 +110,7 @@ t.test('damage anywhere in acknowledged frames is refused with the offset of its
 });
 
 t.test('damage followed by frames acknowledged later, in a crash image (no clean close): still refused', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'carnet-corrupt-');
   const file = path.join(dir, 'journal');
   const journal = await Journal.open(file, recordingLog().log, () => undefined);
   const offsets = await appendAcknowledged(journal, 30);
@@ -138,8 +125,8 @@ t.test('damage followed by frames acknowledged later, in a crash image (no clean
 });
 
 t.test('a torn tail (the last frame cut, as a crash mid-write leaves it) is still cut off, every earlier write readable', async (t) => {
-  const dataDir = await tempDir(t);
-  const engine = await openEngine(t, dataDir);
+  const dataDir = await tempDir(t, 'carnet-corrupt-');
+  const engine = await openEmbeddedEngine(t, dataDir);
   const versions: VersionRecord[] = [];
   let x = observation({ id: 'x', patient: 'p1', code: '29463-7', value: 1 });
   await engine.commit([create(x)]);
@@ -159,14 +146,14 @@ t.test('a torn tail (the last frame cut, as a crash mid-write leaves it) is stil
   await writeFile(file, image.subarray(0, lastStarts + 30));
 
   const { warnings, log } = recordingLog();
-  const again = await openEngine(t, dataDir, log);
+  const again = await openEmbeddedEngine(t, dataDir, log);
   t.match(warnings, [/torn or corrupt tail of 30 bytes at offset/], 'the operator is told');
   t.notOk((await readFile(file)).includes('"id":"o019"'), 'the torn frame is cut off the file');
   t.same(await ids(again), ['o000', 'o001', 'o002', 'o003', 'o004', 'o005', 'o006', 'o007', 'o008', 'o009', 'o010', 'o011', 'o012', 'o013', 'o014', 'o015', 'o016', 'o017', 'o018', 'x'], 'every acknowledged write but the torn one');
   for (const v of versions) t.equal((await again.version('Observation', 'x', v.vid))?.json, v.json, `version ${v.vid} of x reads back`);
   await again.commit([create(observation({ id: 'after', patient: 'p1', code: '29463-7' }))]);
   await again.close();
-  const third = await openEngine(t, dataDir);
+  const third = await openEmbeddedEngine(t, dataDir);
   t.ok((await ids(third)).includes('after'), 'writes after the repair are kept');
 });
 
@@ -182,7 +169,7 @@ async function frameOffsets(file: string): Promise<number[]> {
 }
 
 t.test('a hole left by writes in flight together (a crash) is a torn tail, though a later frame of theirs reached the disk', async (t) => {
-  const dir = await tempDir(t);
+  const dir = await tempDir(t, 'carnet-corrupt-');
   const file = path.join(dir, 'journal');
   const journal = await Journal.open(file, recordingLog().log, () => undefined);
   await appendAcknowledged(journal, 1);
@@ -203,8 +190,8 @@ t.test('a hole left by writes in flight together (a crash) is a torn tail, thoug
 });
 
 t.test('the key-value journal is guarded the same way', async (t) => {
-  const dataDir = await tempDir(t);
-  const engine = await openEngine(t, dataDir);
+  const dataDir = await tempDir(t, 'carnet-corrupt-');
+  const engine = await openEmbeddedEngine(t, dataDir);
   for (let i = 0; i < 40; i++) await engine.kv.put('keys', `k${i}`, { i, pad: 'x'.repeat(100) });
   await engine.close();
   const file = path.join(dataDir, 'kv-journal');
@@ -233,17 +220,17 @@ function legacyJournal(records: VersionRecord[]): { bytes: Buffer; offsets: numb
 }
 
 t.test('a journal of the previous format is read, and once opened, damage in its old frames is refused too', async (t) => {
-  const dataDir = await tempDir(t);
+  const dataDir = await tempDir(t, 'carnet-corrupt-');
   await mkdir(dataDir, { recursive: true });
   const file = path.join(dataDir, 'journal');
   const records = Array.from({ length: 30 }, (_, i) => observation({ id: name(i), patient: 'p1', code: '29463-7', value: i }));
   const { bytes, offsets } = legacyJournal(records);
   await writeFile(file, bytes);
-  const engine = await openEngine(t, dataDir);
+  const engine = await openEmbeddedEngine(t, dataDir);
   t.same(await ids(engine), records.map((r) => r.id), 'every frame of the old format is replayed');
   await engine.commit([create(observation({ id: 'new', patient: 'p1', code: '29463-7' }))]);
   await engine.close();
-  const reopened = await openEngine(t, dataDir);
+  const reopened = await openEmbeddedEngine(t, dataDir);
   t.equal((await ids(reopened)).length, 31, 'old and new frames read back together');
   await reopened.close();
 
