@@ -1,3 +1,5 @@
+import { BadRequestError } from '../errors.js';
+
 /**
  * The preconditions of HTTP (RFC 9110 §13.1) as FHIR versions meet them: a
  * version's ETag is `W/"<versionId>"`, compared weakly, so `W/"3"`, `"3"` and
@@ -29,6 +31,17 @@ export function parseEntityTags(header: string): EntityTags | undefined {
     tags.push(match[1] ?? match[2]!);
   }
   return tags.length > 0 ? tags : undefined;
+}
+
+/**
+ * The tags of a write's `If-Match` or `If-None-Match`: a 400 when the header
+ * is no list of ETags nor `*` (a conditional read ignores such a header
+ * instead, RFC 9110 §13.1.2).
+ */
+export function requireEntityTags(header: string, name: 'If-Match' | 'If-None-Match'): EntityTags {
+  const tags = parseEntityTags(header);
+  if (tags === undefined) throw new BadRequestError('FHIR_ERR_HTTP_BAD_PRECONDITION', `${name} ${header.trim().slice(0, 80)} is not a list of ETags (W/"<versionId>") nor *`);
+  return tags;
 }
 
 /** Whether the tags name this version (`*` names any). */

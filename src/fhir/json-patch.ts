@@ -61,9 +61,10 @@ export function applyJsonPatch(resource: Resource, patch: unknown): Resource {
  * copies (jsonWeight).
  */
 function checkCopy(target: Resource, operation: Operation & { from: string }, index: number, budget: number): number {
-  const source = Pointer.fromJSON(operation.from).evaluate(target).value;
-  // Where it lands: one level per token of the path (the first token is the root's).
-  const landing = Pointer.fromJSON(operation.path).tokens.length - 1;
+  // checkLocations has found the source: read it as JSON, as everything else here.
+  const source = locate(target, tokensOf(operation.from)).value;
+  // Where it lands: one level per token of the path.
+  const landing = tokensOf(operation.path).length;
   const tooDeep = landing + jsonDepth(source, MAX_JSON_DEPTH - landing) > MAX_JSON_DEPTH;
   const weight = tooDeep ? 0 : jsonWeight(source, budget);
   if (tooDeep || weight > budget) {

@@ -14,6 +14,7 @@ import type { VersionRecord } from '../store/engine.js';
 import { mayHaveLanded } from '../store/engine.js';
 import { headerText, writeCheck } from './resource.js';
 import { checkWritePreconditions } from './write-preconditions.js';
+import { headerList } from './header-list.js';
 import { dateSinglesOut, httpDate, isConditionalRead, isNotModified, responseType, sendNotModified, sendRecord, sendWriteResult, versionHeaders } from './respond.js';
 import { writeInTurn } from '../store/resource-turns.js';
 import { readTellingDeletion } from './deleted-reads.js';
@@ -254,11 +255,6 @@ function chooseBinaryForm(accept: string | undefined, contentType: string | unde
 function isHeaderSecurityContext(text: string): boolean {
   const slash = text.indexOf('/');
   return slash > 0 && /^[A-Za-z]+$/.test(text.slice(0, slash)) && isFhirId(text.slice(slash + 1));
-}
-
-/** A header as one text: Node joins repeated ones; inject may hand over a list. */
-function headerList(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 async function readJsonBinary(stream: Readable, limit: number): Promise<Binary> {

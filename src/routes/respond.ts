@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { httpDateMs, namesVersion, parseEntityTags } from '../fhir/entity-tags.js';
+import { headerList } from './header-list.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OperationOutcomeIssue, Resource } from '@medplum/fhirtypes';
 import { negotiateFhirType } from '../fhir/media-types.js';
@@ -59,7 +60,7 @@ export async function isNotModified(request: FastifyRequest, record: VersionReco
   // If-Modified-Since counts only without If-None-Match (RFC 9110 §13.2.2).
   if (header === undefined) return unmodifiedSince(request, record);
   // A header that is no list of ETags is ignored: the resource is sent.
-  const tags = parseEntityTags(Array.isArray(header) ? header.join(',') : header);
+  const tags = parseEntityTags(headerList(header)!);
   return tags !== undefined && namesVersion(tags, record.vid);
 }
 

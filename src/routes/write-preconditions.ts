@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import { BadRequestError, VersionConflictError } from '../errors.js';
-import { httpDateMs, namesVersion, parseEntityTags } from '../fhir/entity-tags.js';
+import { VersionConflictError } from '../errors.js';
+import { httpDateMs, namesVersion, requireEntityTags } from '../fhir/entity-tags.js';
 import type { VersionRecord } from '../store/engine.js';
+import { headerList } from './header-list.js';
 
 /**
  * `If-None-Match` and `If-Unmodified-Since` on a write by id (PUT, PATCH,
@@ -15,16 +16,15 @@ import type { VersionRecord } from '../store/engine.js';
  */
 export function checkWritePreconditions(request: FastifyRequest, current: VersionRecord | undefined): void {
   const live = current && !current.deleted ? current : undefined;
-  const ifNoneMatch = headerValue(request.headers['if-none-match']);
+  const ifNoneMatch = headerList(request.headers['if-none-match']);
   if (ifNoneMatch !== undefined) {
-    const tags = parseEntityTags(ifNoneMatch);
+    const tags = requireEntityTags(ifNoneMatch, 'If-None-Match');
     const shown = ifNoneMatch.trim().slice(0, 80);
-    if (tags === undefined) throw new BadRequestError('FHIR_ERR_HTTP_BAD_PRECONDITION', `If-None-Match ${shown} is not a list of ETags (W/"<versionId>") nor *`);
     if (live && namesVersion(tags, live.vid)) {
       throw new VersionConflictError(`If-None-Match ${shown}: ${live.type}/${live.id} exists at version ${live.vid}`, 412);
     }
   }
-  const ifUnmodifiedSince = headerValue(request.headers['if-unmodified-since']);
+  const ifUnmodifiedSince = headerList(request.headers['if-unmodified-since']);
   if (ifUnmodifiedSince !== undefined && request.headers['if-match'] === undefined && live) {
     const since = httpDateMs(ifUnmodifiedSince);
     // HTTP dates count whole seconds, as Last-Modified does.
@@ -32,8 +32,4 @@ export function checkWritePreconditions(request: FastifyRequest, current: Versio
       throw new VersionConflictError(`If-Unmodified-Since ${ifUnmodifiedSince.trim().slice(0, 40)}: ${live.type}/${live.id} was changed after it (${new Date(live.ts).toUTCString()})`, 412);
     }
   }
-}
-
-function headerValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
 }

@@ -9,7 +9,7 @@ import { parseSearchRequest } from '../fhir/search/parse.js';
 import type { ExtractedIndex } from '../fhir/search/extract.js';
 import { isResourceType, isValidId } from '../fhir/resource-types.js';
 import type { Filter, HistoryQuery, StoreEngine, VersionRecord, WriteOp } from './engine.js';
-import { namesVersion, parseEntityTags } from '../fhir/entity-tags.js';
+import { namesVersion, requireEntityTags } from '../fhir/entity-tags.js';
 import { mayHaveLanded } from './engine.js';
 import type { SearchResult } from './search-executor.js';
 import { executeSearch } from './search-executor.js';
@@ -620,9 +620,8 @@ export function unknownType(type: string): FhirError {
  */
 function checkIfMatch(ifMatch: string | undefined, current: VersionRecord | undefined, type: string, id: string): void {
   if (ifMatch === undefined) return;
-  const tags = parseEntityTags(ifMatch);
+  const tags = requireEntityTags(ifMatch, 'If-Match');
   const shown = ifMatch.trim().slice(0, 80);
-  if (tags === undefined) throw new BadRequestError('FHIR_ERR_HTTP_BAD_PRECONDITION', `If-Match ${shown} is not a list of ETags (W/"<versionId>") nor *`);
   if (!current) throw new VersionConflictError(`If-Match ${shown}: there is no ${type}/${id}`, 412);
   if (current.deleted) throw new VersionConflictError(`If-Match ${shown}: ${type}/${id} is deleted (its deletion is version ${current.vid})`, 412);
   if (!namesVersion(tags, current.vid)) throw new VersionConflictError(`If-Match ${shown} does not match the current version (W/"${current.vid}")`, 412);
